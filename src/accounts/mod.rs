@@ -1,0 +1,379 @@
+//! Accounts: organizations, users, memberships and roles, sign-in with
+//! throttling, server-side sessions. No HTTP types here.
+
+pub mod passwords;
+pub mod roles;
+mod throttle;
+pub mod validate;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::Connection;
+
+use crate::clock::Clock;
+use crate::config::LoginThrottle;
+use crate::store::models::{MembershipRow, OrganizationRow, SessionRow, UserRow};
+use crate::store::{self, Store, StoreError};
+use crate::tokens::opaque;
+pub use roles::Role;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    /// Input the user can fix; the message says how.
+    #[error("{0}")]
+    Validation(String),
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// Unknown email or wrong password: one error, so neither is revealed.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("too many failed sign-in attempts")]
+    Throttled { retry_after_secs: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub organization: Organization,
+    pub role: Role,
+}
+
+/// A signed-in browser: who, and the CSRF token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub session_id: String,
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session just started: the cookie value is shown to the browser once
+/// and only its digest is stored.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub session: CurrentSession,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self { id: r.id, email: r.email, created_at: r.created_at.and_utc() }
+    }
+}
+
+impl From<OrganizationRow> for Organization {
+    fn from(r: OrganizationRow) -> Self {
+        Self { id: r.id, name: r.name }
+    }
+}
+
+fn membership(row: MembershipRow, org: OrganizationRow) -> Result<Membership, StoreError> {
+    let role = row
+        .role
+        .parse()
+        .map_err(|e| StoreError::Other(format!("membership {}/{}: {e}", row.organization_id, row.user_id)))?;
+    Ok(Membership { organization: org.into(), role })
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The accounts service: one per app, cheap to clone.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    throttle: LoginThrottle,
+    session_ttl: Duration,
+}
+
+impl Accounts {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, throttle: LoginThrottle, session_ttl_secs: i64) -> Self {
+        Self { store, clock, throttle, session_ttl: Duration::seconds(session_ttl_secs) }
+    }
+
+    fn now(&self) -> NaiveDateTime {
+        self.clock.now().naive_utc()
+    }
+
+    /// Sign-up: a new organization with the new user as its OWNER.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        password: &str,
+        organization_name: &str,
+    ) -> Result<(User, Organization), AccountsError> {
+        let email = validate::email(email).map_err(AccountsError::Validation)?;
+        let org_name = validate::organization_name(organization_name).map_err(AccountsError::Validation)?;
+        passwords::check_new_password(password).map_err(AccountsError::Validation)?;
+        let hash = hash_off_thread(password).await?;
+        let now = self.now();
+        let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
+        let user = new_user_row(email, hash, now);
+        let member = MembershipRow {
+            organization_id: org.id.clone(),
+            user_id: user.id.clone(),
+            role: Role::Owner.as_str().into(),
+            created_at: now,
+        };
+        let (org2, user2) = (org.clone(), user.clone());
+        self.store
+            .run(move |conn| {
+                conn.transaction(|c| {
+                    store::orgs::insert_organization(c, &org2)?;
+                    store::users::insert_user(c, &user2)?;
+                    store::orgs::insert_membership(c, &member)
+                })
+            })
+            .await
+            .map_err(email_conflict)?;
+        Ok((user.into(), org.into()))
+    }
+
+    /// Administrative creation (CLI): adds the user to the organization of
+    /// that name, creating the organization when none has it.
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        organization_name: &str,
+        role: Role,
+    ) -> Result<(User, Organization, bool), AccountsError> {
+        let email = validate::email(email).map_err(AccountsError::Validation)?;
+        let org_name = validate::organization_name(organization_name).map_err(AccountsError::Validation)?;
+        passwords::check_new_password(password).map_err(AccountsError::Validation)?;
+        let hash = hash_off_thread(password).await?;
+        let now = self.now();
+        let user = new_user_row(email, hash, now);
+        let user2 = user.clone();
+        let (org, created) = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|c| {
+                    let found = store::orgs::find_organizations_by_name(c, &org_name)?;
+                    if found.len() > 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "{} organizations are named {org_name:?}",
+                            found.len()
+                        )));
+                    }
+                    let (org, created) = match found.into_iter().next() {
+                        Some(org) => (org, false),
+                        None => {
+                            let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
+                            store::orgs::insert_organization(c, &org)?;
+                            (org, true)
+                        }
+                    };
+                    store::users::insert_user(c, &user2)?;
+                    store::orgs::insert_membership(
+                        c,
+                        &MembershipRow {
+                            organization_id: org.id.clone(),
+                            user_id: user2.id.clone(),
+                            role: role.as_str().into(),
+                            created_at: now,
+                        },
+                    )?;
+                    Ok((org, created))
+                })
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) if m.contains("organizations are named") => AccountsError::Validation(m),
+                other => email_conflict(other),
+            })?;
+        Ok((user.into(), org.into(), created))
+    }
+
+    /// Checks an email and password, with throttling per account and per
+    /// client IP. Unknown email and wrong password look the same, in the
+    /// answer and in its time.
+    pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
+        let email_key = throttle::account_key(&validate::normalize_email(email));
+        let ip_key = throttle::ip_key(client_ip);
+        let now = self.now();
+        let policy = self.throttle.clone();
+        let keys = [(email_key.clone(), policy.per_account), (ip_key.clone(), policy.per_ip)];
+        let normalized = validate::normalize_email(email);
+        let (locked, user) = self
+            .store
+            .run(move |conn| {
+                let locked = throttle::retry_after(conn, &keys, policy.window_secs, now)?;
+                let user = store::users::find_user_by_email(conn, &normalized)?;
+                Ok((locked, user))
+            })
+            .await?;
+        if let Some(retry_after_secs) = locked {
+            return Err(AccountsError::Throttled { retry_after_secs });
+        }
+        let password = password.to_owned();
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || match stored_hash {
+            Some(hash) => passwords::verify_password(&hash, &password),
+            None => {
+                passwords::verify_against_dummy(&password);
+                false
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?;
+        let window = self.throttle.window_secs;
+        match user {
+            Some(user) if ok => {
+                self.store.run(move |conn| store::throttle::clear_failures(conn, &email_key)).await?;
+                Ok(user.into())
+            }
+            _ => {
+                self.store.run(move |conn| throttle::record(conn, &[email_key, ip_key], window, now)).await?;
+                Err(AccountsError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Starts a session for `user`; `replacing` is the token of the session
+    /// the browser had before, which ends (rotation at sign-in).
+    pub async fn start_session(&self, user: User, replacing: Option<&str>) -> Result<NewSession, AccountsError> {
+        let token = opaque::random_secret();
+        let now = self.now();
+        let row = SessionRow {
+            id: new_id(),
+            token_digest: opaque::digest(&token),
+            user_id: user.id.clone(),
+            csrf_token: opaque::random_secret(),
+            created_at: now,
+            expires_at: now + self.session_ttl,
+        };
+        let old_digest = replacing.map(opaque::digest);
+        let row2 = row.clone();
+        self.store
+            .run(move |conn| {
+                if let Some(d) = old_digest {
+                    store::sessions::delete_session_by_digest(conn, &d)?;
+                }
+                // Housekeeping that costs one indexed delete per sign-in.
+                store::sessions::delete_expired_sessions(conn, now)?;
+                store::sessions::insert_session(conn, &row2)
+            })
+            .await?;
+        Ok(NewSession {
+            token,
+            session: CurrentSession {
+                session_id: row.id,
+                user,
+                csrf_token: row.csrf_token,
+                expires_at: row.expires_at.and_utc(),
+            },
+        })
+    }
+
+    /// The live session for a cookie value, if any.
+    pub async fn session(&self, token: &str) -> Result<Option<CurrentSession>, AccountsError> {
+        let digest = opaque::digest(token);
+        let now = self.now();
+        let found = self.store.run(move |conn| store::sessions::find_live_session(conn, &digest, now)).await?;
+        Ok(found.map(|(s, u)| CurrentSession {
+            session_id: s.id,
+            user: u.into(),
+            csrf_token: s.csrf_token,
+            expires_at: s.expires_at.and_utc(),
+        }))
+    }
+
+    pub async fn end_session(&self, token: &str) -> Result<(), AccountsError> {
+        let digest = opaque::digest(token);
+        self.store.run(move |conn| store::sessions::delete_session_by_digest(conn, &digest)).await?;
+        Ok(())
+    }
+
+    pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, AccountsError> {
+        let user_id = user_id.to_owned();
+        let rows = self.store.run(move |conn| store::orgs::memberships_of_user(conn, &user_id)).await?;
+        Ok(rows.into_iter().map(|(m, o)| membership(m, o)).collect::<Result<_, _>>()?)
+    }
+
+    /// Changes the password after checking the current one, and ends every
+    /// other session of the user.
+    pub async fn change_password(
+        &self,
+        session: &CurrentSession,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AccountsError> {
+        passwords::check_new_password(new).map_err(AccountsError::Validation)?;
+        let user_id = session.user.id.clone();
+        let uid = user_id.clone();
+        let user = self
+            .store
+            .run(move |conn| store::users::find_user(conn, &uid))
+            .await?
+            .ok_or(AccountsError::Store(StoreError::NotFound))?;
+        let current = current.to_owned();
+        let new = new.to_owned();
+        let hash = tokio::task::spawn_blocking(move || {
+            if !passwords::verify_password(&user.password_hash, &current) {
+                return Ok(None);
+            }
+            passwords::hash_password(&new).map(Some)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?
+        .map_err(|e| StoreError::Other(format!("password hashing failed: {e}")))?
+        .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
+        let now = self.now();
+        let keep = session.session_id.clone();
+        self.store
+            .run(move |conn| {
+                conn.transaction(|c| {
+                    store::users::update_password(c, &user_id, &hash, now)?;
+                    store::sessions::delete_sessions_of_user(c, &user_id, Some(&keep))?;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> UserRow {
+    UserRow {
+        id: new_id(),
+        email_normalized: validate::normalize_email(&email),
+        email,
+        password_hash,
+        created_at: now,
+        password_changed_at: now,
+    }
+}
+
+async fn hash_off_thread(password: &str) -> Result<String, AccountsError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || passwords::hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?
+        .map_err(|e| AccountsError::Store(StoreError::Other(format!("password hashing failed: {e}"))))
+}
+
+/// The only unique column a new user can collide on is the email.
+fn email_conflict(e: StoreError) -> AccountsError {
+    match e {
+        StoreError::Conflict(_) => AccountsError::EmailTaken,
+        other => AccountsError::Store(other),
+    }
+}

@@ -1,0 +1,223 @@
+//! One typed configuration: defaults < TOML file (`--config`) < environment.
+//!
+//! Environment variables are `PORTCULLIS_<FIELD>` (nested fields with `__`,
+//! e.g. `PORTCULLIS_LOGIN_THROTTLE__PER_ACCOUNT=10`); `DATABASE_URL` is also
+//! read, below `PORTCULLIS_DATABASE_URL`. Unknown keys are refused, in the
+//! file and in the environment alike, so a typo never passes silently.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Public URL of this server; `iss` of every token. https in production.
+    pub issuer: String,
+    /// `sqlite://path` (default, created on first start) or `postgres://…`.
+    pub database_url: String,
+    /// Where the SQLite file and a generated development master key live.
+    pub data_dir: PathBuf,
+    /// Connections in the database pool.
+    pub pool_size: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub pool_timeout_secs: u64,
+    /// Base64 of 32 random bytes; encrypts signing keys at rest. Required
+    /// when the issuer is https; generated into `data_dir` otherwise.
+    pub master_key: Option<String>,
+    /// `pretty` for people, `json` for log pipelines.
+    pub log_format: LogFormat,
+    /// A tracing filter, e.g. `info` or `portcullis=debug,info`.
+    pub log_level: String,
+    /// HTTP worker threads; default one per core.
+    pub workers: Option<usize>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
+    /// Lifetime of a dashboard session, in seconds.
+    pub session_ttl_secs: i64,
+    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
+    pub login_throttle: LoginThrottle,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Failed sign-ins allowed within `window_secs` before answering 429.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottle {
+    pub per_account: u32,
+    pub per_ip: u32,
+    pub window_secs: i64,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self { per_account: 5, per_ip: 20, window_secs: 900 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            database_url: "sqlite://data/portcullis.db".into(),
+            data_dir: PathBuf::from("data"),
+            pool_size: 10,
+            pool_timeout_secs: 5,
+            master_key: None,
+            log_format: LogFormat::Pretty,
+            log_level: "info".into(),
+            workers: None,
+            max_body_bytes: 64 * 1024,
+            session_ttl_secs: 12 * 3600,
+            trust_forwarded_for: false,
+            login_throttle: LoginThrottle::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then the file (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment
+            .merge(Env::raw().only(&["database_url"]))
+            // PORTCULLIS_CONFIG names the file (read by the CLI), not a field.
+            .merge(Env::prefixed("PORTCULLIS_").ignore(&["config"]).split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: addresses, URLs, ranges.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.bind.parse::<SocketAddr>().is_err() {
+            return invalid(format!("bind: {:?} is not an address such as 127.0.0.1:8080", self.bind));
+        }
+        match url::Url::parse(&self.issuer) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
+            _ => return invalid(format!("issuer: {:?} must be an http(s) URL without query or fragment", self.issuer)),
+        }
+        if self.pool_size == 0 {
+            return invalid("pool_size must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return invalid("max_body_bytes must be at least 1024".into());
+        }
+        if self.session_ttl_secs < 60 {
+            return invalid("session_ttl_secs must be at least 60".into());
+        }
+        let t = &self.login_throttle;
+        if t.per_account == 0 || t.per_ip == 0 || t.window_secs < 1 {
+            return invalid("login_throttle: per_account, per_ip and window_secs must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        // validate() has checked that it parses; the fallback is never taken.
+        self.bind.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// True when the issuer is served over TLS: cookies get `Secure`, and a
+    /// master key must be given.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The issuer without a trailing slash, as it appears in `iss`.
+    pub fn issuer(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+// figment's Jail returns its own large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "pool_size = 3\nissuer = \"http://a.example\"\n[login_throttle]\nper_ip = 7\n")?;
+            jail.set_env("PORTCULLIS_POOL_SIZE", "4");
+            jail.set_env("PORTCULLIS_LOGIN_THROTTLE__PER_ACCOUNT", "9");
+            jail.set_env("DATABASE_URL", "postgres://u@h/d");
+            let c = Config::load(Some(Path::new("p.toml"))).unwrap();
+            assert_eq!(c.pool_size, 4);
+            assert_eq!(c.issuer, "http://a.example");
+            assert_eq!(c.login_throttle.per_ip, 7);
+            assert_eq!(c.login_throttle.per_account, 9);
+            assert_eq!(c.database_url, "postgres://u@h/d");
+            jail.set_env("PORTCULLIS_DATABASE_URL", "sqlite://x.db");
+            assert_eq!(Config::load(None).unwrap().database_url, "sqlite://x.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_in_file_and_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "pool_sise = 3\n")?;
+            let err = Config::load(Some(Path::new("p.toml"))).unwrap_err().to_string();
+            assert!(err.contains("pool_sise"), "{err}");
+            jail.create_file("q.toml", "")?;
+            jail.set_env("PORTCULLIS_ISSUR", "http://x");
+            let err = Config::load(Some(Path::new("q.toml"))).unwrap_err().to_string();
+            assert!(err.contains("issur"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_and_bad_values_are_clear_errors() {
+        Jail::expect_with(|jail| {
+            let err = Config::load(Some(Path::new("nope.toml"))).unwrap_err();
+            assert!(matches!(err, ConfigError::MissingFile(_)));
+            jail.set_env("PORTCULLIS_BIND", "localhost");
+            assert!(Config::load(None).unwrap_err().to_string().contains("bind"));
+            jail.set_env("PORTCULLIS_BIND", "127.0.0.1:1");
+            jail.set_env("PORTCULLIS_ISSUER", "ftp://x");
+            assert!(Config::load(None).unwrap_err().to_string().contains("issuer"));
+            jail.set_env("PORTCULLIS_ISSUER", "http://x");
+            jail.set_env("PORTCULLIS_LOG_FORMAT", "xml");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("xml") && err.to_lowercase().contains("log_format"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,123 @@
+//! Errors of the HTML pages, mapped to status and page in one place.
+//!
+//! A 500 says only "Internal Server Error"; its cause goes to the log with
+//! the request id (the span of the request carries it).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+use crate::accounts::AccountsError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("The form expired or was not sent by this site. Reload the page and try again.")]
+    Csrf,
+    #[error("Not found.")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Too many failed sign-in attempts. Try again in {} minute(s).", (.retry_after_secs + 59) / 60)]
+    TooManyRequests { retry_after_secs: i64 },
+    #[error("The request body is larger than this server accepts.")]
+    PayloadTooLarge,
+    #[error("Forms must be sent as application/x-www-form-urlencoded.")]
+    UnsupportedMediaType,
+    #[error("The service is temporarily unavailable. Try again shortly.")]
+    Unavailable(String),
+    #[error("Internal Server Error")]
+    Internal(String),
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            _ => {}
+        }
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            message: self.to_string(),
+        };
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"));
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        }
+        if matches!(self, Self::Unavailable(_)) {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        // The template only fails if a field's Display fails, which ours do not.
+        res.body(page.render().unwrap_or_else(|_| self.to_string()))
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AccountsError> for PageError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Validation(m) => Self::BadRequest(m),
+            AccountsError::EmailTaken => Self::Conflict(e.to_string()),
+            AccountsError::InvalidCredentials => Self::BadRequest("Invalid email or password.".into()),
+            AccountsError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
+            AccountsError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        Self::Internal(format!("template: {e}"))
+    }
+}
+
+/// Form body errors (actix's extractor) as pages: 415 for the wrong
+/// content type, 413 beyond the size limit, 400 with the reason otherwise.
+pub fn form_error(err: actix_web::error::UrlencodedError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    use actix_web::error::UrlencodedError as E;
+    let page = match err {
+        E::ContentType => PageError::UnsupportedMediaType,
+        E::Overflow { .. } => PageError::PayloadTooLarge,
+        E::Parse(e) => PageError::BadRequest(format!("The form could not be read: {e}.")),
+        other => PageError::BadRequest(format!("The form could not be read: {other}")),
+    };
+    page.into()
+}

@@ -1,0 +1,59 @@
+//! HTTP: actix handlers, extractors and middleware. Handlers parse, call one
+//! domain function and render.
+
+pub mod errors;
+mod health;
+pub mod middleware;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+
+use crate::accounts::Accounts;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+use crate::tokens::master_key::MasterKey;
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub accounts: Accounts,
+    pub clock: Arc<dyn Clock>,
+    pub master_key: MasterKey,
+}
+
+const APP_CSS: &str = include_str!("../../static/app.css");
+
+async fn app_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(APP_CSS)
+}
+
+/// All routes, with the form extractor's limits and error pages.
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    cfg.app_data(web::FormConfig::default().limit(config.max_body_bytes).error_handler(errors::form_error))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            errors::PageError::BadRequest(format!("The query string could not be read: {e}.")).into()
+        }))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/static/app.css", web::get().to(app_css))
+        .route("/", web::get().to(pages::dashboard::home))
+        .route("/dashboard", web::get().to(pages::dashboard::dashboard))
+        .route("/signup", web::get().to(pages::auth::signup_page))
+        .route("/signup", web::post().to(pages::auth::signup))
+        .route("/login", web::get().to(pages::auth::login_page))
+        .route("/login", web::post().to(pages::auth::login))
+        .route("/logout", web::get().to(pages::auth::logout_page))
+        .route("/logout", web::post().to(pages::auth::logout))
+        .route("/account/password", web::get().to(pages::account::password_page))
+        .route("/account/password", web::post().to(pages::account::change_password))
+        .default_service(web::to(middleware::not_found));
+}

@@ -1,0 +1,209 @@
+//! Sign-up, sign-in and sign-out.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{render, see_other};
+use crate::accounts::AccountsError;
+use crate::http::AppState;
+use crate::http::errors::PageError;
+use crate::http::session::{
+    MaybeSession, expired_session_cookie, form_token, safe_return_to, session_cookie, verify_form_token,
+};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf_token: String,
+    email: String,
+    return_to: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+struct SignupPage {
+    csrf_token: String,
+    email: String,
+    organization: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+struct LogoutPage {
+    csrf_token: String,
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReturnTo {
+    return_to: Option<String>,
+}
+
+/// Form fields default to empty so that a missing one is reported on the
+/// form ("Email is required.") like an empty one.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    organization: String,
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnlyForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    let info = req.connection_info();
+    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
+    ip.unwrap_or("unknown").to_owned()
+}
+
+pub async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+    query: web::Query<ReturnTo>,
+) -> Result<HttpResponse, PageError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    if session.session.is_some() {
+        return Ok(see_other(return_to.as_deref().unwrap_or("/dashboard")).finish());
+    }
+    let token = form_token(&req, &state.config, None);
+    let page = LoginPage { csrf_token: token.token.clone(), email: String::new(), return_to, error: None };
+    render(StatusCode::OK, &page, Some(token))
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let again = |status: StatusCode, error: String| {
+        let token = form_token(&req, &state.config, session.session.as_ref());
+        let page = LoginPage {
+            csrf_token: token.token.clone(),
+            email: form.email.clone(),
+            return_to: return_to.clone(),
+            error: Some(error),
+        };
+        render(status, &page, Some(token))
+    };
+    if form.email.trim().is_empty() || form.password.is_empty() {
+        return again(StatusCode::BAD_REQUEST, "Email and password are required.".into());
+    }
+    let ip = client_ip(&req, &state);
+    let user = match state.accounts.authenticate(&form.email, &form.password, &ip).await {
+        Ok(user) => user,
+        Err(AccountsError::InvalidCredentials) => {
+            return again(StatusCode::BAD_REQUEST, "Invalid email or password.".into());
+        }
+        Err(e @ AccountsError::Throttled { .. }) => {
+            let e = PageError::from(e);
+            let mut res = again(StatusCode::TOO_MANY_REQUESTS, e.to_string())?;
+            if let PageError::TooManyRequests { retry_after_secs } = e {
+                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, retry_after_secs.into());
+            }
+            return Ok(res);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // A new session id at every sign-in: a planted cookie is worth nothing.
+    let new = state.accounts.start_session(user, session.token.as_deref()).await?;
+    Ok(see_other(return_to.as_deref().unwrap_or("/dashboard"))
+        .cookie(session_cookie(&state.config, new.token))
+        .finish())
+}
+
+pub async fn signup_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+) -> Result<HttpResponse, PageError> {
+    if session.session.is_some() {
+        return Ok(see_other("/dashboard").finish());
+    }
+    let token = form_token(&req, &state.config, None);
+    let page =
+        SignupPage { csrf_token: token.token.clone(), email: String::new(), organization: String::new(), error: None };
+    render(StatusCode::OK, &page, Some(token))
+}
+
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+    form: web::Form<SignupForm>,
+) -> Result<HttpResponse, PageError> {
+    verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
+    let result = state.accounts.sign_up(&form.email, &form.password, &form.organization).await;
+    let (user, _org) = match result {
+        Ok(done) => done,
+        Err(e @ (AccountsError::Validation(_) | AccountsError::EmailTaken)) => {
+            let status =
+                if matches!(e, AccountsError::EmailTaken) { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
+            let message = match &e {
+                AccountsError::EmailTaken => "An account with this email already exists. Sign in instead.".to_owned(),
+                other => other.to_string(),
+            };
+            let token = form_token(&req, &state.config, session.session.as_ref());
+            let page = SignupPage {
+                csrf_token: token.token.clone(),
+                email: form.email.clone(),
+                organization: form.organization.clone(),
+                error: Some(message),
+            };
+            return render(status, &page, Some(token));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let new = state.accounts.start_session(user, session.token.as_deref()).await?;
+    Ok(see_other("/dashboard").cookie(session_cookie(&state.config, new.token)).finish())
+}
+
+/// GET /logout asks for confirmation: signing out is a state change, so it
+/// takes a POST with a CSRF token (a link or image cannot sign anyone out).
+pub async fn logout_page(session: MaybeSession) -> Result<HttpResponse, PageError> {
+    match session.session {
+        Some(s) => render(StatusCode::OK, &LogoutPage { csrf_token: s.csrf_token, email: s.user.email }, None),
+        None => Ok(see_other("/login").finish()),
+    }
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+    form: web::Form<CsrfOnlyForm>,
+) -> Result<HttpResponse, PageError> {
+    if let (Some(current), Some(token)) = (session.session.as_ref(), session.token.as_deref()) {
+        verify_form_token(&req, &state.config, Some(current), &form.csrf_token)?;
+        state.accounts.end_session(token).await?;
+    }
+    Ok(see_other("/login").cookie(expired_session_cookie(&state.config)).finish())
+}

@@ -1,0 +1,207 @@
+//! Connections: the backend follows the URL scheme, decided once, never guessed.
+//!
+//! `diesel::MultiConnection` alone would try each backend in turn, and a
+//! PostgreSQL URL that fails to connect would then be opened as a new SQLite
+//! file named after the URL. The manager below picks the backend from the
+//! scheme and reports failures with the URL (password removed).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::StoreError;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection to whichever backend the URL named.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// A database location, parsed from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`, passed to libpq as given.
+    Postgres(String),
+    /// `sqlite://path` (relative) or `sqlite:///abs/path`.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::Config("sqlite:// URL names no file (use sqlite://data/portcullis.db)".into()));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        Err(StoreError::Config(format!(
+            "unsupported database URL {}: use postgres://, postgresql:// or sqlite://",
+            redact_url(raw)
+        )))
+    }
+
+    /// The URL as it may appear in logs and errors: never with its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Postgres(url) => redact_url(url),
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+        }
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host/…` with `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only fails for URLs that cannot carry a password at all.
+                let _ = url.set_password(Some("***"));
+            }
+            // Query parameters may carry a password too (libpq's `password=`).
+            if url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
+                let pairs: Vec<(String, String)> = url
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.eq_ignore_ascii_case("password") { "***".into() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                url.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            url.to_string()
+        }
+        Err(_) => match raw.split_once('@') {
+            // Not a URL we can parse: keep only what follows the credentials.
+            Some((_, rest)) => format!("***@{rest}"),
+            None => raw.to_owned(),
+        },
+    }
+}
+
+/// r2d2 manager that opens the backend named by the URL and applies the
+/// per-connection settings SQLite needs.
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(url).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(&path.to_string_lossy()).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; busy_timeout makes
+                // a writer wait for the lock instead of failing at once.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map(|_| ()).map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Opens a pool and checks that the database answers, so a wrong URL fails
+/// start-up with a clear message instead of the first request.
+pub fn open_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, StoreError> {
+    if let DatabaseUrl::Sqlite(path) = url
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Config(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    let manager = Manager::new(url.clone());
+    // Fail fast on the first connection: its error is the one worth showing.
+    let mut probe = r2d2::ManageConnection::connect(&manager).map_err(|e| {
+        StoreError::Unavailable(format!("cannot connect to {}: {}", url.redacted(), first_line(&e.to_string())))
+    })?;
+    drop(r2d2::ManageConnection::is_valid(&manager, &mut probe));
+    r2d2::Pool::builder()
+        .max_size(size.max(1))
+        .min_idle(Some(0))
+        .connection_timeout(timeout)
+        .build(manager)
+        .map_err(|e| StoreError::Unavailable(format!("cannot open pool for {}: {e}", url.redacted())))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s).trim()
+}
+
+/// Applies every embedded migration not yet applied; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    let applied = match conn {
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheme_picks_the_backend() {
+        assert_eq!(DatabaseUrl::parse("sqlite://data/p.db").unwrap(), DatabaseUrl::Sqlite(PathBuf::from("data/p.db")));
+        assert_eq!(DatabaseUrl::parse("sqlite:///tmp/p.db").unwrap(), DatabaseUrl::Sqlite(PathBuf::from("/tmp/p.db")));
+        assert!(matches!(DatabaseUrl::parse("postgres://u@h/db").unwrap(), DatabaseUrl::Postgres(_)));
+        assert!(matches!(DatabaseUrl::parse("postgresql://u@h/db").unwrap(), DatabaseUrl::Postgres(_)));
+    }
+
+    #[test]
+    fn unknown_scheme_and_bare_path_are_refused_without_the_password() {
+        for raw in ["mysql://root:hunter2@db/x", "data/portcullis.db", "sqlite://"] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let err = DatabaseUrl::parse("mysql://root:hunter2@db/x").unwrap_err().to_string();
+        assert!(err.contains("mysql://root:***@db/x"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_passwords_in_userinfo_and_query() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/p"), "postgres://app:***@db:5432/p");
+        assert_eq!(redact_url("postgres://db/p?user=app&password=s3cret"), "postgres://db/p?user=app&password=***");
+        assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
+    }
+}

@@ -1,0 +1,49 @@
+//! Server-side sessions, looked up by the SHA-256 digest of the cookie value.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{SessionRow, UserRow};
+use super::schema::{sessions, users};
+use super::{DbConnection, StoreError};
+
+pub fn insert_session(conn: &mut DbConnection, row: &SessionRow) -> Result<(), StoreError> {
+    diesel::insert_into(sessions::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// The live session with this digest and its user; expired ones are not found.
+pub fn find_live_session(
+    conn: &mut DbConnection,
+    token_digest: &str,
+    now: NaiveDateTime,
+) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_digest.eq(token_digest))
+        .filter(sessions::expires_at.gt(now))
+        .select((SessionRow::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn delete_session_by_digest(conn: &mut DbConnection, token_digest: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::token_digest.eq(token_digest))).execute(conn)?)
+}
+
+/// Ends every session of a user except `keep` (the one changing the password).
+pub fn delete_sessions_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
+    let doomed = sessions::table.filter(sessions::user_id.eq(user_id));
+    Ok(match keep {
+        Some(id) => diesel::delete(doomed.filter(sessions::id.ne(id))).execute(conn)?,
+        None => diesel::delete(doomed).execute(conn)?,
+    })
+}
+
+pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+}

@@ -1,0 +1,130 @@
+//! The master key: 32 bytes that will encrypt signing keys at rest.
+//!
+//! Given in configuration (base64) in production. In development, when the
+//! issuer is plain http and none is given, one is generated into the data
+//! directory with 0600 permissions, and a warning says so.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+
+pub const FILE_NAME: &str = "master.key";
+
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    #[error("master_key must be base64 of exactly 32 bytes")]
+    Malformed,
+    #[error(
+        "no master key configured: an https issuer requires PORTCULLIS_MASTER_KEY \
+         (generate one with: head -c 32 /dev/urandom | base64)"
+    )]
+    Required,
+    #[error("master key file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Where the key came from, so start-up can warn about generated ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Configured,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+impl MasterKey {
+    pub fn from_base64(s: &str) -> Result<Self, MasterKeyError> {
+        let bytes = STANDARD.decode(s.trim()).map_err(|_| MasterKeyError::Malformed)?;
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| MasterKeyError::Malformed)?;
+        Ok(Self(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Configured key, else (http issuer only) the data directory's key,
+    /// generated on first use.
+    pub fn resolve(
+        configured: Option<&str>,
+        https: bool,
+        data_dir: &Path,
+    ) -> Result<(Self, KeySource), MasterKeyError> {
+        if let Some(s) = configured {
+            return Ok((Self::from_base64(s)?, KeySource::Configured));
+        }
+        if https {
+            return Err(MasterKeyError::Required);
+        }
+        let path = data_dir.join(FILE_NAME);
+        let io = |source| MasterKeyError::Io { path: path.clone(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok((Self::from_base64(&s)?, KeySource::File(path))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(io)?;
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&path).map_err(io)?;
+                file.write_all(STANDARD.encode(bytes).as_bytes()).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok((Self(bytes), KeySource::Generated(path)))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_without_a_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(MasterKey::resolve(None, true, dir.path()), Err(MasterKeyError::Required)));
+        assert!(!dir.path().join(FILE_NAME).exists());
+    }
+
+    #[test]
+    fn development_key_is_generated_once_with_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, src) = MasterKey::resolve(None, false, dir.path()).unwrap();
+        assert!(matches!(src, KeySource::Generated(_)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (b, src) = MasterKey::resolve(None, false, dir.path()).unwrap();
+        assert!(matches!(src, KeySource::File(_)));
+        assert_eq!(a.as_bytes(), b.as_bytes());
+    }
+
+    #[test]
+    fn configured_key_must_be_32_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(MasterKey::resolve(Some("c2hvcnQ="), true, dir.path()), Err(MasterKeyError::Malformed)));
+        let good = STANDARD.encode([7u8; 32]);
+        let (k, src) = MasterKey::resolve(Some(&good), true, dir.path()).unwrap();
+        assert_eq!(k.as_bytes(), &[7u8; 32]);
+        assert_eq!(src, KeySource::Configured);
+        assert_eq!(format!("{k:?}"), "MasterKey(***)");
+    }
+}

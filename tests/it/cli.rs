@@ -1,0 +1,263 @@
+//! The binary: CLI commands, configuration errors, start-up checks,
+//! graceful shutdown, logs without secrets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis::accounts::Accounts;
+use portcullis::clock::SystemClock;
+use portcullis::config::Config;
+
+use crate::support::PASSWORD;
+
+fn portcullis(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PORTCULLIS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("PORTCULLIS_DATA_DIR", dir.join("data"));
+    cmd.env("PORTCULLIS_DATABASE_URL", format!("sqlite://{}", dir.join("data/p.db").display()));
+    cmd
+}
+
+fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn help_explains_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = text(&out);
+    for word in ["serve", "migrate", "user", "--config"] {
+        assert!(help.contains(word), "--help lacks {word}: {help}");
+    }
+    let out = portcullis(dir.path()).args(["user", "create", "--help"]).output().unwrap();
+    let help = text(&out);
+    assert!(help.contains("--email") && help.contains("--org") && help.contains("--role"), "{help}");
+    assert!(help.contains("standard input"), "{help}");
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("is up to date"));
+    assert!(dir.path().join("data/p.db").is_file());
+    // Idempotent.
+    assert!(portcullis(dir.path()).arg("migrate").output().unwrap().status.success());
+}
+
+#[test]
+fn migration_folders_have_the_same_names() {
+    let names = |backend: &str| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+    for name in &sqlite {
+        for backend in ["sqlite", "postgres"] {
+            for file in ["up.sql", "down.sql"] {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend).join(name).join(file);
+                assert!(path.is_file(), "{} missing", path.display());
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn user_create_reads_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "Root@Example.com", "--org", "Acme", "--role", "admin"]);
+    let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("created user Root@Example.com"), "{}", text(&out));
+    assert!(text(&out).contains("as ADMIN of new organization Acme"), "{}", text(&out));
+    assert!(!text(&out).contains(PASSWORD));
+
+    // A second user joins the same organization.
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "dev@example.com", "--org", "Acme", "--role", "DEVELOPER"]);
+    let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+    assert!(text(&out).contains("as DEVELOPER of organization Acme"), "{}", text(&out));
+
+    let config =
+        Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
+    let store = portcullis::open_store(&config).unwrap();
+    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), 3600);
+    let user = accounts.authenticate("root@example.com", PASSWORD, "test").await.unwrap();
+    let m = accounts.memberships(&user.id).await.unwrap();
+    assert_eq!((m[0].organization.name.as_str(), m[0].role.as_str()), ("Acme", "ADMIN"));
+}
+
+#[test]
+fn user_create_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme"]);
+    let out = run_with_stdin(cmd, "short\n");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("at least 10 characters"), "{}", text(&out));
+
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme", "--role", "root"]);
+    let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("unknown role"), "{}", text(&out));
+
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme"]);
+    let out = run_with_stdin(cmd, "");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no password on standard input"), "{}", text(&out));
+
+    // The same email twice.
+    for expect_ok in [true, false] {
+        let mut cmd = portcullis(dir.path());
+        cmd.args(["user", "create", "--email", "twice@example.com", "--org", "Acme"]);
+        let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+        assert_eq!(out.status.success(), expect_ok, "{}", text(&out));
+    }
+}
+
+#[test]
+fn database_url_errors_name_the_url_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(dir.path())
+        .arg("migrate")
+        .env("PORTCULLIS_DATABASE_URL", "mysql://root:hunter2@db/x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("unsupported database URL mysql://root:***@db/x"), "{t}");
+    assert!(!t.contains("hunter2"));
+
+    // Nothing listens on port 1: a clear error, never a fallback to SQLite.
+    let out = portcullis(dir.path())
+        .arg("migrate")
+        .env_remove("PORTCULLIS_DATABASE_URL")
+        .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/portcullis")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(t.contains("cannot connect to postgres://app:***@127.0.0.1:1/portcullis"), "{t}");
+    assert!(!t.contains("hunter2"), "{t}");
+    assert!(!dir.path().join("data/p.db").exists());
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("postgres"))
+    );
+
+    let out = portcullis(dir.path()).arg("migrate").env("PORTCULLIS_DATABASE_URL", "data/bare.db").output().unwrap();
+    assert!(!out.status.success());
+    assert!(!dir.path().join("data/bare.db").exists());
+}
+
+#[test]
+fn configuration_errors_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), "bind = \"127.0.0.1:0\"\npool_sise = 3\n").unwrap();
+    let out = portcullis(dir.path()).args(["--config", "p.toml", "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("pool_sise"), "{}", text(&out));
+
+    let out = portcullis(dir.path()).args(["--config", "missing.toml", "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("missing.toml"), "{}", text(&out));
+
+    // An https issuer needs a real master key.
+    let out =
+        portcullis(dir.path()).arg("serve").env("PORTCULLIS_ISSUER", "https://auth.example.com").output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("PORTCULLIS_MASTER_KEY"), "{}", text(&out));
+    assert!(!dir.path().join("data/master.key").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = portcullis(dir.path())
+        .arg("serve")
+        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_LOG_FORMAT", "json")
+        .env("PORTCULLIS_WORKERS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log.contains("portcullis listening") {
+        assert!(Instant::now() < deadline, "server did not start: {log}");
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("server exited: {log}");
+        }
+        log.push_str(&line);
+    }
+    assert!(dir.path().join("data/master.key").is_file(), "development master key generated");
+    assert!(log.contains("generated a development master key"), "{log}");
+
+    // A sign-in attempt whose password and query must not reach the log.
+    let secret = "pw-that-must-not-be-logged";
+    let body = format!("email=a%40b.io&password={secret}&csrf_token=x");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /login?code=query-secret HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(response.to_ascii_lowercase().contains("x-request-id: trace-me-1"));
+
+    // SIGTERM: graceful stop, exit status 0.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stderr.read_to_string(&mut log).unwrap();
+    assert!(exit.success(), "exit {exit:?}: {log}");
+    assert!(log.contains("\"stopped\""), "{log}");
+    let served = log.lines().find(|l| l.contains("trace-me-1")).unwrap_or_else(|| panic!("no request line: {log}"));
+    let json: serde_json::Value = serde_json::from_str(served).unwrap();
+    assert_eq!(json["status"], 403, "{served}");
+    assert!(!log.contains(secret) && !log.contains("query-secret"), "{log}");
+}

@@ -1,0 +1,240 @@
+//! Sign-up, dashboard, sign-out, sign-in, password change, through the forms.
+
+use portcullis::accounts::Role;
+
+use crate::support::{PASSWORD, TestApp, csrf_token, form_token, location};
+
+async fn sign_up(app: &TestApp, client: &reqwest::Client, email: &str, org: &str) -> reqwest::Response {
+    let token = form_token(client, &app.url("/signup")).await;
+    client
+        .post(app.url("/signup"))
+        .form(&[("csrf_token", token.as_str()), ("email", email), ("password", PASSWORD), ("organization", org)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn signup_dashboard_logout_login() {
+    let app = TestApp::spawn().await;
+    let browser = app.new_browser();
+
+    let res = sign_up(&app, &browser, "Ada@Example.com", "Analytical Engines").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/dashboard");
+
+    let html = app.dashboard(&browser).await;
+    assert!(html.contains(r#"<dd id="who">Ada@Example.com</dd>"#), "{html}");
+    assert!(html.contains(r#"<dd id="organization">Analytical Engines</dd>"#));
+    assert!(html.contains(r#"<dd id="role">OWNER</dd>"#));
+
+    // Sign out with the form's token: the dashboard is gone.
+    let token = csrf_token(&html);
+    let res = browser.post(app.url("/logout")).form(&[("csrf_token", token)]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login");
+    let res = browser.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?return_to=%2Fdashboard");
+
+    // Sign in again, with the email in another case.
+    let res = app.login(&browser, "ada@example.COM", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/dashboard");
+    assert!(app.dashboard(&browser).await.contains("Analytical Engines"));
+}
+
+#[actix_web::test]
+async fn root_sends_to_login_or_dashboard() {
+    let app = TestApp::spawn().await;
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/login".into()));
+    let (user, _) = app.user().create().await;
+    app.login(&app.client, &user.email, PASSWORD).await;
+    let res = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/dashboard".into()));
+}
+
+#[actix_web::test]
+async fn signup_refuses_an_email_taken_in_any_case() {
+    let app = TestApp::spawn().await;
+    app.user().email("grace@example.com").create().await;
+    let res = sign_up(&app, &app.new_browser(), "GRACE@example.com", "Other").await;
+    assert_eq!(res.status(), 409);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("An account with this email already exists."), "{html}");
+    // The form keeps what was typed.
+    assert!(html.contains(r#"value="GRACE@example.com""#));
+}
+
+#[actix_web::test]
+async fn signup_missing_or_malformed_fields_say_what_is_wrong() {
+    let app = TestApp::spawn().await;
+    let browser = app.new_browser();
+    let token = form_token(&browser, &app.url("/signup")).await;
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (&[("email", "x@example.com"), ("password", PASSWORD)], "Organization name is required."),
+        (&[("password", PASSWORD), ("organization", "Acme")], "Email is required."),
+        (&[("email", "not-an-email"), ("password", PASSWORD), ("organization", "Acme")], "Email must look like"),
+        (&[("email", "x@example.com"), ("password", "short"), ("organization", "Acme")], "at least 10 characters"),
+        (&[("email", "x@example.com"), ("organization", "Acme")], "at least 10 characters"),
+    ];
+    for (fields, message) in cases {
+        let mut form = vec![("csrf_token", token.as_str())];
+        form.extend_from_slice(fields);
+        let res = browser.post(app.url("/signup")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{fields:?}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(message), "{fields:?}: {html}");
+    }
+    // Nothing was created by the refused attempts.
+    let res = app.login(&browser, "x@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 400);
+}
+
+#[actix_web::test]
+async fn hostile_text_is_stored_verbatim_and_shown_escaped() {
+    let app = TestApp::spawn().await;
+    let browser = app.new_browser();
+    let org = "<script>alert('x')</script> ' OR 1=1 --";
+    let res = sign_up(&app, &browser, "mallory@example.com", org).await;
+    assert_eq!(res.status(), 303);
+    let html = app.dashboard(&browser).await;
+    assert!(!html.contains("<script>alert"), "unescaped: {html}");
+    assert!(html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &#x27; OR 1=1 --"), "{html}");
+    let user = app.state.accounts.authenticate("mallory@example.com", PASSWORD, "t").await.unwrap();
+    let memberships = app.state.accounts.memberships(&user.id).await.unwrap();
+    assert_eq!(memberships[0].organization.name, org);
+    assert_eq!(memberships[0].role, Role::Owner);
+}
+
+#[actix_web::test]
+async fn login_returns_to_local_pages_only() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let page = app.client.get(app.url("/account/password")).send().await.unwrap();
+    assert_eq!(location(&page), "/login?return_to=%2Faccount%2Fpassword");
+
+    for (return_to, expected) in [
+        ("/account/password", "/account/password"),
+        ("https://evil.example/", "/dashboard"),
+        ("//evil.example/", "/dashboard"),
+        ("/\\evil.example", "/dashboard"),
+    ] {
+        let browser = app.new_browser();
+        let token = form_token(&browser, &app.url("/login")).await;
+        let res = browser
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", user.email.as_str()),
+                ("password", PASSWORD),
+                ("return_to", return_to),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(location(&res), expected, "return_to={return_to}");
+    }
+    // The login page carries a safe return_to into its form, and drops an unsafe one.
+    let html = app
+        .new_browser()
+        .get(app.url("/login?return_to=%2Faccount%2Fpassword"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"name="return_to" value="/account/password""#));
+    let html = app
+        .new_browser()
+        .get(app.url("/login?return_to=https%3A%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("return_to"));
+}
+
+#[actix_web::test]
+async fn password_change_ends_other_sessions_and_keeps_this_one() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let laptop = app.new_browser();
+    let phone = app.new_browser();
+    assert_eq!(app.login(&laptop, &user.email, PASSWORD).await.status(), 303);
+    assert_eq!(app.login(&phone, &user.email, PASSWORD).await.status(), 303);
+
+    let token = form_token(&laptop, &app.url("/account/password")).await;
+    let wrong = laptop
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("current_password", "wrong password"),
+            ("new_password", "a brand new passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await.unwrap().contains("The current password is not correct."));
+
+    let res = laptop
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", "a brand new passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/account/password?done=1");
+
+    app.dashboard(&laptop).await;
+    let res = phone.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "the other session must have ended");
+    assert_eq!(app.login(&phone, &user.email, PASSWORD).await.status(), 400);
+    assert_eq!(app.login(&phone, &user.email, "a brand new passphrase").await.status(), 303);
+}
+
+#[actix_web::test]
+async fn get_logout_asks_and_does_not_sign_out() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    app.login(&app.client, &user.email, PASSWORD).await;
+    let res = app.client.get(app.url("/logout")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Sign out"));
+    app.dashboard(&app.client).await;
+}
+
+#[actix_web::test]
+async fn dashboard_lists_every_organization_and_role() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().org("Globex").create().await;
+    let (viewer, _) = app.user().org("Initech").role(Role::Viewer).create().await;
+    // The viewer also joins Globex as a developer, through the CLI's path.
+    let (_, joined, created) =
+        app.state.accounts.create_user("second@example.com", PASSWORD, &org.name, Role::Developer).await.unwrap();
+    assert_eq!((joined.id.as_str(), created), (org.id.as_str(), false));
+    let _ = owner;
+
+    app.login(&app.client, &viewer.email, PASSWORD).await;
+    let html = app.dashboard(&app.client).await;
+    assert!(html.contains(r#"<dd id="organization">Initech</dd>"#), "{html}");
+    assert!(html.contains(r#"<dd id="role">VIEWER</dd>"#), "{html}");
+
+    let dev = app.new_browser();
+    app.login(&dev, "second@example.com", PASSWORD).await;
+    let html = app.dashboard(&dev).await;
+    assert!(
+        html.contains(r#"<dd id="organization">Globex</dd>"#) && html.contains(r#"<dd id="role">DEVELOPER</dd>"#),
+        "{html}"
+    );
+}

@@ -200,11 +200,17 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[test]
-fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
+struct Running {
+    child: std::process::Child,
+    stderr: BufReader<std::process::ChildStderr>,
+    log: String,
+    port: u16,
+}
+
+/// Starts `portcullis serve` with JSON logs and waits until it listens.
+fn start_server(dir: &Path) -> Running {
     let port = free_port();
-    let mut child = portcullis(dir.path())
+    let mut child = portcullis(dir)
         .arg("serve")
         .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
         .env("PORTCULLIS_LOG_FORMAT", "json")
@@ -224,13 +230,40 @@ fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
         }
         log.push_str(&line);
     }
+    Running { child, stderr, log, port }
+}
+
+impl Running {
+    /// Sends `signal` and waits for a clean exit; returns the whole log.
+    fn stop_with(mut self, signal: &str) -> String {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let exit = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on {signal}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.stderr.read_to_string(&mut self.log).unwrap();
+        assert!(exit.success(), "exit {exit:?} on {signal}: {}", self.log);
+        assert!(self.log.contains("\"stopped\""), "{}", self.log);
+        self.log
+    }
+}
+
+#[test]
+fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path());
     assert!(dir.path().join("data/master.key").is_file(), "development master key generated");
-    assert!(log.contains("generated a development master key"), "{log}");
+    assert!(server.log.contains("generated a development master key"), "{}", server.log);
 
     // A sign-in attempt whose password and query must not reach the log.
     let secret = "pw-that-must-not-be-logged";
     let body = format!("email=a%40b.io&password={secret}&csrf_token=x");
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     write!(
         stream,
         "POST /login?code=query-secret HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-me-1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -242,22 +275,15 @@ fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
     assert!(response.to_ascii_lowercase().contains("x-request-id: trace-me-1"));
 
-    // SIGTERM: graceful stop, exit status 0.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    stderr.read_to_string(&mut log).unwrap();
-    assert!(exit.success(), "exit {exit:?}: {log}");
-    assert!(log.contains("\"stopped\""), "{log}");
+    let log = server.stop_with("-TERM");
     let served = log.lines().find(|l| l.contains("trace-me-1")).unwrap_or_else(|| panic!("no request line: {log}"));
     let json: serde_json::Value = serde_json::from_str(served).unwrap();
     assert_eq!(json["status"], 403, "{served}");
     assert!(!log.contains(secret) && !log.contains("query-secret"), "{log}");
+}
+
+#[test]
+fn serve_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    start_server(dir.path()).stop_with("-INT");
 }

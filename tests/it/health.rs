@@ -46,3 +46,85 @@ async fn stylesheet_is_served_by_the_binary() {
     assert_eq!(res.headers()["content-type"], "text/css; charset=utf-8");
     assert!(res.text().await.unwrap().contains(".card"));
 }
+
+/// A TCP relay to PostgreSQL that the test can cut and restore, to stage a
+/// database outage without touching the server.
+struct Relay {
+    port: u16,
+    target: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: String, port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let conns2 = conns.clone();
+        let target2 = target.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target2.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(conn);
+            }
+        });
+        Self { port, target, tasks: vec![accept], conns }
+    }
+
+    /// Closes the listener and every relayed connection.
+    fn cut(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+#[actix_web::test]
+async fn readyz_follows_the_database_down_and_back_up() {
+    if !crate::support::on_postgres() {
+        eprintln!("skipped: the outage is staged on PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let admin = url::Url::parse(&std::env::var("TEST_DATABASE_URL").unwrap()).unwrap();
+    let target = format!("{}:{}", admin.host_str().unwrap(), admin.port().unwrap_or(5432));
+    let mut relay = Relay::start(target, 0).await;
+    let port = relay.port;
+    let app = TestApp::spawn_with(|c| {
+        let mut u = url::Url::parse(&c.database_url).unwrap();
+        u.set_host(Some("127.0.0.1")).unwrap();
+        u.set_port(Some(port)).unwrap();
+        c.database_url = u.to_string();
+        c.pool_timeout_secs = 1;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    app.login(&app.client, &user.email, crate::support::PASSWORD).await;
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+
+    relay.cut();
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["status"], "unavailable");
+    // Pages that need the database say so with 503, not 500.
+    let res = app.client.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("temporarily unavailable"));
+    // The liveness check does not depend on the database.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+
+    let relay = Relay::start(relay.target.clone(), port).await;
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "ready again without a restart");
+    app.dashboard(&app.client).await;
+    drop(relay);
+}

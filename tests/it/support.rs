@@ -52,6 +52,10 @@ fn fresh_postgres() -> Option<(String, PgTestDatabase)> {
     Some((url.to_string(), PgTestDatabase { admin_url, name }))
 }
 
+pub fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await

@@ -1,0 +1,156 @@
+//! The pages in a real browser: headless Chromium driven over WebDriver.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: chromium, chromium-driver;
+//! `.ci/run` installs them). Without them the test says it is skipped,
+//! unless TEST_REQUIRE_BROWSER is set, as CI sets it, where it fails.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::{PASSWORD, TestApp};
+
+struct ChromeDriver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find(names: &[&str]) -> Option<String> {
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).map(|p| p.display().to_string())
+    })
+}
+
+/// Starts chromedriver and a headless Chromium session, or says why not.
+async fn open_browser() -> Option<(ChromeDriver, Client)> {
+    let (Some(driver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser"])) else {
+        assert!(
+            std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
+            "TEST_REQUIRE_BROWSER is set but chromium/chromedriver are not installed"
+        );
+        eprintln!("skipped: chromium and chromedriver are not installed");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = ChromeDriver { child, url: format!("http://127.0.0.1:{port}"), _profile: profile };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&driver.url).await {
+            Ok(client) => return Some((driver, client)),
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start a Chromium session: {e}"),
+        }
+    }
+}
+
+async fn fill(b: &Client, id: &str, value: &str) {
+    b.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
+}
+
+async fn text_of(b: &Client, id: &str) -> String {
+    b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+}
+
+async fn submit(b: &Client, form_action: &str) {
+    b.find(Locator::Css(&format!("form[action='{form_action}'] button[type=submit]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for_path(b: &Client, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = b.current_url().await.unwrap();
+        let here = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
+        if here == path {
+            return here;
+        }
+        assert!(Instant::now() < deadline, "expected {path}, browser is at {here}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn signup_dashboard_logout_login_in_chromium() {
+    let Some((_driver, b)) = open_browser().await else { return };
+    let app = TestApp::spawn().await;
+
+    b.goto(&app.url("/signup")).await.unwrap();
+    fill(&b, "email", "lin@example.com").await;
+    fill(&b, "password", PASSWORD).await;
+    fill(&b, "organization", "Lin & <Co>").await;
+    submit(&b, "/signup").await;
+    wait_for_path(&b, "/dashboard").await;
+    assert_eq!(text_of(&b, "who").await, "lin@example.com");
+    assert_eq!(text_of(&b, "organization").await, "Lin & <Co>");
+    assert_eq!(text_of(&b, "role").await, "OWNER");
+
+    // The stylesheet loads under the page's CSP.
+    let radius = b
+        .execute("return getComputedStyle(document.querySelector('.card')).borderTopLeftRadius", vec![])
+        .await
+        .unwrap();
+    assert_eq!(radius, json!("8px"));
+    if let Ok(png) = b.screenshot().await {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let _ = std::fs::write(dir.join("dashboard.png"), png);
+    }
+
+    // Sign out from the navigation bar.
+    submit(&b, "/logout").await;
+    wait_for_path(&b, "/login").await;
+    b.goto(&app.url("/dashboard")).await.unwrap();
+    wait_for_path(&b, "/login?return_to=%2Fdashboard").await;
+
+    // A wrong password keeps the form and says so, without saying which part was wrong.
+    fill(&b, "email", "lin@example.com").await;
+    fill(&b, "password", "not the password").await;
+    submit(&b, "/login").await;
+    let error = b.find(Locator::Css("p.error")).await.unwrap().text().await.unwrap();
+    assert_eq!(error, "Invalid email or password.");
+
+    b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    submit(&b, "/login").await;
+    wait_for_path(&b, "/dashboard").await;
+    assert_eq!(text_of(&b, "who").await, "lin@example.com");
+
+    b.close().await.unwrap();
+}

@@ -230,6 +230,20 @@ fn start_server(dir: &Path) -> Running {
         }
         log.push_str(&line);
     }
+    // Signal handlers are installed when the server task first runs: wait
+    // until it answers, so a signal sent next is handled, not fatal.
+    while std::net::TcpStream::connect(("127.0.0.1", port))
+        .and_then(|mut s| {
+            write!(s, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r)?;
+            Ok(r.starts_with("HTTP/1.1 200"))
+        })
+        .map_or(true, |ok| !ok)
+    {
+        assert!(Instant::now() < deadline, "server did not answer: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Running { child, stderr, log, port }
 }
 

@@ -43,6 +43,43 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     pub login_throttle: LoginThrottle,
+    pub oauth: OAuthConfig,
+}
+
+/// The OAuth server's lifetimes, algorithm, audience and scopes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Access-token lifetime, unless the client sets its own.
+    pub access_token_ttl_secs: i64,
+    /// A refresh token unused this long expires (idle lifetime).
+    pub refresh_token_ttl_secs: i64,
+    /// A refresh-token family ends this long after the first grant (absolute).
+    pub refresh_token_absolute_ttl_secs: i64,
+    pub authorization_code_ttl_secs: i64,
+    /// ES256 (default), RS256 or EdDSA.
+    pub signing_algorithm: String,
+    /// `aud` of access tokens; empty means the issuer.
+    pub audience: Vec<String>,
+    /// Accept PKCE `plain` (RFC 7636 allows it; RFC 9700 advises against).
+    pub allow_plain_pkce: bool,
+    /// Scopes beyond the built-in ones, e.g. `{ name = "invoices:read", description = "Read invoices" }`.
+    pub scopes: Vec<crate::oauth::scopes::ScopeDefinition>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 86400,
+            refresh_token_absolute_ttl_secs: 90 * 86400,
+            authorization_code_ttl_secs: 60,
+            signing_algorithm: "ES256".into(),
+            audience: Vec::new(),
+            allow_plain_pkce: false,
+            scopes: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -84,6 +121,7 @@ impl Default for Config {
             session_ttl_secs: 12 * 3600,
             trust_forwarded_for: false,
             login_throttle: LoginThrottle::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -138,7 +176,24 @@ impl Config {
         if t.per_account == 0 || t.per_ip == 0 || t.window_secs < 1 {
             return invalid("login_throttle: per_account, per_ip and window_secs must be positive".into());
         }
+        let o = &self.oauth;
+        if o.access_token_ttl_secs < 1 || o.refresh_token_ttl_secs < 1 || o.refresh_token_absolute_ttl_secs < 1 {
+            return invalid("oauth: token lifetimes must be positive".into());
+        }
+        if !(1..=600).contains(&o.authorization_code_ttl_secs) {
+            return invalid("oauth.authorization_code_ttl_secs must be between 1 and 600".into());
+        }
+        if !["ES256", "RS256", "EdDSA"].contains(&o.signing_algorithm.as_str()) {
+            return invalid(format!("oauth.signing_algorithm: {:?} is not ES256, RS256 or EdDSA", o.signing_algorithm));
+        }
+        crate::oauth::scopes::ScopeRegistry::new(&o.scopes)
+            .map_err(|e| ConfigError::Invalid(format!("oauth.scopes: {e}")))?;
         Ok(())
+    }
+
+    /// `aud` of access tokens.
+    pub fn audience(&self) -> Vec<String> {
+        if self.oauth.audience.is_empty() { vec![self.issuer().to_owned()] } else { self.oauth.audience.clone() }
     }
 
     pub fn bind_addr(&self) -> SocketAddr {

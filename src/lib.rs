@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod oauth;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
@@ -22,8 +23,13 @@ use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
+use crate::oauth::OAuth;
+use crate::oauth::clients::Clients;
+use crate::oauth::scopes::ScopeRegistry;
+use crate::oauth::service::Settings;
 use crate::store::{DatabaseUrl, Store};
 use crate::tokens::master_key::{KeySource, MasterKey};
+use crate::tokens::signing::{SigningAlgorithm, SigningKeys};
 
 /// Opens the database named by the configuration and applies migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -54,7 +60,24 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
     }
     let store = open_store(&config)?;
     let accounts = Accounts::new(store.clone(), clock.clone(), config.login_throttle.clone(), config.session_ttl_secs);
-    Ok(web::Data::new(AppState { config, store, accounts, clock, master_key }))
+    let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
+    Ok(web::Data::new(AppState { config, store, accounts, oauth, clock, master_key }))
+}
+
+/// The OAuth server: scope registry, signing keys (created on first start,
+/// shared through the database), client registry with its cache.
+pub fn build_oauth(
+    config: &Config,
+    store: &Store,
+    master_key: &MasterKey,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<OAuth> {
+    let scopes = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
+    let algorithm: SigningAlgorithm =
+        config.oauth.signing_algorithm.parse().map_err(|e| anyhow::anyhow!("oauth.signing_algorithm: {e}"))?;
+    let keys = Arc::new(SigningKeys::load_or_create(store, master_key, algorithm, clock.now())?);
+    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings: Settings::from_config(config) })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on
@@ -62,6 +85,7 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
+    spawn_change_poller(state.clone());
     let server = HttpServer::new(move || {
         let config = state.config.clone();
         App::new()
@@ -75,4 +99,20 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Every second, drops from the caches what other instances (or the CLI)
+/// changed, as the change log in the database records.
+fn spawn_change_poller(state: web::Data<AppState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let s = state.clone();
+            let result = tokio::task::spawn_blocking(move || s.oauth.clients.apply_changes()).await;
+            if let Ok(Err(e)) = result {
+                tracing::debug!(cause = %e, "cache invalidation poll failed");
+            }
+        }
+    });
 }

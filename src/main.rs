@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use portcullis::accounts::{Accounts, Role};
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
+use portcullis::oauth::clients::{ClientType, Clients, GrantType, NewClient};
+use portcullis::oauth::scopes::ScopeRegistry;
 
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "OAuth 2.0 / OpenID Connect authorization server and API-key platform")]
@@ -30,6 +32,66 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage OAuth clients (registered apps).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register an app. A confidential client's secret is printed once and
+    /// stored only as a digest: copy it now.
+    Create {
+        /// Name of the organization that owns the app.
+        #[arg(long)]
+        org: String,
+        /// Name shown on the consent page.
+        #[arg(long)]
+        name: String,
+        /// confidential (has a secret: servers) or public (no secret: SPAs, native apps; PKCE required).
+        #[arg(long = "type", default_value = "confidential")]
+        client_type: ClientType,
+        /// A redirect URI, matched exactly (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// authorization_code, client_credentials or refresh_token (repeat for several).
+        #[arg(long = "grant", required = true)]
+        grants: Vec<GrantType>,
+        /// A scope the app may ask for (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Homepage shown on the consent page.
+        #[arg(long)]
+        homepage: Option<String>,
+        /// Logo (https) shown on the consent page.
+        #[arg(long)]
+        logo: Option<String>,
+        /// Access-token lifetime in seconds (default from configuration).
+        #[arg(long)]
+        access_token_ttl: Option<i64>,
+        /// Refresh-token idle lifetime in seconds (default from configuration).
+        #[arg(long)]
+        refresh_token_ttl: Option<i64>,
+        /// Issue a refresh token in the code flow even without offline_access.
+        #[arg(long)]
+        always_issue_refresh_token: bool,
+        /// May introspect tokens issued to any client (for resource servers).
+        #[arg(long)]
+        resource_server: bool,
+    },
+    /// List registered apps.
+    List {
+        /// Only this organization's apps.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Issue a new client secret, printed once.
+    RotateSecret {
+        client_id: String,
+        /// Seconds the previous secret keeps working (0: it stops now).
+        #[arg(long, default_value_t = 0)]
+        grace: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +126,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Migrate => migrate(&config),
         Command::User(UserCommand::Create { email, org, role }) => create_user(config, &email, &org, role),
+        Command::Client(command) => client_command(config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,4 +186,83 @@ fn read_password() -> anyhow::Result<String> {
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     anyhow::ensure!(!password.is_empty(), "no password on standard input");
     Ok(password)
+}
+
+fn organization_id(store: &portcullis::store::Store, name: &str) -> anyhow::Result<String> {
+    let name = name.to_owned();
+    let found = store.run_blocking(|conn| portcullis::store::orgs::find_organizations_by_name(conn, &name))?;
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => anyhow::bail!("no organization is named {name:?}"),
+        more => anyhow::bail!("{} organizations are named {name:?}", more.len()),
+    }
+}
+
+fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> {
+    let store = portcullis::open_store(&config)?;
+    let registry = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
+    let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry);
+    let rt = runtime()?;
+    match command {
+        ClientCommand::Create {
+            org,
+            name,
+            client_type,
+            redirect_uris,
+            grants,
+            scopes,
+            homepage,
+            logo,
+            access_token_ttl,
+            refresh_token_ttl,
+            always_issue_refresh_token,
+            resource_server,
+        } => {
+            let organization_id = organization_id(&store, &org)?;
+            let new = NewClient {
+                organization_id,
+                name,
+                client_type,
+                redirect_uris,
+                grant_types: grants.into_iter().collect(),
+                scopes,
+                homepage_url: homepage,
+                logo_url: logo,
+                access_token_ttl_secs: access_token_ttl,
+                refresh_token_ttl_secs: refresh_token_ttl,
+                always_issue_refresh_token,
+                resource_server,
+                created_by: None,
+            };
+            let (client, secret) = rt.block_on(clients.create(new))?;
+            println!("client_id:     {}", client.client_id);
+            if let Some(secret) = secret {
+                println!("client_secret: {secret}");
+                println!("(the secret is shown once; only its digest is stored)");
+            }
+        }
+        ClientCommand::List { org } => {
+            let org = org.map(|o| organization_id(&store, &o)).transpose()?;
+            for c in rt.block_on(clients.list(org))? {
+                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    c.client_id,
+                    c.organization_name,
+                    c.name,
+                    c.client_type,
+                    grants.join(","),
+                    portcullis::oauth::scopes::join(&c.scopes)
+                );
+            }
+        }
+        ClientCommand::RotateSecret { client_id, grace } => {
+            let secret = rt.block_on(clients.rotate_secret(&client_id, chrono::Duration::seconds(grace)))?;
+            println!("client_secret: {secret}");
+            if grace > 0 {
+                println!("(the previous secret keeps working for {grace} s)");
+            }
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod errors;
 mod health;
 pub mod middleware;
+mod oauth;
 mod pages;
 pub mod session;
 
@@ -15,6 +16,7 @@ use actix_web::{HttpResponse, web};
 use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::oauth::OAuth;
 use crate::store::Store;
 use crate::tokens::master_key::MasterKey;
 
@@ -23,6 +25,7 @@ pub struct AppState {
     pub config: Config,
     pub store: Store,
     pub accounts: Accounts,
+    pub oauth: OAuth,
     pub clock: Arc<dyn Clock>,
     pub master_key: MasterKey,
 }
@@ -55,5 +58,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/logout", web::post().to(pages::auth::logout))
         .route("/account/password", web::get().to(pages::account::password_page))
         .route("/account/password", web::post().to(pages::account::change_password))
+        .configure(oauth::routes)
         .default_service(web::to(middleware::not_found));
 }

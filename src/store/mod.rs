@@ -3,11 +3,14 @@
 //! Everything here is synchronous; `Store::run` moves it off the async
 //! workers. Errors leave this layer as `StoreError` and nothing else.
 
+pub mod clients;
 pub mod conn;
+pub mod grants;
 pub mod models;
 pub mod orgs;
 pub mod schema;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod users;
 

@@ -51,3 +51,18 @@ pub struct LoginFailureRow {
     pub throttle_key: String,
     pub failed_at: NaiveDateTime,
 }
+
+/// A signing key; `private_key_encrypted` is sealed under the master key
+/// (see `tokens::signing`), never the key itself.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::signing_keys)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub algorithm: String,
+    pub state: String,
+    pub public_jwk: String,
+    pub private_key_encrypted: String,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub retired_at: Option<NaiveDateTime>,
+}

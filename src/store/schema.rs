@@ -49,8 +49,129 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_clients (id) {
+        id -> Text,
+        client_id -> Text,
+        organization_id -> Text,
+        name -> Text,
+        client_type -> Text,
+        redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        homepage_url -> Nullable<Text>,
+        logo_url -> Nullable<Text>,
+        access_token_ttl_secs -> Nullable<Integer>,
+        refresh_token_ttl_secs -> Nullable<Integer>,
+        always_issue_refresh_token -> Bool,
+        resource_server -> Bool,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_secrets (id) {
+        id -> Text,
+        client_pk -> Text,
+        secret_digest -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_digest) {
+        code_digest -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+        issued_jti -> Nullable<Text>,
+        issued_family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Text,
+        token_digest -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        family_expires_at -> Timestamp,
+        rotated_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        access_jti -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        algorithm -> Text,
+        state -> Text,
+        public_jwk -> Text,
+        private_key_encrypted -> Text,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cache_invalidations (id) {
+        id -> BigInt,
+        topic -> Text,
+        item -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(oauth_clients -> organizations (organization_id));
+diesel::joinable!(client_secrets -> oauth_clients (client_pk));
 
-diesel::allow_tables_to_appear_in_same_query!(organizations, users, memberships, sessions, login_failures);
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    users,
+    memberships,
+    sessions,
+    login_failures,
+    oauth_clients,
+    client_secrets,
+    authorization_codes,
+    refresh_tokens,
+    revoked_access_tokens,
+    consents,
+    signing_keys,
+    cache_invalidations,
+);

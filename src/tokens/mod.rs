@@ -3,3 +3,4 @@
 
 pub mod master_key;
 pub mod opaque;
+pub mod signing;

@@ -301,3 +301,50 @@ fn serve_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     start_server(dir.path()).stop_with("-INT");
 }
+
+#[test]
+fn client_create_list_and_rotate_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "ops@example.com", "--org", "Acme"]);
+    assert!(run_with_stdin(cmd, &format!("{PASSWORD}\n")).status.success());
+
+    let out = portcullis(dir.path())
+        .args(["client", "create", "--org", "Acme", "--name", "Billing Sync", "--grant", "client_credentials"])
+        .args(["--scope", "read", "--scope", "write"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    let value =
+        |label: &str| printed.lines().find_map(|l| l.strip_prefix(label)).map(|v| v.trim().to_owned()).expect(label);
+    let (client_id, secret) = (value("client_id:"), value("client_secret:"));
+    assert!(client_id.starts_with("pc_"));
+    assert!(secret.len() >= 43);
+
+    let out = portcullis(dir.path()).args(["client", "list", "--org", "Acme"]).output().unwrap();
+    let listed = text(&out);
+    assert!(listed.contains(&client_id) && listed.contains("Billing Sync") && listed.contains("client_credentials"));
+    assert!(!listed.contains(&secret), "the secret is shown once only");
+
+    let out = portcullis(dir.path()).args(["client", "rotate-secret", &client_id, "--grace", "60"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("the previous secret keeps working for 60 s"));
+
+    // Bad input: a clear error and a failing exit.
+    for args in [
+        vec!["client", "create", "--org", "Nope", "--name", "x", "--grant", "client_credentials"],
+        vec!["client", "create", "--org", "Acme", "--name", "x", "--grant", "authorization_code"],
+        vec!["client", "create", "--org", "Acme", "--name", "x", "--grant", "client_credentials", "--scope", "payroll"],
+        vec!["client", "rotate-secret", "pc_unknown"],
+    ] {
+        let out = portcullis(dir.path()).args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains("error:"), "{args:?}: {}", text(&out));
+    }
+    let out = portcullis(dir.path())
+        .args(["client", "create", "--org", "Acme", "--name", "x", "--grant", "password"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,155 @@
+//! GET /oauth/authorize (the request) and POST /oauth/authorize (the
+//! consent form's answer).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+
+use crate::http::AppState;
+use crate::http::errors::PageError;
+use crate::http::pages::{render, see_other};
+use crate::http::session::{MaybeSession, urlencode, verify_form_token};
+use crate::oauth::authorize::{self, AuthorizationRequest, Prompt, Rejection};
+use crate::oauth::{ErrorCode, OAuthError};
+
+struct ScopeLine {
+    name: String,
+    description: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    csrf_token: String,
+    email: String,
+    app_name: String,
+    organization: String,
+    homepage_host: Option<String>,
+    homepage_url: Option<String>,
+    logo_url: Option<String>,
+    scopes: Vec<ScopeLine>,
+    redirect_to: String,
+    params: Vec<(String, String)>,
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn rejected(state: &AppState, rejection: Rejection) -> HttpResponse {
+    match rejection {
+        Rejection::Page(message) => PageError::BadRequest(message).error_response(),
+        Rejection::Redirect { redirect_uri, error, state: s } => {
+            see_other(&authorize::error_url(&redirect_uri, &error, s.as_deref(), state.config.issuer())).finish()
+        }
+    }
+}
+
+fn redirect_error(state: &AppState, request: &AuthorizationRequest, error: OAuthError) -> HttpResponse {
+    let url = authorize::error_url(&request.redirect_uri, &error, request.state.as_deref(), state.config.issuer());
+    see_other(&url).finish()
+}
+
+fn consent_page(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    email: String,
+    csrf_token: String,
+) -> Result<HttpResponse, PageError> {
+    let client = &request.client;
+    let homepage = client.homepage_url.as_deref().and_then(|u| url::Url::parse(u).ok());
+    let redirect = url::Url::parse(&request.redirect_uri).ok();
+    let page = ConsentPage {
+        csrf_token,
+        email,
+        app_name: client.name.clone(),
+        organization: client.organization_name.clone(),
+        homepage_host: homepage.as_ref().and_then(|u| u.host_str().map(str::to_owned)),
+        homepage_url: client.homepage_url.clone(),
+        logo_url: client.logo_url.clone().filter(|u| u.starts_with("https://")),
+        scopes: request
+            .scope
+            .iter()
+            .map(|s| ScopeLine { name: s.clone(), description: state.oauth.scopes.describe(s).unwrap_or(s).to_owned() })
+            .collect(),
+        redirect_to: redirect
+            .map(|u| format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()))
+            .unwrap_or_else(|| request.redirect_uri.clone()),
+        params: request.params.clone(),
+    };
+    render(StatusCode::OK, &page, None)
+}
+
+pub async fn authorize(req: HttpRequest, state: web::Data<AppState>, session: MaybeSession) -> HttpResponse {
+    let request = match authorize::validate(&state.oauth, query_pairs(&req)).await {
+        Ok(r) => r,
+        Err(rejection) => return rejected(&state, rejection),
+    };
+    let Some(session) = session.session else {
+        if request.prompt == Prompt::None {
+            return redirect_error(
+                &state,
+                &request,
+                OAuthError::new(ErrorCode::LoginRequired, "The user is not signed in."),
+            );
+        }
+        let back = format!("/oauth/authorize?{}", req.query_string());
+        return see_other(&format!("/login?return_to={}", urlencode(&back))).finish();
+    };
+    let covered = match authorize::consent_covers(&state.oauth, &session.user.id, &request).await {
+        Ok(c) => c,
+        Err(e) => return redirect_error(&state, &request, e),
+    };
+    if covered && request.prompt != Prompt::Consent {
+        return match authorize::approve(&state.oauth, &session.user.id, &request).await {
+            Ok(url) => see_other(&url).finish(),
+            Err(e) => redirect_error(&state, &request, e),
+        };
+    }
+    if request.prompt == Prompt::None {
+        return redirect_error(
+            &state,
+            &request,
+            OAuthError::new(ErrorCode::ConsentRequired, "The user has not consented to this request."),
+        );
+    }
+    consent_page(&state, &request, session.user.email.clone(), session.csrf_token.clone())
+        .unwrap_or_else(|e| e.error_response())
+}
+
+/// The consent form: Approve or Deny, CSRF-checked, the request validated
+/// again from the hidden fields.
+pub async fn decide(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: MaybeSession,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let fields = form.into_inner();
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let Some(session) = session.session else {
+        return PageError::BadRequest(
+            "Your session ended before you answered. Start again from the application.".into(),
+        )
+        .error_response();
+    };
+    if let Err(e) = verify_form_token(&req, &state.config, Some(&session), &field("csrf_token")) {
+        return e.error_response();
+    }
+    let params: Vec<(String, String)> =
+        fields.iter().filter(|(k, _)| authorize::PARAMS.contains(&k.as_str())).cloned().collect();
+    let request = match authorize::validate(&state.oauth, params).await {
+        Ok(r) => r,
+        Err(rejection) => return rejected(&state, rejection),
+    };
+    match field("decision").as_str() {
+        "approve" => match authorize::approve(&state.oauth, &session.user.id, &request).await {
+            Ok(url) => see_other(&url).finish(),
+            Err(e) => redirect_error(&state, &request, e),
+        },
+        "deny" => {
+            redirect_error(&state, &request, OAuthError::new(ErrorCode::AccessDenied, "The user denied the request."))
+        }
+        _ => PageError::BadRequest("Choose Approve or Deny.".into()).error_response(),
+    }
+}

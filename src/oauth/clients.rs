@@ -1,0 +1,484 @@
+//! Registered apps (OAuth clients): registration, secret rotation, client
+//! authentication, and an in-memory cache that every instance empties when
+//! the change log says a client changed.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+
+use super::error::OAuthError;
+use super::redirect;
+use super::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::clock::Clock;
+use crate::store::clients::{self as rows, ClientRow, ClientSecretRow};
+use crate::store::{self, Store, StoreError};
+use crate::tokens::opaque;
+
+const TOPIC: &str = "client";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    Confidential,
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+}
+
+impl FromStr for ClientType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "confidential" => Ok(Self::Confidential),
+            "public" => Ok(Self::Public),
+            other => Err(format!("unknown client type {other:?}: use confidential or public")),
+        }
+    }
+}
+
+impl fmt::Display for ClientType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [Self::AuthorizationCode, Self::ClientCredentials, Self::RefreshToken];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            format!("unknown grant type {s:?}: use authorization_code, client_credentials or refresh_token")
+        })
+    }
+}
+
+/// A client secret's digest and, once rotated out, when it stops working.
+#[derive(Debug, Clone)]
+pub struct SecretDigest {
+    pub digest: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub pk: String,
+    pub client_id: String,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub scopes: ScopeSet,
+    pub homepage_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub access_token_ttl_secs: Option<i64>,
+    pub refresh_token_ttl_secs: Option<i64>,
+    pub always_issue_refresh_token: bool,
+    pub resource_server: bool,
+    pub created_at: DateTime<Utc>,
+    secrets: Vec<SecretDigest>,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn is_public(&self) -> bool {
+        self.client_type == ClientType::Public
+    }
+
+    /// True when `secret` matches a secret that is valid at `now`. Every
+    /// candidate is compared, in constant time, whatever the outcome.
+    pub fn secret_matches(&self, secret: &str, now: DateTime<Utc>) -> bool {
+        let digest = opaque::digest(secret);
+        self.secrets.iter().fold(false, |found, s| {
+            let live = s.expires_at.is_none_or(|t| t > now);
+            opaque::constant_time_eq(&s.digest, &digest) && live || found
+        })
+    }
+}
+
+/// What an operator gives to register a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub organization_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: BTreeSet<GrantType>,
+    pub scopes: Vec<String>,
+    pub homepage_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub access_token_ttl_secs: Option<i64>,
+    pub refresh_token_ttl_secs: Option<i64>,
+    pub always_issue_refresh_token: bool,
+    pub resource_server: bool,
+    pub created_by: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("no client with id {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a client presented itself at an endpoint that authenticates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// `client_secret_basic` (RFC 6749 §2.3.1).
+    Basic { client_id: String, secret: String },
+    /// `client_secret_post`.
+    Post { client_id: String, secret: String },
+    /// A public client: client_id only.
+    None { client_id: String },
+}
+
+impl ClientCredentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
+        }
+    }
+    pub fn used_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+pub struct Clients {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    registry: Arc<ScopeRegistry>,
+    cache: RwLock<HashMap<String, Arc<Client>>>,
+    last_change: AtomicI64,
+}
+
+fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+fn from_rows(
+    row: ClientRow,
+    org: store::models::OrganizationRow,
+    secrets: Vec<ClientSecretRow>,
+) -> Result<Client, StoreError> {
+    let bad = |what: &str| StoreError::Other(format!("client {}: malformed {what}", row.client_id));
+    let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris).map_err(|_| bad("redirect_uris"))?;
+    let grant_types = row
+        .grant_types
+        .split_whitespace()
+        .map(GrantType::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("grant_types"))?;
+    Ok(Client {
+        client_type: row.client_type.parse().map_err(|_| bad("client_type"))?,
+        scopes: scopes::parse(&row.scopes).map_err(|_| bad("scopes"))?,
+        pk: row.id,
+        client_id: row.client_id,
+        organization_id: row.organization_id,
+        organization_name: org.name,
+        name: row.name,
+        redirect_uris,
+        grant_types,
+        homepage_url: row.homepage_url,
+        logo_url: row.logo_url,
+        access_token_ttl_secs: row.access_token_ttl_secs.map(i64::from),
+        refresh_token_ttl_secs: row.refresh_token_ttl_secs.map(i64::from),
+        always_issue_refresh_token: row.always_issue_refresh_token,
+        resource_server: row.resource_server,
+        created_at: utc(row.created_at),
+        secrets: secrets
+            .into_iter()
+            .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
+            .collect(),
+    })
+}
+
+fn optional_url(label: &str, value: Option<String>) -> Result<Option<String>, ClientError> {
+    match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => match url::Url::parse(&v) {
+            Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(Some(v)),
+            _ => Err(ClientError::Validation(format!("{label} must be an http(s) URL"))),
+        },
+    }
+}
+
+fn ttl(label: &str, value: Option<i64>) -> Result<Option<i32>, ClientError> {
+    match value {
+        None => Ok(None),
+        Some(v) if (1..=i64::from(i32::MAX)).contains(&v) => Ok(Some(v as i32)),
+        Some(_) => Err(ClientError::Validation(format!("{label} must be a positive number of seconds"))),
+    }
+}
+
+/// A client_id: 16 random bytes, URL-safe (unguessable, not a secret).
+fn new_client_id() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!("pc_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+impl Clients {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, registry: Arc<ScopeRegistry>) -> Self {
+        Self { store, clock, registry, cache: RwLock::new(HashMap::new()), last_change: AtomicI64::new(-1) }
+    }
+
+    /// Registers a client; a confidential one gets a secret, returned here
+    /// once and stored only as its digest.
+    pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), ClientError> {
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ClientError::Validation("name must be 1-100 characters".into()));
+        }
+        if new.grant_types.is_empty() {
+            return Err(ClientError::Validation("at least one grant type is required".into()));
+        }
+        let public = new.client_type == ClientType::Public;
+        if public && new.grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(ClientError::Validation("public clients cannot use client_credentials".into()));
+        }
+        if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+            return Err(ClientError::Validation("authorization_code needs at least one redirect URI".into()));
+        }
+        for uri in &new.redirect_uris {
+            redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
+        }
+        let scopes =
+            self.registry.parse_known(&new.scopes.join(" ")).map_err(|e| ClientError::Validation(e.description))?;
+        let now = self.clock.now().naive_utc();
+        let row = ClientRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: new_client_id(),
+            organization_id: new.organization_id,
+            name,
+            client_type: new.client_type.as_str().into(),
+            // serde_json cannot fail on a Vec<String>.
+            redirect_uris: serde_json::to_string(&new.redirect_uris).unwrap_or_else(|_| "[]".into()),
+            grant_types: new.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            scopes: scopes::join(&scopes),
+            homepage_url: optional_url("homepage", new.homepage_url)?,
+            logo_url: optional_url("logo URL", new.logo_url)?,
+            access_token_ttl_secs: ttl("access token lifetime", new.access_token_ttl_secs)?,
+            refresh_token_ttl_secs: ttl("refresh token lifetime", new.refresh_token_ttl_secs)?,
+            always_issue_refresh_token: new.always_issue_refresh_token,
+            resource_server: new.resource_server,
+            created_by: new.created_by,
+            created_at: now,
+            updated_at: now,
+        };
+        let secret = (!public).then(opaque::random_secret);
+        let secret_row = secret.as_ref().map(|s| ClientSecretRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_pk: row.id.clone(),
+            secret_digest: opaque::digest(s),
+            created_at: now,
+            expires_at: None,
+        });
+        let client_id = row.client_id.clone();
+        self.store
+            .run(move |conn| {
+                rows::insert_client(conn, &row, secret_row.as_ref())?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Other(m) if m.contains("FOREIGN KEY") || m.contains("foreign key") => {
+                    ClientError::Validation("no such organization".into())
+                }
+                other => other.into(),
+            })?;
+        let client = self.load(&client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.clone()))?;
+        Ok(((*client).clone(), secret))
+    }
+
+    /// A new secret for a confidential client. The previous ones stay valid
+    /// for `grace` (none when zero), so a deployment can roll over.
+    pub async fn rotate_secret(&self, client_id: &str, grace: Duration) -> Result<String, ClientError> {
+        let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
+        if client.is_public() {
+            return Err(ClientError::Validation("public clients have no secret".into()));
+        }
+        if grace < Duration::zero() {
+            return Err(ClientError::Validation("the grace period cannot be negative".into()));
+        }
+        let secret = opaque::random_secret();
+        let now = self.clock.now().naive_utc();
+        let new = ClientSecretRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_pk: client.pk.clone(),
+            secret_digest: opaque::digest(&secret),
+            created_at: now,
+            expires_at: None,
+        };
+        let until = (grace > Duration::zero()).then(|| now + grace);
+        let cid = client_id.to_owned();
+        self.store
+            .run(move |conn| {
+                rows::rotate_secret(conn, &new, until, now)?;
+                rows::record_invalidation(conn, TOPIC, &cid, now)
+            })
+            .await?;
+        self.forget(client_id);
+        Ok(secret)
+    }
+
+    pub async fn list(&self, organization_id: Option<String>) -> Result<Vec<Client>, ClientError> {
+        let rows = self.store.run(move |conn| rows::list_clients(conn, organization_id.as_deref())).await?;
+        rows.into_iter().map(|(c, o)| from_rows(c, o, Vec::new()).map_err(ClientError::from)).collect()
+    }
+
+    /// The client, from memory when cached: the token endpoint's hot path
+    /// touches the database only on a miss.
+    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(c) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(client_id) {
+            return Ok(Some(c.clone()));
+        }
+        self.load(client_id).await
+    }
+
+    async fn load(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Ok(None);
+        }
+        let id = client_id.to_owned();
+        let found = self.store.run(move |conn| rows::find_client(conn, &id)).await?;
+        let Some((row, org, secrets)) = found else { return Ok(None) };
+        let client = Arc::new(from_rows(row, org, secrets)?);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a flood of distinct unknown ids never reaches here (misses
+        // are not cached), and real clients are few.
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(client_id.to_owned(), client.clone());
+        Ok(Some(client))
+    }
+
+    fn forget(&self, client_id: &str) {
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(client_id);
+    }
+
+    /// Reads the change log and drops changed clients from the cache. Called
+    /// periodically by every instance; cheap when nothing changed.
+    pub fn apply_changes(&self) -> Result<(), StoreError> {
+        let last = self.last_change.load(Ordering::Acquire);
+        if last < 0 {
+            // First poll: whatever is cached was loaded after every change so far.
+            let id = self.store.run_blocking(rows::last_invalidation_id)?;
+            self.last_change.store(id, Ordering::Release);
+            return Ok(());
+        }
+        let changes = self.store.run_blocking(|conn| rows::invalidations_after(conn, last))?;
+        if let Some((id, _, _)) = changes.last() {
+            for (_, topic, item) in &changes {
+                if topic == TOPIC {
+                    self.forget(item);
+                }
+            }
+            self.last_change.store(*id, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Authenticates a client at the token, introspection or revocation
+    /// endpoint (RFC 6749 §2.3). Failures are `invalid_client`.
+    pub async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
+        let unknown = || OAuthError::invalid_client("Client authentication failed.");
+        let client = self.get(credentials.client_id()).await?.ok_or_else(unknown)?;
+        let now = self.clock.now();
+        match (credentials, client.client_type) {
+            (
+                ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
+                ClientType::Confidential,
+            ) if client.secret_matches(secret, now) => Ok(client),
+            (ClientCredentials::None { .. }, ClientType::Public) => Ok(client),
+            _ => Err(unknown()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(secrets: Vec<SecretDigest>) -> Client {
+        Client {
+            pk: "pk".into(),
+            client_id: "c".into(),
+            organization_id: "o".into(),
+            organization_name: "O".into(),
+            name: "n".into(),
+            client_type: ClientType::Confidential,
+            redirect_uris: vec![],
+            grant_types: BTreeSet::new(),
+            scopes: ScopeSet::new(),
+            homepage_url: None,
+            logo_url: None,
+            access_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            always_issue_refresh_token: false,
+            resource_server: false,
+            created_at: Utc::now(),
+            secrets,
+        }
+    }
+
+    #[test]
+    fn secrets_match_by_digest_until_they_expire() {
+        let now = Utc::now();
+        let c = client(vec![
+            SecretDigest { digest: opaque::digest("new"), expires_at: None },
+            SecretDigest { digest: opaque::digest("old"), expires_at: Some(now + Duration::seconds(10)) },
+            SecretDigest { digest: opaque::digest("older"), expires_at: Some(now - Duration::seconds(1)) },
+        ]);
+        assert!(c.secret_matches("new", now));
+        assert!(c.secret_matches("old", now));
+        assert!(!c.secret_matches("old", now + Duration::seconds(10)));
+        assert!(!c.secret_matches("older", now));
+        assert!(!c.secret_matches("", now));
+    }
+
+    #[test]
+    fn client_ids_are_random_and_url_safe() {
+        let a = new_client_id();
+        assert!(a.starts_with("pc_") && a.len() == 25, "{a}");
+        assert!(a[3..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(a, new_client_id());
+    }
+}

@@ -1,0 +1,131 @@
+//! RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6). A code works once: the use
+//! that wins one conditional UPDATE gets tokens; any later use fails and
+//! revokes what the first one issued (RFC 6749 §4.1.2, RFC 9700 §2.1.1).
+
+use crate::oauth::clients::{Client, GrantType};
+use crate::oauth::error::OAuthError;
+use crate::oauth::pkce;
+use crate::oauth::scopes::{self, OFFLINE_ACCESS};
+use crate::oauth::service::{OAuth, TokenResponse, new_jti};
+use crate::store::grants::{self, AuthorizationCodeRow};
+use crate::tokens::opaque;
+
+/// Revokes whatever the first use of a replayed code issued.
+async fn revoke_issued(oauth: &OAuth, client: &Client, row: AuthorizationCodeRow) -> Result<(), OAuthError> {
+    let now = oauth.now().naive_utc();
+    let deny_until = oauth.deny_until(client);
+    oauth
+        .store
+        .run(move |conn| {
+            if let Some(jti) = &row.issued_jti {
+                grants::revoke_access_token(conn, jti, deny_until)?;
+            }
+            if let Some(family) = &row.issued_family_id {
+                OAuth::revoke_family_blocking(conn, family, now, deny_until)?;
+            }
+            Ok(())
+        })
+        .await?;
+    tracing::warn!(client_id = %client.client_id, "authorization code replayed; revoked what it issued");
+    Ok(())
+}
+
+fn replayed() -> OAuthError {
+    OAuthError::invalid_grant("The authorization code was already used; the tokens it issued are revoked.")
+}
+
+pub async fn grant(
+    oauth: &OAuth,
+    client: &Client,
+    code: Option<&str>,
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let code = code.filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client("This client may not use the authorization_code grant."));
+    }
+    let digest = opaque::digest(code);
+    let d = digest.clone();
+    let row = oauth
+        .store
+        .run(move |conn| grants::find_code(conn, &d))
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid."))?;
+    if row.consumed_at.is_some() {
+        revoke_issued(oauth, client, row).await?;
+        return Err(replayed());
+    }
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant("The authorization code was issued to another client."));
+    }
+    let now = oauth.now();
+    if row.expires_at.and_utc() <= now {
+        return Err(OAuthError::invalid_grant("The authorization code has expired."));
+    }
+    // §4.1.3: the same redirect_uri as the authorization request. An empty
+    // stored value means the request omitted it (one registered URI).
+    let redirect_ok = match (row.redirect_uri.as_str(), redirect_uri) {
+        ("", None) => true,
+        ("", Some(sent)) => client.redirect_uris.len() == 1 && client.redirect_uris[0] == sent,
+        (stored, Some(sent)) => stored == sent,
+        (_, None) => false,
+    };
+    if !redirect_ok {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request."));
+    }
+    match (&row.code_challenge, row.code_challenge_method.as_deref().and_then(pkce::method_from_str)) {
+        (Some(challenge), Some(method)) => {
+            let verifier = code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required."))?;
+            if !pkce::verify(challenge, method, verifier) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge."));
+            }
+        }
+        // RFC 9700 §4.8.2: no challenge at /authorize, so no verifier now.
+        _ if code_verifier.is_some() => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent, but the authorization request had no code_challenge.",
+            ));
+        }
+        _ => {}
+    }
+
+    let scope = scopes::parse(&row.scope)?;
+    let wants_refresh =
+        client.allows(GrantType::RefreshToken) && (scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh_token);
+    let jti = new_jti();
+    let refresh = wants_refresh.then(|| oauth.new_refresh_token(client, Some(&row.user_id), &scope, None, &jti));
+    let family = refresh.as_ref().map(|(_, r)| r.family_id.clone());
+
+    let (d, j, f, r) = (digest.clone(), jti.clone(), family, refresh.as_ref().map(|(_, r)| r.clone()));
+    let won = oauth
+        .store
+        .run(move |conn| {
+            diesel::Connection::transaction(conn, |c| {
+                if !grants::consume_code(c, &d, now.naive_utc(), &j, f.as_deref())? {
+                    return Ok(false);
+                }
+                if let Some(r) = &r {
+                    grants::insert_refresh_token(c, r)?;
+                }
+                Ok(true)
+            })
+        })
+        .await?;
+    if !won {
+        // Another request used the code between our read and our update.
+        let d = digest.clone();
+        if let Some(row) = oauth.store.run(move |conn| grants::find_code(conn, &d)).await? {
+            revoke_issued(oauth, client, row).await?;
+        }
+        return Err(replayed());
+    }
+    let issued = oauth.sign_access_token(client, &row.user_id, &scope, jti, None)?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: refresh.map(|(t, _)| t),
+        scope: scopes::join(&scope),
+    })
+}

@@ -1,0 +1,24 @@
+//! RFC 6749 §4.4. The hot path: the client comes from memory, the secret
+//! check is one SHA-256, the token is signed in memory. No database write,
+//! no slow hash, no refresh token.
+
+use crate::oauth::clients::{Client, GrantType};
+use crate::oauth::error::OAuthError;
+use crate::oauth::scopes;
+use crate::oauth::service::{OAuth, TokenResponse, new_jti};
+
+pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    if client.is_public() || !client.allows(GrantType::ClientCredentials) {
+        return Err(OAuthError::unauthorized_client("This client may not use the client_credentials grant."));
+    }
+    let granted = oauth.scopes.grant(scope, &client.scopes)?;
+    let issued =
+        oauth.sign_access_token(client, &client.client_id, &granted, new_jti(), Some(&client.organization_id))?;
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        refresh_token: None,
+        scope: scopes::join(&granted),
+    })
+}

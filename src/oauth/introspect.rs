@@ -1,0 +1,117 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009).
+
+use serde_json::{Value, json};
+
+use super::clients::Client;
+use super::error::{ErrorCode, OAuthError};
+use super::service::OAuth;
+use crate::store::grants::{self, RefreshTokenRow};
+use crate::tokens::opaque;
+use crate::tokens::signing::AccessTokenClaims;
+
+fn inactive() -> Value {
+    json!({ "active": false })
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// A client may look at its own tokens; a resource server at any.
+fn may_see(caller: &Client, token_client_id: &str) -> bool {
+    caller.resource_server || caller.client_id == token_client_id
+}
+
+async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    if !looks_like_jwt(token) {
+        return Ok(None);
+    }
+    let now = oauth.now().timestamp();
+    let Ok(claims) = oauth.keys.verify_access_token(token, &oauth.settings.issuer, None, now) else {
+        return Ok(None);
+    };
+    let jti = claims.jti.clone();
+    let revoked = oauth.store.run(move |conn| grants::is_access_token_revoked(conn, &jti)).await?;
+    Ok((!revoked).then_some(claims))
+}
+
+async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshTokenRow>, OAuthError> {
+    if token.len() > 256 || looks_like_jwt(token) {
+        return Ok(None);
+    }
+    let digest = opaque::digest(token);
+    Ok(oauth.store.run(move |conn| grants::find_refresh_token(conn, &digest)).await?)
+}
+
+pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<Value, OAuthError> {
+    if let Some(c) = access_token(oauth, token).await? {
+        if !may_see(caller, &c.client_id) {
+            return Ok(inactive());
+        }
+        let mut body = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": c.scope,
+            "client_id": c.client_id,
+            "sub": c.sub,
+            "exp": c.exp,
+            "iat": c.iat,
+            "nbf": c.nbf,
+            "iss": c.iss,
+            "aud": c.aud,
+            "jti": c.jti,
+        });
+        if let Some(org) = c.org_id {
+            body["org_id"] = json!(org);
+        }
+        return Ok(body);
+    }
+    if let Some(r) = refresh_token(oauth, token).await? {
+        let now = oauth.now();
+        let live = r.revoked_at.is_none()
+            && r.rotated_at.is_none()
+            && r.expires_at.and_utc() > now
+            && r.family_expires_at.and_utc() > now;
+        if !live || !may_see(caller, &r.client_id) {
+            return Ok(inactive());
+        }
+        let mut body = json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": r.scope,
+            "client_id": r.client_id,
+            "exp": r.expires_at.and_utc().timestamp(),
+            "iat": r.created_at.and_utc().timestamp(),
+            "iss": oauth.settings.issuer,
+        });
+        if let Some(user) = r.user_id {
+            body["sub"] = json!(user);
+        }
+        return Ok(body);
+    }
+    Ok(inactive())
+}
+
+/// RFC 7009 §2.1: a refresh token revokes its family; an access token is
+/// denied until it expires; unknown tokens are fine (200). A token of
+/// another client is refused.
+pub async fn revoke(oauth: &OAuth, caller: &Client, token: &str) -> Result<(), OAuthError> {
+    let not_yours = || OAuthError::new(ErrorCode::UnauthorizedClient, "The token was not issued to this client.");
+    if let Some(c) = access_token(oauth, token).await? {
+        if c.client_id != caller.client_id {
+            return Err(not_yours());
+        }
+        let until = chrono::DateTime::from_timestamp(c.exp, 0).unwrap_or_else(|| oauth.now()).naive_utc();
+        oauth.store.run(move |conn| grants::revoke_access_token(conn, &c.jti, until)).await?;
+        return Ok(());
+    }
+    if let Some(r) = refresh_token(oauth, token).await? {
+        if r.client_id != caller.client_id {
+            return Err(not_yours());
+        }
+        let now = oauth.now().naive_utc();
+        let deny_until = oauth.deny_until(caller);
+        oauth.store.run(move |conn| OAuth::revoke_family_blocking(conn, &r.family_id, now, deny_until)).await?;
+    }
+    Ok(())
+}

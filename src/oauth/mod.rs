@@ -1,0 +1,15 @@
+//! OAuth 2.0 protocol logic: no actix types here. Handlers in `http::oauth`
+//! parse requests into these types and render what comes back.
+
+pub mod authorize;
+pub mod clients;
+pub mod error;
+pub mod grants;
+pub mod introspect;
+pub mod pkce;
+pub mod redirect;
+pub mod scopes;
+pub mod service;
+
+pub use error::{ErrorCode, OAuthError};
+pub use service::OAuth;

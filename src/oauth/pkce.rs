@@ -1,0 +1,101 @@
+//! PKCE (RFC 7636).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use super::error::OAuthError;
+use crate::tokens::opaque::constant_time_eq;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    S256,
+    Plain,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::S256 => "S256",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+/// §4.1: 43–128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+/// The S256 challenge (43 characters of base64url) has the same alphabet.
+fn well_formed(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Checks the challenge sent to /authorize. `plain` only when allowed.
+pub fn parse_challenge(
+    challenge: Option<&str>,
+    method: Option<&str>,
+    allow_plain: bool,
+) -> Result<Option<(String, Method)>, OAuthError> {
+    let Some(challenge) = challenge.filter(|c| !c.is_empty()) else {
+        if method.is_some_and(|m| !m.is_empty()) {
+            return Err(OAuthError::invalid_request("code_challenge_method without code_challenge"));
+        }
+        return Ok(None);
+    };
+    let method = match method.unwrap_or("plain") {
+        "S256" => Method::S256,
+        "plain" if allow_plain => Method::Plain,
+        "plain" => return Err(OAuthError::invalid_request("code_challenge_method plain is not allowed; use S256")),
+        other => return Err(OAuthError::invalid_request(format!("unsupported code_challenge_method {other:?}"))),
+    };
+    if !well_formed(challenge) {
+        return Err(OAuthError::invalid_request("code_challenge must be 43-128 characters of [A-Za-z0-9-._~]"));
+    }
+    Ok(Some((challenge.to_owned(), method)))
+}
+
+/// §4.6: the verifier must transform to the stored challenge.
+pub fn verify(challenge: &str, method: Method, verifier: &str) -> bool {
+    if !well_formed(verifier) {
+        return false;
+    }
+    match method {
+        Method::S256 => constant_time_eq(&URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())), challenge),
+        Method::Plain => constant_time_eq(verifier, challenge),
+    }
+}
+
+pub fn method_from_str(s: &str) -> Option<Method> {
+    match s {
+        "S256" => Some(Method::S256),
+        "plain" => Some(Method::Plain),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7636 Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn rfc_7636_example() {
+        assert!(verify(CHALLENGE, Method::S256, VERIFIER));
+        assert!(!verify(CHALLENGE, Method::S256, &VERIFIER.replace('d', "e")));
+        assert!(!verify(CHALLENGE, Method::S256, "short"));
+    }
+
+    #[test]
+    fn challenge_rules() {
+        assert_eq!(parse_challenge(Some(CHALLENGE), Some("S256"), false).unwrap().unwrap().1, Method::S256);
+        assert!(parse_challenge(Some(CHALLENGE), Some("plain"), false).is_err());
+        assert!(parse_challenge(Some(CHALLENGE), None, false).is_err(), "method defaults to plain");
+        assert_eq!(parse_challenge(Some(CHALLENGE), None, true).unwrap().unwrap().1, Method::Plain);
+        assert!(parse_challenge(Some("abc"), Some("S256"), false).is_err());
+        assert!(parse_challenge(Some(CHALLENGE), Some("S512"), false).is_err());
+        assert!(parse_challenge(None, Some("S256"), false).is_err());
+        assert_eq!(parse_challenge(None, None, false).unwrap(), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! The OAuth server's shared parts: settings, and the issuing of access
+//! and refresh tokens that every grant uses.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use super::clients::{Client, Clients};
+use super::error::OAuthError;
+use super::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::grants::RefreshTokenRow;
+use crate::store::{self, Store, StoreError};
+use crate::tokens::opaque;
+use crate::tokens::signing::{AccessTokenClaims, SigningKeys};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub refresh_token_absolute_ttl: Duration,
+    pub authorization_code_ttl: Duration,
+    pub allow_plain_pkce: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        let o = &config.oauth;
+        Self {
+            issuer: config.issuer().to_owned(),
+            audience: config.audience(),
+            access_token_ttl: Duration::seconds(o.access_token_ttl_secs),
+            refresh_token_ttl: Duration::seconds(o.refresh_token_ttl_secs),
+            refresh_token_absolute_ttl: Duration::seconds(o.refresh_token_absolute_ttl_secs),
+            authorization_code_ttl: Duration::seconds(o.authorization_code_ttl_secs),
+            allow_plain_pkce: o.allow_plain_pkce,
+        }
+    }
+}
+
+/// The token endpoint's successful answer (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// An access token just signed.
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub jti: String,
+    pub expires_in: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct OAuth {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub clients: Clients,
+    pub scopes: Arc<ScopeRegistry>,
+    pub keys: Arc<SigningKeys>,
+    pub settings: Settings,
+}
+
+pub fn new_jti() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl OAuth {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn access_ttl(&self, client: &Client) -> Duration {
+        client.access_token_ttl_secs.map_or(self.settings.access_token_ttl, Duration::seconds)
+    }
+
+    /// Signs an RFC 9068 access token. No I/O.
+    pub fn sign_access_token(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: &ScopeSet,
+        jti: String,
+        organization_id: Option<&str>,
+    ) -> Result<IssuedAccessToken, OAuthError> {
+        let now = self.now();
+        let ttl = self.access_ttl(client);
+        let expires_at = now + ttl;
+        let claims = AccessTokenClaims {
+            iss: self.settings.issuer.clone(),
+            sub: subject.to_owned(),
+            aud: self.settings.audience.clone(),
+            exp: expires_at.timestamp(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: jti.clone(),
+            client_id: client.client_id.clone(),
+            scope: scopes::join(scope),
+            org_id: organization_id.map(str::to_owned),
+        };
+        let token = self.keys.sign_access_token(&claims).map_err(|e| {
+            tracing::error!(cause = %e, "signing an access token failed");
+            OAuthError::server_error()
+        })?;
+        Ok(IssuedAccessToken { token, jti, expires_in: ttl.num_seconds(), expires_at })
+    }
+
+    /// A new refresh token: the plaintext for the client, the row (digest
+    /// only) for the database. `family` continues an existing family.
+    pub fn new_refresh_token(
+        &self,
+        client: &Client,
+        user_id: Option<&str>,
+        scope: &ScopeSet,
+        family: Option<(&str, NaiveDateTime)>,
+        access_jti: &str,
+    ) -> (String, RefreshTokenRow) {
+        let now = self.now().naive_utc();
+        let (family_id, family_expires_at) = match family {
+            Some((id, until)) => (id.to_owned(), until),
+            None => (uuid::Uuid::new_v4().to_string(), now + self.settings.refresh_token_absolute_ttl),
+        };
+        let idle = client.refresh_token_ttl_secs.map_or(self.settings.refresh_token_ttl, Duration::seconds);
+        let token = opaque::random_secret();
+        let row = RefreshTokenRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            token_digest: opaque::digest(&token),
+            family_id,
+            client_id: client.client_id.clone(),
+            user_id: user_id.map(str::to_owned),
+            scope: scopes::join(scope),
+            created_at: now,
+            expires_at: (now + idle).min(family_expires_at),
+            family_expires_at,
+            rotated_at: None,
+            revoked_at: None,
+            access_jti: Some(access_jti.to_owned()),
+        };
+        (token, row)
+    }
+
+    /// Revokes a refresh-token family and denies the access tokens issued
+    /// with it, until the longest they could live.
+    pub fn revoke_family_blocking(
+        conn: &mut store::DbConnection,
+        family_id: &str,
+        now: NaiveDateTime,
+        deny_until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        for jti in store::grants::revoke_family(conn, family_id, now)? {
+            store::grants::revoke_access_token(conn, &jti, deny_until)?;
+        }
+        Ok(())
+    }
+
+    /// The furthest an access token issued now to `client` can live.
+    pub fn deny_until(&self, client: &Client) -> NaiveDateTime {
+        (self.now() + self.access_ttl(client).max(self.settings.access_token_ttl)).naive_utc()
+    }
+}

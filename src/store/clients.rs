@@ -1,0 +1,157 @@
+//! OAuth clients, their secrets (digests only), and the change log that
+//! tells every instance to drop a cached client.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::OrganizationRow;
+use super::schema::{cache_invalidations, client_secrets, oauth_clients, organizations};
+use super::{DbConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oauth_clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub client_id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub client_type: String,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub homepage_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub access_token_ttl_secs: Option<i32>,
+    pub refresh_token_ttl_secs: Option<i32>,
+    pub always_issue_refresh_token: bool,
+    pub resource_server: bool,
+    pub created_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_secrets)]
+pub struct ClientSecretRow {
+    pub id: String,
+    pub client_pk: String,
+    pub secret_digest: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_client(
+    conn: &mut DbConnection,
+    client: &ClientRow,
+    secret: Option<&ClientSecretRow>,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        diesel::insert_into(oauth_clients::table).values(client).execute(c)?;
+        if let Some(s) = secret {
+            diesel::insert_into(client_secrets::table).values(s).execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// A client with its organization and its secrets.
+pub fn find_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+) -> Result<Option<(ClientRow, OrganizationRow, Vec<ClientSecretRow>)>, StoreError> {
+    let found = oauth_clients::table
+        .inner_join(organizations::table)
+        .filter(oauth_clients::client_id.eq(client_id))
+        .select((ClientRow::as_select(), OrganizationRow::as_select()))
+        .first(conn)
+        .optional()?;
+    let Some((client, org)) = found else { return Ok(None) };
+    let secrets = client_secrets::table
+        .filter(client_secrets::client_pk.eq(&client.id))
+        .select(ClientSecretRow::as_select())
+        .load(conn)?;
+    Ok(Some((client, org, secrets)))
+}
+
+pub fn list_clients(
+    conn: &mut DbConnection,
+    organization_id: Option<&str>,
+) -> Result<Vec<(ClientRow, OrganizationRow)>, StoreError> {
+    let mut q = oauth_clients::table
+        .inner_join(organizations::table)
+        .select((ClientRow::as_select(), OrganizationRow::as_select()))
+        .order((organizations::name.asc(), oauth_clients::created_at.asc()))
+        .into_boxed();
+    if let Some(org) = organization_id {
+        q = q.filter(oauth_clients::organization_id.eq(org));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Adds a new secret; the current ones stay valid until `old_valid_until`
+/// (deleted at once when that is `None`), and long-expired ones go.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    new: &ClientSecretRow,
+    old_valid_until: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        let of_client = client_secrets::client_pk.eq(&new.client_pk);
+        diesel::delete(client_secrets::table.filter(of_client).filter(client_secrets::expires_at.le(now)))
+            .execute(c)?;
+        match old_valid_until {
+            Some(until) => {
+                diesel::update(
+                    client_secrets::table
+                        .filter(of_client)
+                        .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until))),
+                )
+                .set(client_secrets::expires_at.eq(until))
+                .execute(c)?;
+            }
+            None => {
+                diesel::delete(client_secrets::table.filter(of_client)).execute(c)?;
+            }
+        }
+        diesel::insert_into(client_secrets::table).values(new).execute(c)?;
+        diesel::update(oauth_clients::table.find(&new.client_pk)).set(oauth_clients::updated_at.eq(now)).execute(c)?;
+        Ok(())
+    })
+}
+
+/// Tells every instance that `item` of `topic` changed.
+pub fn record_invalidation(
+    conn: &mut DbConnection,
+    topic: &str,
+    item: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    diesel::insert_into(cache_invalidations::table)
+        .values((
+            cache_invalidations::topic.eq(topic),
+            cache_invalidations::item.eq(item),
+            cache_invalidations::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Changes recorded after `after`, oldest first.
+pub fn invalidations_after(conn: &mut DbConnection, after: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+    Ok(cache_invalidations::table
+        .filter(cache_invalidations::id.gt(after))
+        .order(cache_invalidations::id.asc())
+        .select((cache_invalidations::id, cache_invalidations::topic, cache_invalidations::item))
+        .limit(1000)
+        .load(conn)?)
+}
+
+pub fn last_invalidation_id(conn: &mut DbConnection) -> Result<i64, StoreError> {
+    use diesel::dsl::max;
+    Ok(cache_invalidations::table.select(max(cache_invalidations::id)).first::<Option<i64>>(conn)?.unwrap_or(0))
+}
+
+pub fn prune_invalidations(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(cache_invalidations::table.filter(cache_invalidations::created_at.lt(before))).execute(conn)?)
+}

@@ -1,0 +1,182 @@
+//! What grants leave behind: authorization codes, refresh-token families,
+//! revoked access tokens, consents. Every secret is stored as its digest,
+//! and every state change is one conditional UPDATE whose row count says
+//! who won.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{authorization_codes, consents, refresh_tokens, revoked_access_tokens};
+use super::{DbConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct AuthorizationCodeRow {
+    pub code_digest: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub consumed_at: Option<NaiveDateTime>,
+    pub issued_jti: Option<String>,
+    pub issued_family_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRow {
+    pub id: String,
+    pub token_digest: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub scope: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub family_expires_at: NaiveDateTime,
+    pub rotated_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub access_jti: Option<String>,
+}
+
+pub fn insert_code(conn: &mut DbConnection, row: &AuthorizationCodeRow) -> Result<(), StoreError> {
+    diesel::insert_into(authorization_codes::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_code(conn: &mut DbConnection, digest: &str) -> Result<Option<AuthorizationCodeRow>, StoreError> {
+    Ok(authorization_codes::table.find(digest).select(AuthorizationCodeRow::as_select()).first(conn).optional()?)
+}
+
+/// Marks the code used and records what its use issues, only if nobody
+/// used it before: true for the one caller that wins.
+pub fn consume_code(
+    conn: &mut DbConnection,
+    digest: &str,
+    now: NaiveDateTime,
+    issued_jti: &str,
+    issued_family_id: Option<&str>,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::code_digest.eq(digest))
+            .filter(authorization_codes::consumed_at.is_null())
+            .filter(authorization_codes::expires_at.gt(now)),
+    )
+    .set((
+        authorization_codes::consumed_at.eq(now),
+        authorization_codes::issued_jti.eq(issued_jti),
+        authorization_codes::issued_family_id.eq(issued_family_id),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete_expired_codes(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(before))).execute(conn)?)
+}
+
+pub fn insert_refresh_token(conn: &mut DbConnection, row: &RefreshTokenRow) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_refresh_token(conn: &mut DbConnection, digest: &str) -> Result<Option<RefreshTokenRow>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::token_digest.eq(digest))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Retires a refresh token at its use, only if it is still live: true for
+/// the one caller that wins when two race.
+pub fn rotate_refresh_token(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::id.eq(id))
+            .filter(refresh_tokens::rotated_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::rotated_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Revokes every token of a family; returns the access-token ids issued
+/// with them, so those can be denied too.
+pub fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTime) -> Result<Vec<String>, StoreError> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::access_jti.is_not_null())
+        .select(refresh_tokens::access_jti.assume_not_null())
+        .load(conn)?)
+}
+
+/// Denies an access token until it would have expired anyway. Idempotent.
+pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: NaiveDateTime) -> Result<(), StoreError> {
+    let exists = revoked_access_tokens::table.find(jti).count().get_result::<i64>(conn)? > 0;
+    if !exists {
+        match diesel::insert_into(revoked_access_tokens::table)
+            .values((revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at)))
+            .execute(conn)
+        {
+            // Someone revoked it between our read and write: the goal is met.
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {
+    Ok(revoked_access_tokens::table.find(jti).count().get_result::<i64>(conn)? > 0)
+}
+
+pub fn prune_revoked_access_tokens(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now))).execute(conn)?)
+}
+
+pub fn find_consent(conn: &mut DbConnection, user_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(consents::table.find((user_id, client_id)).select(consents::scope).first(conn).optional()?)
+}
+
+/// Records consent to `scope` (the union with what was granted before).
+pub fn save_consent(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        let n = diesel::update(consents::table.find((user_id, client_id)))
+            .set((consents::scope.eq(scope), consents::granted_at.eq(now)))
+            .execute(c)?;
+        if n == 0 {
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::user_id.eq(user_id),
+                    consents::client_id.eq(client_id),
+                    consents::scope.eq(scope),
+                    consents::granted_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}

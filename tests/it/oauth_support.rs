@@ -1,0 +1,159 @@
+//! OAuth test helpers: registered clients, the oauth2 crate as the client,
+//! and a browser that signs in and answers the consent page.
+
+use std::collections::BTreeSet;
+
+use oauth2::basic::BasicClient;
+use oauth2::{AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl};
+use portcullis::oauth::clients::{Client, ClientType, GrantType, NewClient};
+
+use crate::support::{TestApp, csrf_token, location};
+
+pub const REDIRECT: &str = "https://app.example/callback";
+
+pub type OAuthClient = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+pub struct ClientBuilder<'a> {
+    app: &'a TestApp,
+    new: NewClient,
+}
+
+impl TestApp {
+    /// A confidential client of a new organization, allowed every grant
+    /// and the built-in scopes.
+    pub async fn oauth_client(&self) -> ClientBuilder<'_> {
+        let (_, org) = self.user().create().await;
+        ClientBuilder {
+            app: self,
+            new: NewClient {
+                organization_id: org.id,
+                name: "Example App".into(),
+                client_type: ClientType::Confidential,
+                redirect_uris: vec![REDIRECT.into()],
+                grant_types: GrantType::ALL.into_iter().collect(),
+                scopes: ["read", "write", "delete", "offline_access"].map(String::from).to_vec(),
+                homepage_url: Some("https://app.example/about".into()),
+                logo_url: None,
+                access_token_ttl_secs: None,
+                refresh_token_ttl_secs: None,
+                always_issue_refresh_token: false,
+                resource_server: false,
+                created_by: None,
+            },
+        }
+    }
+
+    /// The oauth2 crate's client for a registered app.
+    pub fn oauth2_client(&self, registered: &Registered) -> OAuthClient {
+        let mut c = BasicClient::new(ClientId::new(registered.client.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(self.url("/oauth/authorize")).unwrap())
+            .set_token_uri(TokenUrl::new(self.url("/oauth/token")).unwrap());
+        if let Some(secret) = &registered.secret {
+            c = c.set_client_secret(ClientSecret::new(secret.clone()));
+        }
+        c.set_redirect_uri(RedirectUrl::new(registered.client.redirect_uris[0].clone()).unwrap())
+    }
+
+    /// Follows an authorization URL in a signed-in browser: approves the
+    /// consent page when one is shown. Returns the redirect's Location.
+    pub async fn authorize(&self, browser: &reqwest::Client, auth_url: &str, decision: &str) -> url::Url {
+        let res = browser.get(auth_url).send().await.unwrap();
+        let res = if res.status() == 200 {
+            let html = res.text().await.unwrap();
+            let mut form = hidden_fields(&html);
+            form.push(("decision".into(), decision.into()));
+            assert!(form.iter().any(|(k, _)| k == "csrf_token"));
+            browser.post(self.url("/oauth/authorize")).form(&form).send().await.unwrap()
+        } else {
+            res
+        };
+        assert_eq!(res.status(), 303, "authorization should redirect");
+        url::Url::parse(&location(&res)).unwrap()
+    }
+}
+
+impl ClientBuilder<'_> {
+    pub fn public(mut self) -> Self {
+        self.new.client_type = ClientType::Public;
+        self.new.grant_types.remove(&GrantType::ClientCredentials);
+        self
+    }
+    pub fn grants(mut self, grants: &[GrantType]) -> Self {
+        self.new.grant_types = grants.iter().copied().collect::<BTreeSet<_>>();
+        self
+    }
+    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+        self.new.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn redirect_uris(mut self, uris: &[&str]) -> Self {
+        self.new.redirect_uris = uris.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    pub fn resource_server(mut self) -> Self {
+        self.new.resource_server = true;
+        self
+    }
+    pub fn always_refresh(mut self) -> Self {
+        self.new.always_issue_refresh_token = true;
+        self
+    }
+    pub async fn create(self) -> Registered {
+        let (client, secret) = self.app.state.oauth.clients.create(self.new).await.expect("client registered");
+        Registered { client, secret }
+    }
+}
+
+/// The hidden inputs of a page's form, unescaped.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for chunk in html.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = chunk.split_once('"').unwrap();
+        let value = rest.split_once("value=\"").unwrap().1.split_once('"').unwrap().0;
+        out.push((unescape(name), unescape(value)));
+    }
+    let token = csrf_token(html);
+    assert!(out.iter().any(|(_, v)| *v == token));
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&#x2F;", "/")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The query parameter `name` of a URL.
+pub fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// POSTs a form to an OAuth endpoint with Basic client authentication.
+pub async fn post_form(
+    app: &TestApp,
+    path: &str,
+    registered: &Registered,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(app.url(path))
+        .basic_auth(&registered.client.client_id, registered.secret.as_deref())
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.json().await.unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}

@@ -40,6 +40,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Lifetime of a dashboard session, in seconds.
     pub session_ttl_secs: i64,
+    /// How often each instance reads the change log to drop stale cached
+    /// clients (milliseconds).
+    pub change_poll_interval_ms: u64,
     /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_forwarded_for: bool,
     pub login_throttle: LoginThrottle,
@@ -119,6 +122,7 @@ impl Default for Config {
             workers: None,
             max_body_bytes: 64 * 1024,
             session_ttl_secs: 12 * 3600,
+            change_poll_interval_ms: 1000,
             trust_forwarded_for: false,
             login_throttle: LoginThrottle::default(),
             oauth: OAuthConfig::default(),
@@ -168,6 +172,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());
+        }
+        if !(10..=3_600_000).contains(&self.change_poll_interval_ms) {
+            return invalid("change_poll_interval_ms must be between 10 and 3600000".into());
         }
         if self.session_ttl_secs < 60 {
             return invalid("session_ttl_secs must be at least 60".into());

@@ -101,11 +101,11 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     Ok(server)
 }
 
-/// Every second, drops from the caches what other instances (or the CLI)
+/// Every `change_poll_interval_ms`, drops from the caches what other instances (or the CLI)
 /// changed, as the change log in the database records.
 fn spawn_change_poller(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
+        let mut tick = actix_web::rt::time::interval(Duration::from_millis(state.config.change_poll_interval_ms));
         loop {
             tick.tick().await;
             let s = state.clone();

@@ -124,7 +124,6 @@ fn serializable<T>(
                 if attempt == SERIALIZATION_ATTEMPTS {
                     return Err(StoreError::Conflict(info.message().to_owned()));
                 }
-                eprintln!("RETRY {attempt} {}", info.message());
                 let pause = rand::thread_rng().gen_range(5..=20) * u64::from(attempt);
                 std::thread::sleep(std::time::Duration::from_millis(pause));
                 attempt += 1;

@@ -1140,7 +1140,6 @@ mod tests {
             let keys = SigningKeys::load_or_create(store, &master, SigningAlgorithm::ES256, t0()).unwrap();
             keys.activate_next(store, &master, t0()).map_err(|e| e.to_string())
         });
-        eprintln!("RACE prepared={prepared:?} activated={activated:?}");
         assert_eq!(states(STATE_CURRENT), next);
         assert_eq!(states(STATE_RETIRED), first);
         // Late callers find no next key left; nobody activates anything else.
@@ -1150,6 +1149,46 @@ mod tests {
         for keys in &instances {
             keys.reload(&stores[0], &master).unwrap();
             assert_eq!(keys.current_kid(), next[0]);
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn zz_bench() {
+        for alg in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+            let f = fixture();
+            let keys = create(&f, alg);
+            let c = claims_at(t0().timestamp());
+            let n = if alg == SigningAlgorithm::RS256 { 300 } else { 3000 };
+            let start = std::time::Instant::now();
+            let mut tok = String::new();
+            for _ in 0..n {
+                tok = keys.sign_access_token(&c).unwrap();
+            }
+            let sign = start.elapsed() / n;
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                keys.verify_access_token(&tok, ISS, Some(API), t0().timestamp()).unwrap();
+            }
+            let verify = start.elapsed() / n;
+            eprintln!("BENCH {alg}: sign {sign:?} verify {verify:?}");
+            if alg == SigningAlgorithm::ES256 {
+                use p256::ecdsa::signature::Signer;
+                use p256::pkcs8::DecodePrivateKey;
+                let r = row(&f, &keys.current_kid());
+                let der = open_private(&f.master, &r.kid, &r.private_key_encrypted).unwrap();
+                let sk = p256::ecdsa::SigningKey::from_pkcs8_der(&der).unwrap();
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    let _s: p256::ecdsa::Signature = sk.sign(b"hello.world");
+                }
+                eprintln!("BENCH ES256 raw p256 sign with pre-parsed key: {:?}", start.elapsed() / n);
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    let _ = p256::ecdsa::SigningKey::from_pkcs8_der(&der).unwrap();
+                }
+                eprintln!("BENCH ES256 pkcs8 parse: {:?}", start.elapsed() / n);
+            }
         }
     }
 }

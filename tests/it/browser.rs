@@ -154,3 +154,50 @@ async fn signup_dashboard_logout_login_in_chromium() {
 
     b.close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn consent_page_in_chromium_sends_the_code_back_to_the_app() {
+    let Some((_driver, b)) = open_browser().await else { return };
+    let app = TestApp::spawn().await;
+    // Nothing listens at the app's callback: the browser stops there and we read the URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let callback = format!("http://127.0.0.1:{port}/callback");
+    let reg = app.oauth_client().await.redirect_uris(&[&callback]).create().await;
+    let (user, _) = app.user().create().await;
+
+    let authorize = format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&scope=read%20write&state=st-42\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        app.url("/oauth/authorize"),
+        reg.client.client_id,
+        crate::support::urlencode(&callback),
+    );
+    b.goto(&authorize).await.unwrap();
+    // Not signed in: the login page, then back to the request.
+    fill(&b, "email", &user.email).await;
+    fill(&b, "password", PASSWORD).await;
+    submit(&b, "/login").await;
+    assert_eq!(text_of(&b, "app-name").await, "Example App");
+    assert_eq!(text_of(&b, "redirect-to").await, callback);
+    let scopes = b.find(Locator::Css("ul.scopes")).await.unwrap().text().await.unwrap();
+    assert!(scopes.contains("Read your data") && scopes.contains("Create and change your data"), "{scopes}");
+    if let Ok(png) = b.screenshot().await {
+        let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent.png"), png);
+    }
+    b.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let landed = loop {
+        let url = b.current_url().await.unwrap();
+        if url.as_str().starts_with(&callback) {
+            break url;
+        }
+        assert!(Instant::now() < deadline, "browser is at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    assert_eq!(q.get("state").map(String::as_str), Some("st-42"));
+    assert_eq!(q.get("iss").map(String::as_str), Some(app.base.as_str()));
+    assert!(q.get("code").is_some_and(|c| c.len() >= 43));
+    b.close().await.unwrap();
+}

@@ -190,3 +190,7 @@ impl TestApp {
         res.text().await.unwrap()
     }
 }
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -72,8 +72,9 @@ fn consent_page(
             .iter()
             .map(|s| ScopeLine { name: s.clone(), description: state.oauth.scopes.describe(s).unwrap_or(s).to_owned() })
             .collect(),
+        // Where the user is sent, without the query: scheme, host, port, path.
         redirect_to: redirect
-            .map(|u| format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path()))
+            .map(|u| u[..url::Position::AfterPath].to_owned())
             .unwrap_or_else(|| request.redirect_uri.clone()),
         params: request.params.clone(),
     };

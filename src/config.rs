@@ -47,6 +47,35 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     pub login_throttle: LoginThrottle,
     pub oauth: OAuthConfig,
+    pub api: ApiConfig,
+}
+
+/// The /v1 API: key prefixes and rate limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Requests per minute per credential (a key may override it).
+    pub rate_limit_per_minute: u32,
+    /// Requests a credential may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    /// Requests per minute per client IP that do not authenticate.
+    pub unauthenticated_per_minute: u32,
+    /// The word secret keys start with (`sk` gives `sk_live_…`).
+    pub secret_key_prefix: String,
+    /// The word restricted keys start with.
+    pub restricted_key_prefix: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_minute: 600,
+            rate_limit_burst: 100,
+            unauthenticated_per_minute: 60,
+            secret_key_prefix: "sk".into(),
+            restricted_key_prefix: "rk".into(),
+        }
+    }
 }
 
 /// The OAuth server's lifetimes, algorithm, audience and scopes.
@@ -126,6 +155,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             login_throttle: LoginThrottle::default(),
             oauth: OAuthConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -192,6 +222,18 @@ impl Config {
         }
         if !["ES256", "RS256", "EdDSA"].contains(&o.signing_algorithm.as_str()) {
             return invalid(format!("oauth.signing_algorithm: {:?} is not ES256, RS256 or EdDSA", o.signing_algorithm));
+        }
+        let a = &self.api;
+        if a.rate_limit_per_minute == 0 || a.rate_limit_burst == 0 || a.unauthenticated_per_minute == 0 {
+            return invalid("api: rate limits must be positive".into());
+        }
+        for word in [&a.secret_key_prefix, &a.restricted_key_prefix] {
+            if word.is_empty() || word.len() > 8 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+                return invalid(format!("api: key prefix {word:?} must be 1-8 lower-case letters"));
+            }
+        }
+        if a.secret_key_prefix == a.restricted_key_prefix {
+            return invalid("api: secret and restricted key prefixes must differ".into());
         }
         crate::oauth::scopes::ScopeRegistry::new(&o.scopes)
             .map_err(|e| ConfigError::Invalid(format!("oauth.scopes: {e}")))?;

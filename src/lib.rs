@@ -3,6 +3,7 @@
 //! and every integration test use it.
 
 pub mod accounts;
+pub mod apikeys;
 pub mod clock;
 pub mod config;
 pub mod http;
@@ -20,9 +21,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Accounts;
+use crate::apikeys::{ApiKeys, KeyWords};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
+use crate::http::api::rate_limit::RateLimits;
 use crate::oauth::OAuth;
 use crate::oauth::clients::Clients;
 use crate::oauth::scopes::ScopeRegistry;
@@ -61,7 +64,12 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
     let store = open_store(&config)?;
     let accounts = Accounts::new(store.clone(), clock.clone(), config.login_throttle.clone(), config.session_ttl_secs);
     let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
-    Ok(web::Data::new(AppState { config, store, accounts, oauth, clock, master_key }))
+    let words =
+        KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
+    let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words);
+    let a = &config.api;
+    let rate_limits = RateLimits::new(a.rate_limit_per_minute, a.rate_limit_burst, a.unauthenticated_per_minute);
+    Ok(web::Data::new(AppState { config, store, accounts, oauth, api_keys, rate_limits, clock, master_key }))
 }
 
 /// The OAuth server: scope registry, signing keys (created on first start,
@@ -101,7 +109,7 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     Ok(server)
 }
 
-/// Every `change_poll_interval_ms`, drops from the caches what other instances (or the CLI)
+/// Every `change_poll_interval_ms`: drops from the caches what other instances (or the CLI)
 /// changed, as the change log in the database records.
 fn spawn_change_poller(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
@@ -109,9 +117,15 @@ fn spawn_change_poller(state: web::Data<AppState>) {
         loop {
             tick.tick().await;
             let s = state.clone();
-            let result = tokio::task::spawn_blocking(move || s.oauth.clients.apply_changes()).await;
+            let result = tokio::task::spawn_blocking(move || {
+                s.oauth.clients.apply_changes()?;
+                s.api_keys.flush_uses()?;
+                s.rate_limits.forget_idle();
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .await;
             if let Ok(Err(e)) = result {
-                tracing::debug!(cause = %e, "cache invalidation poll failed");
+                tracing::debug!(cause = %e, "background housekeeping failed");
             }
         }
     });

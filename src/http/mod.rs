@@ -1,6 +1,7 @@
 //! HTTP: actix handlers, extractors and middleware. Handlers parse, call one
 //! domain function and render.
 
+pub mod api;
 pub mod errors;
 mod health;
 pub mod middleware;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub accounts: Accounts,
     pub oauth: OAuth,
+    pub api_keys: crate::apikeys::ApiKeys,
+    pub rate_limits: api::rate_limit::RateLimits,
     pub clock: Arc<dyn Clock>,
     pub master_key: MasterKey,
 }
@@ -59,5 +62,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/account/password", web::get().to(pages::account::password_page))
         .route("/account/password", web::post().to(pages::account::change_password))
         .configure(oauth::routes)
+        .configure(api::routes)
         .default_service(web::to(middleware::not_found));
 }

@@ -3,6 +3,7 @@
 //! Everything here is synchronous; `Store::run` moves it off the async
 //! workers. Errors leave this layer as `StoreError` and nothing else.
 
+pub mod api_keys;
 pub mod clients;
 pub mod conn;
 pub mod grants;

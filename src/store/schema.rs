@@ -154,11 +154,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        organization_id -> Text,
+        created_by -> Nullable<Text>,
+        name -> Text,
+        kind -> Text,
+        environment -> Text,
+        prefix -> Text,
+        last_four -> Text,
+        key_digest -> Text,
+        scopes -> Text,
+        rate_limit_per_minute -> Nullable<Integer>,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        rolled_from -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        organization_id -> Text,
+        action -> Text,
+        actor -> Text,
+        target -> Nullable<Text>,
+        details -> Text,
+        request_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 diesel::joinable!(client_secrets -> oauth_clients (client_pk));
+diesel::joinable!(api_keys -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -174,4 +210,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     signing_keys,
     cache_invalidations,
+    api_keys,
+    audit_events,
 );

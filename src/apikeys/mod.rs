@@ -1,0 +1,379 @@
+//! API keys: format and checksum, creation (shown once, stored as a
+//! digest), verification, revocation, rolling, last-used tracking.
+
+pub mod format;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::accounts::Role;
+use crate::clock::Clock;
+use crate::oauth::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::store::api_keys::{self as rows, ApiKeyRow};
+use crate::store::{Store, StoreError};
+use crate::tokens::opaque;
+pub use format::{Environment, KeyKind, KeyWords};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub organization_id: String,
+    pub created_by: Option<String>,
+    pub name: String,
+    pub kind: KeyKind,
+    pub environment: Environment,
+    pub prefix: String,
+    pub last_four: String,
+    pub scopes: ScopeSet,
+    pub rate_limit_per_minute: Option<u32>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub rolled_from: Option<String>,
+}
+
+/// A key that verified: the key, its organization, its creator's role and
+/// what it may do now.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub key: ApiKey,
+    pub organization_name: String,
+    pub role: Option<Role>,
+    pub effective_scopes: ScopeSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyFailure {
+    /// Bad format or checksum (no database call), or no such key.
+    Invalid,
+    Expired {
+        key_id: String,
+        at: DateTime<Utc>,
+    },
+    Revoked {
+        key_id: String,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct NewApiKey {
+    pub organization_id: String,
+    pub created_by: Option<String>,
+    pub name: String,
+    pub kind: KeyKind,
+    pub environment: Environment,
+    pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
+    let bad = |what: &str| StoreError::Other(format!("api key {}: malformed {what}", r.id));
+    Ok(ApiKey {
+        kind: KeyKind::parse(&r.kind).ok_or_else(|| bad("kind"))?,
+        environment: Environment::parse(&r.environment).ok_or_else(|| bad("environment"))?,
+        scopes: scopes::parse(&r.scopes).map_err(|_| bad("scopes"))?,
+        rate_limit_per_minute: r.rate_limit_per_minute.and_then(|n| u32::try_from(n).ok()),
+        expires_at: r.expires_at.map(|t| t.and_utc()),
+        created_at: r.created_at.and_utc(),
+        last_used_at: r.last_used_at.map(|t| t.and_utc()),
+        revoked_at: r.revoked_at.map(|t| t.and_utc()),
+        id: r.id,
+        organization_id: r.organization_id,
+        created_by: r.created_by,
+        name: r.name,
+        prefix: r.prefix,
+        last_four: r.last_four,
+        rolled_from: r.rolled_from,
+    })
+}
+
+pub fn new_key_id() -> String {
+    format!("key_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Validates a key name (shown in lists).
+fn check_name(name: &str) -> Result<String, KeyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(KeyError::Validation("name must be 1-100 characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+pub struct ApiKeys {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    registry: Arc<ScopeRegistry>,
+    words: KeyWords,
+    /// Uses not yet written to `last_used_at`: key id → last use.
+    pending_uses: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Last time each key's use was written, to write at most once a minute.
+    written_uses: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl ApiKeys {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, registry: Arc<ScopeRegistry>, words: KeyWords) -> Self {
+        Self {
+            store,
+            clock,
+            registry,
+            words,
+            pending_uses: Mutex::new(HashMap::new()),
+            written_uses: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn words(&self) -> &KeyWords {
+        &self.words
+    }
+
+    /// Scopes a key of `kind` may be given: restricted keys only resource
+    /// scopes; all must be known.
+    fn check_scopes(&self, kind: KeyKind, requested: &[String]) -> Result<ScopeSet, KeyError> {
+        let mut set = ScopeSet::new();
+        for s in requested {
+            let known = policy::BROAD_SCOPES.contains(&s.as_str())
+                || policy::RESOURCE_SCOPES.contains(&s.as_str())
+                || self.registry.describe(s).is_some();
+            if !known || s == scopes::OFFLINE_ACCESS {
+                return Err(KeyError::Validation(format!("unknown scope {s:?}")));
+            }
+            if kind == KeyKind::Restricted && !s.contains(':') {
+                return Err(KeyError::Validation(format!(
+                    "restricted keys take resource scopes such as apps:read, not {s:?}"
+                )));
+            }
+            set.insert(s.clone());
+        }
+        if set.is_empty() {
+            return Err(KeyError::Validation("at least one scope is required".into()));
+        }
+        Ok(set)
+    }
+
+    /// Creates a key; the plaintext is returned here, once.
+    pub async fn create(&self, new: NewApiKey) -> Result<(ApiKey, String), KeyError> {
+        let name = check_name(&new.name)?;
+        let scopes = self.check_scopes(new.kind, &new.scopes)?;
+        let now = self.clock.now();
+        if new.expires_at.is_some_and(|t| t <= now) {
+            return Err(KeyError::Validation("expires_at must be in the future".into()));
+        }
+        if new.rate_limit_per_minute == Some(0) {
+            return Err(KeyError::Validation("rate_limit_per_minute must be positive".into()));
+        }
+        let plaintext = format::generate(&self.words, new.kind, new.environment);
+        let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
+        let r = row.clone();
+        self.store.run(move |conn| rows::insert_key(conn, &r)).await?;
+        Ok((from_row(row)?, plaintext))
+    }
+
+    fn row_for(
+        &self,
+        plaintext: &str,
+        new: &NewApiKey,
+        name: String,
+        scopes: &ScopeSet,
+        now: DateTime<Utc>,
+        rolled_from: Option<String>,
+    ) -> ApiKeyRow {
+        let (prefix, last_four) = format::masked(plaintext);
+        ApiKeyRow {
+            id: new_key_id(),
+            organization_id: new.organization_id.clone(),
+            created_by: new.created_by.clone(),
+            name,
+            kind: new.kind.as_str().into(),
+            environment: new.environment.as_str().into(),
+            prefix,
+            last_four,
+            key_digest: opaque::digest(plaintext),
+            scopes: scopes::join(scopes),
+            rate_limit_per_minute: new.rate_limit_per_minute.and_then(|n| i32::try_from(n).ok()),
+            expires_at: new.expires_at.map(|t| t.naive_utc()),
+            created_at: now.naive_utc(),
+            last_used_at: None,
+            revoked_at: None,
+            rolled_from,
+        }
+    }
+
+    /// The hot path: format and checksum (no I/O), digest, one indexed
+    /// lookup, scope arithmetic. Writes nothing; the use is noted in memory.
+    pub async fn verify(&self, presented: &str) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
+        if format::parse(&self.words, presented).is_none() {
+            return Ok(Err(VerifyFailure::Invalid));
+        }
+        let digest = opaque::digest(presented);
+        let found = self.store.run(move |conn| rows::find_for_verification(conn, &digest)).await?;
+        let Some((row, org, role)) = found else { return Ok(Err(VerifyFailure::Invalid)) };
+        // The digest matched by index; compare again in constant time anyway.
+        if !opaque::constant_time_eq(&row.key_digest, &opaque::digest(presented)) {
+            return Ok(Err(VerifyFailure::Invalid));
+        }
+        let key = from_row(row)?;
+        let now = self.clock.now();
+        if let Some(at) = key.revoked_at {
+            return Ok(Err(VerifyFailure::Revoked { key_id: key.id, at }));
+        }
+        if let Some(at) = key.expires_at.filter(|t| *t <= now) {
+            return Ok(Err(VerifyFailure::Expired { key_id: key.id, at }));
+        }
+        let role = role.and_then(|r| r.parse::<Role>().ok());
+        self.note_use(&key.id, now);
+        Ok(Ok(VerifiedKey {
+            effective_scopes: policy::effective(&key.scopes, role),
+            organization_name: org.name,
+            role,
+            key,
+        }))
+    }
+
+    fn note_use(&self, key_id: &str, now: DateTime<Utc>) {
+        let written = self.written_uses.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).copied();
+        if written.is_some_and(|w| now - w < Duration::minutes(1)) {
+            return;
+        }
+        self.pending_uses.lock().unwrap_or_else(|p| p.into_inner()).insert(key_id.to_owned(), now);
+    }
+
+    /// Writes the noted uses to `last_used_at` (at most once a minute per
+    /// key). Runs in the background, never on a request.
+    pub fn flush_uses(&self) -> Result<usize, StoreError> {
+        let pending: Vec<(String, DateTime<Utc>)> =
+            self.pending_uses.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let batch = pending.clone();
+        self.store.run_blocking(move |conn| {
+            for (id, at) in &batch {
+                rows::touch_last_used(conn, id, at.naive_utc())?;
+            }
+            Ok(())
+        })?;
+        let mut written = self.written_uses.lock().unwrap_or_else(|p| p.into_inner());
+        if written.len() > 100_000 {
+            written.clear();
+        }
+        for (id, at) in &pending {
+            written.insert(id.clone(), *at);
+        }
+        Ok(pending.len())
+    }
+
+    pub async fn get(&self, organization_id: &str, id: &str) -> Result<ApiKey, KeyError> {
+        let (o, i) = (organization_id.to_owned(), id.to_owned());
+        let row = self.store.run(move |conn| rows::find_key(conn, &o, &i)).await?.ok_or(KeyError::NotFound)?;
+        Ok(from_row(row)?)
+    }
+
+    /// A page of keys, newest first; `after` is the last key of the previous page.
+    pub async fn list(&self, organization_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<ApiKey>, KeyError> {
+        let cursor = match after {
+            Some(id) => {
+                let k = self.get(organization_id, id).await.map_err(|e| match e {
+                    KeyError::NotFound => KeyError::Validation("unknown cursor".into()),
+                    other => other,
+                })?;
+                Some((k.created_at.naive_utc(), k.id))
+            }
+            None => None,
+        };
+        let o = organization_id.to_owned();
+        let rows = self.store.run(move |conn| rows::list_keys(conn, &o, cursor, limit)).await?;
+        rows.into_iter().map(|r| from_row(r).map_err(KeyError::from)).collect()
+    }
+
+    /// Revokes at once and for good; the next request with the key fails,
+    /// on every instance (verification reads the database).
+    pub async fn revoke(&self, organization_id: &str, id: &str) -> Result<ApiKey, KeyError> {
+        let key = self.get(organization_id, id).await?;
+        let now = self.clock.now().naive_utc();
+        let i = key.id.clone();
+        self.store.run(move |conn| rows::revoke_key(conn, &i, now)).await?;
+        self.get(organization_id, id).await
+    }
+
+    /// Renames, or narrows the scopes (never widens them).
+    pub async fn update(
+        &self,
+        organization_id: &str,
+        id: &str,
+        name: Option<&str>,
+        scopes: Option<&[String]>,
+    ) -> Result<ApiKey, KeyError> {
+        let key = self.get(organization_id, id).await?;
+        if key.revoked_at.is_some() {
+            return Err(KeyError::Validation("a revoked key cannot be changed".into()));
+        }
+        let name = match name {
+            Some(n) => check_name(n)?,
+            None => key.name.clone(),
+        };
+        let scopes = match scopes {
+            Some(s) => {
+                let set = self.check_scopes(key.kind, s)?;
+                if let Some(extra) = set.iter().find(|s| !key.scopes.contains(*s)) {
+                    return Err(KeyError::Validation(format!("scopes can only be narrowed; {extra:?} is new")));
+                }
+                set
+            }
+            None => key.scopes.clone(),
+        };
+        let (i, j) = (key.id.clone(), scopes::join(&scopes));
+        self.store.run(move |conn| rows::update_key(conn, &i, &name, &j)).await?;
+        self.get(organization_id, id).await
+    }
+
+    /// Rolls a key (Stripe-style): a new key with the same settings, and the
+    /// old one kept alive for `overlap` (zero: it stops now).
+    pub async fn roll(
+        &self,
+        organization_id: &str,
+        id: &str,
+        overlap: Duration,
+        rolled_by: Option<String>,
+    ) -> Result<(ApiKey, String, ApiKey), KeyError> {
+        let old = self.get(organization_id, id).await?;
+        if old.revoked_at.is_some() {
+            return Err(KeyError::Validation("a revoked key cannot be rolled".into()));
+        }
+        if overlap < Duration::zero() || overlap > Duration::days(30) {
+            return Err(KeyError::Validation("expires_in must be between 0 and 30 days".into()));
+        }
+        let now = self.clock.now();
+        let new = NewApiKey {
+            organization_id: old.organization_id.clone(),
+            created_by: rolled_by.or_else(|| old.created_by.clone()),
+            name: old.name.clone(),
+            kind: old.kind,
+            environment: old.environment,
+            scopes: old.scopes.iter().cloned().collect(),
+            expires_at: old.expires_at.filter(|t| *t > now),
+            rate_limit_per_minute: old.rate_limit_per_minute,
+        };
+        let plaintext = format::generate(&self.words, new.kind, new.environment);
+        let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));
+        let (r, oid, until) = (row.clone(), old.id.clone(), (now + overlap).naive_utc());
+        self.store.run(move |conn| rows::roll_key(conn, &oid, &r, until)).await?;
+        let old = self.get(organization_id, id).await?;
+        Ok((from_row(row)?, plaintext, old))
+    }
+}

@@ -1,0 +1,73 @@
+//! What a key may do: its scopes, within what its creator's role allows.
+
+use crate::accounts::Role;
+use crate::oauth::scopes::ScopeSet;
+
+/// Scopes of the management API and of the resources behind it.
+pub const BROAD_SCOPES: [&str; 5] = ["read", "write", "delete", "admin", "webhook"];
+
+/// Resource scopes restricted keys (`rk_…`) are made of.
+pub const RESOURCE_SCOPES: [&str; 9] = [
+    "apps:read",
+    "apps:write",
+    "apps:delete",
+    "keys:read",
+    "keys:write",
+    "keys:delete",
+    "members:read",
+    "members:write",
+    "audit:read",
+];
+
+/// True when `role` may exercise `scope`: VIEWER reads, DEVELOPER also
+/// writes and deletes (its own objects, checked per endpoint), ADMIN and
+/// OWNER do everything, `admin` and `members:write` included.
+pub fn role_allows(role: Role, scope: &str) -> bool {
+    let reads = scope == "read" || scope.ends_with(":read");
+    match role {
+        Role::Owner | Role::Admin => true,
+        Role::Developer => scope != "admin" && !scope.starts_with("members:") || scope == "members:read",
+        Role::Viewer => reads,
+    }
+}
+
+/// A key's scopes ∩ its creator's role. No role (the creator left the
+/// organization, or was deleted): nothing.
+pub fn effective(scopes: &ScopeSet, role: Option<Role>) -> ScopeSet {
+    match role {
+        Some(role) => scopes.iter().filter(|s| role_allows(role, s)).cloned().collect(),
+        None => ScopeSet::new(),
+    }
+}
+
+/// True when `granted` covers what an endpoint needs: the broad scope, or
+/// the resource one (`apps:read` for a read of apps).
+pub fn satisfies(granted: &ScopeSet, broad: &str, resource: Option<&str>) -> bool {
+    granted.contains(broad) || resource.is_some_and(|r| granted.contains(r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::scopes::parse;
+
+    #[test]
+    fn a_viewers_key_only_reads_whatever_its_scopes_say() {
+        let all = parse("read write delete admin webhook apps:read apps:write members:write").unwrap();
+        assert_eq!(effective(&all, Some(Role::Viewer)), parse("read apps:read").unwrap());
+        assert_eq!(
+            effective(&all, Some(Role::Developer)),
+            parse("read write delete webhook apps:read apps:write").unwrap()
+        );
+        assert_eq!(effective(&all, Some(Role::Owner)), all);
+        assert!(effective(&all, None).is_empty());
+    }
+
+    #[test]
+    fn resource_scopes_satisfy_their_resource_only() {
+        let g = parse("apps:read").unwrap();
+        assert!(satisfies(&g, "read", Some("apps:read")));
+        assert!(!satisfies(&g, "read", Some("keys:read")));
+        assert!(!satisfies(&g, "write", Some("apps:write")));
+    }
+}

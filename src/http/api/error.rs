@@ -1,0 +1,158 @@
+//! The /v1 error envelope:
+//! `{"success":false,"error":{"code","message","details","request_id"}}`,
+//! mapped to status and `WWW-Authenticate` in one place.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{Value, json};
+
+use crate::apikeys::KeyError;
+use crate::http::middleware::current_request_id;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    MissingApiKey,
+    InvalidApiKey,
+    ExpiredApiKey,
+    RevokedApiKey,
+    InsufficientScope,
+    RateLimited,
+    ValidationError,
+    NotFound,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingApiKey => "MISSING_API_KEY",
+            Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::ExpiredApiKey => "EXPIRED_API_KEY",
+            Self::RevokedApiKey => "REVOKED_API_KEY",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::NotFound => "NOT_FOUND",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::MissingApiKey | Self::InvalidApiKey | Self::ExpiredApiKey | Self::RevokedApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::ValidationError => StatusCode::BAD_REQUEST,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    pub details: Value,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: json!({}), retry_after_secs: None }
+    }
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(Code::ValidationError, message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Code::NotFound, format!("No such {what}."))
+    }
+    pub fn insufficient_scope(needed: &str) -> Self {
+        Self::new(Code::InsufficientScope, format!("This credential lacks the {needed} scope."))
+            .details(json!({ "required_scope": needed }))
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = json!({
+            "success": false,
+            "error": {
+                "code": self.code.as_str(),
+                "message": self.message,
+                "details": self.details,
+                "request_id": current_request_id(),
+            }
+        });
+        let mut res = HttpResponse::build(self.code.status());
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        // RFC 6750 §3: a challenge on every 401; error codes only when a
+        // credential was sent.
+        let challenge = match self.code {
+            Code::MissingApiKey => Some("Bearer realm=\"portcullis\"".to_owned()),
+            Code::InvalidApiKey | Code::ExpiredApiKey | Code::RevokedApiKey => Some(format!(
+                "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{}\"",
+                self.message.replace('"', "'")
+            )),
+            Code::InsufficientScope => Some(format!(
+                "Bearer realm=\"portcullis\", error=\"insufficient_scope\", scope=\"{}\"",
+                self.details["required_scope"].as_str().unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            res.insert_header((header::WWW_AUTHENTICATE, c));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        res.json(body)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::new(Code::NotFound, "Not found."),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::new(Code::ServiceUnavailable, "The service is temporarily unavailable.")
+            }
+            other => {
+                tracing::error!(cause = %other, "storage error");
+                Self::new(Code::InternalError, "Internal Server Error")
+            }
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Validation(m) => Self::validation(m),
+            KeyError::NotFound => Self::not_found("API key"),
+            KeyError::Store(s) => s.into(),
+        }
+    }
+}

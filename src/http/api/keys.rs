@@ -1,0 +1,199 @@
+//! /v1/api-keys: create (shown once), list (masked), read, update, revoke, roll.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::{Page, ok, page};
+use crate::apikeys::{ApiKey, Environment, KeyKind, NewApiKey};
+use crate::http::AppState;
+use crate::oauth::scopes;
+
+fn time(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| json!(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
+}
+
+/// A key as lists and reads show it: never the secret, only its prefix and
+/// last four characters.
+pub fn key_json(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "object": "api_key",
+        "name": k.name,
+        "type": k.kind.as_str(),
+        "environment": k.environment.as_str(),
+        "livemode": k.environment == Environment::Live,
+        "prefix": k.prefix,
+        "last_four": k.last_four,
+        "masked": format!("{}…{}", k.prefix, k.last_four),
+        "scopes": k.scopes.iter().collect::<Vec<_>>(),
+        "rate_limit_per_minute": k.rate_limit_per_minute,
+        "created_by": k.created_by,
+        "created_at": time(Some(k.created_at)),
+        "expires_at": time(k.expires_at),
+        "last_used_at": time(k.last_used_at),
+        "revoked_at": time(k.revoked_at),
+        "rolled_from": k.rolled_from,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+    #[serde(default)]
+    r#type: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    rate_limit_per_minute: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollKey {
+    /// Seconds the old key keeps working (default 24 h; 0 allowed).
+    #[serde(default)]
+    expires_in: Option<i64>,
+}
+
+pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+    p.require("read", Some("keys:read"))?;
+    let limit = q.limit()?;
+    let keys = state.api_keys.list(&p.organization_id, q.starting_after.as_deref(), limit + 1).await?;
+    Ok(page(keys.iter().map(key_json).collect(), limit))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("keys:write"))?;
+    let body = body.into_inner();
+    let kind = match body.r#type.as_deref().unwrap_or("secret") {
+        "secret" => KeyKind::Secret,
+        "restricted" => KeyKind::Restricted,
+        other => return Err(ApiError::validation(format!("type {other:?} is not secret or restricted"))),
+    };
+    let environment = match body.environment.as_deref().unwrap_or("live") {
+        "live" => Environment::Live,
+        "test" => Environment::Test,
+        other => return Err(ApiError::validation(format!("environment {other:?} is not live or test"))),
+    };
+    let (key, plaintext) = state
+        .api_keys
+        .create(NewApiKey {
+            organization_id: p.organization_id.clone(),
+            created_by: p.user_id.clone(),
+            name: body.name,
+            kind,
+            environment,
+            scopes: body.scopes,
+            expires_at: body.expires_at,
+            rate_limit_per_minute: body.rate_limit_per_minute,
+        })
+        .await?;
+    let mut data = key_json(&key);
+    // The only time the key is shown.
+    data["key"] = json!(plaintext);
+    Ok(ok(StatusCode::CREATED, data))
+}
+
+pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    p.require("read", Some("keys:read"))?;
+    let key = state.api_keys.get(&p.organization_id, &id).await?;
+    Ok(ok(StatusCode::OK, key_json(&key)))
+}
+
+async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
+    let key = state.api_keys.get(&p.organization_id, id).await?;
+    if !p.may_manage(key.created_by.as_deref()) {
+        return Err(ApiError::insufficient_scope("admin").details(
+            json!({ "required_scope": "admin", "reason": "only the key's creator or an ADMIN may change it" }),
+        ));
+    }
+    Ok(key)
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Json<UpdateKey>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("keys:write"))?;
+    managed(&state, &p, &id).await?;
+    let key = state.api_keys.update(&p.organization_id, &id, body.name.as_deref(), body.scopes.as_deref()).await?;
+    Ok(ok(StatusCode::OK, key_json(&key)))
+}
+
+pub async fn revoke(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    p.require("delete", Some("keys:delete"))?;
+    managed(&state, &p, &id).await?;
+    let key = state.api_keys.revoke(&p.organization_id, &id).await?;
+    Ok(ok(StatusCode::OK, key_json(&key)))
+}
+
+pub async fn roll(
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Option<web::Json<RollKey>>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("keys:write"))?;
+    managed(&state, &p, &id).await?;
+    let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
+    let (new, plaintext, old) =
+        state.api_keys.roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone()).await?;
+    let mut data = key_json(&new);
+    data["key"] = json!(plaintext);
+    Ok(ok(StatusCode::CREATED, json!({ "new_key": data, "old_key": key_json(&old) })))
+}
+
+/// GET /v1/auth/validate: who and what this credential is.
+pub async fn validate(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let user = match &p.user_id {
+        Some(id) => {
+            let id = id.clone();
+            state
+                .store
+                .run(move |conn| crate::store::users::find_user(conn, &id))
+                .await?
+                .map(|u| json!({ "id": u.id, "email": u.email }))
+        }
+        None => None,
+    };
+    let data = json!({
+        "valid": true,
+        "credential": {
+            "type": p.kind.as_str(),
+            "id": p.credential_id,
+            "environment": p.key.as_ref().map(|k| k.environment.as_str()),
+            "livemode": p.key.as_ref().map(|k| k.environment == Environment::Live),
+            "scopes": scopes::join(&p.scopes).split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+            "expires_at": time(p.expires_at),
+            "client_id": p.client_id,
+        },
+        "user": user,
+        "organization": { "id": p.organization_id, "name": p.organization_name },
+        "role": p.role.map(|r| r.as_str()),
+    });
+    Ok(ok(StatusCode::OK, data))
+}

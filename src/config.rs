@@ -64,6 +64,8 @@ pub struct ApiConfig {
     pub secret_key_prefix: String,
     /// The word restricted keys start with.
     pub restricted_key_prefix: String,
+    /// Introspection answers `active: false` for test keys (production).
+    pub refuse_test_keys: bool,
 }
 
 impl Default for ApiConfig {
@@ -74,6 +76,7 @@ impl Default for ApiConfig {
             unauthenticated_per_minute: 60,
             secret_key_prefix: "sk".into(),
             restricted_key_prefix: "rk".into(),
+            refuse_test_keys: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod apikeys;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -4,6 +4,17 @@
 
 use tracing_subscriber::EnvFilter;
 
+tokio::task_local! {
+    /// The id of the request being served (set by the HTTP middleware), for
+    /// error bodies and audit events built away from the request itself.
+    pub static CURRENT_REQUEST_ID: String;
+}
+
+/// The current request's id, or `None` outside a request.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST_ID.try_with(Clone::clone).ok()
+}
+
 use crate::config::LogFormat;
 
 /// Installs the global subscriber; `RUST_LOG` overrides the configured level.

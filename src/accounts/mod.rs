@@ -242,7 +242,32 @@ impl Accounts {
             }
             _ => {
                 self.store.run(move |conn| throttle::record(conn, &[email_key, ip_key], window, now)).await?;
+                if let Some(user) = user {
+                    self.audit_failed_login(&user.id, client_ip).await;
+                }
                 Err(AccountsError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// A failed sign-in of a known account, in the log of each of its
+    /// organizations.
+    async fn audit_failed_login(&self, user_id: &str, client_ip: &str) {
+        let origin =
+            crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(client_ip.to_owned()) };
+        if let Ok(memberships) = self.memberships(user_id).await {
+            for m in memberships {
+                let details = serde_json::json!({ "reason": "wrong password" });
+                crate::audit::record(
+                    &self.store,
+                    self.clock.now(),
+                    &m.organization.id,
+                    "login.failed",
+                    &origin,
+                    Some(user_id),
+                    details,
+                )
+                .await;
             }
         }
     }

@@ -52,10 +52,12 @@ pub enum VerifyFailure {
     Invalid,
     Expired {
         key_id: String,
+        organization_id: String,
         at: DateTime<Utc>,
     },
     Revoked {
         key_id: String,
+        organization_id: String,
         at: DateTime<Utc>,
     },
 }
@@ -103,7 +105,8 @@ fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
 }
 
 pub fn new_key_id() -> String {
-    format!("key_{}", uuid::Uuid::new_v4().simple())
+    // Time-ordered, so keys created in the same instant list in creation order.
+    format!("key_{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Validates a key name (shown in lists).
@@ -230,10 +233,10 @@ impl ApiKeys {
         let key = from_row(row)?;
         let now = self.clock.now();
         if let Some(at) = key.revoked_at {
-            return Ok(Err(VerifyFailure::Revoked { key_id: key.id, at }));
+            return Ok(Err(VerifyFailure::Revoked { key_id: key.id, organization_id: key.organization_id, at }));
         }
         if let Some(at) = key.expires_at.filter(|t| *t <= now) {
-            return Ok(Err(VerifyFailure::Expired { key_id: key.id, at }));
+            return Ok(Err(VerifyFailure::Expired { key_id: key.id, organization_id: key.organization_id, at }));
         }
         let role = role.and_then(|r| r.parse::<Role>().ok());
         self.note_use(&key.id, now);
@@ -243,6 +246,35 @@ impl ApiKeys {
             role,
             key,
         }))
+    }
+
+    /// RFC 7662 answer for a key, for resource servers: active, scope (what
+    /// the key may do now), organization, environment, key id, expiry.
+    /// `refuse_test` makes test keys inactive (a production deployment).
+    pub async fn introspect(&self, presented: &str, refuse_test: bool) -> Result<serde_json::Value, StoreError> {
+        let inactive = serde_json::json!({ "active": false });
+        let Ok(v) = self.verify(presented).await? else { return Ok(inactive) };
+        if refuse_test && v.key.environment == Environment::Test {
+            return Ok(inactive);
+        }
+        let mut body = serde_json::json!({
+            "active": true,
+            "token_type": "api_key",
+            "scope": scopes::join(&v.effective_scopes),
+            "key_id": v.key.id,
+            "org_id": v.key.organization_id,
+            "organization": v.organization_name,
+            "livemode": v.key.environment == Environment::Live,
+            "environment": v.key.environment.as_str(),
+            "iat": v.key.created_at.timestamp(),
+        });
+        if let Some(user) = &v.key.created_by {
+            body["sub"] = serde_json::json!(user);
+        }
+        if let Some(exp) = v.key.expires_at {
+            body["exp"] = serde_json::json!(exp.timestamp());
+        }
+        Ok(body)
     }
 
     fn note_use(&self, key_id: &str, now: DateTime<Utc>) {

@@ -16,17 +16,6 @@ use super::errors::PageError;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-tokio::task_local! {
-    /// The id of the request being served, for error bodies built where the
-    /// request itself is out of reach (`ResponseError::error_response`).
-    pub static CURRENT_REQUEST_ID: String;
-}
-
-/// The current request's id, or an empty string outside a request.
-pub fn current_request_id() -> String {
-    CURRENT_REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
-
 /// The id of the current request, in the request's extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -65,7 +54,10 @@ pub async fn request_context(
         let (http_req, _) = req.into_parts();
         ServiceResponse::new(http_req, PageError::PayloadTooLarge.error_response()).map_into_right_body()
     } else {
-        CURRENT_REQUEST_ID.scope(id.clone(), next.call(req).instrument(span.clone())).await?.map_into_left_body()
+        crate::telemetry::CURRENT_REQUEST_ID
+            .scope(id.clone(), next.call(req).instrument(span.clone()))
+            .await?
+            .map_into_left_body()
     };
 
     if let Ok(v) = HeaderValue::from_str(&id) {

@@ -4,6 +4,7 @@
 //! workers. Errors leave this layer as `StoreError` and nothing else.
 
 pub mod api_keys;
+pub mod audit;
 pub mod clients;
 pub mod conn;
 pub mod grants;

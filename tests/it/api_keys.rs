@@ -486,3 +486,83 @@ async fn verifying_writes_nothing_and_last_use_is_batched() {
     let s = app.state.clone();
     assert_eq!(tokio::task::spawn_blocking(move || s.api_keys.flush_uses()).await.unwrap().unwrap(), 0);
 }
+
+#[actix_web::test]
+async fn resource_servers_introspect_api_keys() {
+    for refuse_test_keys in [false, true] {
+        let app = TestApp::spawn_with(|c| c.api.refuse_test_keys = refuse_test_keys).await;
+        let rs = app.oauth_client().await.resource_server().create().await;
+        let plain = app.oauth_client().await.create().await;
+        let owner = app.member(Role::Owner, None).await;
+        let (id, live) = app.key(&owner, &["read", "write", "delete"]).await;
+        let (_, _, b) = crate::oauth_support::post_form(&app, "/oauth/introspect", &rs, &[("token", &live)]).await;
+        assert_eq!(b["active"], true);
+        assert_eq!(b["token_type"], "api_key");
+        assert_eq!(b["key_id"], json!(id));
+        assert_eq!(b["org_id"], json!(owner.org.id));
+        assert_eq!(b["livemode"], true);
+        assert_eq!(b["scope"], "delete read write");
+        // A client that is not a resource server learns nothing.
+        let (_, _, b) = crate::oauth_support::post_form(&app, "/oauth/introspect", &plain, &[("token", &live)]).await;
+        assert_eq!(b, json!({"active": false}));
+
+        let (s, _, created) = app
+            .api(
+                "POST",
+                "/v1/api-keys",
+                Some(&live),
+                Some(json!({"name": "t", "environment": "test", "scopes": ["read"]})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let test_key = created["data"]["key"].as_str().unwrap();
+        let (_, _, b) = crate::oauth_support::post_form(&app, "/oauth/introspect", &rs, &[("token", test_key)]).await;
+        assert_eq!(b["active"], json!(!refuse_test_keys), "refuse_test_keys={refuse_test_keys}");
+
+        assert_eq!(app.api("DELETE", &format!("/v1/api-keys/{id}"), Some(&live), None).await.0, 200);
+        let (_, _, b) = crate::oauth_support::post_form(&app, "/oauth/introspect", &rs, &[("token", &live)]).await;
+        assert_eq!(b, json!({"active": false}), "revoked");
+    }
+}
+
+#[actix_web::test]
+async fn audit_events_record_who_did_what_from_where() {
+    let app = TestApp::spawn().await;
+    let owner = app.member(Role::Owner, None).await;
+    let (_, admin) = app.key(&owner, &["read", "write", "delete", "admin"]).await;
+    let (s, created_headers, b) =
+        app.api("POST", "/v1/api-keys", Some(&admin), Some(json!({"name": "audited", "scopes": ["read"]}))).await;
+    assert_eq!(s, 201);
+    let (id, key) = (b["data"]["id"].as_str().unwrap().to_owned(), b["data"]["key"].as_str().unwrap().to_owned());
+    app.api("POST", &format!("/v1/api-keys/{id}/roll"), Some(&admin), Some(json!({"expires_in": 0}))).await;
+    assert_eq!(app.api("GET", "/v1/auth/validate", Some(&key), None).await.0, 401); // expired by the roll
+    let rolled_list = app.api("GET", "/v1/api-keys?limit=1", Some(&admin), None).await.2;
+    let new_id = rolled_list["data"][0]["id"].as_str().unwrap().to_owned();
+    app.api("DELETE", &format!("/v1/api-keys/{new_id}"), Some(&admin), None).await;
+    assert_eq!(app.login(&app.new_browser(), &owner.user.email, "wrong password").await.status(), 400);
+
+    let (s, _, log) = app.api("GET", "/v1/audit-events", Some(&admin), None).await;
+    assert_eq!(s, 200, "{log}");
+    let events = log["data"].as_array().unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["login.failed", "api_key.revoked", "api_key.used_expired", "api_key.rolled", "api_key.created"]
+    );
+    let created = events.iter().find(|e| e["action"] == "api_key.created").unwrap();
+    assert_eq!(created["target"], json!(id));
+    assert!(created["actor"].as_str().unwrap().starts_with("api_key:key_"));
+    assert_eq!(created["request_id"], json!(created_headers["x-request-id"].to_str().unwrap()));
+    assert_eq!(created["ip"], "127.0.0.1");
+    assert_eq!(created["details"]["name"], "audited");
+    assert_eq!(events[0]["actor"], json!(format!("user:{}", owner.user.id)));
+
+    // Reading the log takes admin (or audit:read).
+    let (_, reader) = app.key(&owner, &["read"]).await;
+    assert_eq!(app.api("GET", "/v1/audit-events", Some(&reader), None).await.0, 403);
+    // Other organizations see none of it.
+    let other = app.member(Role::Owner, None).await;
+    let (_, other_admin) = app.key(&other, &["read", "admin"]).await;
+    let (_, _, theirs) = app.api("GET", "/v1/audit-events", Some(&other_admin), None).await;
+    assert_eq!(theirs["data"], json!([]));
+}

@@ -55,6 +55,21 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Who did it, for the audit log.
+    pub fn actor(&self) -> String {
+        match (self.kind, &self.user_id) {
+            (CredentialKind::ApiKey, _) => format!("api_key:{}", self.credential_id),
+            (CredentialKind::OAuthAccessToken, Some(user)) => format!("user:{user}"),
+            (CredentialKind::OAuthAccessToken, None) => self.credential_id.clone(),
+        }
+    }
+
+    /// The audit origin of a request made with this credential.
+    pub fn origin(&self, req: &HttpRequest) -> crate::audit::Origin {
+        let state = req.app_data::<web::Data<AppState>>();
+        crate::audit::Origin { actor: self.actor(), request_id: None, ip: state.map(|s| client_ip(req, s)) }
+    }
+
     /// Requires `broad` (e.g. `write`) or the resource scope (`keys:write`).
     pub fn require(&self, broad: &str, resource: Option<&str>) -> Result<(), ApiError> {
         if policy::satisfies(&self.scopes, broad, resource) { Ok(()) } else { Err(ApiError::insufficient_scope(broad)) }
@@ -126,7 +141,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
         );
     };
     let principal = if format::parse(state.api_keys.words(), &credential).is_some() {
-        from_api_key(state, &credential).await
+        from_api_key(state, req, &credential).await
     } else if credential.bytes().filter(|b| *b == b'.').count() == 2 {
         from_access_token(state, &credential).await
     } else {
@@ -146,7 +161,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
     }
 }
 
-async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, ApiError> {
+async fn from_api_key(state: &AppState, req: &HttpRequest, credential: &str) -> Result<Principal, ApiError> {
     match state.api_keys.verify(credential).await? {
         Ok(v) => Ok(Principal {
             kind: CredentialKind::ApiKey,
@@ -161,17 +176,28 @@ async fn from_api_key(state: &AppState, credential: &str) -> Result<Principal, A
             client_id: None,
         }),
         Err(VerifyFailure::Invalid) => Err(ApiError::new(Code::InvalidApiKey, "The provided API key is invalid.")),
-        Err(VerifyFailure::Expired { key_id, at }) => {
+        Err(VerifyFailure::Expired { key_id, organization_id, at }) => {
+            used_dead_key(state, req, &organization_id, &key_id, "api_key.used_expired").await;
             Err(ApiError::new(Code::ExpiredApiKey, "The API key has expired.").details(
                 json!({ "key_id": key_id, "expired_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
             ))
         }
-        Err(VerifyFailure::Revoked { key_id, at }) => {
+        Err(VerifyFailure::Revoked { key_id, organization_id, at }) => {
+            used_dead_key(state, req, &organization_id, &key_id, "api_key.used_revoked").await;
             Err(ApiError::new(Code::RevokedApiKey, "The API key has been revoked.").details(
                 json!({ "key_id": key_id, "revoked_at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
             ))
         }
     }
+}
+
+/// A revoked or expired key was tried: worth an audit event (a leaked key
+/// being probed, or a deployment that missed a rotation).
+async fn used_dead_key(state: &AppState, req: &HttpRequest, organization_id: &str, key_id: &str, action: &str) {
+    let origin =
+        crate::audit::Origin { actor: format!("api_key:{key_id}"), request_id: None, ip: Some(client_ip(req, state)) };
+    crate::audit::record(&state.store, state.clock.now(), organization_id, action, &origin, Some(key_id), json!({}))
+        .await;
 }
 
 /// A portcullis access token: signature, expiry, revocation; its scopes

@@ -8,8 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
 use crate::apikeys::KeyError;
-use crate::http::middleware::current_request_id;
 use crate::store::StoreError;
+use crate::telemetry::current_request_id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -102,7 +102,7 @@ impl ResponseError for ApiError {
                 "code": self.code.as_str(),
                 "message": self.message,
                 "details": self.details,
-                "request_id": current_request_id(),
+                "request_id": current_request_id().unwrap_or_default(),
             }
         });
         let mut res = HttpResponse::build(self.code.status());

@@ -1,7 +1,7 @@
 //! /v1/api-keys: create (shown once), list (masked), read, update, revoke, roll.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +13,22 @@ use crate::apikeys::{ApiKey, Environment, KeyKind, NewApiKey};
 use crate::http::AppState;
 use crate::oauth::scopes;
 
-fn time(t: Option<DateTime<Utc>>) -> Value {
+async fn audit(state: &AppState, req: &HttpRequest, p: &Principal, action: &str, key: &ApiKey) {
+    let details =
+        json!({ "name": key.name, "scopes": scopes::join(&key.scopes), "environment": key.environment.as_str() });
+    crate::audit::record(
+        &state.store,
+        state.clock.now(),
+        &p.organization_id,
+        action,
+        &p.origin(req),
+        Some(&key.id),
+        details,
+    )
+    .await;
+}
+
+pub fn time(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| json!(t.to_rfc3339_opts(SecondsFormat::Secs, true)))
 }
 
@@ -81,6 +96,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 }
 
 pub async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
     body: web::Json<CreateKey>,
@@ -110,6 +126,7 @@ pub async fn create(
             rate_limit_per_minute: body.rate_limit_per_minute,
         })
         .await?;
+    audit(&state, &req, &p, "api_key.created", &key).await;
     let mut data = key_json(&key);
     // The only time the key is shown.
     data["key"] = json!(plaintext);
@@ -133,6 +150,7 @@ async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<ApiKey, Ap
 }
 
 pub async fn update(
+    req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
@@ -141,17 +159,25 @@ pub async fn update(
     p.require("write", Some("keys:write"))?;
     managed(&state, &p, &id).await?;
     let key = state.api_keys.update(&p.organization_id, &id, body.name.as_deref(), body.scopes.as_deref()).await?;
+    audit(&state, &req, &p, "api_key.updated", &key).await;
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
-pub async fn revoke(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     p.require("delete", Some("keys:delete"))?;
     managed(&state, &p, &id).await?;
     let key = state.api_keys.revoke(&p.organization_id, &id).await?;
+    audit(&state, &req, &p, "api_key.revoked", &key).await;
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
 pub async fn roll(
+    req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
@@ -162,6 +188,7 @@ pub async fn roll(
     let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
     let (new, plaintext, old) =
         state.api_keys.roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone()).await?;
+    audit(&state, &req, &p, "api_key.rolled", &old).await;
     let mut data = key_json(&new);
     data["key"] = json!(plaintext);
     Ok(ok(StatusCode::CREATED, json!({ "new_key": data, "old_key": key_json(&old) })))

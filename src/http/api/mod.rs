@@ -1,6 +1,7 @@
 //! The JSON management API under /v1. Answers are
 //! `{"success":true,"data":…}`; errors use the envelope in `error`.
 
+mod audit_events;
 pub mod auth;
 pub mod error;
 mod keys;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .error_handler(|e, _| ApiError::validation(format!("Invalid path: {e}")).into()),
             )
             .route("/auth/validate", web::get().to(keys::validate))
+            .route("/audit-events", web::get().to(audit_events::list))
             .route("/api-keys", web::get().to(keys::list))
             .route("/api-keys", web::post().to(keys::create))
             .route("/api-keys/{id}", web::get().to(keys::get))

@@ -65,6 +65,18 @@ pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, body: web:
     let Some(token) = param(&params, "token").filter(|t| !t.is_empty()) else {
         return error_response(&OAuthError::invalid_request("token is required"), basic);
     };
+    // An API key: only resource servers may ask (keys belong to no client).
+    if crate::apikeys::format::parse(state.api_keys.words(), token).is_some() {
+        let body = if client.resource_server {
+            match state.api_keys.introspect(token, state.config.api.refuse_test_keys).await {
+                Ok(body) => body,
+                Err(e) => return error_response(&OAuthError::from(e), basic),
+            }
+        } else {
+            json!({ "active": false })
+        };
+        return no_store_json(StatusCode::OK, &body);
+    }
     match introspect::introspect(&state.oauth, &client, token).await {
         Ok(body) => no_store_json(StatusCode::OK, &body),
         Err(e) => error_response(&e, basic),

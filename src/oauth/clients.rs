@@ -104,6 +104,7 @@ pub struct Client {
     pub refresh_token_ttl_secs: Option<i64>,
     pub always_issue_refresh_token: bool,
     pub resource_server: bool,
+    pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     secrets: Vec<SecretDigest>,
 }
@@ -154,6 +155,18 @@ pub enum ClientError {
     NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What `update` may change; `None` leaves a field as it is. For the
+/// optional URLs, `Some(None)` clears them.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub grant_types: Option<BTreeSet<GrantType>>,
+    pub scopes: Option<Vec<String>>,
+    pub homepage_url: Option<Option<String>>,
+    pub logo_url: Option<Option<String>>,
 }
 
 /// How a client presented itself at an endpoint that authenticates it.
@@ -219,6 +232,7 @@ fn from_rows(
         refresh_token_ttl_secs: row.refresh_token_ttl_secs.map(i64::from),
         always_issue_refresh_token: row.always_issue_refresh_token,
         resource_server: row.resource_server,
+        created_by: row.created_by,
         created_at: utc(row.created_at),
         secrets: secrets
             .into_iter()
@@ -363,6 +377,104 @@ impl Clients {
         rows.into_iter().map(|(c, o)| from_rows(c, o, Vec::new()).map_err(ClientError::from)).collect()
     }
 
+    /// A page of an organization's clients, newest first, after `after`
+    /// (a client_id). `None` when the cursor is unknown.
+    pub async fn list_page(
+        &self,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<Client>>, ClientError> {
+        let (org, after) = (organization_id.to_owned(), after.map(str::to_owned));
+        let rows = self.store.run(move |conn| rows::list_clients_page(conn, &org, after.as_deref(), limit)).await?;
+        let Some(rows) = rows else { return Ok(None) };
+        Ok(Some(rows.into_iter().map(|(c, o)| from_rows(c, o, Vec::new())).collect::<Result<_, _>>()?))
+    }
+
+    /// Changes what an operator may change; validated like a new client.
+    pub async fn update(&self, client_id: &str, changes: ClientChanges) -> Result<Client, ClientError> {
+        let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
+        let public = current.is_public();
+        let name = match changes.name {
+            Some(n) => {
+                let n = n.trim().to_owned();
+                if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+                    return Err(ClientError::Validation("name must be 1-100 characters".into()));
+                }
+                n
+            }
+            None => current.name.clone(),
+        };
+        let redirect_uris = changes.redirect_uris.unwrap_or_else(|| current.redirect_uris.clone());
+        for uri in &redirect_uris {
+            redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
+        }
+        let grant_types = changes.grant_types.unwrap_or_else(|| current.grant_types.clone());
+        if grant_types.is_empty() {
+            return Err(ClientError::Validation("at least one grant type is required".into()));
+        }
+        if public && grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(ClientError::Validation("public clients cannot use client_credentials".into()));
+        }
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(ClientError::Validation("authorization_code needs at least one redirect URI".into()));
+        }
+        let scopes = match changes.scopes {
+            Some(list) => {
+                self.registry.parse_known(&list.join(" ")).map_err(|e| ClientError::Validation(e.description))?
+            }
+            None => current.scopes.clone(),
+        };
+        let homepage = match changes.homepage_url {
+            Some(v) => optional_url("homepage", v)?,
+            None => current.homepage_url.clone(),
+        };
+        let logo = match changes.logo_url {
+            Some(v) => optional_url("logo URL", v)?,
+            None => current.logo_url.clone(),
+        };
+        let now = self.clock.now().naive_utc();
+        let update = rows::ClientUpdate {
+            name,
+            redirect_uris: serde_json::to_string(&redirect_uris).unwrap_or_else(|_| "[]".into()),
+            grant_types: grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            scopes: scopes::join(&scopes),
+            homepage_url: homepage,
+            logo_url: logo,
+            updated_at: now,
+        };
+        let (pk, cid) = (current.pk.clone(), client_id.to_owned());
+        self.store
+            .run(move |conn| {
+                diesel::Connection::transaction(conn, |c| {
+                    rows::update_client(c, &pk, &update)?;
+                    rows::record_invalidation(c, TOPIC, &cid, now)
+                })
+            })
+            .await?;
+        self.forget(client_id);
+        let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
+        Ok((*client).clone())
+    }
+
+    /// Deletes a client with its secrets, refresh tokens and consents. Its
+    /// access tokens stop at the next introspection (the client is gone).
+    pub async fn delete(&self, client_id: &str) -> Result<(), ClientError> {
+        let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
+        let now = self.clock.now().naive_utc();
+        let (pk, cid) = (current.pk.clone(), client_id.to_owned());
+        self.store
+            .run(move |conn| {
+                diesel::Connection::transaction(conn, |c| {
+                    rows::delete_client(c, &pk, &cid)?;
+                    rows::record_invalidation(c, TOPIC, &cid, now)
+                })
+            })
+            .await?;
+        self.forget(client_id);
+        Ok(())
+    }
+
     /// The client, from memory when cached: the token endpoint's hot path
     /// touches the database only on a miss.
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
@@ -454,6 +566,7 @@ mod tests {
             refresh_token_ttl_secs: None,
             always_issue_refresh_token: false,
             resource_server: false,
+            created_by: None,
             created_at: Utc::now(),
             secrets,
         }

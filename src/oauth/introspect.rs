@@ -30,6 +30,10 @@ async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenCl
     let Ok(claims) = oauth.keys.verify_access_token(token, &oauth.settings.issuer, None, now) else {
         return Ok(None);
     };
+    // A deleted client's tokens die with it.
+    if oauth.clients.get(&claims.client_id).await?.is_none() {
+        return Ok(None);
+    }
     let jti = claims.jti.clone();
     let revoked = oauth.store.run(move |conn| grants::is_access_token_revoked(conn, &jti)).await?;
     Ok((!revoked).then_some(claims))

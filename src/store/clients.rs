@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::OrganizationRow;
-use super::schema::{cache_invalidations, client_secrets, oauth_clients, organizations};
+use super::schema::{cache_invalidations, client_secrets, consents, oauth_clients, organizations, refresh_tokens};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -86,6 +86,71 @@ pub fn list_clients(
         q = q.filter(oauth_clients::organization_id.eq(org));
     }
     Ok(q.load(conn)?)
+}
+
+/// A page of an organization's clients, newest first, after the client
+/// with id `after`; `None` when that cursor is not a client of theirs.
+pub fn list_clients_page(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Option<Vec<(ClientRow, OrganizationRow)>>, StoreError> {
+    let cursor = match after {
+        Some(id) => {
+            let found = oauth_clients::table
+                .filter(oauth_clients::organization_id.eq(organization_id))
+                .filter(oauth_clients::client_id.eq(id))
+                .select((oauth_clients::created_at, oauth_clients::client_id))
+                .first::<(NaiveDateTime, String)>(conn)
+                .optional()?;
+            match found {
+                Some(c) => Some(c),
+                None => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    let mut q = oauth_clients::table
+        .inner_join(organizations::table)
+        .filter(oauth_clients::organization_id.eq(organization_id))
+        .select((ClientRow::as_select(), OrganizationRow::as_select()))
+        .order((oauth_clients::created_at.desc(), oauth_clients::client_id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = cursor {
+        q = q.filter(
+            oauth_clients::created_at.lt(at).or(oauth_clients::created_at.eq(at).and(oauth_clients::client_id.lt(id))),
+        );
+    }
+    Ok(Some(q.load(conn)?))
+}
+
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = oauth_clients, treat_none_as_null = true)]
+pub struct ClientUpdate {
+    pub name: String,
+    pub redirect_uris: String,
+    pub grant_types: String,
+    pub scopes: String,
+    pub homepage_url: Option<String>,
+    pub logo_url: Option<String>,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn update_client(conn: &mut DbConnection, pk: &str, update: &ClientUpdate) -> Result<(), StoreError> {
+    diesel::update(oauth_clients::table.find(pk)).set(update).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes a client and what it holds: secrets (by cascade), refresh
+/// tokens and consents (keyed by client_id).
+pub fn delete_client(conn: &mut DbConnection, pk: &str, client_id: &str) -> Result<(), StoreError> {
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(conn)?;
+    diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(conn)?;
+    diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(conn)?;
+    diesel::delete(oauth_clients::table.find(pk)).execute(conn)?;
+    Ok(())
 }
 
 /// Adds a new secret; the current ones stay valid until `old_valid_until`

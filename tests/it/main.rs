@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api_apps;
 mod api_keys;
 mod browser;
 mod cli;

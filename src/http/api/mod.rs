@@ -1,6 +1,7 @@
 //! The JSON management API under /v1. Answers are
 //! `{"success":true,"data":…}`; errors use the envelope in `error`.
 
+mod apps;
 mod audit_events;
 pub mod auth;
 pub mod error;
@@ -37,6 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/auth/validate", web::get().to(keys::validate))
             .route("/audit-events", web::get().to(audit_events::list))
+            .route("/apps", web::get().to(apps::list))
+            .route("/apps", web::post().to(apps::create))
+            .route("/apps/{id}", web::get().to(apps::get))
+            .route("/apps/{id}", web::patch().to(apps::update))
+            .route("/apps/{id}", web::delete().to(apps::delete))
+            .route("/apps/{id}/rotate-secret", web::post().to(apps::rotate_secret))
             .route("/api-keys", web::get().to(keys::list))
             .route("/api-keys", web::post().to(keys::create))
             .route("/api-keys/{id}", web::get().to(keys::get))

@@ -1,0 +1,246 @@
+//! /v1/apps: the organization's OAuth clients. Secrets are shown once.
+
+use std::collections::BTreeSet;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::keys::time;
+use super::{Page, ok, page};
+use crate::http::AppState;
+use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, GrantType, NewClient};
+use crate::oauth::scopes;
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Validation(m) => ApiError::validation(m),
+            ClientError::NotFound(_) => ApiError::not_found("app"),
+            ClientError::Store(s) => s.into(),
+        }
+    }
+}
+
+pub fn app_json(c: &Client) -> Value {
+    json!({
+        "id": c.client_id,
+        "object": "app",
+        "client_id": c.client_id,
+        "name": c.name,
+        "type": c.client_type.to_string(),
+        "redirect_uris": c.redirect_uris,
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes.iter().collect::<Vec<_>>(),
+        "homepage_url": c.homepage_url,
+        "logo_url": c.logo_url,
+        "access_token_ttl": c.access_token_ttl_secs,
+        "refresh_token_ttl": c.refresh_token_ttl_secs,
+        "always_issue_refresh_token": c.always_issue_refresh_token,
+        "resource_server": c.resource_server,
+        "created_by": c.created_by,
+        "created_at": time(Some(c.created_at)),
+    })
+}
+
+fn grants(list: Vec<String>) -> Result<BTreeSet<GrantType>, ApiError> {
+    list.iter().map(|g| g.parse::<GrantType>().map_err(ApiError::validation)).collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    name: String,
+    #[serde(default)]
+    r#type: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    homepage_url: Option<String>,
+    #[serde(default)]
+    logo_url: Option<String>,
+    #[serde(default)]
+    access_token_ttl: Option<i64>,
+    #[serde(default)]
+    refresh_token_ttl: Option<i64>,
+    #[serde(default)]
+    always_issue_refresh_token: bool,
+    #[serde(default)]
+    resource_server: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApp {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    homepage_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    logo_url: Option<Option<String>>,
+}
+
+/// A field that is present (a value, or `null` to clear it), as opposed to
+/// absent (left as it is).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rotate {
+    #[serde(default)]
+    grace_period: Option<i64>,
+}
+
+async fn audit(state: &AppState, req: &HttpRequest, p: &Principal, action: &str, client_id: &str, details: Value) {
+    crate::audit::record(
+        &state.store,
+        state.clock.now(),
+        &p.organization_id,
+        action,
+        &p.origin(req),
+        Some(client_id),
+        details,
+    )
+    .await;
+}
+
+/// The app, if it belongs to the caller's organization.
+async fn app_of(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
+    match state.oauth.clients.get(id).await? {
+        Some(c) if c.organization_id == p.organization_id => Ok(c),
+        _ => Err(ApiError::not_found("app")),
+    }
+}
+
+async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
+    let app = app_of(state, p, id).await?;
+    if !p.may_manage(app.created_by.as_deref()) {
+        return Err(ApiError::insufficient_scope("admin").details(
+            json!({ "required_scope": "admin", "reason": "only the app's creator or an ADMIN may change it" }),
+        ));
+    }
+    Ok(app)
+}
+
+pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+    p.require("read", Some("apps:read"))?;
+    let limit = q.limit()?;
+    let apps = state
+        .oauth
+        .clients
+        .list_page(&p.organization_id, q.starting_after.as_deref(), limit + 1)
+        .await?
+        .ok_or_else(|| ApiError::validation("unknown cursor"))?;
+    Ok(page(apps.iter().map(app_json).collect(), limit))
+}
+
+pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    p.require("read", Some("apps:read"))?;
+    Ok(ok(StatusCode::OK, app_json(&*app_of(&state, &p, &id).await?)))
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    body: web::Json<CreateApp>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("apps:write"))?;
+    let b = body.into_inner();
+    let client_type =
+        b.r#type.as_deref().unwrap_or("confidential").parse::<ClientType>().map_err(ApiError::validation)?;
+    let (app, secret) = state
+        .oauth
+        .clients
+        .create(NewClient {
+            organization_id: p.organization_id.clone(),
+            name: b.name,
+            client_type,
+            redirect_uris: b.redirect_uris,
+            grant_types: grants(b.grant_types)?,
+            scopes: b.scopes,
+            homepage_url: b.homepage_url,
+            logo_url: b.logo_url,
+            access_token_ttl_secs: b.access_token_ttl,
+            refresh_token_ttl_secs: b.refresh_token_ttl,
+            always_issue_refresh_token: b.always_issue_refresh_token,
+            resource_server: b.resource_server,
+            created_by: p.user_id.clone(),
+        })
+        .await?;
+    audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;
+    let mut data = app_json(&app);
+    // The only time the secret is shown.
+    data["client_secret"] = json!(secret);
+    Ok(ok(StatusCode::CREATED, data))
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Json<UpdateApp>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("apps:write"))?;
+    managed(&state, &p, &id).await?;
+    let b = body.into_inner();
+    let changes = ClientChanges {
+        name: b.name,
+        redirect_uris: b.redirect_uris,
+        grant_types: b.grant_types.map(grants).transpose()?,
+        scopes: b.scopes,
+        homepage_url: b.homepage_url,
+        logo_url: b.logo_url,
+    };
+    let app = state.oauth.clients.update(&id, changes).await?;
+    let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });
+    audit(&state, &req, &p, "app.updated", &app.client_id, details).await;
+    Ok(ok(StatusCode::OK, app_json(&app)))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("delete", Some("apps:delete"))?;
+    let app = managed(&state, &p, &id).await?;
+    state.oauth.clients.delete(&id).await?;
+    audit(&state, &req, &p, "app.deleted", &app.client_id, json!({ "name": app.name })).await;
+    Ok(ok(StatusCode::OK, json!({ "id": app.client_id, "deleted": true })))
+}
+
+pub async fn rotate_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: Option<web::Json<Rotate>>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("write", Some("apps:write"))?;
+    managed(&state, &p, &id).await?;
+    let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
+    if !(0..=30 * 86400).contains(&grace) {
+        return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));
+    }
+    let secret = state.oauth.clients.rotate_secret(&id, Duration::seconds(grace)).await?;
+    audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": grace })).await;
+    Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
+}

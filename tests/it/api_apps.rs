@@ -1,0 +1,149 @@
+//! /v1/apps: OAuth clients managed through the API.
+
+use portcullis::accounts::Role;
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+async fn owner_key(app: &TestApp) -> (String, String) {
+    let (user, org) = app.user().create().await;
+    let (_, key) = app
+        .state
+        .api_keys
+        .create(portcullis::apikeys::NewApiKey {
+            organization_id: org.id.clone(),
+            created_by: Some(user.id),
+            name: "ops".into(),
+            kind: portcullis::apikeys::KeyKind::Secret,
+            environment: portcullis::apikeys::Environment::Live,
+            scopes: ["read", "write", "delete", "admin"].map(String::from).to_vec(),
+            expires_at: None,
+            rate_limit_per_minute: None,
+        })
+        .await
+        .unwrap();
+    (org.name, key)
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn apps_lifecycle_secret_shown_once_and_rotation() {
+    let app = TestApp::spawn().await;
+    let (_, key) = owner_key(&app).await;
+    let (s, b) = call(
+        &app,
+        "POST",
+        "/v1/apps",
+        &key,
+        Some(json!({
+            "name": "Billing", "grant_types": ["client_credentials"], "scopes": ["read"],
+            "homepage_url": "https://billing.example"
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["data"]["client_id"].as_str().unwrap().to_owned();
+    let secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let (s, one) = call(&app, "GET", &format!("/v1/apps/{id}"), &key, None).await;
+    assert_eq!(s, 200);
+    assert!(one["data"].get("client_secret").is_none());
+    let (_, list) = call(&app, "GET", "/v1/apps", &key, None).await;
+    assert_eq!(list["data"][0]["id"], json!(id));
+    assert!(!list.to_string().contains(&secret));
+
+    // The secret works at the token endpoint.
+    let token = |secret: String| {
+        let (url, id) = (app.url("/oauth/token"), id.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(token(secret.clone()).await, 200);
+
+    // PATCH: the change is visible at once (the cache is dropped).
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/apps/{id}"), &key, Some(json!({"name": "Billing v2", "homepage_url": null})))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!((b["data"]["name"].as_str(), &b["data"]["homepage_url"]), (Some("Billing v2"), &Value::Null));
+    let (s, b) = call(
+        &app,
+        "PATCH",
+        &format!("/v1/apps/{id}"),
+        &key,
+        Some(json!({"redirect_uris": ["http://evil.example/cb"]})),
+    )
+    .await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")));
+
+    // Rotation: the old secret stops now unless a grace period is asked for.
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{id}/rotate-secret"), &key, None).await;
+    assert_eq!(s, 200);
+    let new = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(token(secret).await, 401);
+    assert_eq!(token(new.clone()).await, 200);
+
+    // Delete: the app, its secrets and its tokens are gone.
+    let (s, _) = call(&app, "DELETE", &format!("/v1/apps/{id}"), &key, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(token(new).await, 401);
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{id}"), &key, None).await.0, 404);
+
+    let (_, log) = call(&app, "GET", "/v1/audit-events", &key, None).await;
+    let actions: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["app.deleted", "app.secret_rotated", "app.updated", "app.created"]);
+}
+
+#[actix_web::test]
+async fn apps_of_other_organizations_are_not_found_and_developers_touch_only_theirs() {
+    let app = TestApp::spawn().await;
+    let (_, key_a) = owner_key(&app).await;
+    let (org_b, key_b) = owner_key(&app).await;
+    let (_, b) =
+        call(&app, "POST", "/v1/apps", &key_b, Some(json!({"name": "B", "grant_types": ["client_credentials"]}))).await;
+    let id_b = b["data"]["client_id"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("GET", format!("/v1/apps/{id_b}")),
+        ("DELETE", format!("/v1/apps/{id_b}")),
+        ("POST", format!("/v1/apps/{id_b}/rotate-secret")),
+    ] {
+        let (s, b) = call(&app, method, &path, &key_a, None).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{method} {path}");
+    }
+    // A developer of B cannot delete the owner's app.
+    let (dev, _) = app.user().org(&org_b).role(Role::Developer).create().await;
+    let org_id = app.state.accounts.memberships(&dev.id).await.unwrap()[0].organization.id.clone();
+    let (_, dev_key) = app
+        .state
+        .api_keys
+        .create(portcullis::apikeys::NewApiKey {
+            organization_id: org_id,
+            created_by: Some(dev.id),
+            name: "dev".into(),
+            kind: portcullis::apikeys::KeyKind::Secret,
+            environment: portcullis::apikeys::Environment::Live,
+            scopes: ["read", "write", "delete"].map(String::from).to_vec(),
+            expires_at: None,
+            rate_limit_per_minute: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(call(&app, "DELETE", &format!("/v1/apps/{id_b}"), &dev_key, None).await.0, 403);
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{id_b}"), &dev_key, None).await.0, 200);
+}

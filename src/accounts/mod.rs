@@ -1,6 +1,7 @@
 //! Accounts: organizations, users, memberships and roles, sign-in with
 //! throttling, server-side sessions. No HTTP types here.
 
+pub mod members;
 pub mod passwords;
 pub mod roles;
 mod throttle;
@@ -90,8 +91,10 @@ fn membership(row: MembershipRow, org: OrganizationRow) -> Result<Membership, St
     Ok(Membership { organization: org.into(), role })
 }
 
+/// Time-ordered ids (UUIDv7): rows made in the same instant list in the
+/// order they were made.
 fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// The accounts service: one per app, cheap to clone.

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::models::{MembershipRow, OrganizationRow};
-use super::schema::{memberships, organizations};
+use super::models::{MembershipRow, OrganizationRow, UserRow};
+use super::schema::{memberships, organizations, users};
 use super::{DbConnection, StoreError};
 
 pub fn insert_organization(conn: &mut DbConnection, row: &OrganizationRow) -> Result<(), StoreError> {
@@ -31,4 +31,95 @@ pub fn memberships_of_user(
         .order((memberships::created_at.asc(), organizations::name.asc()))
         .select((MembershipRow::as_select(), OrganizationRow::as_select()))
         .load(conn)?)
+}
+
+/// A page of an organization's members with their users, oldest first,
+/// after the member with user id `after`; `None` when that is no member.
+pub fn members_page(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Option<Vec<(MembershipRow, UserRow)>>, StoreError> {
+    let cursor = match after {
+        Some(id) => match find_membership(conn, organization_id, id)? {
+            Some(m) => Some((m.created_at, m.user_id)),
+            None => return Ok(None),
+        },
+        None => None,
+    };
+    let mut q = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::organization_id.eq(organization_id))
+        .select((MembershipRow::as_select(), UserRow::as_select()))
+        .order((memberships::created_at.asc(), memberships::user_id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = cursor {
+        q = q
+            .filter(memberships::created_at.gt(at).or(memberships::created_at.eq(at).and(memberships::user_id.gt(id))));
+    }
+    Ok(Some(q.load(conn)?))
+}
+
+pub fn find_membership(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    user_id: &str,
+) -> Result<Option<MembershipRow>, StoreError> {
+    Ok(memberships::table.find((organization_id, user_id)).select(MembershipRow::as_select()).first(conn).optional()?)
+}
+
+/// Runs `f` in a transaction that holds the organization's owner rows
+/// against concurrent changes: `FOR UPDATE` on PostgreSQL, an immediate
+/// (write-locked) transaction on SQLite. Used so that two admins acting at
+/// once can never remove the last OWNER between them.
+pub fn with_owners_locked<T>(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::sql_types::Text;
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(|c| {
+            diesel::sql_query("SELECT 1 FROM memberships WHERE organization_id = $1 AND role = 'OWNER' FOR UPDATE")
+                .bind::<Text, _>(organization_id)
+                .execute(c)?;
+            f(c)
+        }),
+        DbConnection::Sqlite(_) => {
+            // BEGIN IMMEDIATE takes the write lock before the first read.
+            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
+            match f(conn) {
+                Ok(v) => {
+                    diesel::sql_query("COMMIT").execute(conn)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+pub fn count_owners(conn: &mut DbConnection, organization_id: &str) -> Result<i64, StoreError> {
+    Ok(memberships::table
+        .filter(memberships::organization_id.eq(organization_id))
+        .filter(memberships::role.eq("OWNER"))
+        .count()
+        .get_result(conn)?)
+}
+
+pub fn set_role(conn: &mut DbConnection, organization_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {
+    diesel::update(memberships::table.find((organization_id, user_id)))
+        .set(memberships::role.eq(role))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_membership(conn: &mut DbConnection, organization_id: &str, user_id: &str) -> Result<(), StoreError> {
+    diesel::delete(memberships::table.find((organization_id, user_id))).execute(conn)?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod api_apps;
 mod api_keys;
+mod api_members;
 mod browser;
 mod cli;
 mod health;

@@ -6,6 +6,7 @@ mod audit_events;
 pub mod auth;
 pub mod error;
 mod keys;
+mod members;
 pub mod rate_limit;
 
 use actix_web::body::MessageBody;
@@ -38,6 +39,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/auth/validate", web::get().to(keys::validate))
             .route("/audit-events", web::get().to(audit_events::list))
+            .route("/members", web::get().to(members::list))
+            .route("/members/{id}", web::patch().to(members::update))
+            .route("/members/{id}", web::delete().to(members::remove))
             .route("/apps", web::get().to(apps::list))
             .route("/apps", web::post().to(apps::create))
             .route("/apps/{id}", web::get().to(apps::get))

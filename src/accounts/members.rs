@@ -1,0 +1,117 @@
+//! An organization's members: listing, role changes, removal. An
+//! organization always keeps at least one OWNER, and only an OWNER may
+//! make or unmake one.
+
+use super::{Accounts, AccountsError, Role, User};
+use crate::store::{self, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+    pub joined_at: chrono::DateTime<chrono::Utc>,
+}
+
+fn parse_role(s: &str) -> Result<Role, StoreError> {
+    s.parse().map_err(|e| StoreError::Other(format!("membership: {e}")))
+}
+
+/// Why a change is refused, as the caller should read it.
+fn refuse(message: &str) -> AccountsError {
+    AccountsError::Validation(message.to_owned())
+}
+
+impl Accounts {
+    /// A page of members, oldest first; `None` when the cursor is unknown.
+    pub async fn members(
+        &self,
+        organization_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<Member>>, AccountsError> {
+        let (org, after) = (organization_id.to_owned(), after.map(str::to_owned));
+        let rows = self.store.run(move |conn| store::orgs::members_page(conn, &org, after.as_deref(), limit)).await?;
+        let Some(rows) = rows else { return Ok(None) };
+        let members = rows
+            .into_iter()
+            .map(|(m, u)| Ok(Member { role: parse_role(&m.role)?, joined_at: m.created_at.and_utc(), user: u.into() }))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(members))
+    }
+
+    pub async fn member(&self, organization_id: &str, user_id: &str) -> Result<Option<Member>, AccountsError> {
+        let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
+        let found = self
+            .store
+            .run(move |conn| {
+                let m = store::orgs::find_membership(conn, &org, &uid)?;
+                let u = store::users::find_user(conn, &uid)?;
+                Ok(m.zip(u))
+            })
+            .await?;
+        Ok(match found {
+            Some((m, u)) => {
+                Some(Member { role: parse_role(&m.role)?, joined_at: m.created_at.and_utc(), user: u.into() })
+            }
+            None => None,
+        })
+    }
+
+    /// Changes a member's role on behalf of someone whose role is `actor`.
+    /// Returns the role before, or `None` when there is no such member.
+    pub async fn change_role(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        new: Role,
+        actor: Role,
+    ) -> Result<Option<Role>, AccountsError> {
+        let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
+        let outcome = self
+            .store
+            .run(move |conn| {
+                store::orgs::with_owners_locked(conn, &org.clone(), |c| {
+                    let Some(m) = store::orgs::find_membership(c, &org, &uid)? else { return Ok(Ok(None)) };
+                    let old = parse_role(&m.role)?;
+                    if (old == Role::Owner || new == Role::Owner) && actor != Role::Owner {
+                        return Ok(Err("Only an OWNER can make or unmake an OWNER."));
+                    }
+                    if old == Role::Owner && new != Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
+                        return Ok(Err("The last OWNER cannot be demoted; make another member OWNER first."));
+                    }
+                    store::orgs::set_role(c, &org, &uid, new.as_str())?;
+                    Ok(Ok(Some(old)))
+                })
+            })
+            .await?;
+        outcome.map_err(refuse)
+    }
+
+    /// Removes a member; same OWNER rules as `change_role`.
+    pub async fn remove_member(
+        &self,
+        organization_id: &str,
+        user_id: &str,
+        actor: Role,
+    ) -> Result<Option<Role>, AccountsError> {
+        let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
+        let outcome = self
+            .store
+            .run(move |conn| {
+                store::orgs::with_owners_locked(conn, &org.clone(), |c| {
+                    let Some(m) = store::orgs::find_membership(c, &org, &uid)? else { return Ok(Ok(None)) };
+                    let old = parse_role(&m.role)?;
+                    if old == Role::Owner && actor != Role::Owner {
+                        return Ok(Err("Only an OWNER can remove an OWNER."));
+                    }
+                    if old == Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
+                        return Ok(Err("The last OWNER cannot be removed."));
+                    }
+                    store::orgs::delete_membership(c, &org, &uid)?;
+                    Ok(Ok(Some(old)))
+                })
+            })
+            .await?;
+        outcome.map_err(refuse)
+    }
+}

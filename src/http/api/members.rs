@@ -1,0 +1,113 @@
+//! /v1/members: who belongs to the organization, with which role.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::keys::time;
+use super::{Page, ok, page};
+use crate::accounts::members::Member;
+use crate::accounts::{AccountsError, Role};
+use crate::http::AppState;
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Validation(m) => ApiError::validation(m),
+            AccountsError::Store(s) => s.into(),
+            other => ApiError::validation(other.to_string()),
+        }
+    }
+}
+
+fn member_json(m: &Member) -> Value {
+    json!({
+        "id": m.user.id,
+        "object": "member",
+        "email": m.user.email,
+        "role": m.role.as_str(),
+        "joined_at": time(Some(m.joined_at)),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    role: String,
+}
+
+/// The acting role: a user's, or OWNER-equivalent for none (machines are
+/// refused below: member management needs a person).
+fn acting_role(p: &Principal) -> Result<Role, ApiError> {
+    p.role.ok_or_else(|| ApiError::insufficient_scope("admin"))
+}
+
+pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
+    p.require("read", Some("members:read"))?;
+    let limit = q.limit()?;
+    let members = state
+        .accounts
+        .members(&p.organization_id, q.starting_after.as_deref(), limit + 1)
+        .await?
+        .ok_or_else(|| ApiError::validation("unknown cursor"))?;
+    Ok(page(members.iter().map(member_json).collect(), limit))
+}
+
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+    body: web::Json<ChangeRole>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("admin", Some("members:write"))?;
+    let actor = acting_role(&p)?;
+    let role: Role = body.role.parse().map_err(ApiError::validation)?;
+    let old = state
+        .accounts
+        .change_role(&p.organization_id, &id, role, actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    let details = json!({ "from": old.as_str(), "to": role.as_str() });
+    crate::audit::record(
+        &state.store,
+        state.clock.now(),
+        &p.organization_id,
+        "member.role_changed",
+        &p.origin(&req),
+        Some(&id),
+        details,
+    )
+    .await;
+    let member = state.accounts.member(&p.organization_id, &id).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    Ok(ok(StatusCode::OK, member_json(&member)))
+}
+
+pub async fn remove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    p.require("admin", Some("members:write"))?;
+    let actor = acting_role(&p)?;
+    let old = state
+        .accounts
+        .remove_member(&p.organization_id, &id, actor)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
+    crate::audit::record(
+        &state.store,
+        state.clock.now(),
+        &p.organization_id,
+        "member.removed",
+        &p.origin(&req),
+        Some(&id),
+        json!({ "role": old.as_str() }),
+    )
+    .await;
+    Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "removed": true })))
+}

@@ -1,0 +1,125 @@
+//! /v1/members: roles, the last OWNER, who may do what.
+
+use portcullis::accounts::{Role, User};
+use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
+    let org_id = app.state.accounts.memberships(&user.id).await.unwrap()[0].organization.id.clone();
+    app.state
+        .api_keys
+        .create(NewApiKey {
+            organization_id: org_id,
+            created_by: Some(user.id.clone()),
+            name: "k".into(),
+            kind: KeyKind::Secret,
+            environment: Environment::Live,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_at: None,
+            rate_limit_per_minute: None,
+        })
+        .await
+        .unwrap()
+        .1
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn roles_change_within_the_rules_and_the_last_owner_stays() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (admin, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let owner_key = key_for(&app, &owner, &["read", "admin"]).await;
+    let admin_key = key_for(&app, &admin, &["read", "admin"]).await;
+    let dev_key = key_for(&app, &dev, &["read", "write", "delete", "admin"]).await;
+
+    let (s, list) = call(&app, "GET", "/v1/members", &dev_key, None).await;
+    assert_eq!(s, 200);
+    let roles: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        [(owner.email.as_str(), "OWNER"), (admin.email.as_str(), "ADMIN"), (dev.email.as_str(), "DEVELOPER")]
+    );
+
+    // A developer's key, whatever its scopes, cannot manage members.
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", dev.id), &dev_key, Some(json!({"role": "ADMIN"}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (403, Some("INSUFFICIENT_SCOPE")));
+    // An admin may change a developer, not make an owner.
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", dev.id), &admin_key, Some(json!({"role": "VIEWER"}))).await;
+    assert_eq!((s, b["data"]["role"].as_str()), (200, Some("VIEWER")));
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", admin.id), &admin_key, Some(json!({"role": "OWNER"}))).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("Only an OWNER can make or unmake an OWNER.")));
+    // The last owner can be neither demoted nor removed.
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", owner.id), &owner_key, Some(json!({"role": "ADMIN"}))).await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (400, Some("The last OWNER cannot be demoted; make another member OWNER first."))
+    );
+    let (s, b) = call(&app, "DELETE", &format!("/v1/members/{}", owner.id), &owner_key, None).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("The last OWNER cannot be removed.")));
+    // With a second owner, the first may step down.
+    assert_eq!(
+        call(&app, "PATCH", &format!("/v1/members/{}", admin.id), &owner_key, Some(json!({"role": "OWNER"}))).await.0,
+        200
+    );
+    assert_eq!(
+        call(&app, "PATCH", &format!("/v1/members/{}", owner.id), &owner_key, Some(json!({"role": "ADMIN"}))).await.0,
+        200
+    );
+
+    // Removing the developer: gone from the list, and its key loses its power.
+    assert_eq!(call(&app, "DELETE", &format!("/v1/members/{}", dev.id), &admin_key, None).await.0, 200);
+    let (s, _) = call(&app, "GET", "/v1/members", &dev_key, None).await;
+    assert_eq!(s, 403);
+    assert_eq!(call(&app, "DELETE", &format!("/v1/members/{}", dev.id), &admin_key, None).await.0, 404);
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", admin.id), &admin_key, Some(json!({"role": "ROOT"}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")));
+
+    let (_, log) = call(&app, "GET", "/v1/audit-events", &admin_key, None).await;
+    let actions: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["member.removed", "member.role_changed", "member.role_changed", "member.role_changed"]);
+}
+
+#[actix_web::test]
+async fn concurrent_demotions_never_leave_an_organization_without_an_owner() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let (a, org) = app.user().create().await;
+    let (b, _) = app.user().org(&org.name).role(Role::Owner).create().await;
+    let (key_a, key_b) = (key_for(&app, &a, &["admin"]).await, key_for(&app, &b, &["admin"]).await);
+    for _ in 0..3 {
+        // Each owner demotes the other at the same moment: exactly one may win.
+        let (path_b, path_a) = (format!("/v1/members/{}", b.id), format!("/v1/members/{}", a.id));
+        let one = call(&app, "PATCH", &path_b, &key_a, Some(json!({"role": "ADMIN"})));
+        let two = call(&app, "PATCH", &path_a, &key_b, Some(json!({"role": "ADMIN"})));
+        let ((s1, _), (s2, _)) = futures_util::join!(one, two);
+        let members = app.state.accounts.members(&org.id, None, 10).await.unwrap().unwrap();
+        let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+        assert_eq!(owners, 1, "statuses {s1} {s2}");
+        assert_eq!([s1, s2].iter().filter(|s| **s == 200).count(), 1, "statuses {s1} {s2}");
+        // Restore both owners for the next round.
+        let winner_key = if s1 == 200 { &key_a } else { &key_b };
+        let demoted = if s1 == 200 { &b.id } else { &a.id };
+        call(&app, "PATCH", &format!("/v1/members/{demoted}"), winner_key, Some(json!({"role": "OWNER"}))).await;
+    }
+}

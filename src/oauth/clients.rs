@@ -109,7 +109,35 @@ pub struct Client {
     secrets: Vec<SecretDigest>,
 }
 
+/// The client_id of portcullis's own dashboard sessions (/v1/auth/login).
+pub const DASHBOARD_CLIENT_ID: &str = "portcullis-dashboard";
+
 impl Client {
+    /// The dashboard's own client: in memory only, public, refresh grant,
+    /// the management scopes. Its tokens act within the user's role.
+    pub fn dashboard(access_token_ttl_secs: i64) -> Self {
+        Self {
+            pk: String::new(),
+            client_id: DASHBOARD_CLIENT_ID.into(),
+            organization_id: String::new(),
+            organization_name: String::new(),
+            name: "portcullis dashboard".into(),
+            client_type: ClientType::Public,
+            redirect_uris: Vec::new(),
+            grant_types: [GrantType::RefreshToken].into_iter().collect(),
+            scopes: ["read", "write", "delete", "admin", "webhook"].into_iter().map(String::from).collect(),
+            homepage_url: None,
+            logo_url: None,
+            access_token_ttl_secs: Some(access_token_ttl_secs),
+            refresh_token_ttl_secs: None,
+            always_issue_refresh_token: true,
+            resource_server: false,
+            created_by: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            secrets: Vec::new(),
+        }
+    }
+
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }

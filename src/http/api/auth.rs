@@ -52,6 +52,8 @@ pub struct Principal {
     pub key: Option<ApiKey>,
     pub expires_at: Option<DateTime<Utc>>,
     pub client_id: Option<String>,
+    /// The access token's id (OAuth credentials), for revoking it.
+    pub jti: Option<String>,
 }
 
 impl Principal {
@@ -174,6 +176,7 @@ async fn from_api_key(state: &AppState, req: &HttpRequest, credential: &str) -> 
             expires_at: v.key.expires_at,
             key: Some(v.key),
             client_id: None,
+            jti: None,
         }),
         Err(VerifyFailure::Invalid) => Err(ApiError::new(Code::InvalidApiKey, "The provided API key is invalid.")),
         Err(VerifyFailure::Expired { key_id, organization_id, at }) => {
@@ -240,6 +243,7 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
             key: None,
             expires_at,
             client_id: Some(claims.client_id),
+            jti: Some(claims.jti),
         });
     }
     let (m, o) = membership.ok_or_else(invalid)?;
@@ -255,6 +259,7 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
         key: None,
         expires_at,
         client_id: Some(claims.client_id),
+        jti: Some(claims.jti),
     })
 }
 

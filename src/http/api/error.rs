@@ -15,6 +15,7 @@ use crate::telemetry::current_request_id;
 pub enum Code {
     MissingApiKey,
     InvalidApiKey,
+    InvalidCredentials,
     ExpiredApiKey,
     RevokedApiKey,
     InsufficientScope,
@@ -30,6 +31,7 @@ impl Code {
         match self {
             Self::MissingApiKey => "MISSING_API_KEY",
             Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::ExpiredApiKey => "EXPIRED_API_KEY",
             Self::RevokedApiKey => "REVOKED_API_KEY",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
@@ -43,9 +45,11 @@ impl Code {
 
     fn status(self) -> StatusCode {
         match self {
-            Self::MissingApiKey | Self::InvalidApiKey | Self::ExpiredApiKey | Self::RevokedApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::MissingApiKey
+            | Self::InvalidApiKey
+            | Self::InvalidCredentials
+            | Self::ExpiredApiKey
+            | Self::RevokedApiKey => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ValidationError => StatusCode::BAD_REQUEST,
@@ -110,7 +114,7 @@ impl ResponseError for ApiError {
         // RFC 6750 §3: a challenge on every 401; error codes only when a
         // credential was sent.
         let challenge = match self.code {
-            Code::MissingApiKey => Some("Bearer realm=\"portcullis\"".to_owned()),
+            Code::MissingApiKey | Code::InvalidCredentials => Some("Bearer realm=\"portcullis\"".to_owned()),
             Code::InvalidApiKey | Code::ExpiredApiKey | Code::RevokedApiKey => Some(format!(
                 "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"{}\"",
                 self.message.replace('"', "'")

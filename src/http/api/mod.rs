@@ -8,6 +8,7 @@ pub mod error;
 mod keys;
 mod members;
 pub mod rate_limit;
+mod session;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,6 +39,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .error_handler(|e, _| ApiError::validation(format!("Invalid path: {e}")).into()),
             )
             .route("/auth/validate", web::get().to(keys::validate))
+            .route("/auth/login", web::post().to(session::login))
+            .route("/auth/refresh", web::post().to(session::refresh))
+            .route("/auth/logout", web::post().to(session::logout))
+            .route("/auth/me", web::get().to(session::me))
             .route("/audit-events", web::get().to(audit_events::list))
             .route("/members", web::get().to(members::list))
             .route("/members/{id}", web::patch().to(members::update))

@@ -1,0 +1,170 @@
+//! Dashboard sessions for API clients: /v1/auth/login (email + password →
+//! a short-lived access token and a rotating refresh token), refresh,
+//! logout, me. The tokens are the OAuth server's own, issued to the
+//! built-in dashboard client, and act within the user's role.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{CredentialKind, Principal};
+use super::error::{ApiError, Code};
+use super::keys::time;
+use super::ok;
+use super::rate_limit::Decision;
+use crate::accounts::AccountsError;
+use crate::http::AppState;
+use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
+use crate::oauth::grants::refresh_token;
+use crate::oauth::service::new_jti;
+use crate::oauth::{ErrorCode, OAuthError};
+use crate::store;
+
+/// Dashboard access tokens live 15 minutes; the refresh token carries on.
+const ACCESS_TTL_SECS: i64 = 900;
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e.code {
+            ErrorCode::InvalidGrant => ApiError::new(Code::InvalidCredentials, e.description),
+            ErrorCode::InvalidRequest | ErrorCode::InvalidScope => ApiError::validation(e.description),
+            ErrorCode::TemporarilyUnavailable => ApiError::new(Code::ServiceUnavailable, e.description),
+            _ => ApiError::new(Code::InternalError, "Internal Server Error"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Logout {
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+fn peer_ip(req: &HttpRequest, state: &AppState) -> String {
+    let info = req.connection_info();
+    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
+    ip.unwrap_or("unknown").to_owned()
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
+    let ip = peer_ip(&req, &state);
+    if let Decision::Limited { retry_after_secs, .. } = state.rate_limits.check_ip(&ip) {
+        let mut e = ApiError::new(Code::RateLimited, "Too many requests. Retry after the time in Retry-After.");
+        e.retry_after_secs = Some(retry_after_secs);
+        return Err(e);
+    }
+    let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
+        Ok(u) => u,
+        Err(AccountsError::InvalidCredentials) => {
+            return Err(ApiError::new(Code::InvalidCredentials, "Invalid email or password."));
+        }
+        Err(AccountsError::Throttled { retry_after_secs }) => {
+            let mut e = ApiError::new(Code::RateLimited, "Too many failed sign-in attempts.")
+                .details(json!({ "retry_after_seconds": retry_after_secs }));
+            e.retry_after_secs = Some(retry_after_secs.max(1) as u64);
+            return Err(e);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let oauth = &state.oauth;
+    let client = Client::dashboard(ACCESS_TTL_SECS);
+    let jti = new_jti();
+    let (refresh, row) = oauth.new_refresh_token(&client, Some(&user.id), &client.scopes, None, &jti);
+    state.store.run(move |conn| store::grants::insert_refresh_token(conn, &row)).await?;
+    let issued = oauth.sign_access_token(&client, &user.id, &client.scopes, jti, None)?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "access_token": issued.token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "refresh_token": refresh,
+            "user": { "id": user.id, "email": user.email },
+        }),
+    ))
+}
+
+pub async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
+    let client = Client::dashboard(ACCESS_TTL_SECS);
+    let tokens = refresh_token::grant(&state.oauth, &client, Some(&body.refresh_token), None).await?;
+    Ok(ok(StatusCode::OK, serde_json::to_value(tokens).unwrap_or_default()))
+}
+
+/// Ends the session: the access token used here is denied until it
+/// expires, and the refresh token (if sent) revokes its family.
+pub async fn logout(
+    state: web::Data<AppState>,
+    p: Principal,
+    body: Option<web::Json<Logout>>,
+) -> Result<HttpResponse, ApiError> {
+    if p.client_id.as_deref() != Some(DASHBOARD_CLIENT_ID) {
+        return Err(ApiError::validation("logout ends dashboard sessions; revoke API keys and OAuth tokens instead"));
+    }
+    let jti = p.jti.clone().unwrap_or_default();
+    let until = p.expires_at.unwrap_or_else(|| state.clock.now()).naive_utc();
+    let now = state.clock.now().naive_utc();
+    let refresh = body.and_then(|b| b.into_inner().refresh_token);
+    let user = p.user_id.clone();
+    state
+        .store
+        .run(move |conn| {
+            store::grants::revoke_access_token(conn, &jti, until)?;
+            if let Some(token) = refresh {
+                let digest = crate::tokens::opaque::digest(&token);
+                if let Some(r) = store::grants::find_refresh_token(conn, &digest)?
+                    && r.client_id == DASHBOARD_CLIENT_ID
+                    && r.user_id == user
+                {
+                    store::grants::revoke_family(conn, &r.family_id, now)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(ok(StatusCode::OK, json!({ "logged_out": true })))
+}
+
+/// The user behind the credential, with every organization and role.
+pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ApiError> {
+    let Some(user_id) = p.user_id.clone() else {
+        return Err(ApiError::not_found("user: this credential acts for a machine, not a person"));
+    };
+    let uid = user_id.clone();
+    let user = state
+        .store
+        .run(move |conn| store::users::find_user(conn, &uid))
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let memberships = state.accounts.memberships(&user_id).await?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({
+            "id": user.id,
+            "email": user.email,
+            "created_at": time(Some(user.created_at.and_utc())),
+            "credential": p.kind.as_str(),
+            "acting_for": { "organization": { "id": p.organization_id, "name": p.organization_name }, "role": p.role.map(|r| r.as_str()) },
+            "organizations": memberships.iter().map(|m| json!({ "id": m.organization.id, "name": m.organization.name, "role": m.role.as_str() })).collect::<Vec<_>>(),
+            "api_key": p.key.as_ref().filter(|_| p.kind == CredentialKind::ApiKey).map(|k| k.id.clone()),
+        }),
+    ))
+}

@@ -6,6 +6,7 @@ mod support;
 mod api_apps;
 mod api_keys;
 mod api_members;
+mod api_openapi;
 mod api_session;
 mod browser;
 mod cli;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
+use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::http::AppState;
 use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, GrantType, NewClient};
@@ -51,7 +52,7 @@ fn grants(list: Vec<String>) -> Result<BTreeSet<GrantType>, ApiError> {
     list.iter().map(|g| g.parse::<GrantType>().map_err(ApiError::validation)).collect()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
     name: String,
@@ -76,7 +77,7 @@ pub struct CreateApp {
     resource_server: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     #[serde(default)]
@@ -99,7 +100,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
     #[serde(default)]
@@ -137,6 +138,21 @@ async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync:
     Ok(app)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apps",
+    tag = "apps",
+    summary = "List OAuth apps",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of apps", body = ListEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("apps:read"))?;
     let limit = q.limit()?;
@@ -149,11 +165,41 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     Ok(page(apps.iter().map(app_json).collect(), limit))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{id}",
+    tag = "apps",
+    summary = "Read an app",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "The app", body = DataEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("apps:read"))?;
     Ok(ok(StatusCode::OK, app_json(&*app_of(&state, &p, &id).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apps",
+    tag = "apps",
+    summary = "Register an OAuth app; a confidential app's secret is shown once",
+    request_body = CreateApp,
+    responses(
+        (status = 201, description = "The app, with client_secret this once", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -190,6 +236,23 @@ pub async fn create(
     Ok(ok(StatusCode::CREATED, data))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/apps/{id}",
+    tag = "apps",
+    summary = "Change an app",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = UpdateApp,
+    responses(
+        (status = 200, description = "The app", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -214,6 +277,21 @@ pub async fn update(
     Ok(ok(StatusCode::OK, app_json(&app)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/apps/{id}",
+    tag = "apps",
+    summary = "Delete an app with its secrets and refresh tokens",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "Deleted", body = DataEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -227,6 +305,23 @@ pub async fn delete(
     Ok(ok(StatusCode::OK, json!({ "id": app.client_id, "deleted": true })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{id}/rotate-secret",
+    tag = "apps",
+    summary = "A new client secret, shown once; the old one lives for grace_period seconds",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = Option<Rotate>,
+    responses(
+        (status = 200, description = "The new secret", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -6,9 +6,25 @@ use serde_json::json;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
+use super::openapi::{ErrorEnvelope, ListEnvelope};
 use super::{Page, page};
 use crate::http::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/v1/audit-events",
+    tag = "audit",
+    summary = "The organization's audit log, newest first",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of events", body = ListEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     p.require("admin", Some("audit:read"))?;
     let limit = q.limit()?;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::error::ApiError;
+use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::apikeys::{ApiKey, Environment, KeyKind, NewApiKey};
 use crate::http::AppState;
@@ -56,7 +57,7 @@ pub fn key_json(k: &ApiKey) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
@@ -71,7 +72,7 @@ pub struct CreateKey {
     rate_limit_per_minute: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default)]
@@ -80,7 +81,7 @@ pub struct UpdateKey {
     scopes: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollKey {
     /// Seconds the old key keeps working (default 24 h; 0 allowed).
@@ -88,6 +89,21 @@ pub struct RollKey {
     expires_in: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "List API keys, masked (prefix and last four)",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of keys", body = ListEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("keys:read"))?;
     let limit = q.limit()?;
@@ -95,6 +111,21 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     Ok(page(keys.iter().map(key_json).collect(), limit))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    summary = "Create an API key; the key is in the answer, once",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -133,6 +164,21 @@ pub async fn create(
     Ok(ok(StatusCode::CREATED, data))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Read an API key (masked)",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "The key", body = DataEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("keys:read"))?;
     let key = state.api_keys.get(&p.organization_id, &id).await?;
@@ -149,6 +195,23 @@ async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<ApiKey, Ap
     Ok(key)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Rename a key or narrow its scopes",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = UpdateKey,
+    responses(
+        (status = 200, description = "The key", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -163,6 +226,21 @@ pub async fn update(
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    summary = "Revoke a key, at once and for good",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "The revoked key", body = DataEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -176,6 +254,23 @@ pub async fn revoke(
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{id}/roll",
+    tag = "api-keys",
+    summary = "Roll a key: a new key, the old one kept for `expires_in` seconds (default 86400)",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = Option<RollKey>,
+    responses(
+        (status = 201, description = "new_key (shown once) and old_key", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn roll(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -195,6 +290,19 @@ pub async fn roll(
 }
 
 /// GET /v1/auth/validate: who and what this credential is.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/validate",
+    tag = "auth",
+    summary = "Who and what the credential is",
+    responses(
+        (status = 200, description = "Credential, user, organization, role", body = DataEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn validate(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let user = match &p.user_id {
         Some(id) => {

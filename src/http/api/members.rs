@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
+use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::accounts::members::Member;
 use crate::accounts::{AccountsError, Role};
@@ -33,7 +34,7 @@ fn member_json(m: &Member) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     role: String,
@@ -45,6 +46,21 @@ fn acting_role(p: &Principal) -> Result<Role, ApiError> {
     p.role.ok_or_else(|| ApiError::insufficient_scope("admin"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "members",
+    summary = "List members and roles",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of members", body = ListEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("members:read"))?;
     let limit = q.limit()?;
@@ -56,6 +72,23 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     Ok(page(members.iter().map(member_json).collect(), limit))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/members/{id}",
+    tag = "members",
+    summary = "Change a member's role (the last OWNER stays)",
+    params(("id" = String, Path, description = "The object's id")),
+    request_body = ChangeRole,
+    responses(
+        (status = 200, description = "The member", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -86,6 +119,22 @@ pub async fn update(
     Ok(ok(StatusCode::OK, member_json(&member)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/members/{id}",
+    tag = "members",
+    summary = "Remove a member (the last OWNER stays)",
+    params(("id" = String, Path, description = "The object's id")),
+    responses(
+        (status = 200, description = "Removed", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn remove(
     req: HttpRequest,
     state: web::Data<AppState>,

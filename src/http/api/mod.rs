@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 mod keys;
 mod members;
+pub mod openapi;
 pub mod rate_limit;
 mod session;
 
@@ -22,45 +23,77 @@ use serde_json::{Value, json};
 use self::error::ApiError;
 use self::rate_limit::RateInfo;
 
+/// Registers routes on the /v1 scope and remembers each (method, path), so
+/// tests can hold the OpenAPI document against the real router.
+struct Routes {
+    scope: Option<actix_web::Scope>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn add<F, Args>(mut self, method: &'static str, path: &'static str, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        self.table.push((method, path));
+        let m = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap_or(actix_web::http::Method::GET);
+        self.scope = self.scope.map(|s| s.route(path, web::method(m).to(handler)));
+        self
+    }
+}
+
+fn build(scope: Option<actix_web::Scope>) -> Routes {
+    Routes { scope, table: Vec::new() }
+        .add("GET", "/openapi.json", openapi::document)
+        .add("GET", "/auth/validate", keys::validate)
+        .add("POST", "/auth/login", session::login)
+        .add("POST", "/auth/refresh", session::refresh)
+        .add("POST", "/auth/logout", session::logout)
+        .add("GET", "/auth/me", session::me)
+        .add("GET", "/audit-events", audit_events::list)
+        .add("GET", "/members", members::list)
+        .add("PATCH", "/members/{id}", members::update)
+        .add("DELETE", "/members/{id}", members::remove)
+        .add("GET", "/apps", apps::list)
+        .add("POST", "/apps", apps::create)
+        .add("GET", "/apps/{id}", apps::get)
+        .add("PATCH", "/apps/{id}", apps::update)
+        .add("DELETE", "/apps/{id}", apps::delete)
+        .add("POST", "/apps/{id}/rotate-secret", apps::rotate_secret)
+        .add("GET", "/api-keys", keys::list)
+        .add("POST", "/api-keys", keys::create)
+        .add("GET", "/api-keys/{id}", keys::get)
+        .add("PATCH", "/api-keys/{id}", keys::update)
+        .add("DELETE", "/api-keys/{id}", keys::revoke)
+        .add("POST", "/api-keys/{id}/roll", keys::roll)
+}
+
+/// Every /v1 route as (method, full path), from the same code that
+/// registers them.
+pub fn route_table() -> Vec<(&'static str, String)> {
+    build(None).table.into_iter().map(|(m, p)| (m, format!("/v1{p}"))).collect()
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1")
-            .wrap(from_fn(rate_headers))
-            .app_data(
-                web::JsonConfig::default()
-                    .error_handler(|e, _| ApiError::validation(format!("Invalid JSON body: {e}")).into()),
-            )
-            .app_data(
-                web::QueryConfig::default()
-                    .error_handler(|e, _| ApiError::validation(format!("Invalid query: {e}")).into()),
-            )
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|e, _| ApiError::validation(format!("Invalid path: {e}")).into()),
-            )
-            .route("/auth/validate", web::get().to(keys::validate))
-            .route("/auth/login", web::post().to(session::login))
-            .route("/auth/refresh", web::post().to(session::refresh))
-            .route("/auth/logout", web::post().to(session::logout))
-            .route("/auth/me", web::get().to(session::me))
-            .route("/audit-events", web::get().to(audit_events::list))
-            .route("/members", web::get().to(members::list))
-            .route("/members/{id}", web::patch().to(members::update))
-            .route("/members/{id}", web::delete().to(members::remove))
-            .route("/apps", web::get().to(apps::list))
-            .route("/apps", web::post().to(apps::create))
-            .route("/apps/{id}", web::get().to(apps::get))
-            .route("/apps/{id}", web::patch().to(apps::update))
-            .route("/apps/{id}", web::delete().to(apps::delete))
-            .route("/apps/{id}/rotate-secret", web::post().to(apps::rotate_secret))
-            .route("/api-keys", web::get().to(keys::list))
-            .route("/api-keys", web::post().to(keys::create))
-            .route("/api-keys/{id}", web::get().to(keys::get))
-            .route("/api-keys/{id}", web::patch().to(keys::update))
-            .route("/api-keys/{id}", web::delete().to(keys::revoke))
-            .route("/api-keys/{id}/roll", web::post().to(keys::roll))
-            .default_service(web::to(|| async { ApiError::not_found("endpoint") })),
-    );
+    let scope = web::scope("/v1")
+        .app_data(
+            web::JsonConfig::default()
+                .error_handler(|e, _| ApiError::validation(format!("Invalid JSON body: {e}")).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::validation(format!("Invalid query: {e}")).into()),
+        )
+        .app_data(
+            web::PathConfig::default().error_handler(|e, _| ApiError::validation(format!("Invalid path: {e}")).into()),
+        );
+    if let Some(scope) = build(Some(scope)).scope {
+        cfg.service(
+            scope.default_service(web::to(|| async { ApiError::not_found("endpoint") })).wrap(from_fn(rate_headers)),
+        );
+    }
 }
 
 impl actix_web::Responder for ApiError {
@@ -95,8 +128,9 @@ pub fn ok(status: StatusCode, data: Value) -> HttpResponse {
 
 /// Cursor pagination: `limit` (1–100, default 20) and `starting_after`
 /// (the id of the last item of the previous page).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     pub limit: Option<i64>,
     pub starting_after: Option<String>,

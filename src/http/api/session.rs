@@ -12,6 +12,7 @@ use super::auth::{CredentialKind, Principal};
 use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
+use super::openapi::{DataEnvelope, ErrorEnvelope};
 use super::rate_limit::Decision;
 use crate::accounts::AccountsError;
 use crate::http::AppState;
@@ -35,20 +36,20 @@ impl From<OAuthError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     email: String,
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refresh {
     refresh_token: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Logout {
     #[serde(default)]
@@ -61,6 +62,19 @@ fn peer_ip(req: &HttpRequest, state: &AppState) -> String {
     ip.unwrap_or("unknown").to_owned()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    summary = "Email and password for a 15-minute access token and a rotating refresh token",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Tokens", body = DataEnvelope),
+        (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -103,6 +117,18 @@ pub async fn login(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotate a refresh token",
+    request_body = Refresh,
+    responses(
+        (status = 200, description = "New tokens", body = DataEnvelope),
+        (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope)
+    )
+)]
 pub async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
     let client = Client::dashboard(ACCESS_TTL_SECS);
     let tokens = refresh_token::grant(&state.oauth, &client, Some(&body.refresh_token), None).await?;
@@ -111,6 +137,21 @@ pub async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Re
 
 /// Ends the session: the access token used here is denied until it
 /// expires, and the refresh token (if sent) revokes its family.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    summary = "End a dashboard session",
+    request_body = Option<Logout>,
+    responses(
+        (status = 200, description = "Logged out", body = DataEnvelope),
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     p: Principal,
@@ -144,6 +185,20 @@ pub async fn logout(
 }
 
 /// The user behind the credential, with every organization and role.
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    summary = "The user behind the credential",
+    responses(
+        (status = 200, description = "The user and organizations", body = DataEnvelope),
+        (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse, ApiError> {
     let Some(user_id) = p.user_id.clone() else {
         return Err(ApiError::not_found("user: this credential acts for a machine, not a person"));

@@ -1,6 +1,7 @@
 //! Accounts: organizations, users, memberships and roles, sign-in with
 //! throttling, server-side sessions. No HTTP types here.
 
+pub mod invitations;
 pub mod members;
 pub mod passwords;
 pub mod roles;

@@ -61,6 +61,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/logout", web::post().to(pages::auth::logout))
         .route("/account/password", web::get().to(pages::account::password_page))
         .route("/account/password", web::post().to(pages::account::change_password))
+        .route("/invitations/{token}", web::get().to(pages::invitations::show))
+        .route("/invitations/{token}", web::post().to(pages::invitations::accept))
         .configure(oauth::routes)
         .configure(api::routes)
         .default_service(web::to(middleware::not_found));

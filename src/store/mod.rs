@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clients;
 pub mod conn;
 pub mod grants;
+pub mod invitations;
 pub mod models;
 pub mod orgs;
 pub mod schema;

@@ -189,12 +189,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        organization_id -> Text,
+        email -> Text,
+        email_normalized -> Text,
+        role -> Text,
+        token_digest -> Text,
+        invited_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+        accepted_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 diesel::joinable!(client_secrets -> oauth_clients (client_pk));
 diesel::joinable!(api_keys -> organizations (organization_id));
+diesel::joinable!(invitations -> organizations (organization_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
@@ -212,4 +230,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     cache_invalidations,
     api_keys,
     audit_events,
+    invitations,
 );

@@ -123,3 +123,70 @@ async fn concurrent_demotions_never_leave_an_organization_without_an_owner() {
         call(&app, "PATCH", &format!("/v1/members/{demoted}"), winner_key, Some(json!({"role": "OWNER"}))).await;
     }
 }
+
+#[actix_web::test]
+async fn an_invitation_link_works_once_for_the_invited_email() {
+    use crate::support::csrf_token;
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let admin_key = key_for(&app, &owner, &["read", "admin"]).await;
+    let (invitee, _) = app.user().email("newcomer@example.com").create().await;
+    let (stranger, _) = app.user().create().await;
+
+    let (s, b) = call(
+        &app,
+        "POST",
+        "/v1/invitations",
+        &admin_key,
+        Some(json!({"email": "Newcomer@example.com", "role": "DEVELOPER"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    let url = b["data"]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&app.url("/invitations/")));
+    let (_, pending) = call(&app, "GET", "/v1/invitations", &admin_key, None).await;
+    assert_eq!(pending["data"][0]["email"], "Newcomer@example.com");
+    assert!(!pending.to_string().contains(url.rsplit('/').next().unwrap()), "the token is shown once");
+
+    // Not signed in: the login page, which comes back to the link.
+    let anonymous = app.new_browser();
+    let res = anonymous.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    // Another account cannot use it.
+    let other = app.new_browser();
+    app.login(&other, &stranger.email, crate::support::PASSWORD).await;
+    let html = other.get(&url).send().await.unwrap().text().await.unwrap();
+    let res = other.post(&url).form(&[("csrf_token", csrf_token(&html))]).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("sent to another email address"));
+
+    // The invited account accepts, once.
+    let browser = app.new_browser();
+    app.login(&browser, &invitee.email, crate::support::PASSWORD).await;
+    let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!(r#"<span id="invitation-org">{}</span>"#, org.name)), "{html}");
+    let form = [("csrf_token", csrf_token(&html))];
+    let res = browser.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let m = app.state.accounts.member(&org.id, &invitee.id).await.unwrap().unwrap();
+    assert_eq!(m.role, Role::Developer);
+    let res = browser.post(&url).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 400, "single use");
+    // Without the CSRF token: refused.
+    let res = browser.post(&url).form(&[("csrf_token", "")]).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+
+    // Only an OWNER may invite an OWNER; revoked invitations stop working.
+    let (admin, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    let admins_key = key_for(&app, &admin, &["admin"]).await;
+    let (s, b) =
+        call(&app, "POST", "/v1/invitations", &admins_key, Some(json!({"email": "boss@example.com", "role": "OWNER"})))
+            .await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("Only an OWNER can invite an OWNER.")));
+    let (_, b) =
+        call(&app, "POST", "/v1/invitations", &admin_key, Some(json!({"email": "late@example.com", "role": "VIEWER"})))
+            .await;
+    let id = b["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(call(&app, "DELETE", &format!("/v1/invitations/{id}"), &admin_key, None).await.0, 200);
+    assert_eq!(call(&app, "DELETE", &format!("/v1/invitations/{id}"), &admin_key, None).await.0, 404);
+}

@@ -5,6 +5,7 @@ mod apps;
 mod audit_events;
 pub mod auth;
 pub mod error;
+mod invitations;
 mod keys;
 mod members;
 pub mod openapi;
@@ -54,6 +55,9 @@ fn build(scope: Option<actix_web::Scope>) -> Routes {
         .add("GET", "/auth/me", session::me)
         .add("GET", "/audit-events", audit_events::list)
         .add("GET", "/members", members::list)
+        .add("POST", "/invitations", invitations::create)
+        .add("GET", "/invitations", invitations::list)
+        .add("DELETE", "/invitations/{id}", invitations::revoke)
         .add("PATCH", "/members/{id}", members::update)
         .add("DELETE", "/members/{id}", members::remove)
         .add("GET", "/apps", apps::list)

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod auth;
 pub mod dashboard;
+pub mod invitations;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;

@@ -1,0 +1,133 @@
+//! Invitations: a single-use link (a 256-bit token, stored as its digest)
+//! that lets the invited email join an organization with a role.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Accounts, AccountsError, Role, User, validate};
+use crate::store::StoreError;
+use crate::store::invitations::{self as rows, InvitationRow};
+use crate::store::models::MembershipRow;
+use crate::tokens::opaque;
+
+pub const LIFETIME_DAYS: i64 = 7;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: String,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+fn from_row(r: InvitationRow, organization_name: String) -> Result<Invitation, StoreError> {
+    Ok(Invitation {
+        role: r.role.parse().map_err(|e| StoreError::Other(format!("invitation {}: {e}", r.id)))?,
+        id: r.id,
+        organization_id: r.organization_id,
+        organization_name,
+        email: r.email,
+        invited_by: r.invited_by,
+        created_at: r.created_at.and_utc(),
+        expires_at: r.expires_at.and_utc(),
+        accepted_at: r.accepted_at.map(|t| t.and_utc()),
+        revoked_at: r.revoked_at.map(|t| t.and_utc()),
+    })
+}
+
+fn no_longer_valid() -> AccountsError {
+    AccountsError::Validation("This invitation is no longer valid: it was used, revoked or has expired.".into())
+}
+
+impl Accounts {
+    /// Invites `email` as `role`. Only an OWNER may invite an OWNER. The
+    /// token is returned here, once.
+    pub async fn invite(
+        &self,
+        organization_id: &str,
+        email: &str,
+        role: Role,
+        invited_by: Option<String>,
+        actor: Option<Role>,
+    ) -> Result<(Invitation, String), AccountsError> {
+        let email = validate::email(email).map_err(AccountsError::Validation)?;
+        if role == Role::Owner && actor != Some(Role::Owner) {
+            return Err(AccountsError::Validation("Only an OWNER can invite an OWNER.".into()));
+        }
+        let token = opaque::random_secret();
+        let now = self.clock.now();
+        let row = InvitationRow {
+            id: format!("inv_{}", uuid::Uuid::now_v7().simple()),
+            organization_id: organization_id.to_owned(),
+            email_normalized: validate::normalize_email(&email),
+            email,
+            role: role.as_str().into(),
+            token_digest: opaque::digest(&token),
+            invited_by,
+            created_at: now.naive_utc(),
+            expires_at: (now + Duration::days(LIFETIME_DAYS)).naive_utc(),
+            accepted_at: None,
+            accepted_by: None,
+            revoked_at: None,
+        };
+        let r = row.clone();
+        self.store.run(move |conn| rows::insert_invitation(conn, &r)).await?;
+        Ok((from_row(row, String::new())?, token))
+    }
+
+    /// The invitation behind a link, whatever its state.
+    pub async fn invitation(&self, token: &str) -> Result<Option<Invitation>, AccountsError> {
+        if token.len() > 128 {
+            return Ok(None);
+        }
+        let digest = opaque::digest(token);
+        let found = self.store.run(move |conn| rows::find_by_digest(conn, &digest)).await?;
+        Ok(found.map(|(i, o)| from_row(i, o.name)).transpose()?)
+    }
+
+    /// Joins `user` to the organization; the link then stops working.
+    pub async fn accept_invitation(&self, token: &str, user: &User) -> Result<Invitation, AccountsError> {
+        let invitation = self.invitation(token).await?.ok_or_else(no_longer_valid)?;
+        let now = self.clock.now();
+        if invitation.accepted_at.is_some() || invitation.revoked_at.is_some() || invitation.expires_at <= now {
+            return Err(no_longer_valid());
+        }
+        if validate::normalize_email(&invitation.email) != validate::normalize_email(&user.email) {
+            return Err(AccountsError::Validation(
+                "This invitation was sent to another email address. Sign in with that address to accept it.".into(),
+            ));
+        }
+        let membership = MembershipRow {
+            organization_id: invitation.organization_id.clone(),
+            user_id: user.id.clone(),
+            role: invitation.role.as_str().into(),
+            created_at: now.naive_utc(),
+        };
+        let id = invitation.id.clone();
+        let won = self.store.run(move |conn| rows::accept(conn, &id, &membership, now.naive_utc())).await?;
+        if !won {
+            return Err(no_longer_valid());
+        }
+        Ok(Invitation { accepted_at: Some(now), ..invitation })
+    }
+
+    pub async fn pending_invitations(
+        &self,
+        organization_id: &str,
+        limit: i64,
+    ) -> Result<Vec<Invitation>, AccountsError> {
+        let (org, now) = (organization_id.to_owned(), self.clock.now().naive_utc());
+        let rows = self.store.run(move |conn| rows::list_pending(conn, &org, now, limit)).await?;
+        Ok(rows.into_iter().map(|r| from_row(r, String::new())).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn revoke_invitation(&self, organization_id: &str, id: &str) -> Result<bool, AccountsError> {
+        let (org, id, now) = (organization_id.to_owned(), id.to_owned(), self.clock.now().naive_utc());
+        Ok(self.store.run(move |conn| rows::revoke(conn, &org, &id, now)).await?)
+    }
+}

@@ -1,0 +1,108 @@
+//! Invitations: found by token digest, used once by one conditional UPDATE.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{MembershipRow, OrganizationRow};
+use super::schema::{invitations, memberships, organizations};
+use super::{DbConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = invitations)]
+pub struct InvitationRow {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub email_normalized: String,
+    pub role: String,
+    pub token_digest: String,
+    pub invited_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
+    pub accepted_by: Option<String>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_invitation(conn: &mut DbConnection, row: &InvitationRow) -> Result<(), StoreError> {
+    diesel::insert_into(invitations::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn find_by_digest(
+    conn: &mut DbConnection,
+    digest: &str,
+) -> Result<Option<(InvitationRow, OrganizationRow)>, StoreError> {
+    Ok(invitations::table
+        .inner_join(organizations::table)
+        .filter(invitations::token_digest.eq(digest))
+        .select((InvitationRow::as_select(), OrganizationRow::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Pending invitations of an organization, newest first.
+pub fn list_pending(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<InvitationRow>, StoreError> {
+    Ok(invitations::table
+        .filter(invitations::organization_id.eq(organization_id))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::revoked_at.is_null())
+        .filter(invitations::expires_at.gt(now))
+        .order((invitations::created_at.desc(), invitations::id.desc()))
+        .limit(limit)
+        .select(InvitationRow::as_select())
+        .load(conn)?)
+}
+
+pub fn revoke(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    Ok(diesel::update(
+        invitations::table
+            .filter(invitations::organization_id.eq(organization_id))
+            .filter(invitations::id.eq(id))
+            .filter(invitations::accepted_at.is_null())
+            .filter(invitations::revoked_at.is_null()),
+    )
+    .set(invitations::revoked_at.eq(now))
+    .execute(conn)?
+        == 1)
+}
+
+/// Uses the invitation and adds the membership, in one transaction: true
+/// for the one acceptance that wins.
+pub fn accept(
+    conn: &mut DbConnection,
+    id: &str,
+    membership: &MembershipRow,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    conn.transaction(|c| {
+        let n = diesel::update(
+            invitations::table
+                .filter(invitations::id.eq(id))
+                .filter(invitations::accepted_at.is_null())
+                .filter(invitations::revoked_at.is_null())
+                .filter(invitations::expires_at.gt(now)),
+        )
+        .set((invitations::accepted_at.eq(now), invitations::accepted_by.eq(&membership.user_id)))
+        .execute(c)?;
+        if n != 1 {
+            return Ok(false);
+        }
+        let existing =
+            memberships::table.find((&membership.organization_id, &membership.user_id)).count().get_result::<i64>(c)?;
+        if existing == 0 {
+            diesel::insert_into(memberships::table).values(membership).execute(c)?;
+        }
+        Ok(true)
+    })
+}

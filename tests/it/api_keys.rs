@@ -417,6 +417,10 @@ async fn rate_limit_headers_and_429() {
         assert_eq!(app.api("GET", "/v1/api-keys", None, None).await.0, 401);
     }
     assert_eq!(app.api("GET", "/v1/api-keys", None, None).await.0, 429);
+    // Public endpoints carry the headers too, counted per IP (now spent).
+    let (s, h, _) = app.api("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!((s, h["x-ratelimit-limit"].to_str().unwrap()), (429, "2"));
+    assert_eq!(h["x-ratelimit-remaining"], "0");
 }
 
 #[actix_web::test]

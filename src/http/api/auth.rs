@@ -135,6 +135,11 @@ fn count(req: &HttpRequest, decision: Decision) -> Result<(), ApiError> {
     }
 }
 
+/// Counts a request to a public /v1 endpoint against the client's IP.
+pub fn count_anonymous(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    count(req, state.rate_limits.check_ip(&client_ip(req, state)))
+}
+
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let Some(credential) = presented(req) else {
         count(req, state.rate_limits.check_ip(&client_ip(req, state)))?;

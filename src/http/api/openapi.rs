@@ -104,6 +104,10 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(ApiDoc::openapi())
+pub async fn document(
+    req: actix_web::HttpRequest,
+    state: actix_web::web::Data<crate::http::AppState>,
+) -> Result<HttpResponse, super::error::ApiError> {
+    super::auth::count_anonymous(&req, &state)?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(ApiDoc::openapi()))
 }

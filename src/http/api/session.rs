@@ -8,12 +8,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{CredentialKind, Principal};
+use super::auth::{CredentialKind, Principal, count_anonymous};
 use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
 use super::openapi::{DataEnvelope, ErrorEnvelope};
-use super::rate_limit::Decision;
 use crate::accounts::AccountsError;
 use crate::http::AppState;
 use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
@@ -80,12 +79,8 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
+    count_anonymous(&req, &state)?;
     let ip = peer_ip(&req, &state);
-    if let Decision::Limited { retry_after_secs, .. } = state.rate_limits.check_ip(&ip) {
-        let mut e = ApiError::new(Code::RateLimited, "Too many requests. Retry after the time in Retry-After.");
-        e.retry_after_secs = Some(retry_after_secs);
-        return Err(e);
-    }
     let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
         Ok(u) => u,
         Err(AccountsError::InvalidCredentials) => {
@@ -129,7 +124,12 @@ pub async fn login(
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope)
     )
 )]
-pub async fn refresh(state: web::Data<AppState>, body: web::Json<Refresh>) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Refresh>,
+) -> Result<HttpResponse, ApiError> {
+    count_anonymous(&req, &state)?;
     let client = Client::dashboard(ACCESS_TTL_SECS);
     let tokens = refresh_token::grant(&state.oauth, &client, Some(&body.refresh_token), None).await?;
     Ok(ok(StatusCode::OK, serde_json::to_value(tokens).unwrap_or_default()))

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
-use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
+use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::http::AppState;
 use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, GrantType, NewClient};
@@ -147,9 +147,7 @@ async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync:
     responses(
         (status = 200, description = "A page of apps", body = ListEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -174,9 +172,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     responses(
         (status = 200, description = "The app", body = DataEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -194,9 +190,7 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     responses(
         (status = 201, description = "The app, with client_secret this once", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -247,9 +241,7 @@ pub async fn create(
         (status = 200, description = "The app", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -286,9 +278,7 @@ pub async fn update(
     responses(
         (status = 200, description = "Deleted", body = DataEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -316,9 +306,7 @@ pub async fn delete(
         (status = 200, description = "The new secret", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
-use super::openapi::{ErrorEnvelope, ListEnvelope};
+use super::openapi::{CredentialErrors, ErrorEnvelope, ListEnvelope};
 use super::{Page, page};
 use crate::http::AppState;
 
@@ -19,9 +19,7 @@ use crate::http::AppState;
     responses(
         (status = 200, description = "A page of events", body = ListEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

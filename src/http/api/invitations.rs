@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
-use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
+use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::accounts::Role;
 use crate::accounts::invitations::Invitation;
@@ -43,9 +43,7 @@ fn invitation_json(i: &Invitation) -> Value {
     responses(
         (status = 201, description = "The invitation, with `url` shown this once", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -84,9 +82,7 @@ pub async fn create(
     responses(
         (status = 200, description = "A page of invitations", body = ListEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

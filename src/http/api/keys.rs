@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::error::ApiError;
-use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
+use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::apikeys::{ApiKey, Environment, KeyKind, NewApiKey};
 use crate::http::AppState;
@@ -98,9 +98,7 @@ pub struct RollKey {
     responses(
         (status = 200, description = "A page of keys", body = ListEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -120,9 +118,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     responses(
         (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -173,9 +169,7 @@ pub async fn create(
     responses(
         (status = 200, description = "The key", body = DataEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -206,9 +200,7 @@ async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<ApiKey, Ap
         (status = 200, description = "The key", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -235,9 +227,7 @@ pub async fn update(
     responses(
         (status = 200, description = "The revoked key", body = DataEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -265,9 +255,7 @@ pub async fn revoke(
         (status = 201, description = "new_key (shown once) and old_key", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -297,9 +285,7 @@ pub async fn roll(
     summary = "Who and what the credential is",
     responses(
         (status = 200, description = "Credential, user, organization, role", body = DataEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::keys::time;
-use super::openapi::{DataEnvelope, ErrorEnvelope, ListEnvelope};
+use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
 use crate::accounts::members::Member;
 use crate::accounts::{AccountsError, Role};
@@ -55,9 +55,7 @@ fn acting_role(p: &Principal) -> Result<Role, ApiError> {
     responses(
         (status = 200, description = "A page of members", body = ListEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -83,9 +81,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
         (status = 200, description = "The member", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -129,9 +125,7 @@ pub async fn update(
         (status = 200, description = "Removed", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

@@ -50,6 +50,21 @@ pub struct ErrorBody {
     request_id: String,
 }
 
+/// The errors of every authenticated endpoint.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum CredentialErrors {
+    /// MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY, with `WWW-Authenticate: Bearer`.
+    #[response(status = 401)]
+    Unauthorized(ErrorEnvelope),
+    /// INSUFFICIENT_SCOPE: the credential's scopes (within its creator's role) do not cover the call.
+    #[response(status = 403)]
+    Forbidden(ErrorEnvelope),
+    /// RATE_LIMITED, with `Retry-After`.
+    #[response(status = 429)]
+    RateLimited(ErrorEnvelope),
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {

@@ -12,7 +12,7 @@ use super::auth::{CredentialKind, Principal, count_anonymous};
 use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
-use super::openapi::{DataEnvelope, ErrorEnvelope};
+use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope};
 use crate::accounts::AccountsError;
 use crate::http::AppState;
 use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
@@ -146,9 +146,7 @@ pub async fn refresh(
     responses(
         (status = 200, description = "Logged out", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]
@@ -193,9 +191,7 @@ pub async fn logout(
     responses(
         (status = 200, description = "The user and organizations", body = DataEnvelope),
         (status = 404, description = "NOT_FOUND (also for objects of other organizations)", body = ErrorEnvelope),
-        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
-        (status = 403, description = "INSUFFICIENT_SCOPE", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        CredentialErrors
     ),
     security(("bearer" = []))
 )]

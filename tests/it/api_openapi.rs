@@ -36,6 +36,11 @@ async fn openapi_document_is_valid_and_covers_every_route() {
         assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
         let public = path == "/v1/auth/login" || path == "/v1/auth/refresh";
         assert_eq!(op.get("security").is_some(), !public, "{method} {path} security");
+        if !public {
+            for status in ["401", "403", "429"] {
+                assert!(op["responses"].get(status).is_some(), "{method} {path} lacks {status}");
+            }
+        }
     }
 
     // Walk the router: every route in the table is served (the fallback's

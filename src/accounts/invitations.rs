@@ -116,14 +116,17 @@ impl Accounts {
         Ok(Invitation { accepted_at: Some(now), ..invitation })
     }
 
+    /// A page of pending invitations; `None` when the cursor is unknown.
     pub async fn pending_invitations(
         &self,
         organization_id: &str,
+        after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<Invitation>, AccountsError> {
-        let (org, now) = (organization_id.to_owned(), self.clock.now().naive_utc());
-        let rows = self.store.run(move |conn| rows::list_pending(conn, &org, now, limit)).await?;
-        Ok(rows.into_iter().map(|r| from_row(r, String::new())).collect::<Result<_, _>>()?)
+    ) -> Result<Option<Vec<Invitation>>, AccountsError> {
+        let (org, now, after) = (organization_id.to_owned(), self.clock.now().naive_utc(), after.map(str::to_owned));
+        let rows = self.store.run(move |conn| rows::list_pending(conn, &org, now, after.as_deref(), limit)).await?;
+        let Some(rows) = rows else { return Ok(None) };
+        Ok(Some(rows.into_iter().map(|r| from_row(r, String::new())).collect::<Result<_, _>>()?))
     }
 
     pub async fn revoke_invitation(&self, organization_id: &str, id: &str) -> Result<bool, AccountsError> {

@@ -41,14 +41,31 @@ pub fn find_by_digest(
         .optional()?)
 }
 
-/// Pending invitations of an organization, newest first.
+/// Pending invitations of an organization, newest first, after the
+/// invitation `after`; `None` when that cursor is not one of theirs.
 pub fn list_pending(
     conn: &mut DbConnection,
     organization_id: &str,
     now: NaiveDateTime,
+    after: Option<&str>,
     limit: i64,
-) -> Result<Vec<InvitationRow>, StoreError> {
-    Ok(invitations::table
+) -> Result<Option<Vec<InvitationRow>>, StoreError> {
+    let cursor = match after {
+        Some(id) => {
+            let found = invitations::table
+                .filter(invitations::organization_id.eq(organization_id))
+                .filter(invitations::id.eq(id))
+                .select((invitations::created_at, invitations::id))
+                .first::<(NaiveDateTime, String)>(conn)
+                .optional()?;
+            match found {
+                Some(c) => Some(c),
+                None => return Ok(None),
+            }
+        }
+        None => None,
+    };
+    let mut q = invitations::table
         .filter(invitations::organization_id.eq(organization_id))
         .filter(invitations::accepted_at.is_null())
         .filter(invitations::revoked_at.is_null())
@@ -56,7 +73,11 @@ pub fn list_pending(
         .order((invitations::created_at.desc(), invitations::id.desc()))
         .limit(limit)
         .select(InvitationRow::as_select())
-        .load(conn)?)
+        .into_boxed();
+    if let Some((at, id)) = cursor {
+        q = q.filter(invitations::created_at.lt(at).or(invitations::created_at.eq(at).and(invitations::id.lt(id))));
+    }
+    Ok(Some(q.load(conn)?))
 }
 
 pub fn revoke(

@@ -144,8 +144,20 @@ async fn an_invitation_link_works_once_for_the_invited_email() {
     assert_eq!(s, 201, "{b}");
     let url = b["data"]["url"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&app.url("/invitations/")));
-    let (_, pending) = call(&app, "GET", "/v1/invitations", &admin_key, None).await;
-    assert_eq!(pending["data"][0]["email"], "Newcomer@example.com");
+    call(&app, "POST", "/v1/invitations", &admin_key, Some(json!({"email": "second@example.com", "role": "VIEWER"})))
+        .await;
+    let (_, pending) = call(&app, "GET", "/v1/invitations?limit=1", &admin_key, None).await;
+    assert_eq!(
+        (pending["data"][0]["email"].as_str(), pending["has_more"].as_bool()),
+        (Some("second@example.com"), Some(true))
+    );
+    let next = pending["next_cursor"].as_str().unwrap();
+    let (_, rest) =
+        call(&app, "GET", &format!("/v1/invitations?limit=1&starting_after={next}"), &admin_key, None).await;
+    assert_eq!(
+        (rest["data"][0]["email"].as_str(), rest["has_more"].as_bool()),
+        (Some("Newcomer@example.com"), Some(false))
+    );
     assert!(!pending.to_string().contains(url.rsplit('/').next().unwrap()), "the token is shown once");
 
     // Not signed in: the login page, which comes back to the link.

@@ -89,10 +89,11 @@ pub async fn create(
 pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("members:read"))?;
     let limit = q.limit()?;
-    if q.starting_after.is_some() {
-        return Err(ApiError::validation("pending invitations come in one page; starting_after is not used here"));
-    }
-    let items = state.accounts.pending_invitations(&p.organization_id, limit + 1).await?;
+    let items = state
+        .accounts
+        .pending_invitations(&p.organization_id, q.starting_after.as_deref(), limit + 1)
+        .await?
+        .ok_or_else(|| ApiError::validation("unknown cursor"))?;
     Ok(page(items.iter().map(invitation_json).collect(), limit))
 }
 

@@ -514,3 +514,26 @@ async fn operator_scopes_show_on_consent_and_always_refresh_clients_get_refresh_
     assert!(token.refresh_token().is_some(), "always_issue_refresh_token without offline_access");
     assert_eq!(token.scopes().unwrap()[0].as_str(), "invoices:read");
 }
+
+#[actix_web::test]
+async fn a_users_access_token_acts_on_v1_within_the_role_until_the_app_is_deleted() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.create().await;
+    let (code, verifier) = code_for(&app, &reg, "read write").await;
+    let token = app
+        .oauth2_client(&reg)
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let validate =
+        || reqwest::Client::new().get(app.url("/v1/auth/validate")).bearer_auth(token.access_token().secret()).send();
+    let res = validate().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["role"], "OWNER");
+    assert_eq!(body["data"]["credential"]["scopes"], json!(["read", "write"]));
+    app.state.oauth.clients.delete(&reg.client.client_id).await.unwrap();
+    assert_eq!(validate().await.unwrap().status(), 401);
+}

@@ -251,6 +251,12 @@ async fn from_access_token(state: &AppState, token: &str) -> Result<Principal, A
             jti: Some(claims.jti),
         });
     }
+    // A deleted app's tokens die with it (the dashboard's client is built in).
+    if claims.client_id != crate::oauth::clients::DASHBOARD_CLIENT_ID
+        && state.oauth.clients.get(&claims.client_id).await?.is_none()
+    {
+        return Err(invalid());
+    }
     let (m, o) = membership.ok_or_else(invalid)?;
     let role = m.role.parse::<Role>().ok();
     Ok(Principal {

@@ -85,8 +85,11 @@ pub fn build_oauth(
     let algorithm: SigningAlgorithm =
         config.oauth.signing_algorithm.parse().map_err(|e| anyhow::anyhow!("oauth.signing_algorithm: {e}"))?;
     let keys = Arc::new(SigningKeys::load_or_create(store, master_key, algorithm, clock.now())?);
+    let settings = Settings::from_config(config);
+    // Verification and the JWKS keep retired keys for the same window.
+    keys.set_retired_retention(settings.retired_key_retention);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings: Settings::from_config(config) })
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

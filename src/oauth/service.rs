@@ -25,6 +25,9 @@ pub struct Settings {
     pub refresh_token_absolute_ttl: Duration,
     pub authorization_code_ttl: Duration,
     pub allow_plain_pkce: bool,
+    /// How long a retired signing key stays published and verifying: the
+    /// longest access-token lifetime plus five minutes of clock skew.
+    pub retired_key_retention: Duration,
 }
 
 impl Settings {
@@ -38,6 +41,7 @@ impl Settings {
             refresh_token_absolute_ttl: Duration::seconds(o.refresh_token_absolute_ttl_secs),
             authorization_code_ttl: Duration::seconds(o.authorization_code_ttl_secs),
             allow_plain_pkce: o.allow_plain_pkce,
+            retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
         }
     }
 }

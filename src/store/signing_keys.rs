@@ -99,6 +99,15 @@ pub fn activate_next(conn: &mut DbConnection, kid: &str, now: NaiveDateTime) -> 
     })
 }
 
+/// Deletes the `retired` keys retired at or before `cutoff`; how many. Keys
+/// in another state, or retired without a date, are kept.
+pub fn delete_retired_by(conn: &mut DbConnection, cutoff: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        signing_keys::table.filter(signing_keys::state.eq(STATE_RETIRED)).filter(signing_keys::retired_at.le(cutoff)),
+    )
+    .execute(conn)?)
+}
+
 /// How often a transaction that lost a serialization race is tried again.
 const SERIALIZATION_ATTEMPTS: u32 = 8;
 

@@ -1,4 +1,4 @@
-//! The master key: 32 bytes that will encrypt signing keys at rest.
+//! The master key: 32 bytes that encrypt signing keys at rest.
 //!
 //! Given in configuration (base64) in production. In development, when the
 //! issuer is plain http and none is given, one is generated into the data

@@ -1,5 +1,5 @@
-//! Machine-generated secrets (session tokens, CSRF tokens, later client
-//! secrets, codes and refresh tokens): 256-bit random, stored only as
+//! Machine-generated secrets (session tokens, CSRF tokens, client secrets,
+//! authorization codes and refresh tokens): 256-bit random, stored only as
 //! SHA-256 digests, compared in constant time.
 
 use base64::Engine;

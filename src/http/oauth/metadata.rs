@@ -1,7 +1,6 @@
 //! RFC 8414 metadata and the JWK Set (RFC 7517).
 
 use actix_web::{HttpResponse, web};
-use chrono::Duration;
 use serde_json::json;
 
 use crate::http::AppState;
@@ -40,8 +39,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 /// be alive. Cached briefly by clients; rotation publishes a key before it
 /// signs, so a cached set never misses a signing key.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let keep = Duration::seconds(state.config.oauth.access_token_ttl_secs.max(3600) + 300);
-    let body = state.oauth.keys.jwks(state.clock.now(), keep);
+    let body = state.oauth.keys.jwks(state.clock.now(), state.oauth.settings.retired_key_retention);
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "public, max-age=300"))
         .content_type("application/jwk-set+json")

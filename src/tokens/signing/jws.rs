@@ -1,0 +1,168 @@
+//! Compact JWS (RFC 7515) for access tokens: signing with the parsed current
+//! key, verification with the parsed published keys.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::OsRng;
+use serde::Serialize;
+use sha2::Sha256;
+
+use super::keys::{CurrentKey, KeySet};
+use super::{
+    ACCESS_TOKEN_TYPE, AccessTokenClaims, NBF_LEEWAY_SECS, SigningAlgorithm, SigningError, VerifyError, crypto_error,
+};
+
+/// The current key's private half, parsed once at load: jsonwebtoken's
+/// rust_crypto backend re-parses the key DER on every signature, which for
+/// ES256 costs more than the signature itself. Deliberately not `Debug`
+/// (`RsaPrivateKey`'s Debug prints the private exponent); each key zeroizes
+/// itself on drop.
+pub(super) enum PrivateKey {
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(rsa::pkcs1v15::SigningKey<Sha256>),
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+/// A published key, parsed once at load rather than on every verification.
+#[derive(Clone)]
+pub(super) enum PublicKey {
+    Es256(p256::ecdsa::VerifyingKey),
+    Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>),
+    EdDsa(ed25519_dalek::VerifyingKey),
+}
+
+/// The JOSE header of our access tokens, members in this order (RFC 9068 §2.1).
+#[derive(Serialize)]
+struct JoseHeader<'a> {
+    typ: &'a str,
+    alg: &'a str,
+    kid: &'a str,
+}
+
+/// `base64url(header)`: the same for every token a key signs, so built once.
+pub(super) fn encoded_header(kid: &str, algorithm: SigningAlgorithm) -> Result<String, SigningError> {
+    let header = JoseHeader { typ: ACCESS_TOKEN_TYPE, alg: algorithm.as_str(), kid };
+    let header = serde_json::to_vec(&header).map_err(|e| crypto_error("header encoding", e))?;
+    Ok(URL_SAFE_NO_PAD.encode(header))
+}
+
+/// `base64url(header) . base64url(claims) . base64url(signature)` (RFC 7515 §7.1).
+pub(super) fn sign(current: &CurrentKey, claims: &AccessTokenClaims) -> Result<String, SigningError> {
+    let claims = serde_json::to_vec(claims).map_err(|e| crypto_error("claims encoding", e))?;
+    let mut token = String::with_capacity(current.header.len() + claims.len() * 4 / 3 + 400);
+    token.push_str(&current.header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+    let signature = current.private.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Ok(token)
+}
+
+/// The checks of `SigningKeys::verify_access_token`, in this order: shape,
+/// `crit`, kid (a retired key only within `keep_retired_for`), algorithm,
+/// signature, `typ`, claims, `exp`, `nbf`, `iss`, `aud`.
+pub(super) fn verify(
+    set: &KeySet,
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+    now: i64,
+    keep_retired_for: Duration,
+) -> Result<AccessTokenClaims, VerifyError> {
+    let (message, signature) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
+    let (_, payload) = message.split_once('.').ok_or(VerifyError::Malformed)?;
+    if payload.contains('.') {
+        return Err(VerifyError::Malformed);
+    }
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
+    if header.crit.is_some() {
+        return Err(VerifyError::Malformed);
+    }
+    let key = header.kid.as_deref().and_then(|kid| set.find(kid)).ok_or(VerifyError::UnknownKey)?;
+    // A retired key past its window is as unknown as one never published.
+    if !key.is_published_at(unix_time(now), keep_retired_for) {
+        return Err(VerifyError::UnknownKey);
+    }
+    // The key fixes the algorithm: a token cannot choose it (no alg confusion).
+    if header.alg != key.algorithm.jwt() {
+        return Err(VerifyError::BadSignature);
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| VerifyError::BadSignature)?;
+    if !key.public.verify(message.as_bytes(), &signature) {
+        return Err(VerifyError::BadSignature);
+    }
+    if !is_access_token_type(header.typ.as_deref()) {
+        return Err(VerifyError::WrongType);
+    }
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+    let claims: AccessTokenClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+    if now >= claims.exp {
+        return Err(VerifyError::Expired);
+    }
+    if claims.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
+        return Err(VerifyError::NotYetValid);
+    }
+    if claims.iss != issuer {
+        return Err(VerifyError::WrongIssuer);
+    }
+    if let Some(audience) = audience
+        && !claims.aud.iter().any(|a| a == audience)
+    {
+        return Err(VerifyError::WrongAudience);
+    }
+    Ok(claims)
+}
+
+/// `secs` since the epoch; clamped to chrono's range (only absurd input is outside).
+fn unix_time(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap_or(if secs < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// RFC 7515 §4.1.9: media types compare case-insensitively, and the
+/// `application/` prefix may be left out.
+fn is_access_token_type(typ: Option<&str>) -> bool {
+    let Some(typ) = typ else { return false };
+    let typ = typ.get(..12).filter(|p| p.eq_ignore_ascii_case("application/")).map_or(typ, |_| &typ[12..]);
+    typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+}
+
+impl PrivateKey {
+    /// The JWS signature of `message` (RFC 7518 §3): ES256 as the 64-byte
+    /// `r || s`, not DER; EdDSA the raw 64 bytes; RS256 PKCS#1 v1.5 over
+    /// SHA-256.
+    pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        use p256::ecdsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+        let failed = |e: p256::ecdsa::signature::Error| crypto_error("signing failed", e);
+        match self {
+            Self::Es256(key) => {
+                let signature: p256::ecdsa::Signature = key.try_sign(message).map_err(failed)?;
+                Ok(signature.to_vec())
+            }
+            // With an RNG so the private-key operation is blinded, as
+            // jsonwebtoken does; the signature itself is deterministic.
+            Self::Rs256(key) => Ok(key.try_sign_with_rng(&mut OsRng, message).map_err(failed)?.to_vec()),
+            Self::EdDsa(key) => Ok(key.try_sign(message).map_err(failed)?.to_vec()),
+        }
+    }
+}
+
+impl PublicKey {
+    pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier;
+        match self {
+            Self::Es256(key) => p256::ecdsa::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            Self::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+            Self::EdDsa(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Signing keys at rest and in memory: generation, the RFC 7638 kid, the
+//! public JWK, the private part sealed under the master key, and the key set
+//! loaded from the `signing_keys` table.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use p256::elliptic_curve::zeroize::Zeroizing;
+use rand::RngCore;
+use rand::rngs::OsRng;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::jws::{self, PrivateKey, PublicKey};
+use super::{SigningAlgorithm, SigningError, crypto_error};
+use crate::store::Store;
+use crate::store::models::SigningKeyRow;
+use crate::store::signing_keys::{self as db, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
+use crate::tokens::master_key::MasterKey;
+
+const RSA_BITS: usize = 2048;
+pub(super) const NONCE_LEN: usize = 24;
+
+/// What `SigningKeys` holds, swapped whole on reload.
+pub(super) struct KeySet {
+    /// Shared with the next set when only the published keys change.
+    pub(super) current: Arc<CurrentKey>,
+    /// Current first, then next, then retired (most recently retired first).
+    pub(super) published: Vec<PublishedKey>,
+}
+
+/// The key that signs, with its private part parsed.
+pub(super) struct CurrentKey {
+    pub(super) kid: String,
+    pub(super) algorithm: SigningAlgorithm,
+    /// base64url of the JOSE header, the same for every token this key signs.
+    pub(super) header: String,
+    pub(super) private: PrivateKey,
+}
+
+/// A key in the JWKS (current, next or retired) that tokens may verify with.
+#[derive(Clone)]
+pub(super) struct PublishedKey {
+    pub(super) kid: String,
+    pub(super) algorithm: SigningAlgorithm,
+    pub(super) retired_at: Option<DateTime<Utc>>,
+    pub(super) jwk: Value,
+    pub(super) public: PublicKey,
+}
+
+impl KeySet {
+    pub(super) fn find(&self, kid: &str) -> Option<&PublishedKey> {
+        self.published.iter().find(|k| k.kid == kid)
+    }
+}
+
+/// Reads the table; `None` when no key is current.
+pub(super) fn load_set(store: &Store, master: &MasterKey) -> Result<Option<KeySet>, SigningError> {
+    let rows = store.run_blocking(db::list_keys)?;
+    build_set(&rows, master)
+}
+
+fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<Option<KeySet>, SigningError> {
+    let currents: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.state == STATE_CURRENT).collect();
+    // One at most, unless the table was edited by hand: then the latest activated signs.
+    let Some(current_row) = currents.iter().max_by_key(|r| (r.activated_at, r.created_at, r.kid.as_str())) else {
+        return Ok(None);
+    };
+    if currents.len() > 1 {
+        tracing::warn!(count = currents.len(), kid = %current_row.kid, "several current signing keys; signing with the latest");
+    }
+    let current = CurrentKey::from_row(current_row, master)?;
+
+    let rank = |r: &SigningKeyRow| match r.state.as_str() {
+        STATE_CURRENT if r.kid == current.kid => 0,
+        STATE_CURRENT => 1,
+        STATE_NEXT => 2,
+        _ => 3,
+    };
+    let mut rows: Vec<&SigningKeyRow> =
+        rows.iter().filter(|r| [STATE_CURRENT, STATE_NEXT, STATE_RETIRED].contains(&r.state.as_str())).collect();
+    rows.sort_by(|a, b| rank(a).cmp(&rank(b)).then(b.retired_at.cmp(&a.retired_at)));
+    let mut published = Vec::with_capacity(rows.len());
+    for row in rows {
+        match PublishedKey::from_row(row) {
+            Ok(key) => published.push(key),
+            // The current key parsed above, so this row is not; one bad
+            // retired row must not stop signing.
+            Err(e) if row.kid != current.kid => tracing::warn!(kid = %row.kid, error = %e, "skipping a signing key"),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(KeySet { current: Arc::new(current), published }))
+}
+
+impl CurrentKey {
+    pub(super) fn from_row(row: &SigningKeyRow, master: &MasterKey) -> Result<Self, SigningError> {
+        let algorithm = parse_algorithm(row)?;
+        let pkcs8 = open_private(master, &row.kid, &row.private_key_encrypted)?;
+        let (private, public) = parse_private(algorithm, &pkcs8)?;
+        // The JWKS is built from the stored public key: it must be this key's.
+        if PublicParts::from_jwk(&row.public_jwk)? != public {
+            return Err(SigningError::Crypto(format!("key {}: stored public key does not match", row.kid)));
+        }
+        let header = jws::encoded_header(&row.kid, algorithm)?;
+        Ok(Self { kid: row.kid.clone(), algorithm, header, private })
+    }
+}
+
+impl PublishedKey {
+    /// Current and next keys always; a retired one until `retired_at +
+    /// keep_retired_for` (an end beyond chrono's range never comes).
+    pub(super) fn is_published_at(&self, now: DateTime<Utc>, keep_retired_for: Duration) -> bool {
+        self.retired_at.is_none_or(|at| at.checked_add_signed(keep_retired_for).is_none_or(|end| end > now))
+    }
+
+    fn from_row(row: &SigningKeyRow) -> Result<Self, SigningError> {
+        let algorithm = parse_algorithm(row)?;
+        let public = PublicParts::from_jwk(&row.public_jwk)?;
+        Ok(Self {
+            kid: row.kid.clone(),
+            algorithm,
+            retired_at: row.retired_at.map(|t| t.and_utc()),
+            jwk: public.to_jwk(&row.kid, algorithm),
+            public: public.parse()?,
+        })
+    }
+}
+
+fn parse_algorithm(row: &SigningKeyRow) -> Result<SigningAlgorithm, SigningError> {
+    row.algorithm.parse().map_err(|e| SigningError::Crypto(format!("key {}: {e}", row.kid)))
+}
+
+/// A new key as a row: kid = RFC 7638 thumbprint, private part sealed.
+pub(super) fn new_row(
+    master: &MasterKey,
+    algorithm: SigningAlgorithm,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Result<SigningKeyRow, SigningError> {
+    let pkcs8 = generate_pkcs8(algorithm)?;
+    let (_, public) = parse_private(algorithm, &pkcs8)?;
+    let kid = public.thumbprint();
+    let now = now.naive_utc();
+    Ok(SigningKeyRow {
+        private_key_encrypted: seal_private(master, &kid, &pkcs8)?,
+        public_jwk: public.to_jwk(&kid, algorithm).to_string(),
+        kid,
+        algorithm: algorithm.as_str().to_owned(),
+        state: state.to_owned(),
+        created_at: now,
+        activated_at: (state == STATE_CURRENT).then_some(now),
+        retired_at: None,
+    })
+}
+
+/// A fresh private key as PKCS#8 DER.
+fn generate_pkcs8(algorithm: SigningAlgorithm) -> Result<Zeroizing<Vec<u8>>, SigningError> {
+    use p256::pkcs8::EncodePrivateKey;
+    let doc = match algorithm {
+        SigningAlgorithm::ES256 => p256::ecdsa::SigningKey::random(&mut OsRng).to_pkcs8_der(),
+        SigningAlgorithm::RS256 => {
+            let key =
+                rsa::RsaPrivateKey::new(&mut OsRng, RSA_BITS).map_err(|e| crypto_error("RSA key generation", e))?;
+            key.to_pkcs8_der()
+        }
+        SigningAlgorithm::EdDSA => ed25519_dalek::SigningKey::generate(&mut OsRng).to_pkcs8_der(),
+    }
+    .map_err(|e| crypto_error("PKCS#8 encoding", e))?;
+    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+}
+
+/// The signing key and the public part of a PKCS#8 private key.
+pub(super) fn parse_private(
+    algorithm: SigningAlgorithm,
+    pkcs8: &[u8],
+) -> Result<(PrivateKey, PublicParts), SigningError> {
+    use p256::pkcs8::DecodePrivateKey;
+    let invalid = |e: &dyn fmt::Display| crypto_error("invalid private key", e);
+    match algorithm {
+        SigningAlgorithm::ES256 => {
+            let key = p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
+            let point = key.verifying_key().to_encoded_point(false);
+            let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                return Err(invalid(&"P-256 point has no coordinates"));
+            };
+            let public = PublicParts::Ec { x: URL_SAFE_NO_PAD.encode(x), y: URL_SAFE_NO_PAD.encode(y) };
+            Ok((PrivateKey::Es256(key), public))
+        }
+        SigningAlgorithm::RS256 => {
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
+            let public = PublicParts::Rsa {
+                n: URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+                e: URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+            };
+            Ok((PrivateKey::Rs256(rsa::pkcs1v15::SigningKey::new(key)), public))
+        }
+        SigningAlgorithm::EdDSA => {
+            let key = ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
+            let public = PublicParts::Okp { x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()) };
+            Ok((PrivateKey::EdDsa(key), public))
+        }
+    }
+}
+
+/// The public members of a JWK (RFC 7518 §6), base64url.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PublicParts {
+    Ec { x: String, y: String },
+    Rsa { n: String, e: String },
+    Okp { x: String },
+}
+
+impl PublicParts {
+    fn from_jwk(stored: &str) -> Result<Self, SigningError> {
+        let bad = || SigningError::Crypto("stored public key is not a JWK this server writes".into());
+        let jwk: Value = serde_json::from_str(stored).map_err(|_| bad())?;
+        let member = |name: &str| jwk.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(bad);
+        match (member("kty")?.as_str(), jwk.get("crv").and_then(Value::as_str)) {
+            ("EC", Some("P-256")) => Ok(Self::Ec { x: member("x")?, y: member("y")? }),
+            ("RSA", _) => Ok(Self::Rsa { n: member("n")?, e: member("e")? }),
+            ("OKP", Some("Ed25519")) => Ok(Self::Okp { x: member("x")? }),
+            _ => Err(bad()),
+        }
+    }
+
+    fn to_jwk(&self, kid: &str, algorithm: SigningAlgorithm) -> Value {
+        let mut jwk = match self {
+            Self::Ec { x, y } => json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
+            Self::Rsa { n, e } => json!({ "kty": "RSA", "n": n, "e": e }),
+            Self::Okp { x } => json!({ "kty": "OKP", "crv": "Ed25519", "x": x }),
+        };
+        // Invariant: every arm above builds an object.
+        if let Some(map) = jwk.as_object_mut() {
+            map.insert("kid".into(), kid.into());
+            map.insert("use".into(), "sig".into());
+            map.insert("alg".into(), algorithm.as_str().into());
+        }
+        jwk
+    }
+
+    /// RFC 7638: SHA-256 of the required members, in lexicographic order,
+    /// without whitespace. The base64url values need no JSON escaping.
+    fn thumbprint(&self) -> String {
+        let canonical = match self {
+            Self::Ec { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
+            Self::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+            Self::Okp { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
+        };
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The verifying key these members describe.
+    fn parse(&self) -> Result<PublicKey, SigningError> {
+        let invalid = |e: &dyn fmt::Display| crypto_error("invalid public key", e);
+        let decode = |b64: &str| URL_SAFE_NO_PAD.decode(b64).map_err(|e| invalid(&e));
+        match self {
+            Self::Ec { x, y } => {
+                let (x, y) = (decode(x)?, decode(y)?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(invalid(&"P-256 coordinates are not 32 bytes"));
+                }
+                // SEC 1 §2.3.3, uncompressed: 0x04 || x || y.
+                let sec1 = [&[4u8][..], &x, &y].concat();
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|e| invalid(&e))?;
+                Ok(PublicKey::Es256(key))
+            }
+            Self::Rsa { n, e } => {
+                let (n, e) = (rsa::BigUint::from_bytes_be(&decode(n)?), rsa::BigUint::from_bytes_be(&decode(e)?));
+                let key = rsa::RsaPublicKey::new(n, e).map_err(|e| invalid(&e))?;
+                Ok(PublicKey::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
+            }
+            Self::Okp { x } => {
+                let x: [u8; 32] = decode(x)?.try_into().map_err(|_| invalid(&"Ed25519 key is not 32 bytes"))?;
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|e| invalid(&e))?;
+                Ok(PublicKey::EdDsa(key))
+            }
+        }
+    }
+}
+
+fn cipher(master: &MasterKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(Key::from_slice(master.as_bytes()))
+}
+
+/// `base64(nonce || XChaCha20-Poly1305(pkcs8, aad = kid))`.
+fn seal_private(master: &MasterKey, kid: &str, pkcs8: &[u8]) -> Result<String, SigningError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    OsRng.fill_bytes(&mut nonce);
+    let sealed = cipher(master)
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: pkcs8, aad: kid.as_bytes() })
+        .map_err(|_| SigningError::Crypto("encryption failed".into()))?;
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    Ok(STANDARD.encode(out))
+}
+
+pub(super) fn open_private(master: &MasterKey, kid: &str, stored: &str) -> Result<Zeroizing<Vec<u8>>, SigningError> {
+    let fail = || SigningError::Decrypt(kid.to_owned());
+    let raw = STANDARD.decode(stored).map_err(|_| fail())?;
+    if raw.len() <= NONCE_LEN {
+        return Err(fail());
+    }
+    let (nonce, sealed) = raw.split_at(NONCE_LEN);
+    cipher(master)
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: kid.as_bytes() })
+        .map(Zeroizing::new)
+        .map_err(|_| fail())
+}

@@ -1,0 +1,192 @@
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Duration;
+use jsonwebtoken::jwk::{JwkSet, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode_header};
+use serde_json::json;
+
+use super::*;
+use crate::tokens::signing::{NBF_LEEWAY_SECS, UnknownAlgorithm, VerifyError};
+
+for_each_algorithm!(
+    signs_and_verifies,
+    refuses_what_fails_a_check,
+    other_token_types_are_refused,
+    jwks_alone_verifies_and_holds_no_private_member,
+);
+
+fn signs_and_verifies(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    assert_eq!(keys.algorithm(), alg);
+    let now = t0().timestamp();
+    let claims = claims_at(now);
+    let token = keys.sign_access_token(&claims).unwrap();
+
+    let header = decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, alg.jwt());
+    assert_eq!(header.kid, Some(keys.current_kid()));
+
+    assert_eq!(keys.verify_access_token(&token, ISS, Some(API), now), Ok(claims.clone()));
+    assert_eq!(keys.verify_access_token(&token, ISS, None, now), Ok(claims.clone()));
+
+    // The same bytes jsonwebtoken produces: header members in the same
+    // order, and all three signatures are deterministic (RFC 6979 nonces
+    // for ES256; RSA blinding does not change the result).
+    let mut header = Header::new(alg.jwt());
+    header.typ = Some(ACCESS_TOKEN_TYPE.into());
+    header.kid = Some(keys.current_kid());
+    assert_eq!(jsonwebtoken::encode(&header, &claims, &private_encoding_key(&f, &keys)).unwrap(), token);
+
+    let many = AccessTokenClaims { aud: vec![API.into(), "https://other.example.com".into()], ..claims_at(now) };
+    let token = keys.sign_access_token(&many).unwrap();
+    assert_eq!(keys.verify_access_token(&token, ISS, Some("https://other.example.com"), now), Ok(many));
+}
+
+fn refuses_what_fails_a_check(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    let now = t0().timestamp();
+    let claims = claims_at(now);
+    let token = keys.sign_access_token(&claims).unwrap();
+    let verify = |token: &str, now| keys.verify_access_token(token, ISS, Some(API), now);
+
+    // Payload swapped for another one: the signature no longer matches.
+    let parts: Vec<&str> = token.split('.').collect();
+    let forged = serde_json::to_vec(&AccessTokenClaims { sub: "admin".into(), ..claims.clone() }).unwrap();
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(forged), parts[2]);
+    assert_eq!(verify(&tampered, now), Err(VerifyError::BadSignature));
+    let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    signature[5] ^= 1;
+    let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+    assert_eq!(verify(&tampered, now), Err(VerifyError::BadSignature));
+
+    // Dead at exp exactly; nbf forgiven up to NBF_LEEWAY_SECS.
+    assert!(verify(&token, claims.exp - 1).is_ok());
+    assert_eq!(verify(&token, claims.exp), Err(VerifyError::Expired));
+    assert!(verify(&token, now - NBF_LEEWAY_SECS).is_ok());
+    assert_eq!(verify(&token, now - NBF_LEEWAY_SECS - 1), Err(VerifyError::NotYetValid));
+
+    assert_eq!(
+        keys.verify_access_token(&token, "https://evil.example.com", Some(API), now),
+        Err(VerifyError::WrongIssuer)
+    );
+    assert_eq!(
+        keys.verify_access_token(&token, ISS, Some("https://other.example.com"), now),
+        Err(VerifyError::WrongAudience)
+    );
+}
+
+fn other_token_types_are_refused(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    let now = t0().timestamp();
+    let verify = |token: &str| keys.verify_access_token(token, ISS, Some(API), now);
+
+    // Validly signed by our key, but an ID token or a bare JWT is no access token.
+    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("JWT".into()))), Err(VerifyError::WrongType));
+    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.typ = None)), Err(VerifyError::WrongType));
+    // RFC 7515 §4.1.9: case-insensitive, "application/" optional.
+    assert!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("application/at+jwt".into()))).is_ok());
+    assert!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("AT+JWT".into()))).is_ok());
+}
+
+fn jwks_alone_verifies_and_holds_no_private_member(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    let jwks = keys.jwks(t0(), Duration::hours(1));
+
+    let allowed = ["kty", "crv", "x", "y", "n", "e", "kid", "use", "alg"];
+    for key in jwks["keys"].as_array().unwrap() {
+        for member in key.as_object().unwrap().keys() {
+            assert!(allowed.contains(&member.as_str()), "unexpected JWK member {member}: {key}");
+        }
+        assert_eq!(key["use"], "sig");
+        assert_eq!(key["alg"], alg.as_str());
+    }
+    let key = &jwks["keys"][0];
+    match alg {
+        SigningAlgorithm::ES256 => assert_eq!((&key["kty"], &key["crv"]), (&json!("EC"), &json!("P-256"))),
+        SigningAlgorithm::RS256 => {
+            assert_eq!((&key["kty"], &key["e"]), (&json!("RSA"), &json!("AQAB")));
+            assert_eq!(URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap().len() * 8, 2048);
+        }
+        SigningAlgorithm::EdDSA => assert_eq!((&key["kty"], &key["crv"]), (&json!("OKP"), &json!("Ed25519"))),
+    }
+
+    // RFC 9068: a resource server needs nothing but the JWKS. This one
+    // is plain jsonwebtoken, checking time against the real clock.
+    let set: JwkSet = serde_json::from_value(jwks).unwrap();
+    let jwk = set.find(&keys.current_kid()).unwrap();
+    assert_eq!(jwk.thumbprint(ThumbprintHash::SHA256).unwrap(), keys.current_kid(), "kid is the RFC 7638 thumbprint");
+    let now = jsonwebtoken::get_current_timestamp() as i64;
+    let claims = claims_at(now);
+    let token = keys.sign_access_token(&claims).unwrap();
+    let mut validation = Validation::new(alg.jwt());
+    validation.set_issuer(&[ISS]);
+    validation.set_audience(&[API]);
+    let decoded =
+        jsonwebtoken::decode::<AccessTokenClaims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap();
+    assert_eq!(decoded.claims, claims);
+}
+
+#[test]
+fn audience_is_a_string_when_single_and_an_array_otherwise() {
+    let one = claims_at(0);
+    let json = serde_json::to_value(&one).unwrap();
+    assert_eq!(json["aud"], json!(API));
+    assert_eq!(serde_json::from_value::<AccessTokenClaims>(json).unwrap(), one);
+
+    let many = AccessTokenClaims { aud: vec!["a".into(), "b".into()], org_id: None, ..claims_at(0) };
+    let json = serde_json::to_value(&many).unwrap();
+    assert_eq!(json["aud"], json!(["a", "b"]));
+    assert!(json.get("org_id").is_none());
+    assert_eq!(serde_json::from_value::<AccessTokenClaims>(json).unwrap(), many);
+
+    let mut json = serde_json::to_value(&one).unwrap();
+    json["aud"] = json!([API]);
+    assert_eq!(serde_json::from_value::<AccessTokenClaims>(json).unwrap(), one);
+}
+
+#[test]
+fn algorithm_names_round_trip() {
+    for alg in [SigningAlgorithm::ES256, SigningAlgorithm::RS256, SigningAlgorithm::EdDSA] {
+        assert_eq!(alg.to_string().parse::<SigningAlgorithm>(), Ok(alg));
+        assert_eq!(serde_json::to_value(alg).unwrap(), json!(alg.as_str()));
+        assert_eq!(serde_json::from_value::<SigningAlgorithm>(json!(alg.as_str())).unwrap(), alg);
+    }
+    assert_eq!("HS256".parse::<SigningAlgorithm>(), Err(UnknownAlgorithm("HS256".into())));
+}
+
+#[test]
+fn tokens_that_are_not_ours_are_refused() {
+    let f = fixture();
+    let keys = create(&f, SigningAlgorithm::ES256);
+    let now = t0().timestamp();
+    let verify = |token: &str| keys.verify_access_token(token, ISS, Some(API), now);
+
+    for junk in ["", "abc", "a.b", "a.b.c.d", "!!.??.**"] {
+        assert_eq!(verify(junk), Err(VerifyError::Malformed), "{junk:?}");
+    }
+    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.kid = None)), Err(VerifyError::UnknownKey));
+    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.kid = Some("nope".into()))), Err(VerifyError::UnknownKey));
+    let crit = sign_with_header(&f, &keys, |h| h.crit = Some(vec!["exp".into()]));
+    assert_eq!(verify(&crit), Err(VerifyError::Malformed));
+
+    // A correctly signed payload that is not our claims.
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({ "alg": "ES256", "typ": "at+jwt", "kid": keys.current_kid() }).to_string());
+    let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#));
+    let key = private_encoding_key(&f, &keys);
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::ES256).unwrap();
+    assert_eq!(verify(&format!("{message}.{signature}")), Err(VerifyError::Malformed));
+
+    // Algorithm confusion: HS256 "signed" with the public key as secret.
+    let jwks = keys.jwks(t0(), Duration::zero());
+    let secret = jwks["keys"][0]["x"].as_str().unwrap();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(keys.current_kid());
+    header.typ = Some(ACCESS_TOKEN_TYPE.into());
+    let hs = jsonwebtoken::encode(&header, &claims_at(now), &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+    assert_eq!(verify(&hs), Err(VerifyError::BadSignature));
+}

@@ -33,6 +33,14 @@ pub struct AppState {
     pub master_key: MasterKey,
 }
 
+/// The client's IP: the peer address, or the `X-Forwarded-For` client
+/// when the operator says a proxy of theirs sets it.
+pub fn client_ip(req: &actix_web::HttpRequest, state: &AppState) -> String {
+    let info = req.connection_info();
+    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
+    ip.unwrap_or("unknown").to_owned()
+}
+
 const APP_CSS: &str = include_str!("../../static/app.css");
 
 async fn app_css() -> HttpResponse {

@@ -17,7 +17,7 @@ use super::error::{ApiError, Code};
 use super::rate_limit::{Decision, RateInfo};
 use crate::accounts::Role;
 use crate::apikeys::{ApiKey, VerifyFailure, format, policy};
-use crate::http::AppState;
+use crate::http::{AppState, client_ip};
 use crate::oauth::scopes::{self, ScopeSet};
 use crate::store::{self, StoreError};
 
@@ -106,12 +106,6 @@ fn presented(req: &HttpRequest) -> Option<String> {
         return None;
     }
     req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
-    ip.unwrap_or("unknown").to_owned()
 }
 
 fn limited(info: RateInfo, retry_after_secs: u64) -> ApiError {

@@ -14,7 +14,7 @@ use super::keys::time;
 use super::ok;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope};
 use crate::accounts::AccountsError;
-use crate::http::AppState;
+use crate::http::{AppState, client_ip};
 use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
 use crate::oauth::grants::refresh_token;
 use crate::oauth::service::new_jti;
@@ -55,12 +55,6 @@ pub struct Logout {
     refresh_token: Option<String>,
 }
 
-fn peer_ip(req: &HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
-    ip.unwrap_or("unknown").to_owned()
-}
-
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
@@ -80,7 +74,7 @@ pub async fn login(
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state)?;
-    let ip = peer_ip(&req, &state);
+    let ip = client_ip(&req, &state);
     let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
         Ok(u) => u,
         Err(AccountsError::InvalidCredentials) => {

@@ -7,11 +7,11 @@ use serde::Deserialize;
 
 use super::{render, see_other};
 use crate::accounts::AccountsError;
-use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{
     MaybeSession, expired_session_cookie, form_token, safe_return_to, session_cookie, verify_form_token,
 };
+use crate::http::{AppState, client_ip};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -73,12 +73,6 @@ pub struct SignupForm {
 pub struct CsrfOnlyForm {
     #[serde(default)]
     csrf_token: String,
-}
-
-fn client_ip(req: &HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
-    ip.unwrap_or("unknown").to_owned()
 }
 
 pub async fn login_page(

@@ -67,7 +67,7 @@ pub async fn accept(
             let origin = crate::audit::Origin {
                 actor: format!("user:{}", session.user.id),
                 request_id: None,
-                ip: req.connection_info().peer_addr().map(str::to_owned),
+                ip: Some(crate::http::client_ip(&req, &state)),
             };
             let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
             crate::audit::record(

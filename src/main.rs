@@ -232,6 +232,8 @@ fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> 
                 refresh_token_ttl_secs: refresh_token_ttl,
                 always_issue_refresh_token,
                 resource_server,
+                management: false,
+                require_pkce: true,
                 created_by: None,
             };
             let (client, secret) = rt.block_on(clients.create(new))?;

@@ -104,6 +104,12 @@ pub struct Client {
     pub refresh_token_ttl_secs: Option<i64>,
     pub always_issue_refresh_token: bool,
     pub resource_server: bool,
+    /// Its client-credentials tokens may call the /v1 management API, acting
+    /// with its creator's current role (set by an ADMIN or OWNER only).
+    pub management: bool,
+    /// PKCE S256 on the code flow (OAuth 2.1); only a legacy confidential
+    /// client may be exempted.
+    pub require_pkce: bool,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     secrets: Vec<SecretDigest>,
@@ -132,6 +138,8 @@ impl Client {
             refresh_token_ttl_secs: None,
             always_issue_refresh_token: true,
             resource_server: false,
+            management: true,
+            require_pkce: true,
             created_by: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             secrets: Vec::new(),
@@ -172,6 +180,8 @@ pub struct NewClient {
     pub refresh_token_ttl_secs: Option<i64>,
     pub always_issue_refresh_token: bool,
     pub resource_server: bool,
+    pub management: bool,
+    pub require_pkce: bool,
     pub created_by: Option<String>,
 }
 
@@ -260,6 +270,8 @@ fn from_rows(
         refresh_token_ttl_secs: row.refresh_token_ttl_secs.map(i64::from),
         always_issue_refresh_token: row.always_issue_refresh_token,
         resource_server: row.resource_server,
+        management: row.management,
+        require_pkce: row.require_pkce,
         created_by: row.created_by,
         created_at: utc(row.created_at),
         secrets: secrets
@@ -343,6 +355,8 @@ impl Clients {
             created_by: new.created_by,
             created_at: now,
             updated_at: now,
+            management: new.management,
+            require_pkce: new.require_pkce || public,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -594,6 +608,8 @@ mod tests {
             refresh_token_ttl_secs: None,
             always_issue_refresh_token: false,
             resource_server: false,
+            management: false,
+            require_pkce: true,
             created_by: None,
             created_at: Utc::now(),
             secrets,

@@ -148,6 +148,8 @@ impl OAuth {
             rotated_at: None,
             revoked_at: None,
             access_jti: Some(access_jti.to_owned()),
+            organization_id: None,
+            parent_id: None,
         };
         (token, row)
     }

@@ -28,6 +28,8 @@ pub struct ClientRow {
     pub created_by: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub management: bool,
+    pub require_pkce: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

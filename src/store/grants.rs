@@ -42,6 +42,10 @@ pub struct RefreshTokenRow {
     pub rotated_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub access_jti: Option<String>,
+    /// The organization a dashboard session acts for.
+    pub organization_id: Option<String>,
+    /// The token this one replaced at rotation.
+    pub parent_id: Option<String>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, row: &AuthorizationCodeRow) -> Result<(), StoreError> {

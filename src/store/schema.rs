@@ -18,6 +18,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> Timestamp,
         password_changed_at -> Timestamp,
+        tokens_revoked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -68,6 +69,8 @@ diesel::table! {
         created_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        management -> Bool,
+        require_pkce -> Bool,
     }
 }
 
@@ -113,6 +116,8 @@ diesel::table! {
         rotated_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         access_jti -> Nullable<Text>,
+        organization_id -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
     }
 }
 

@@ -43,6 +43,8 @@ impl TestApp {
                 refresh_token_ttl_secs: None,
                 always_issue_refresh_token: false,
                 resource_server: false,
+                management: false,
+                require_pkce: true,
                 created_by: None,
             },
         }

@@ -220,6 +220,8 @@ pub async fn create(
             refresh_token_ttl_secs: b.refresh_token_ttl,
             always_issue_refresh_token: b.always_issue_refresh_token,
             resource_server: b.resource_server,
+            management: false,
+            require_pkce: true,
             created_by: p.user_id.clone(),
         })
         .await?;

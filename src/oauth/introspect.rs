@@ -26,17 +26,7 @@ async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenCl
     if !looks_like_jwt(token) {
         return Ok(None);
     }
-    let now = oauth.now().timestamp();
-    let Ok(claims) = oauth.keys.verify_access_token(token, &oauth.settings.issuer, None, now) else {
-        return Ok(None);
-    };
-    // A deleted client's tokens die with it.
-    if oauth.clients.get(&claims.client_id).await?.is_none() {
-        return Ok(None);
-    }
-    let jti = claims.jti.clone();
-    let revoked = oauth.store.run(move |conn| grants::is_access_token_revoked(conn, &jti)).await?;
-    Ok((!revoked).then_some(claims))
+    Ok(oauth.live_access_token(token, None).await?)
 }
 
 async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshTokenRow>, OAuthError> {

@@ -118,6 +118,30 @@ impl OAuth {
         Ok(IssuedAccessToken { token, jti, expires_in: ttl.num_seconds(), expires_at })
     }
 
+    /// The one liveness check of an access token, for introspection and
+    /// for every credential resolution: signature, `typ`, times, issuer,
+    /// `audience` when given, a client that still exists, and no
+    /// revocation. `None` when the token is not (or no longer) good.
+    pub async fn live_access_token(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<Option<AccessTokenClaims>, StoreError> {
+        let now = self.now().timestamp();
+        let Ok(claims) = self.keys.verify_access_token(token, &self.settings.issuer, audience, now) else {
+            return Ok(None);
+        };
+        // A deleted client's tokens die with it (the dashboard's is built in).
+        if claims.client_id != super::clients::DASHBOARD_CLIENT_ID
+            && self.clients.get(&claims.client_id).await?.is_none()
+        {
+            return Ok(None);
+        }
+        let jti = claims.jti.clone();
+        let revoked = self.store.run(move |conn| store::grants::is_access_token_revoked(conn, &jti)).await?;
+        Ok((!revoked).then_some(claims))
+    }
+
     /// A new refresh token: the plaintext for the client, the row (digest
     /// only) for the database. `family` continues an existing family.
     pub fn new_refresh_token(

@@ -66,6 +66,8 @@ pub struct ApiConfig {
     pub restricted_key_prefix: String,
     /// Introspection answers `active: false` for test keys (production).
     pub refuse_test_keys: bool,
+    /// The highest per-key rate limit an ADMIN or OWNER may set.
+    pub max_rate_limit_per_minute: u32,
 }
 
 impl Default for ApiConfig {
@@ -77,6 +79,7 @@ impl Default for ApiConfig {
             secret_key_prefix: "sk".into(),
             restricted_key_prefix: "rk".into(),
             refuse_test_keys: false,
+            max_rate_limit_per_minute: 60_000,
         }
     }
 }
@@ -235,6 +238,15 @@ impl Config {
                 return invalid(format!("api: key prefix {word:?} must be 1-8 lower-case letters"));
             }
         }
+        if a.max_rate_limit_per_minute < a.rate_limit_per_minute || a.max_rate_limit_per_minute > 10_000_000 {
+            return invalid("api.max_rate_limit_per_minute must be between rate_limit_per_minute and 10000000".into());
+        }
+        if self.audience().iter().any(|a| a.trim_end_matches('/') == self.management_audience()) {
+            return invalid(format!(
+                "oauth.audience must not contain {:?}: that audience is the management API's own",
+                self.management_audience()
+            ));
+        }
         if a.secret_key_prefix == a.restricted_key_prefix {
             return invalid("api: secret and restricted key prefixes must differ".into());
         }
@@ -246,6 +258,11 @@ impl Config {
     /// `aud` of access tokens.
     pub fn audience(&self) -> Vec<String> {
         if self.oauth.audience.is_empty() { vec![self.issuer().to_owned()] } else { self.oauth.audience.clone() }
+    }
+
+    /// `aud` of the tokens the /v1 management API accepts.
+    pub fn management_audience(&self) -> String {
+        format!("{}/v1", self.issuer())
     }
 
     pub fn bind_addr(&self) -> SocketAddr {

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod apikeys;
 pub mod audit;
+pub mod authority;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -46,6 +46,28 @@ pub fn satisfies(granted: &ScopeSet, broad: &str, resource: Option<&str>) -> boo
     granted.contains(broad) || resource.is_some_and(|r| granted.contains(r))
 }
 
+/// The broad scope that grants what a resource scope names: `keys:read` is
+/// part of `read`; member changes and the audit log are part of `admin`.
+pub fn broad_for(resource: &str) -> Option<&'static str> {
+    match resource {
+        "members:write" | "audit:read" => Some("admin"),
+        r => match r.rsplit_once(':')?.1 {
+            "read" => Some("read"),
+            "write" => Some("write"),
+            "delete" => Some("delete"),
+            _ => None,
+        },
+    }
+    .filter(|_| RESOURCE_SCOPES.contains(&resource))
+}
+
+/// True when the power `held` includes `scope`: the scope itself, or, for a
+/// resource scope, the broad scope it is part of. What a credential creates
+/// (a key, an app) may only carry scopes its creator's power covers.
+pub fn covers(held: &ScopeSet, scope: &str) -> bool {
+    held.contains(scope) || broad_for(scope).is_some_and(|b| held.contains(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +91,19 @@ mod tests {
         assert!(satisfies(&g, "read", Some("apps:read")));
         assert!(!satisfies(&g, "read", Some("keys:read")));
         assert!(!satisfies(&g, "write", Some("apps:write")));
+    }
+
+    #[test]
+    fn power_covers_its_scopes_and_the_resource_scopes_inside_them() {
+        let held = parse("read write").unwrap();
+        assert!(covers(&held, "read") && covers(&held, "keys:read") && covers(&held, "apps:write"));
+        assert!(covers(&held, "members:read"));
+        assert!(!covers(&held, "admin") && !covers(&held, "members:write") && !covers(&held, "audit:read"));
+        assert!(!covers(&held, "delete") && !covers(&held, "keys:delete") && !covers(&held, "webhook"));
+        let restricted = parse("keys:write").unwrap();
+        assert!(covers(&restricted, "keys:write"));
+        assert!(!covers(&restricted, "write") && !covers(&restricted, "keys:read") && !covers(&restricted, "admin"));
+        assert!(covers(&parse("admin").unwrap(), "audit:read"));
+        assert!(!covers(&parse("read").unwrap(), "invoices:read"), "operator scopes are held only by name");
     }
 }

@@ -205,6 +205,8 @@ pub struct ClientChanges {
     pub scopes: Option<Vec<String>>,
     pub homepage_url: Option<Option<String>>,
     pub logo_url: Option<Option<String>>,
+    pub management: Option<bool>,
+    pub resource_server: Option<bool>,
 }
 
 /// How a client presented itself at an endpoint that authenticates it.
@@ -299,6 +301,26 @@ fn ttl(label: &str, value: Option<i64>) -> Result<Option<i32>, ClientError> {
     }
 }
 
+/// A management app is a confidential machine that acts for the member who
+/// created it; without a creator it would act for nobody.
+fn check_management(
+    management: bool,
+    public: bool,
+    grants: &BTreeSet<GrantType>,
+    created_by: Option<&str>,
+) -> Result<(), ClientError> {
+    if !management {
+        return Ok(());
+    }
+    if public || !grants.contains(&GrantType::ClientCredentials) {
+        return Err(ClientError::Validation("a management app must be confidential and use client_credentials".into()));
+    }
+    if created_by.is_none() {
+        return Err(ClientError::Validation("a management app must be created by a member, through /v1".into()));
+    }
+    Ok(())
+}
+
 /// A client_id: 16 random bytes, URL-safe (unguessable, not a secret).
 fn new_client_id() -> String {
     use base64::Engine;
@@ -335,6 +357,7 @@ impl Clients {
         }
         let scopes =
             self.registry.parse_known(&new.scopes.join(" ")).map_err(|e| ClientError::Validation(e.description))?;
+        check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -475,8 +498,12 @@ impl Clients {
             Some(v) => optional_url("logo URL", v)?,
             None => current.logo_url.clone(),
         };
+        let management = changes.management.unwrap_or(current.management);
+        check_management(management, public, &grant_types, current.created_by.as_deref())?;
         let now = self.clock.now().naive_utc();
         let update = rows::ClientUpdate {
+            management,
+            resource_server: changes.resource_server.unwrap_or(current.resource_server),
             name,
             redirect_uris: serde_json::to_string(&redirect_uris).unwrap_or_else(|_| "[]".into()),
             grant_types: grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),

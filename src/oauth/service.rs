@@ -25,6 +25,9 @@ pub struct Settings {
     pub refresh_token_absolute_ttl: Duration,
     pub authorization_code_ttl: Duration,
     pub allow_plain_pkce: bool,
+    /// The `aud` of tokens for the /v1 management API (`{issuer}/v1`):
+    /// dashboard sessions and management apps only.
+    pub management_audience: String,
     /// How long a retired signing key stays published and verifying: the
     /// longest access-token lifetime plus five minutes of clock skew.
     pub retired_key_retention: Duration,
@@ -41,6 +44,7 @@ impl Settings {
             refresh_token_absolute_ttl: Duration::seconds(o.refresh_token_absolute_ttl_secs),
             authorization_code_ttl: Duration::seconds(o.authorization_code_ttl_secs),
             allow_plain_pkce: o.allow_plain_pkce,
+            management_audience: config.management_audience(),
             retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
         }
     }
@@ -87,6 +91,29 @@ impl OAuth {
         client.access_token_ttl_secs.map_or(self.settings.access_token_ttl, Duration::seconds)
     }
 
+    /// The audience of a token (RFC 9068 §3): the management API for the
+    /// dashboard's sessions and a management app's own tokens; the
+    /// organization's APIs for everything else, so that a token an app got
+    /// through the consent page can never act on /v1.
+    fn audience_for(&self, client: &Client, subject: &str) -> Vec<String> {
+        let dashboard = client.client_id == super::clients::DASHBOARD_CLIENT_ID;
+        if dashboard || (client.management && subject == client.client_id) {
+            vec![self.settings.management_audience.clone()]
+        } else {
+            self.settings.audience.clone()
+        }
+    }
+
+    /// True when `token` is genuine (signature, times, issuer, audience) but
+    /// on the denylist: to tell "revoked" from "invalid" in answers.
+    pub async fn revoked_access_token(&self, token: &str, audience: Option<&str>) -> Result<bool, StoreError> {
+        let now = self.now().timestamp();
+        let Ok(claims) = self.keys.verify_access_token(token, &self.settings.issuer, audience, now) else {
+            return Ok(false);
+        };
+        self.store.run(move |conn| store::grants::is_access_token_revoked(conn, &claims.jti)).await
+    }
+
     /// Signs an RFC 9068 access token. No I/O.
     pub fn sign_access_token(
         &self,
@@ -102,7 +129,7 @@ impl OAuth {
         let claims = AccessTokenClaims {
             iss: self.settings.issuer.clone(),
             sub: subject.to_owned(),
-            aud: self.settings.audience.clone(),
+            aud: self.audience_for(client, subject),
             exp: expires_at.timestamp(),
             iat: now.timestamp(),
             nbf: now.timestamp(),

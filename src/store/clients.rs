@@ -138,6 +138,8 @@ pub struct ClientUpdate {
     pub homepage_url: Option<String>,
     pub logo_url: Option<String>,
     pub updated_at: NaiveDateTime,
+    pub management: bool,
+    pub resource_server: bool,
 }
 
 pub fn update_client(conn: &mut DbConnection, pk: &str, update: &ClientUpdate) -> Result<(), StoreError> {

@@ -15,6 +15,10 @@ pub fn find_organizations_by_name(conn: &mut DbConnection, name: &str) -> Result
     Ok(organizations::table.filter(organizations::name.eq(name)).select(OrganizationRow::as_select()).load(conn)?)
 }
 
+pub fn find_organization(conn: &mut DbConnection, id: &str) -> Result<Option<OrganizationRow>, StoreError> {
+    Ok(organizations::table.find(id).select(OrganizationRow::as_select()).first(conn).optional()?)
+}
+
 pub fn insert_membership(conn: &mut DbConnection, row: &MembershipRow) -> Result<(), StoreError> {
     diesel::insert_into(memberships::table).values(row).execute(conn)?;
     Ok(())

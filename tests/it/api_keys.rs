@@ -88,7 +88,7 @@ async fn missing_invalid_and_malformed_credentials_get_exact_401s() {
         let (s, h, b) = app.api("GET", "/v1/api-keys", Some(bad), None).await;
         assert_eq!(s, 401, "{bad}");
         let message = if bad == "a.b.c" {
-            "The provided access token is invalid or expired."
+            "The provided access token is invalid, expired, or not for the management API."
         } else {
             "The provided API key is invalid."
         };
@@ -366,9 +366,20 @@ async fn keys_are_accepted_as_bearer_basic_and_x_api_key() {
 }
 
 #[actix_web::test]
-async fn oauth_access_tokens_work_with_their_scopes() {
+async fn management_apps_act_on_v1_with_their_scopes_and_ordinary_machines_do_not() {
     let app = TestApp::spawn().await;
-    let reg = app.oauth_client().await.create().await;
+    let ordinary = app.oauth_client().await.create().await;
+    let (_, _, token) = crate::oauth_support::post_form(
+        &app,
+        "/oauth/token",
+        &ordinary,
+        &[("grant_type", "client_credentials"), ("scope", "read")],
+    )
+    .await;
+    let (s, _, v) = app.api("GET", "/v1/auth/validate", token["access_token"].as_str(), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")), "{v}");
+
+    let reg = app.oauth_client().await.management().create().await;
     let (_, _, token) = crate::oauth_support::post_form(
         &app,
         "/oauth/token",
@@ -379,7 +390,8 @@ async fn oauth_access_tokens_work_with_their_scopes() {
     let at = token["access_token"].as_str().unwrap();
     let (s, _, v) = app.api("GET", "/v1/auth/validate", Some(at), None).await;
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["data"]["credential"]["type"], "oauth_access_token");
+    assert_eq!(v["data"]["credential"]["type"], "management_app");
+    assert_eq!(v["data"]["role"], "OWNER", "acts for the member who created it");
     assert_eq!(v["data"]["organization"]["id"], json!(reg.client.organization_id));
     assert_eq!(app.api("GET", "/v1/api-keys", Some(at), None).await.0, 200);
     assert_eq!(app.api("POST", "/v1/api-keys", Some(at), Some(json!({"name": "x", "scopes": ["read"]}))).await.0, 403);

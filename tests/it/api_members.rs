@@ -67,7 +67,7 @@ async fn roles_change_within_the_rules_and_the_last_owner_stays() {
     assert_eq!((s, b["data"]["role"].as_str()), (200, Some("VIEWER")));
     let (s, b) =
         call(&app, "PATCH", &format!("/v1/members/{}", admin.id), &admin_key, Some(json!({"role": "OWNER"}))).await;
-    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("Only an OWNER can make or unmake an OWNER.")));
+    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("An ADMIN cannot make an OWNER.")));
     // The last owner can be neither demoted nor removed.
     let (s, b) =
         call(&app, "PATCH", &format!("/v1/members/{}", owner.id), &owner_key, Some(json!({"role": "ADMIN"}))).await;
@@ -194,7 +194,7 @@ async fn an_invitation_link_works_once_for_the_invited_email() {
     let (s, b) =
         call(&app, "POST", "/v1/invitations", &admins_key, Some(json!({"email": "boss@example.com", "role": "OWNER"})))
             .await;
-    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("Only an OWNER can invite an OWNER.")));
+    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("An ADMIN cannot make an OWNER.")));
     let (_, b) =
         call(&app, "POST", "/v1/invitations", &admin_key, Some(json!({"email": "late@example.com", "role": "VIEWER"})))
             .await;

@@ -41,7 +41,7 @@ async fn login_me_refresh_logout() {
     assert_eq!(me["data"]["email"], json!(user.email));
     assert_eq!(me["data"]["organizations"], json!([{"id": org.id, "name": org.name, "role": "DEVELOPER"}]));
     let (_, v) = get(&app, "/v1/auth/validate", &access).await;
-    assert_eq!(v["data"]["credential"]["type"], "oauth_access_token");
+    assert_eq!(v["data"]["credential"]["type"], "dashboard_session");
     assert_eq!(v["data"]["credential"]["scopes"], json!(["delete", "read", "webhook", "write"]), "capped by DEVELOPER");
 
     // Refresh rotates; the old refresh token is then spent.

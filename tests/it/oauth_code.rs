@@ -516,7 +516,9 @@ async fn operator_scopes_show_on_consent_and_always_refresh_clients_get_refresh_
 }
 
 #[actix_web::test]
-async fn a_users_access_token_acts_on_v1_within_the_role_until_the_app_is_deleted() {
+async fn a_third_party_apps_token_never_acts_on_v1_even_with_the_owners_consent() {
+    // Finding 1 of the authority review: another organization's app got
+    // `read write` consent from Acme's OWNER and minted an admin key.
     let app = TestApp::spawn().await;
     let reg = app.oauth_client().await.create().await;
     let (code, verifier) = code_for(&app, &reg, "read write").await;
@@ -527,13 +529,28 @@ async fn a_users_access_token_acts_on_v1_within_the_role_until_the_app_is_delete
         .request_async(&http())
         .await
         .unwrap();
-    let validate =
-        || reqwest::Client::new().get(app.url("/v1/auth/validate")).bearer_auth(token.access_token().secret()).send();
-    let res = validate().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(body["data"]["role"], "OWNER");
-    assert_eq!(body["data"]["credential"]["scopes"], json!(["read", "write"]));
-    app.state.oauth.clients.delete(&reg.client.client_id).await.unwrap();
-    assert_eq!(validate().await.unwrap().status(), 401);
+    let at = token.access_token().secret();
+    let not_for_v1 = json!({
+        "code": "INVALID_API_KEY",
+        "message": "The provided access token is invalid, expired, or not for the management API.",
+    });
+    for (method, path, body) in [
+        ("GET", "/v1/auth/validate", None),
+        ("GET", "/v1/members", None),
+        ("POST", "/v1/api-keys", Some(json!({"name": "x", "scopes": ["read", "write", "delete", "admin"]}))),
+    ] {
+        let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(at);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{method} {path}");
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["code"], not_for_v1["code"], "{method} {path}: {v}");
+        assert_eq!(v["error"]["message"], not_for_v1["message"]);
+    }
+    // The token is still good for the organization's own APIs.
+    let (_, _, v) = post_form(&app, "/oauth/introspect", &reg, &[("token", at)]).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["aud"], json!([app.state.config.issuer()]));
 }

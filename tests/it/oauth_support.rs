@@ -21,15 +21,18 @@ pub struct Registered {
 pub struct ClientBuilder<'a> {
     app: &'a TestApp,
     new: NewClient,
+    /// The OWNER of the new organization.
+    owner: String,
 }
 
 impl TestApp {
     /// A confidential client of a new organization, allowed every grant
     /// and the built-in scopes.
     pub async fn oauth_client(&self) -> ClientBuilder<'_> {
-        let (_, org) = self.user().create().await;
+        let (owner, org) = self.user().create().await;
         ClientBuilder {
             app: self,
+            owner: owner.id,
             new: NewClient {
                 organization_id: org.id,
                 name: "Example App".into(),
@@ -99,6 +102,13 @@ impl ClientBuilder<'_> {
     }
     pub fn resource_server(mut self) -> Self {
         self.new.resource_server = true;
+        self
+    }
+    /// A management app registered by the organization's OWNER: its
+    /// client-credentials tokens act on /v1 for that OWNER.
+    pub fn management(mut self) -> Self {
+        self.new.management = true;
+        self.new.created_by = Some(self.owner.clone());
         self
     }
     pub fn always_refresh(mut self) -> Self {

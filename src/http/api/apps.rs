@@ -13,19 +13,10 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
+use crate::authority::Denied;
 use crate::http::AppState;
-use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, GrantType, NewClient};
+use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient};
 use crate::oauth::scopes;
-
-impl From<ClientError> for ApiError {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Validation(m) => ApiError::validation(m),
-            ClientError::NotFound(_) => ApiError::not_found("app"),
-            ClientError::Store(s) => s.into(),
-        }
-    }
-}
 
 pub fn app_json(c: &Client) -> Value {
     json!({
@@ -43,6 +34,7 @@ pub fn app_json(c: &Client) -> Value {
         "refresh_token_ttl": c.refresh_token_ttl_secs,
         "always_issue_refresh_token": c.always_issue_refresh_token,
         "resource_server": c.resource_server,
+        "management": c.management,
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
     })
@@ -75,6 +67,10 @@ pub struct CreateApp {
     always_issue_refresh_token: bool,
     #[serde(default)]
     resource_server: bool,
+    /// Its client-credentials tokens may call /v1, acting for its creator
+    /// (ADMIN or OWNER only).
+    #[serde(default)]
+    management: bool,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,6 +88,10 @@ pub struct UpdateApp {
     homepage_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     logo_url: Option<Option<String>>,
+    #[serde(default)]
+    resource_server: Option<bool>,
+    #[serde(default)]
+    management: Option<bool>,
 }
 
 /// A field that is present (a value, or `null` to clear it), as opposed to
@@ -128,6 +128,24 @@ async fn app_of(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::
     }
 }
 
+/// An app is bounded by whoever registers or changes it: its management
+/// scopes within the caller's power; resource servers (which see every
+/// token) and management apps (which act on /v1) are made, or unmade, only
+/// by an administrator.
+fn bounded(p: &Principal, scopes: &[String], resource_server: bool, management: bool) -> Result<(), ApiError> {
+    p.may_grant(scopes)?;
+    if (resource_server || management) && !p.is_administrator() {
+        let what = if management { "management apps" } else { "resource servers" };
+        return Err(
+            Denied::Scope { scope: "admin".into(), reason: format!("Only an ADMIN or OWNER makes {what}.") }.into()
+        );
+    }
+    Ok(())
+}
+
+/// The app, if the caller may manage it, and, when it holds power of its
+/// own (its secret gives tokens with its scopes), only if the caller's
+/// power covers it: otherwise rotating its secret would hand out more.
 async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
     let app = app_of(state, p, id).await?;
     if !p.may_manage(app.created_by.as_deref()) {
@@ -202,6 +220,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
+    bounded(&p, &b.scopes, b.resource_server, b.management)?;
     let client_type =
         b.r#type.as_deref().unwrap_or("confidential").parse::<ClientType>().map_err(ApiError::validation)?;
     let (app, secret) = state
@@ -220,7 +239,7 @@ pub async fn create(
             refresh_token_ttl_secs: b.refresh_token_ttl,
             always_issue_refresh_token: b.always_issue_refresh_token,
             resource_server: b.resource_server,
-            management: false,
+            management: b.management,
             require_pkce: true,
             created_by: p.user_id.clone(),
         })
@@ -255,8 +274,16 @@ pub async fn update(
     body: web::Json<UpdateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    managed(&state, &p, &id).await?;
+    let current = managed(&state, &p, &id).await?;
     let b = body.into_inner();
+    let scopes_after: Vec<String> = b.scopes.clone().unwrap_or_else(|| current.scopes.iter().cloned().collect());
+    let changes_flag = |asked: Option<bool>, now: bool| asked.is_some_and(|v| v != now);
+    bounded(
+        &p,
+        &scopes_after,
+        changes_flag(b.resource_server, current.resource_server),
+        changes_flag(b.management, current.management),
+    )?;
     let changes = ClientChanges {
         name: b.name,
         redirect_uris: b.redirect_uris,
@@ -264,6 +291,8 @@ pub async fn update(
         scopes: b.scopes,
         homepage_url: b.homepage_url,
         logo_url: b.logo_url,
+        management: b.management,
+        resource_server: b.resource_server,
     };
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });
@@ -320,7 +349,8 @@ pub async fn rotate_secret(
     body: Option<web::Json<Rotate>>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    managed(&state, &p, &id).await?;
+    let app = managed(&state, &p, &id).await?;
+    bounded(&p, &app.scopes.iter().cloned().collect::<Vec<_>>(), app.resource_server, app.management)?;
     let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
     if !(0..=30 * 86400).contains(&grace) {
         return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));

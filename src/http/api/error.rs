@@ -7,7 +7,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{Value, json};
 
+use crate::accounts::AccountsError;
 use crate::apikeys::KeyError;
+use crate::authority::Denied;
+use crate::oauth::clients::ClientError;
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 use crate::telemetry::current_request_id;
 
@@ -157,6 +161,48 @@ impl From<KeyError> for ApiError {
             KeyError::Validation(m) => Self::validation(m),
             KeyError::NotFound => Self::not_found("API key"),
             KeyError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Validation(m) => Self::validation(m),
+            ClientError::NotFound(_) => Self::not_found("app"),
+            ClientError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AccountsError> for ApiError {
+    fn from(e: AccountsError) -> Self {
+        match e {
+            AccountsError::Validation(m) => Self::validation(m),
+            AccountsError::Store(s) => s.into(),
+            other => Self::validation(other.to_string()),
+        }
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e.code {
+            ErrorCode::InvalidGrant => Self::new(Code::InvalidCredentials, e.description),
+            ErrorCode::InvalidRequest | ErrorCode::InvalidScope => Self::validation(e.description),
+            ErrorCode::TemporarilyUnavailable => Self::new(Code::ServiceUnavailable, e.description),
+            _ => Self::new(Code::InternalError, "Internal Server Error"),
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> Self {
+        match d {
+            // The reason is the message: "lacks admin" alone would not say why.
+            Denied::Scope { scope, reason } => Self::new(Code::InsufficientScope, reason.clone())
+                .details(json!({ "required_scope": scope, "reason": reason })),
+            Denied::Invalid(message) => Self::validation(message),
         }
     }
 }

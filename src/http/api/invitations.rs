@@ -55,8 +55,9 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     p.require("admin", Some("members:write"))?;
     let role: Role = body.role.parse().map_err(ApiError::validation)?;
+    let actor = p.may_assign_role(role)?;
     let (invitation, token) =
-        state.accounts.invite(&p.organization_id, &body.email, role, p.user_id.clone(), p.role).await?;
+        state.accounts.invite(&p.organization_id, &body.email, role, p.user_id.clone(), Some(actor)).await?;
     let details = json!({ "email": invitation.email, "role": role.as_str() });
     crate::audit::record(
         &state.store,
@@ -119,6 +120,7 @@ pub async fn revoke(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("admin", Some("members:write"))?;
+    p.may_assign_role(Role::Viewer)?;
     if !state.accounts.revoke_invitation(&p.organization_id, &id).await? {
         return Err(ApiError::not_found("pending invitation"));
     }

@@ -140,6 +140,10 @@ pub async fn create(
         "test" => Environment::Test,
         other => return Err(ApiError::validation(format!("environment {other:?} is not live or test"))),
     };
+    // Nothing a credential creates may exceed its own power.
+    p.may_create_key(kind, &body.scopes)?;
+    let api = &state.config.api;
+    p.may_set_rate_limit(body.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
     let (key, plaintext) = state
         .api_keys
         .create(NewApiKey {
@@ -267,7 +271,13 @@ pub async fn roll(
     body: Option<web::Json<RollKey>>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("keys:write"))?;
-    managed(&state, &p, &id).await?;
+    let old = managed(&state, &p, &id).await?;
+    // Rolling hands out a new secret with the old key's power: only to a
+    // credential that could create that key itself.
+    let scopes: Vec<String> = old.scopes.iter().cloned().collect();
+    p.may_create_key(old.kind, &scopes)?;
+    let api = &state.config.api;
+    p.may_set_rate_limit(old.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
     let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
     let (new, plaintext, old) =
         state.api_keys.roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone()).await?;

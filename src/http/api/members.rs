@@ -10,19 +10,9 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
+use crate::accounts::Role;
 use crate::accounts::members::Member;
-use crate::accounts::{AccountsError, Role};
 use crate::http::AppState;
-
-impl From<AccountsError> for ApiError {
-    fn from(e: AccountsError) -> Self {
-        match e {
-            AccountsError::Validation(m) => ApiError::validation(m),
-            AccountsError::Store(s) => s.into(),
-            other => ApiError::validation(other.to_string()),
-        }
-    }
-}
 
 fn member_json(m: &Member) -> Value {
     json!({
@@ -38,12 +28,6 @@ fn member_json(m: &Member) -> Value {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
     role: String,
-}
-
-/// The acting role: a user's, or OWNER-equivalent for none (machines are
-/// refused below: member management needs a person).
-fn acting_role(p: &Principal) -> Result<Role, ApiError> {
-    p.role.ok_or_else(|| ApiError::insufficient_scope("admin"))
 }
 
 #[utoipa::path(
@@ -93,8 +77,8 @@ pub async fn update(
     body: web::Json<ChangeRole>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("admin", Some("members:write"))?;
-    let actor = acting_role(&p)?;
     let role: Role = body.role.parse().map_err(ApiError::validation)?;
+    let actor = p.may_assign_role(role)?;
     let old = state
         .accounts
         .change_role(&p.organization_id, &id, role, actor)
@@ -136,7 +120,8 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("admin", Some("members:write"))?;
-    let actor = acting_role(&p)?;
+    // Removing needs the same standing as assigning the lowest role.
+    let actor = p.may_assign_role(Role::Viewer)?;
     let old = state
         .accounts
         .remove_member(&p.organization_id, &id, actor)

@@ -13,33 +13,25 @@ use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope};
-use crate::accounts::AccountsError;
+use crate::accounts::{AccountsError, Membership};
 use crate::http::{AppState, client_ip};
 use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
 use crate::oauth::grants::refresh_token;
 use crate::oauth::service::new_jti;
-use crate::oauth::{ErrorCode, OAuthError};
 use crate::store;
 
 /// Dashboard access tokens live 15 minutes; the refresh token carries on.
 const ACCESS_TTL_SECS: i64 = 900;
-
-impl From<OAuthError> for ApiError {
-    fn from(e: OAuthError) -> Self {
-        match e.code {
-            ErrorCode::InvalidGrant => ApiError::new(Code::InvalidCredentials, e.description),
-            ErrorCode::InvalidRequest | ErrorCode::InvalidScope => ApiError::validation(e.description),
-            ErrorCode::TemporarilyUnavailable => ApiError::new(Code::ServiceUnavailable, e.description),
-            _ => ApiError::new(Code::InternalError, "Internal Server Error"),
-        }
-    }
-}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     email: String,
     password: String,
+    /// The organization the session acts for; required when the user
+    /// belongs to several.
+    #[serde(default)]
+    organization_id: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -88,12 +80,15 @@ pub async fn login(
         }
         Err(e) => return Err(e.into()),
     };
+    let memberships = state.accounts.memberships(&user.id).await?;
+    let organization = choose_organization(&memberships, body.organization_id.as_deref())?;
     let oauth = &state.oauth;
     let client = Client::dashboard(ACCESS_TTL_SECS);
     let jti = new_jti();
-    let (refresh, row) = oauth.new_refresh_token(&client, Some(&user.id), &client.scopes, None, &jti);
+    let (refresh, mut row) = oauth.new_refresh_token(&client, Some(&user.id), &client.scopes, None, &jti);
+    row.organization_id = Some(organization.id.clone());
     state.store.run(move |conn| store::grants::insert_refresh_token(conn, &row)).await?;
-    let issued = oauth.sign_access_token(&client, &user.id, &client.scopes, jti, None)?;
+    let issued = oauth.sign_access_token(&client, &user.id, &client.scopes, jti, Some(&organization.id))?;
     Ok(ok(
         StatusCode::OK,
         json!({
@@ -102,8 +97,44 @@ pub async fn login(
             "expires_in": issued.expires_in,
             "refresh_token": refresh,
             "user": { "id": user.id, "email": user.email },
+            "organization": { "id": organization.id, "name": organization.name, "role": organization.role },
         }),
     ))
+}
+
+/// The organization a session acts for: the one asked for, if the user is
+/// a member; else the only one. Never guessed among several.
+fn choose_organization(memberships: &[Membership], asked: Option<&str>) -> Result<ChosenOrganization, ApiError> {
+    let chosen = match asked {
+        Some(id) => memberships.iter().find(|m| m.organization.id == id).ok_or_else(|| {
+            ApiError::validation("You are not a member of that organization.").details(json!({ "organization_id": id }))
+        })?,
+        None => match memberships {
+            [only] => only,
+            [] => return Err(ApiError::validation("You are not a member of any organization.")),
+            several => {
+                let choices: Vec<_> = several
+                    .iter()
+                    .map(|m| json!({ "id": m.organization.id, "name": m.organization.name, "role": m.role.as_str() }))
+                    .collect();
+                return Err(ApiError::validation(
+                    "You belong to several organizations: send organization_id to choose one.",
+                )
+                .details(json!({ "organizations": choices })));
+            }
+        },
+    };
+    Ok(ChosenOrganization {
+        id: chosen.organization.id.clone(),
+        name: chosen.organization.name.clone(),
+        role: chosen.role.as_str(),
+    })
+}
+
+struct ChosenOrganization {
+    id: String,
+    name: String,
+    role: &'static str,
 }
 
 #[utoipa::path(

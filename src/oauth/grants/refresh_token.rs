@@ -59,13 +59,15 @@ pub async fn grant(
     };
     let jti = new_jti();
     // The next token keeps the family's scope (§6), whatever this access token narrows to.
-    let (next, next_row) = oauth.new_refresh_token(
+    let (next, mut next_row) = oauth.new_refresh_token(
         client,
         row.user_id.as_deref(),
         &original,
         Some((&row.family_id, row.family_expires_at)),
         &jti,
     );
+    // A dashboard session keeps acting for the organization chosen at sign-in.
+    next_row.organization_id = row.organization_id.clone();
     let id = row.id.clone();
     let won = oauth
         .store
@@ -85,7 +87,7 @@ pub async fn grant(
         return Err(OAuthError::invalid_grant("The refresh token was already used."));
     }
     let subject = row.user_id.as_deref().unwrap_or(&client.client_id);
-    let issued = oauth.sign_access_token(client, subject, &granted, jti, None)?;
+    let issued = oauth.sign_access_token(client, subject, &granted, jti, row.organization_id.as_deref())?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

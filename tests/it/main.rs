@@ -8,6 +8,7 @@ mod api_keys;
 mod api_members;
 mod api_openapi;
 mod api_session;
+mod authority;
 mod browser;
 mod cli;
 mod health;

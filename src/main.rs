@@ -35,6 +35,15 @@ enum Command {
     /// Manage OAuth clients (registered apps).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Every organization: id, name, number of members, creation time.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -42,7 +51,7 @@ enum ClientCommand {
     /// Register an app. A confidential client's secret is printed once and
     /// stored only as a digest: copy it now.
     Create {
-        /// Name of the organization that owns the app.
+        /// Id of the organization that owns the app, or its name when only one has it.
         #[arg(long)]
         org: String,
         /// Name shown on the consent page.
@@ -81,7 +90,7 @@ enum ClientCommand {
     },
     /// List registered apps.
     List {
-        /// Only this organization's apps.
+        /// Only this organization's apps (id, or a name only one has).
         #[arg(long)]
         org: Option<String>,
     },
@@ -103,7 +112,7 @@ enum UserCommand {
         /// The user's email address (unique, case-insensitively).
         #[arg(long)]
         email: String,
-        /// Name of the organization to join or create.
+        /// Id of the organization to join, or the name of one to join or create.
         #[arg(long)]
         org: String,
         /// OWNER, ADMIN, DEVELOPER or VIEWER.
@@ -127,6 +136,7 @@ fn main() -> ExitCode {
         Command::Migrate => migrate(&config),
         Command::User(UserCommand::Create { email, org, role }) => create_user(config, &email, &org, role),
         Command::Client(command) => client_command(config, command),
+        Command::Org(command) => org_command(config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,14 +198,45 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-fn organization_id(store: &portcullis::store::Store, name: &str) -> anyhow::Result<String> {
-    let name = name.to_owned();
-    let found = store.run_blocking(|conn| portcullis::store::orgs::find_organizations_by_name(conn, &name))?;
+/// An organization by id, or by a name only one organization has.
+fn organization_id(store: &portcullis::store::Store, id_or_name: &str) -> anyhow::Result<String> {
+    use portcullis::store::orgs;
+    let wanted = id_or_name.to_owned();
+    let found = store.run_blocking(|conn| match orgs::find_organization(conn, &wanted)? {
+        Some(by_id) => Ok(vec![by_id]),
+        None => orgs::find_organizations_by_name(conn, &wanted),
+    })?;
     match found.as_slice() {
         [one] => Ok(one.id.clone()),
-        [] => anyhow::bail!("no organization is named {name:?}"),
-        more => anyhow::bail!("{} organizations are named {name:?}", more.len()),
+        [] => anyhow::bail!("no organization has the id or name {id_or_name:?} (see `portcullis org list`)"),
+        more => {
+            let ids: Vec<&str> = more.iter().map(|o| o.id.as_str()).collect();
+            anyhow::bail!(
+                "{} organizations are named {id_or_name:?}: give one of their ids ({})",
+                more.len(),
+                ids.join(", ")
+            )
+        }
     }
+}
+
+fn org_command(config: Config, command: OrgCommand) -> anyhow::Result<()> {
+    let store = portcullis::open_store(&config)?;
+    match command {
+        OrgCommand::List => {
+            let all = store.run_blocking(portcullis::store::orgs::list_organizations)?;
+            for (org, members) in all {
+                println!(
+                    "{}\t{}\t{} members\tcreated {}",
+                    org.id,
+                    org.name,
+                    members,
+                    org.created_at.and_utc().to_rfc3339()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> {

@@ -150,17 +150,18 @@ impl Accounts {
         Ok((user.into(), org.into()))
     }
 
-    /// Administrative creation (CLI): adds the user to the organization of
-    /// that name, creating the organization when none has it.
+    /// Administrative creation (CLI): adds the user to the organization with
+    /// that id, or else of that name, creating the organization when none
+    /// has it. A name several organizations share is refused, never guessed.
     pub async fn create_user(
         &self,
         email: &str,
         password: &str,
-        organization_name: &str,
+        organization: &str,
         role: Role,
     ) -> Result<(User, Organization, bool), AccountsError> {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
-        let org_name = validate::organization_name(organization_name).map_err(AccountsError::Validation)?;
+        let org_name = validate::organization_name(organization).map_err(AccountsError::Validation)?;
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
         let hash = hash_off_thread(password).await?;
         let now = self.now();
@@ -170,11 +171,16 @@ impl Accounts {
             .store
             .run(move |conn| {
                 conn.transaction(|c| {
-                    let found = store::orgs::find_organizations_by_name(c, &org_name)?;
+                    let found = match store::orgs::find_organization(c, &org_name)? {
+                        Some(by_id) => vec![by_id],
+                        None => store::orgs::find_organizations_by_name(c, &org_name)?,
+                    };
                     if found.len() > 1 {
+                        let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
                         return Err(StoreError::Conflict(format!(
-                            "{} organizations are named {org_name:?}",
-                            found.len()
+                            "{} organizations are named {org_name:?}: give one of their ids ({})",
+                            found.len(),
+                            ids.join(", ")
                         )));
                     }
                     let (org, created) = match found.into_iter().next() {

@@ -19,6 +19,26 @@ pub fn find_organization(conn: &mut DbConnection, id: &str) -> Result<Option<Org
     Ok(organizations::table.find(id).select(OrganizationRow::as_select()).first(conn).optional()?)
 }
 
+/// Every organization with its number of members, oldest first.
+pub fn list_organizations(conn: &mut DbConnection) -> Result<Vec<(OrganizationRow, i64)>, StoreError> {
+    let orgs: Vec<OrganizationRow> = organizations::table
+        .order((organizations::created_at.asc(), organizations::id.asc()))
+        .select(OrganizationRow::as_select())
+        .load(conn)?;
+    let counts: Vec<(String, i64)> = memberships::table
+        .group_by(memberships::organization_id)
+        .select((memberships::organization_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    let counts: std::collections::HashMap<String, i64> = counts.into_iter().collect();
+    Ok(orgs
+        .into_iter()
+        .map(|o| {
+            let n = counts.get(&o.id).copied().unwrap_or(0);
+            (o, n)
+        })
+        .collect())
+}
+
 pub fn insert_membership(conn: &mut DbConnection, row: &MembershipRow) -> Result<(), StoreError> {
     diesel::insert_into(memberships::table).values(row).execute(conn)?;
     Ok(())

@@ -348,3 +348,45 @@ fn client_create_list_and_rotate_secret() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[actix_web::test]
+async fn organizations_are_named_by_id_or_an_unambiguous_name() {
+    // Finding 11: `--org NAME` broke as soon as two organizations shared a
+    // name (sign-up allows it) and accepted no id.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "first@example.com", "--org", "Acme"]);
+    assert!(run_with_stdin(cmd, &format!("{PASSWORD}\n")).status.success());
+    let config =
+        Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
+    let store = portcullis::open_store(&config).unwrap();
+    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), 3600);
+    let (_, second) = accounts.sign_up("second@example.com", PASSWORD, "Acme").await.unwrap();
+
+    let out = portcullis(dir.path()).args(["org", "list"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = text(&out);
+    assert_eq!(listed.lines().filter(|l| l.contains("\tAcme\t1 members")).count(), 2, "{listed}");
+    assert!(listed.contains(&second.id));
+
+    let out = portcullis(dir.path())
+        .args(["client", "create", "--org", "Acme", "--name", "x", "--grant", "client_credentials"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("2 organizations are named \"Acme\": give one of their ids"), "{}", text(&out));
+    assert!(text(&out).contains(&second.id));
+
+    let out = portcullis(dir.path())
+        .args(["client", "create", "--org", &second.id, "--name", "x", "--grant", "client_credentials"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let mut cmd = portcullis(dir.path());
+    cmd.args(["user", "create", "--email", "third@example.com", "--org", &second.id, "--role", "VIEWER"]);
+    let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    let third = accounts.authenticate("third@example.com", PASSWORD, "test").await.unwrap();
+    let m = accounts.memberships(&third.id).await.unwrap();
+    assert_eq!((m.len(), m[0].organization.id.as_str(), m[0].role.as_str()), (1, second.id.as_str(), "VIEWER"));
+}

@@ -26,7 +26,8 @@ pub fn role_allows(role: Role, scope: &str) -> bool {
     let reads = scope == "read" || scope.ends_with(":read");
     match role {
         Role::Owner | Role::Admin => true,
-        Role::Developer => scope != "admin" && !scope.starts_with("members:") || scope == "members:read",
+        // Everything but what `admin` stands for: member changes, the audit log.
+        Role::Developer => scope != "admin" && broad_for(scope) != Some("admin"),
         Role::Viewer => reads,
     }
 }
@@ -83,6 +84,8 @@ mod tests {
         );
         assert_eq!(effective(&all, Some(Role::Owner)), all);
         assert!(effective(&all, None).is_empty());
+        let audit = parse("audit:read members:read members:write").unwrap();
+        assert_eq!(effective(&audit, Some(Role::Developer)), parse("members:read").unwrap());
     }
 
     #[test]

@@ -515,3 +515,56 @@ async fn a_member_of_several_organizations_chooses_which_one_a_session_acts_for(
     let (s, v) = call(&app, "GET", "/v1/auth/validate", &access, None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")));
 }
+
+#[actix_web::test]
+async fn an_owner_enables_management_on_an_app_and_can_take_it_back() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let owner = app.dashboard_token(&w.owner, &w.org);
+    let public = json!({"name": "p", "type": "public", "grant_types": ["authorization_code"],
+        "redirect_uris": ["http://127.0.0.1/cb"], "management": true});
+    let (s, b) = call(&app, "POST", "/v1/apps", &owner, Some(public)).await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (400, Some("a management app must be confidential and use client_credentials"))
+    );
+    let body = json!({"name": "ops bot", "grant_types": ["client_credentials"], "scopes": ["read", "write"], "management": true});
+    let (s, b) = call(&app, "POST", "/v1/apps", &owner, Some(body)).await;
+    assert_eq!((s, b["data"]["management"].as_bool()), (201, Some(true)), "{b}");
+    let (id, secret) =
+        (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned());
+    let token = || async {
+        let res = reqwest::Client::new()
+            .post(app.url("/oauth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "read write")])
+            .send()
+            .await
+            .unwrap();
+        let v: Value = res.json().await.unwrap();
+        v["access_token"].as_str().unwrap().to_owned()
+    };
+    let at = token().await;
+    let (s, v) = call(&app, "GET", "/v1/auth/validate", &at, None).await;
+    assert_eq!(
+        (s, v["data"]["credential"]["type"].as_str(), v["data"]["role"].as_str()),
+        (200, Some("management_app"), Some("OWNER"))
+    );
+    let (s, k) =
+        call(&app, "POST", "/v1/api-keys", &at, Some(json!({"name": "from the bot", "scopes": ["read"]}))).await;
+    assert_eq!((s, k["data"]["created_by"].clone()), (201, json!(w.owner.id)), "acts for its creator: {k}");
+    // Within its own scopes only.
+    let (s, _) = call(&app, "POST", "/v1/api-keys", &at, Some(json!({"name": "x", "scopes": ["admin"]}))).await;
+    assert_eq!(s, 403, "the bot holds read and write only");
+    // Taking management back: its tokens stop at /v1 on the next request.
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &owner, Some(json!({"management": false}))).await;
+    assert_eq!((s, b["data"]["management"].as_bool()), (200, Some(false)), "{b}");
+    let (s, v) = call(&app, "GET", "/v1/auth/validate", &at, None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")));
+    let (s, v) = call(&app, "GET", "/v1/auth/validate", &token().await, None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")), "new tokens are not for /v1 either");
+    // A DEVELOPER may not switch it back on.
+    let dev = app.dashboard_token(&w.developer, &w.org);
+    let (s, _) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &dev, Some(json!({"management": true}))).await;
+    assert_eq!(s, 403);
+}

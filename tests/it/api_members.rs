@@ -112,15 +112,27 @@ async fn concurrent_demotions_never_leave_an_organization_without_an_owner() {
         let (path_b, path_a) = (format!("/v1/members/{}", b.id), format!("/v1/members/{}", a.id));
         let one = call(&app, "PATCH", &path_b, &key_a, Some(json!({"role": "ADMIN"})));
         let two = call(&app, "PATCH", &path_a, &key_b, Some(json!({"role": "ADMIN"})));
-        let ((s1, _), (s2, _)) = futures_util::join!(one, two);
+        let ((s1, b1), (s2, b2)) = futures_util::join!(one, two);
         let members = app.state.accounts.members(&org.id, None, 10).await.unwrap().unwrap();
         let owners = members.iter().filter(|m| m.role == Role::Owner).count();
         assert_eq!(owners, 1, "statuses {s1} {s2}");
         assert_eq!([s1, s2].iter().filter(|s| **s == 200).count(), 1, "statuses {s1} {s2}");
+        // The loser gets a clear refusal, never a 5xx: it was either the
+        // last OWNER's demotion, or it ran after its own demotion.
+        let (loser_status, loser) = if s1 == 200 { (s2, b2) } else { (s1, b1) };
+        assert_eq!(loser_status, 400, "{loser}");
+        let message = loser["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message == "The last OWNER cannot be demoted; make another member OWNER first."
+                || message == "Only an OWNER can make or unmake an OWNER.",
+            "{loser}"
+        );
         // Restore both owners for the next round.
         let winner_key = if s1 == 200 { &key_a } else { &key_b };
         let demoted = if s1 == 200 { &b.id } else { &a.id };
-        call(&app, "PATCH", &format!("/v1/members/{demoted}"), winner_key, Some(json!({"role": "OWNER"}))).await;
+        let (s, restored) =
+            call(&app, "PATCH", &format!("/v1/members/{demoted}"), winner_key, Some(json!({"role": "OWNER"}))).await;
+        assert_eq!((s, restored["data"]["role"].as_str()), (200, Some("OWNER")), "{restored}");
     }
 }
 

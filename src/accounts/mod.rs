@@ -337,6 +337,11 @@ impl Accounts {
         Ok(())
     }
 
+    pub async fn user(&self, id: &str) -> Result<Option<User>, AccountsError> {
+        let id = id.to_owned();
+        Ok(self.store.run(move |conn| store::users::find_user(conn, &id)).await?.map(User::from))
+    }
+
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>, AccountsError> {
         let user_id = user_id.to_owned();
         let rows = self.store.run(move |conn| store::orgs::memberships_of_user(conn, &user_id)).await?;

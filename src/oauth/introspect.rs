@@ -39,7 +39,8 @@ async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshToken
 
 pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<Value, OAuthError> {
     if let Some(c) = access_token(oauth, token).await? {
-        if !may_see(caller, &c.client_id) {
+        // Dashboard sessions are for the management API alone.
+        if !may_see(caller, &c.client_id) || c.client_id == super::clients::DASHBOARD_CLIENT_ID {
             return Ok(inactive());
         }
         let mut body = json!({

@@ -301,14 +301,7 @@ pub async fn roll(
 )]
 pub async fn validate(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let user = match &p.user_id {
-        Some(id) => {
-            let id = id.clone();
-            state
-                .store
-                .run(move |conn| crate::store::users::find_user(conn, &id))
-                .await?
-                .map(|u| json!({ "id": u.id, "email": u.email }))
-        }
+        Some(id) => state.accounts.user(id).await?.map(|u| json!({ "id": u.id, "email": u.email })),
         None => None,
     };
     let data = json!({

@@ -224,19 +224,14 @@ pub async fn me(state: web::Data<AppState>, p: Principal) -> Result<HttpResponse
     let Some(user_id) = p.user_id.clone() else {
         return Err(ApiError::not_found("user: this credential acts for a machine, not a person"));
     };
-    let uid = user_id.clone();
-    let user = state
-        .store
-        .run(move |conn| store::users::find_user(conn, &uid))
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state.accounts.user(&user_id).await?.ok_or_else(|| ApiError::not_found("user"))?;
     let memberships = state.accounts.memberships(&user_id).await?;
     Ok(ok(
         StatusCode::OK,
         json!({
             "id": user.id,
             "email": user.email,
-            "created_at": time(Some(user.created_at.and_utc())),
+            "created_at": time(Some(user.created_at)),
             "credential": p.kind.as_str(),
             "acting_for": { "organization": { "id": p.organization_id, "name": p.organization_name }, "role": p.role.map(|r| r.as_str()) },
             "organizations": memberships.iter().map(|m| json!({ "id": m.organization.id, "name": m.organization.name, "role": m.role.as_str() })).collect::<Vec<_>>(),

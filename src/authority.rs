@@ -100,6 +100,9 @@ impl Denied {
     }
 }
 
+/// Scopes about the protocol, not about resources.
+const PROTOCOL_SCOPES: [&str; 4] = [scopes::OFFLINE_ACCESS, "openid", "profile", "email"];
+
 impl Principal {
     /// True when it may use what an endpoint needs: `broad` (e.g. `write`)
     /// or the resource scope (`keys:write`).
@@ -131,12 +134,22 @@ impl Principal {
         matches!(self.role, Some(Role::Owner | Role::Admin)) && self.scopes.contains("admin")
     }
 
-    /// True when every scope of `requested` is within this credential's power.
+    /// True when this credential holds `scope`: by name or as part of a
+    /// broad scope; a person at the dashboard also holds the organization's
+    /// own API scopes their role allows (keys and machines hold only what
+    /// they were given).
+    pub fn holds(&self, scope: &str) -> bool {
+        policy::covers(&self.scopes, scope)
+            || (self.kind == CredentialKind::DashboardSession
+                && self.role.is_some_and(|r| policy::role_allows(r, scope)))
+    }
+
+    /// Ok when every scope of `requested` is within this credential's
+    /// power. Protocol scopes (`offline_access`, OpenID's) grant no power
+    /// over resources and pass.
     pub fn may_grant<'a>(&self, requested: impl IntoIterator<Item = &'a String>) -> Result<(), Denied> {
         for scope in requested {
-            let managed =
-                policy::BROAD_SCOPES.contains(&scope.as_str()) || policy::RESOURCE_SCOPES.contains(&scope.as_str());
-            if managed && !policy::covers(&self.scopes, scope) {
+            if !PROTOCOL_SCOPES.contains(&scope.as_str()) && !self.holds(scope) {
                 return Err(Denied::scope(
                     scope,
                     format!("This credential cannot grant {scope:?}: it does not hold it."),

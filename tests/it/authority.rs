@@ -568,3 +568,32 @@ async fn an_owner_enables_management_on_an_app_and_can_take_it_back() {
     let (s, _) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &dev, Some(json!({"management": true}))).await;
     assert_eq!(s, 403);
 }
+
+#[actix_web::test]
+async fn the_organizations_own_api_scopes_are_granted_only_by_who_holds_them() {
+    let app = TestApp::spawn_with(|c| {
+        c.oauth.scopes.push(portcullis::oauth::scopes::ScopeDefinition {
+            name: "invoices:write".into(),
+            description: "Change invoices".into(),
+        })
+    })
+    .await;
+    let w = app.world().await;
+    let (_, writer) = app.make_key(&w.org, &w.owner, KeyKind::Secret, &["write"]).await;
+    let body = json!({"name": "k", "scopes": ["invoices:write"]});
+    let (s, b) = call(&app, "POST", "/v1/api-keys", &writer, Some(body.clone())).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("INSUFFICIENT_SCOPE")),
+        "a key holds only what it was given"
+    );
+    let app_body = json!({"name": "m", "grant_types": ["client_credentials"], "scopes": ["invoices:write"]});
+    let (s, _) = call(&app, "POST", "/v1/apps", &writer, Some(app_body.clone())).await;
+    assert_eq!(s, 403);
+    let (_, holder) = app.make_key(&w.org, &w.owner, KeyKind::Secret, &["write", "invoices:write"]).await;
+    assert_eq!(call(&app, "POST", "/v1/api-keys", &holder, Some(body.clone())).await.0, 201);
+    // A person's session holds what the role allows: a DEVELOPER writes.
+    let dev = app.dashboard_token(&w.developer, &w.org);
+    assert_eq!(call(&app, "POST", "/v1/api-keys", &dev, Some(body)).await.0, 201);
+    assert_eq!(call(&app, "POST", "/v1/apps", &dev, Some(app_body)).await.0, 201);
+}

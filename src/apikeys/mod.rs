@@ -147,7 +147,7 @@ impl ApiKeys {
 
     /// Scopes a key of `kind` may be given: restricted keys only resource
     /// scopes; all must be known.
-    fn check_scopes(&self, kind: KeyKind, requested: &[String]) -> Result<ScopeSet, KeyError> {
+    pub fn check_scopes(&self, kind: KeyKind, requested: &[String]) -> Result<ScopeSet, KeyError> {
         let mut set = ScopeSet::new();
         for s in requested {
             let known = policy::BROAD_SCOPES.contains(&s.as_str())

@@ -128,6 +128,11 @@ async fn app_of(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::
     }
 }
 
+/// Unknown scopes are a bad request, whoever asks (before any question of power).
+fn known_scopes(state: &AppState, scopes: &[String]) -> Result<(), ApiError> {
+    state.oauth.scopes.parse_known(&scopes.join(" ")).map(drop).map_err(|e| ApiError::validation(e.description))
+}
+
 /// An app is bounded by whoever registers or changes it: its management
 /// scopes within the caller's power; resource servers (which see every
 /// token) and management apps (which act on /v1) are made, or unmade, only
@@ -220,6 +225,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
+    known_scopes(&state, &b.scopes)?;
     bounded(&p, &b.scopes, b.resource_server, b.management)?;
     let client_type =
         b.r#type.as_deref().unwrap_or("confidential").parse::<ClientType>().map_err(ApiError::validation)?;
@@ -277,6 +283,7 @@ pub async fn update(
     let current = managed(&state, &p, &id).await?;
     let b = body.into_inner();
     let scopes_after: Vec<String> = b.scopes.clone().unwrap_or_else(|| current.scopes.iter().cloned().collect());
+    known_scopes(&state, &scopes_after)?;
     let changes_flag = |asked: Option<bool>, now: bool| asked.is_some_and(|v| v != now);
     bounded(
         &p,

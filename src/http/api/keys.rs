@@ -140,7 +140,9 @@ pub async fn create(
         "test" => Environment::Test,
         other => return Err(ApiError::validation(format!("environment {other:?} is not live or test"))),
     };
-    // Nothing a credential creates may exceed its own power.
+    // A bad request is told as such before any question of power; then
+    // nothing a credential creates may exceed its own power.
+    state.api_keys.check_scopes(kind, &body.scopes)?;
     p.may_create_key(kind, &body.scopes)?;
     let api = &state.config.api;
     p.may_set_rate_limit(body.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;

@@ -397,9 +397,7 @@ impl Clients {
             })
             .await
             .map_err(|e| match e {
-                StoreError::Other(m) if m.contains("FOREIGN KEY") || m.contains("foreign key") => {
-                    ClientError::Validation("no such organization".into())
-                }
+                StoreError::ForeignKey(_) => ClientError::Validation("no such organization".into()),
                 other => other.into(),
             })?;
         let client = self.load(&client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.clone()))?;
@@ -513,14 +511,7 @@ impl Clients {
             updated_at: now,
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store
-            .run(move |conn| {
-                diesel::Connection::transaction(conn, |c| {
-                    rows::update_client(c, &pk, &update)?;
-                    rows::record_invalidation(c, TOPIC, &cid, now)
-                })
-            })
-            .await?;
+        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid, now))).await?;
         self.forget(client_id);
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         Ok((*client).clone())
@@ -532,14 +523,7 @@ impl Clients {
         let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         let now = self.clock.now().naive_utc();
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store
-            .run(move |conn| {
-                diesel::Connection::transaction(conn, |c| {
-                    rows::delete_client(c, &pk, &cid)?;
-                    rows::record_invalidation(c, TOPIC, &cid, now)
-                })
-            })
-            .await?;
+        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid, now))).await?;
         self.forget(client_id);
         Ok(())
     }

@@ -142,19 +142,38 @@ pub struct ClientUpdate {
     pub resource_server: bool,
 }
 
-pub fn update_client(conn: &mut DbConnection, pk: &str, update: &ClientUpdate) -> Result<(), StoreError> {
-    diesel::update(oauth_clients::table.find(pk)).set(update).execute(conn)?;
-    Ok(())
+/// What a change announces in the change log, so every instance drops
+/// its cached copy: (topic, key, when).
+pub type Announcement<'a> = (&'a str, &'a str, NaiveDateTime);
+
+/// Changes a client and announces it, in one transaction.
+pub fn update_client(
+    conn: &mut DbConnection,
+    pk: &str,
+    update: &ClientUpdate,
+    (topic, key, at): Announcement<'_>,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        diesel::update(oauth_clients::table.find(pk)).set(update).execute(c)?;
+        record_invalidation(c, topic, key, at)
+    })
 }
 
 /// Deletes a client and what it holds: secrets (by cascade), refresh
-/// tokens and consents (keyed by client_id).
-pub fn delete_client(conn: &mut DbConnection, pk: &str, client_id: &str) -> Result<(), StoreError> {
-    diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(conn)?;
-    diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(conn)?;
-    diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(conn)?;
-    diesel::delete(oauth_clients::table.find(pk)).execute(conn)?;
-    Ok(())
+/// tokens and consents (keyed by client_id); announces it; one transaction.
+pub fn delete_client(
+    conn: &mut DbConnection,
+    pk: &str,
+    client_id: &str,
+    (topic, key, at): Announcement<'_>,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(c)?;
+        diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
+        diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(c)?;
+        diesel::delete(oauth_clients::table.find(pk)).execute(c)?;
+        record_invalidation(c, topic, key, at)
+    })
 }
 
 /// Adds a new secret; the current ones stay valid until `old_valid_until`

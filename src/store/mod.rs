@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A foreign key refused the write: what it points at does not exist.
+    #[error("missing reference: {0}")]
+    ForeignKey(String),
     /// The database did not answer (pool timeout, connection refused).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -45,6 +48,9 @@ impl From<diesel::result::Error> for StoreError {
         match e {
             Error::NotFound => Self::NotFound,
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Self::Conflict(info.message().to_owned()),
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                Self::ForeignKey(info.message().to_owned())
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_owned())
             }

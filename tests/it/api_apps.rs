@@ -147,3 +147,12 @@ async fn apps_of_other_organizations_are_not_found_and_developers_touch_only_the
     assert_eq!(call(&app, "DELETE", &format!("/v1/apps/{id_b}"), &dev_key, None).await.0, 403);
     assert_eq!(call(&app, "GET", &format!("/v1/apps/{id_b}"), &dev_key, None).await.0, 200);
 }
+
+#[actix_web::test]
+async fn an_app_of_an_organization_that_does_not_exist_is_refused_by_the_foreign_key() {
+    let app = TestApp::spawn().await;
+    let mut reg = app.oauth_client().await;
+    reg.new_mut().organization_id = "org_that_does_not_exist".into();
+    let err = app.state.oauth.clients.create(reg.new_mut().clone()).await.unwrap_err();
+    assert_eq!(err.to_string(), "no such organization");
+}

@@ -115,6 +115,10 @@ impl ClientBuilder<'_> {
         self.new.always_issue_refresh_token = true;
         self
     }
+    /// The registration as it stands, to change what no method covers.
+    pub fn new_mut(&mut self) -> &mut NewClient {
+        &mut self.new
+    }
     pub async fn create(self) -> Registered {
         let (client, secret) = self.app.state.oauth.clients.create(self.new).await.expect("client registered");
         Registered { client, secret }

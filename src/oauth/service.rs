@@ -178,20 +178,6 @@ impl OAuth {
         (token, row)
     }
 
-    /// Revokes a refresh-token family and denies the access tokens issued
-    /// with it, until the longest they could live.
-    pub fn revoke_family_blocking(
-        conn: &mut store::DbConnection,
-        family_id: &str,
-        now: NaiveDateTime,
-        deny_until: NaiveDateTime,
-    ) -> Result<(), StoreError> {
-        for jti in store::grants::revoke_family(conn, family_id, now)? {
-            store::grants::revoke_access_token(conn, &jti, deny_until)?;
-        }
-        Ok(())
-    }
-
     /// The furthest an access token issued now to `client` can live.
     pub fn deny_until(&self, client: &Client) -> NaiveDateTime {
         (self.now() + self.access_ttl(client).max(self.settings.access_token_ttl)).naive_utc()

@@ -112,9 +112,17 @@ pub fn rotate_refresh_token(conn: &mut DbConnection, id: &str, now: NaiveDateTim
     Ok(n == 1)
 }
 
-/// Revokes every token of a family; returns the access-token ids issued
-/// with them, so those can be denied too.
-pub fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTime) -> Result<Vec<String>, StoreError> {
+/// Revokes every token of a family and denies, until `deny_until`, the
+/// access tokens issued with them. `deny_until - now` is the caller's bound
+/// on an access token's lifetime, so tokens issued longer ago than that
+/// have expired and need no denial. Idempotent. The domain reaches this
+/// through `OAuth::revoke_family_blocking` only.
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: &str,
+    now: NaiveDateTime,
+    deny_until: NaiveDateTime,
+) -> Result<(), StoreError> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))
@@ -122,28 +130,33 @@ pub fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTim
     )
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)?;
-    Ok(refresh_tokens::table
+    let issued_after = now - (deny_until - now);
+    let jtis: Vec<String> = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::created_at.ge(issued_after))
         .filter(refresh_tokens::access_jti.is_not_null())
         .select(refresh_tokens::access_jti.assume_not_null())
-        .load(conn)?)
+        .load(conn)?;
+    for jti in jtis {
+        revoke_access_token(conn, &jti, deny_until)?;
+    }
+    Ok(())
 }
 
-/// Denies an access token until it would have expired anyway. Idempotent.
+/// Denies an access token until it would have expired anyway. Idempotent,
+/// and one statement: inside a PostgreSQL transaction a unique violation
+/// would abort everything after it, so a concurrent denial of the same
+/// token is ignored by the database, not caught here.
 pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: NaiveDateTime) -> Result<(), StoreError> {
-    let exists = revoked_access_tokens::table.find(jti).count().get_result::<i64>(conn)? > 0;
-    if !exists {
-        match diesel::insert_into(revoked_access_tokens::table)
-            .values((revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at)))
-            .execute(conn)
-        {
-            // Someone revoked it between our read and write: the goal is met.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            other => {
-                other?;
-            }
+    let values = (revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at));
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(revoked_access_tokens::table).values(values).on_conflict_do_nothing().execute(pg)?
         }
-    }
+        DbConnection::Sqlite(sqlite) => {
+            diesel::insert_or_ignore_into(revoked_access_tokens::table).values(values).execute(sqlite)?
+        }
+    };
     Ok(())
 }
 

@@ -25,6 +25,9 @@ pub struct Settings {
     pub refresh_token_absolute_ttl: Duration,
     pub authorization_code_ttl: Duration,
     pub allow_plain_pkce: bool,
+    /// How long after a refresh token's rotation a second use of it is taken
+    /// for a lost race rather than a replay (RFC 9700 §4.14.2).
+    pub refresh_reuse_grace: Duration,
     /// How long a retired signing key stays published and verifying: the
     /// longest access-token lifetime plus five minutes of clock skew.
     pub retired_key_retention: Duration,
@@ -41,6 +44,7 @@ impl Settings {
             refresh_token_absolute_ttl: Duration::seconds(o.refresh_token_absolute_ttl_secs),
             authorization_code_ttl: Duration::seconds(o.authorization_code_ttl_secs),
             allow_plain_pkce: o.allow_plain_pkce,
+            refresh_reuse_grace: Duration::seconds(o.refresh_reuse_grace_secs),
             retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
         }
     }
@@ -142,6 +146,11 @@ impl OAuth {
         Ok((!revoked).then_some(claims))
     }
 
+    /// How long a refresh token of `client` may lie unused (idle lifetime).
+    pub fn refresh_idle_ttl(&self, client: &Client) -> Duration {
+        client.refresh_token_ttl_secs.map_or(self.settings.refresh_token_ttl, Duration::seconds)
+    }
+
     /// A new refresh token: the plaintext for the client, the row (digest
     /// only) for the database. `family` continues an existing family.
     pub fn new_refresh_token(
@@ -157,7 +166,7 @@ impl OAuth {
             Some((id, until)) => (id.to_owned(), until),
             None => (uuid::Uuid::new_v4().to_string(), now + self.settings.refresh_token_absolute_ttl),
         };
-        let idle = client.refresh_token_ttl_secs.map_or(self.settings.refresh_token_ttl, Duration::seconds);
+        let idle = self.refresh_idle_ttl(client);
         let token = opaque::random_secret();
         let row = RefreshTokenRow {
             id: uuid::Uuid::new_v4().to_string(),

@@ -98,6 +98,42 @@ pub fn find_refresh_token(conn: &mut DbConnection, digest: &str) -> Result<Optio
         .optional()?)
 }
 
+/// Runs `decide` on the refresh token with this digest while holding it
+/// against every other use, in one transaction: the row is read `FOR
+/// UPDATE` on PostgreSQL, after `BEGIN IMMEDIATE` on SQLite. A concurrent
+/// use of the same token waits, then reads the row as the first use left
+/// it, so the decision is taken on what really happened (RFC 9700
+/// §4.14.2: a race is told from a replay). `decide` may write; what it
+/// wrote is committed whenever it returns `Ok`.
+pub fn use_refresh_token<T>(
+    conn: &mut DbConnection,
+    digest: &str,
+    decide: impl FnOnce(&mut DbConnection, Option<RefreshTokenRow>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    super::write_transaction(conn, |c| {
+        let row = match c {
+            DbConnection::Postgresql(pg) => refresh_tokens::table
+                .filter(refresh_tokens::token_digest.eq(digest))
+                .select(RefreshTokenRow::as_select())
+                .for_update()
+                .first(pg)
+                .optional()?,
+            // The immediate transaction already holds the write lock.
+            DbConnection::Sqlite(_) => find_refresh_token(c, digest)?,
+        };
+        decide(c, row)
+    })
+}
+
+/// The token that replaced `parent_id` at its rotation, if any.
+pub fn find_successor(conn: &mut DbConnection, parent_id: &str) -> Result<Option<RefreshTokenRow>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::parent_id.eq(parent_id))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Retires a refresh token at its use, only if it is still live: true for
 /// the one caller that wins when two race.
 pub fn rotate_refresh_token(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {

@@ -15,5 +15,6 @@ mod oauth_code;
 mod oauth_support;
 mod oauth_tokens;
 mod pages;
+mod refresh_race;
 mod security;
 mod throttle;

@@ -141,9 +141,23 @@ impl OAuth {
         {
             return Ok(None);
         }
+        // A user's token also dies with a revocation of all the user's
+        // tokens (password change, removal, demotion); a machine's token has
+        // its own client_id as `sub` (RFC 9068 §2.2) and no user behind it.
+        let user = if claims.sub == claims.client_id {
+            None
+        } else {
+            let Some(iat) = DateTime::from_timestamp(claims.iat, 0) else { return Ok(None) };
+            Some((claims.sub.clone(), iat.naive_utc()))
+        };
         let jti = claims.jti.clone();
-        let revoked = self.store.run(move |conn| store::grants::is_access_token_revoked(conn, &jti)).await?;
-        Ok((!revoked).then_some(claims))
+        let denied = self
+            .store
+            .run(move |conn| {
+                store::grants::is_access_token_denied(conn, &jti, user.as_ref().map(|(sub, iat)| (sub.as_str(), *iat)))
+            })
+            .await?;
+        Ok((!denied).then_some(claims))
     }
 
     /// How long a refresh token of `client` may lie unused (idle lifetime).

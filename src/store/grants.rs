@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{authorization_codes, consents, refresh_tokens, revoked_access_tokens};
+use super::schema::{authorization_codes, consents, refresh_tokens, revoked_access_tokens, users};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -179,6 +179,21 @@ pub fn revoke_family(
     Ok(())
 }
 
+/// The families of a user that still have an unrevoked, unexpired token.
+pub fn live_families_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::family_expires_at.gt(now))
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load(conn)?)
+}
+
 /// Denies an access token until it would have expired anyway. Idempotent,
 /// and one statement: inside a PostgreSQL transaction a unique violation
 /// would abort everything after it, so a concurrent denial of the same
@@ -194,6 +209,26 @@ pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: Naive
         }
     };
     Ok(())
+}
+
+/// True when the access token `jti` is on the denylist, or when `user` is
+/// `(sub, iat)` of a user's token issued before that user's tokens were
+/// revoked as a whole (`users.tokens_revoked_at`). One round trip of two
+/// primary-key lookups.
+pub fn is_access_token_denied(
+    conn: &mut DbConnection,
+    jti: &str,
+    user: Option<(&str, NaiveDateTime)>,
+) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    let by_jti = exists(revoked_access_tokens::table.find(jti));
+    Ok(match user {
+        None => diesel::select(by_jti).get_result(conn)?,
+        Some((user_id, iat)) => {
+            diesel::select(by_jti.or(exists(users::table.find(user_id).filter(users::tokens_revoked_at.gt(iat)))))
+                .get_result(conn)?
+        }
+    })
 }
 
 pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {

@@ -17,4 +17,5 @@ mod oauth_tokens;
 mod pages;
 mod refresh_race;
 mod security;
+mod sessions_end;
 mod throttle;

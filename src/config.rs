@@ -95,6 +95,10 @@ pub struct OAuthConfig {
     /// A refresh-token family ends this long after the first grant (absolute).
     pub refresh_token_absolute_ttl_secs: i64,
     pub authorization_code_ttl_secs: i64,
+    /// A second use of a refresh token this soon after its rotation, while
+    /// the token that replaced it is still unused, is a lost race: refused,
+    /// and nothing is revoked. Any other reuse revokes the family. 0..=60.
+    pub refresh_reuse_grace_secs: i64,
     /// ES256 (default), RS256 or EdDSA.
     pub signing_algorithm: String,
     /// `aud` of access tokens; empty means the issuer.
@@ -112,6 +116,7 @@ impl Default for OAuthConfig {
             refresh_token_ttl_secs: 30 * 86400,
             refresh_token_absolute_ttl_secs: 90 * 86400,
             authorization_code_ttl_secs: 60,
+            refresh_reuse_grace_secs: 5,
             signing_algorithm: "ES256".into(),
             audience: Vec::new(),
             allow_plain_pkce: false,
@@ -226,6 +231,10 @@ impl Config {
         if !(1..=600).contains(&o.authorization_code_ttl_secs) {
             return invalid("oauth.authorization_code_ttl_secs must be between 1 and 600".into());
         }
+        // Longer than a minute is no longer a race but a window for a thief.
+        if !(0..=60).contains(&o.refresh_reuse_grace_secs) {
+            return invalid("oauth.refresh_reuse_grace_secs must be between 0 and 60".into());
+        }
         if !["ES256", "RS256", "EdDSA"].contains(&o.signing_algorithm.as_str()) {
             return invalid(format!("oauth.signing_algorithm: {:?} is not ES256, RS256 or EdDSA", o.signing_algorithm));
         }
@@ -292,6 +301,25 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn refresh_reuse_grace_is_a_few_seconds_at_most_a_minute() {
+        assert_eq!(Config::default().oauth.refresh_reuse_grace_secs, 5);
+        for (secs, ok) in [(-1, false), (0, true), (60, true), (61, false)] {
+            let mut c = Config::default();
+            c.oauth.refresh_reuse_grace_secs = secs;
+            match c.validate() {
+                Ok(()) => assert!(ok, "{secs} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{secs} refused");
+                    assert_eq!(
+                        e.to_string(),
+                        "invalid configuration: oauth.refresh_reuse_grace_secs must be between 0 and 60"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -64,8 +64,10 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         KeySource::Configured => {}
     }
     let store = open_store(&config)?;
-    let accounts = Accounts::new(store.clone(), clock.clone(), config.login_throttle.clone(), config.session_ttl_secs);
     let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
+    // Retired keys are kept for the longest access-token lifetime too.
+    let accounts = Accounts::new(store.clone(), clock.clone(), config.login_throttle.clone(), config.session_ttl_secs)
+        .with_token_lifetime(oauth.settings.retired_key_retention);
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
     let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words);

@@ -59,6 +59,8 @@ impl Accounts {
 
     /// Changes a member's role on behalf of someone whose role is `actor`.
     /// Returns the role before, or `None` when there is no such member.
+    /// A real change ends the member's tokens: they were issued under the
+    /// old role (DESIGN invariant 10).
     pub async fn change_role(
         &self,
         organization_id: &str,
@@ -67,6 +69,7 @@ impl Accounts {
         actor: Role,
     ) -> Result<Option<Role>, AccountsError> {
         let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
+        let revoke_tokens = self.revoke_user_tokens();
         let outcome = self
             .store
             .run(move |conn| {
@@ -79,7 +82,10 @@ impl Accounts {
                     if old == Role::Owner && new != Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
                         return Ok(Err("The last OWNER cannot be demoted; make another member OWNER first."));
                     }
-                    store::orgs::set_role(c, &org, &uid, new.as_str())?;
+                    if old != new {
+                        store::orgs::set_role(c, &org, &uid, new.as_str())?;
+                        revoke_tokens(c, &uid)?;
+                    }
                     Ok(Ok(Some(old)))
                 })
             })
@@ -87,7 +93,8 @@ impl Accounts {
         outcome.map_err(refuse)
     }
 
-    /// Removes a member; same OWNER rules as `change_role`.
+    /// Removes a member; same OWNER rules as `change_role`. Every token of
+    /// the removed user ends with the membership.
     pub async fn remove_member(
         &self,
         organization_id: &str,
@@ -95,6 +102,7 @@ impl Accounts {
         actor: Role,
     ) -> Result<Option<Role>, AccountsError> {
         let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
+        let revoke_tokens = self.revoke_user_tokens();
         let outcome = self
             .store
             .run(move |conn| {
@@ -108,6 +116,7 @@ impl Accounts {
                         return Ok(Err("The last OWNER cannot be removed."));
                     }
                     store::orgs::delete_membership(c, &org, &uid)?;
+                    revoke_tokens(c, &uid)?;
                     Ok(Ok(Some(old)))
                 })
             })

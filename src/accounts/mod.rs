@@ -15,6 +15,7 @@ use diesel::Connection;
 
 use crate::clock::Clock;
 use crate::config::LoginThrottle;
+use crate::oauth::OAuth;
 use crate::store::models::{MembershipRow, OrganizationRow, SessionRow, UserRow};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
@@ -105,11 +106,35 @@ pub struct Accounts {
     clock: Arc<dyn Clock>,
     throttle: LoginThrottle,
     session_ttl: Duration,
+    /// The longest an access token lives: how long the denylist must hold
+    /// the tokens of a user whose tokens are revoked as a whole.
+    token_lifetime: Duration,
 }
 
 impl Accounts {
     pub fn new(store: Store, clock: Arc<dyn Clock>, throttle: LoginThrottle, session_ttl_secs: i64) -> Self {
-        Self { store, clock, throttle, session_ttl: Duration::seconds(session_ttl_secs) }
+        Self {
+            store,
+            clock,
+            throttle,
+            session_ttl: Duration::seconds(session_ttl_secs),
+            token_lifetime: Duration::seconds(crate::config::OAuthConfig::default().access_token_ttl_secs),
+        }
+    }
+
+    /// Sets the longest an access token lives (see `token_lifetime`).
+    pub fn with_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// What ends every token of a user, on the caller's connection so it
+    /// joins the caller's transaction: sessions end with their cause
+    /// (password change, removal, role change).
+    fn revoke_user_tokens(&self) -> impl Fn(&mut store::DbConnection, &str) -> Result<(), StoreError> + Send + 'static {
+        let now = self.clock.now();
+        let deny_until = (now + self.token_lifetime).naive_utc();
+        move |conn, user_id| OAuth::revoke_user_tokens_blocking(conn, user_id, now, deny_until)
     }
 
     fn now(&self) -> NaiveDateTime {
@@ -349,7 +374,8 @@ impl Accounts {
     }
 
     /// Changes the password after checking the current one, and ends every
-    /// other session of the user.
+    /// other session of the user and every token issued to the user: one
+    /// who changes a password because it leaked means all of them.
     pub async fn change_password(
         &self,
         session: &CurrentSession,
@@ -378,11 +404,13 @@ impl Accounts {
         .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
         let now = self.now();
         let keep = session.session_id.clone();
+        let revoke_tokens = self.revoke_user_tokens();
         self.store
             .run(move |conn| {
                 conn.transaction(|c| {
                     store::users::update_password(c, &user_id, &hash, now)?;
                     store::sessions::delete_sessions_of_user(c, &user_id, Some(&keep))?;
+                    revoke_tokens(c, &user_id)?;
                     Ok(())
                 })
             })

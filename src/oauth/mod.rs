@@ -8,6 +8,7 @@ pub mod grants;
 pub mod introspect;
 pub mod pkce;
 pub mod redirect;
+pub mod revocation;
 pub mod scopes;
 pub mod service;
 

@@ -28,6 +28,9 @@ pub struct Settings {
     /// The `aud` of tokens for the /v1 management API (`{issuer}/v1`):
     /// dashboard sessions and management apps only.
     pub management_audience: String,
+    /// How long after a refresh token's rotation a second use of it is taken
+    /// for a lost race rather than a replay (RFC 9700 §4.14.2).
+    pub refresh_reuse_grace: Duration,
     /// How long a retired signing key stays published and verifying: the
     /// longest access-token lifetime plus five minutes of clock skew.
     pub retired_key_retention: Duration,
@@ -45,6 +48,7 @@ impl Settings {
             authorization_code_ttl: Duration::seconds(o.authorization_code_ttl_secs),
             allow_plain_pkce: o.allow_plain_pkce,
             management_audience: config.management_audience(),
+            refresh_reuse_grace: Duration::seconds(o.refresh_reuse_grace_secs),
             retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
         }
     }
@@ -164,9 +168,28 @@ impl OAuth {
         {
             return Ok(None);
         }
+        // A user's token also dies with a revocation of all the user's
+        // tokens (password change, removal, demotion); a machine's token has
+        // its own client_id as `sub` (RFC 9068 §2.2) and no user behind it.
+        let user = if claims.sub == claims.client_id {
+            None
+        } else {
+            let Some(iat) = DateTime::from_timestamp(claims.iat, 0) else { return Ok(None) };
+            Some((claims.sub.clone(), iat.naive_utc()))
+        };
         let jti = claims.jti.clone();
-        let revoked = self.store.run(move |conn| store::grants::is_access_token_revoked(conn, &jti)).await?;
-        Ok((!revoked).then_some(claims))
+        let denied = self
+            .store
+            .run(move |conn| {
+                store::grants::is_access_token_denied(conn, &jti, user.as_ref().map(|(sub, iat)| (sub.as_str(), *iat)))
+            })
+            .await?;
+        Ok((!denied).then_some(claims))
+    }
+
+    /// How long a refresh token of `client` may lie unused (idle lifetime).
+    pub fn refresh_idle_ttl(&self, client: &Client) -> Duration {
+        client.refresh_token_ttl_secs.map_or(self.settings.refresh_token_ttl, Duration::seconds)
     }
 
     /// A new refresh token: the plaintext for the client, the row (digest
@@ -184,7 +207,7 @@ impl OAuth {
             Some((id, until)) => (id.to_owned(), until),
             None => (uuid::Uuid::new_v4().to_string(), now + self.settings.refresh_token_absolute_ttl),
         };
-        let idle = client.refresh_token_ttl_secs.map_or(self.settings.refresh_token_ttl, Duration::seconds);
+        let idle = self.refresh_idle_ttl(client);
         let token = opaque::random_secret();
         let row = RefreshTokenRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -203,20 +226,6 @@ impl OAuth {
             parent_id: None,
         };
         (token, row)
-    }
-
-    /// Revokes a refresh-token family and denies the access tokens issued
-    /// with it, until the longest they could live.
-    pub fn revoke_family_blocking(
-        conn: &mut store::DbConnection,
-        family_id: &str,
-        now: NaiveDateTime,
-        deny_until: NaiveDateTime,
-    ) -> Result<(), StoreError> {
-        for jti in store::grants::revoke_family(conn, family_id, now)? {
-            store::grants::revoke_access_token(conn, &jti, deny_until)?;
-        }
-        Ok(())
     }
 
     /// The furthest an access token issued now to `client` can live.

@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{authorization_codes, consents, refresh_tokens, revoked_access_tokens};
+use super::schema::{authorization_codes, consents, refresh_tokens, revoked_access_tokens, users};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -98,6 +98,42 @@ pub fn find_refresh_token(conn: &mut DbConnection, digest: &str) -> Result<Optio
         .optional()?)
 }
 
+/// Runs `decide` on the refresh token with this digest while holding it
+/// against every other use, in one transaction: the row is read `FOR
+/// UPDATE` on PostgreSQL, after `BEGIN IMMEDIATE` on SQLite. A concurrent
+/// use of the same token waits, then reads the row as the first use left
+/// it, so the decision is taken on what really happened (RFC 9700
+/// §4.14.2: a race is told from a replay). `decide` may write; what it
+/// wrote is committed whenever it returns `Ok`.
+pub fn use_refresh_token<T>(
+    conn: &mut DbConnection,
+    digest: &str,
+    decide: impl FnOnce(&mut DbConnection, Option<RefreshTokenRow>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    super::write_transaction(conn, |c| {
+        let row = match c {
+            DbConnection::Postgresql(pg) => refresh_tokens::table
+                .filter(refresh_tokens::token_digest.eq(digest))
+                .select(RefreshTokenRow::as_select())
+                .for_update()
+                .first(pg)
+                .optional()?,
+            // The immediate transaction already holds the write lock.
+            DbConnection::Sqlite(_) => find_refresh_token(c, digest)?,
+        };
+        decide(c, row)
+    })
+}
+
+/// The token that replaced `parent_id` at its rotation, if any.
+pub fn find_successor(conn: &mut DbConnection, parent_id: &str) -> Result<Option<RefreshTokenRow>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::parent_id.eq(parent_id))
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// Retires a refresh token at its use, only if it is still live: true for
 /// the one caller that wins when two race.
 pub fn rotate_refresh_token(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
@@ -112,9 +148,17 @@ pub fn rotate_refresh_token(conn: &mut DbConnection, id: &str, now: NaiveDateTim
     Ok(n == 1)
 }
 
-/// Revokes every token of a family; returns the access-token ids issued
-/// with them, so those can be denied too.
-pub fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTime) -> Result<Vec<String>, StoreError> {
+/// Revokes every token of a family and denies, until `deny_until`, the
+/// access tokens issued with them. `deny_until - now` is the caller's bound
+/// on an access token's lifetime, so tokens issued longer ago than that
+/// have expired and need no denial. Idempotent. The domain reaches this
+/// through `OAuth::revoke_family_blocking` only.
+pub fn revoke_family(
+    conn: &mut DbConnection,
+    family_id: &str,
+    now: NaiveDateTime,
+    deny_until: NaiveDateTime,
+) -> Result<(), StoreError> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))
@@ -122,29 +166,69 @@ pub fn revoke_family(conn: &mut DbConnection, family_id: &str, now: NaiveDateTim
     )
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)?;
-    Ok(refresh_tokens::table
+    let issued_after = now - (deny_until - now);
+    let jtis: Vec<String> = refresh_tokens::table
         .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::created_at.ge(issued_after))
         .filter(refresh_tokens::access_jti.is_not_null())
         .select(refresh_tokens::access_jti.assume_not_null())
+        .load(conn)?;
+    for jti in jtis {
+        revoke_access_token(conn, &jti, deny_until)?;
+    }
+    Ok(())
+}
+
+/// The families of a user that still have an unrevoked, unexpired token.
+pub fn live_families_of_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(refresh_tokens::family_expires_at.gt(now))
+        .select(refresh_tokens::family_id)
+        .distinct()
         .load(conn)?)
 }
 
-/// Denies an access token until it would have expired anyway. Idempotent.
+/// Denies an access token until it would have expired anyway. Idempotent,
+/// and one statement: inside a PostgreSQL transaction a unique violation
+/// would abort everything after it, so a concurrent denial of the same
+/// token is ignored by the database, not caught here.
 pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: NaiveDateTime) -> Result<(), StoreError> {
-    let exists = revoked_access_tokens::table.find(jti).count().get_result::<i64>(conn)? > 0;
-    if !exists {
-        match diesel::insert_into(revoked_access_tokens::table)
-            .values((revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at)))
-            .execute(conn)
-        {
-            // Someone revoked it between our read and write: the goal is met.
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            other => {
-                other?;
-            }
+    let values = (revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at));
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(revoked_access_tokens::table).values(values).on_conflict_do_nothing().execute(pg)?
         }
-    }
+        DbConnection::Sqlite(sqlite) => {
+            diesel::insert_or_ignore_into(revoked_access_tokens::table).values(values).execute(sqlite)?
+        }
+    };
     Ok(())
+}
+
+/// True when the access token `jti` is on the denylist, or when `user` is
+/// `(sub, iat)` of a user's token issued before that user's tokens were
+/// revoked as a whole (`users.tokens_revoked_at`). One round trip of two
+/// primary-key lookups.
+pub fn is_access_token_denied(
+    conn: &mut DbConnection,
+    jti: &str,
+    user: Option<(&str, NaiveDateTime)>,
+) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    let by_jti = exists(revoked_access_tokens::table.find(jti));
+    Ok(match user {
+        None => diesel::select(by_jti).get_result(conn)?,
+        Some((user_id, iat)) => {
+            diesel::select(by_jti.or(exists(users::table.find(user_id).filter(users::tokens_revoked_at.gt(iat)))))
+                .get_result(conn)?
+        }
+    })
 }
 
 pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {

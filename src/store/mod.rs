@@ -65,6 +65,41 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     }
 }
 
+/// Runs `f` in a transaction that serializes with every other writer from
+/// its first read: on SQLite `BEGIN IMMEDIATE` takes the write lock before
+/// anything is read, so two of these can never decide on the same state; on
+/// PostgreSQL a plain transaction, in which the caller locks the rows it
+/// decides on (`FOR UPDATE`). Commits when `f` returns `Ok`, so a decision
+/// that also answers "no" (`Ok(Err(..))`) keeps what it wrote.
+///
+/// Diesel's transaction manager is told about the transaction, so a nested
+/// `transaction` inside `f` becomes a savepoint instead of a second BEGIN.
+pub fn write_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::Connection;
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(f),
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(v) => {
+                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(v)
+                }
+                Err(e) => {
+                    // The cause is what the caller needs; a failed rollback
+                    // leaves the connection broken, and r2d2 discards it.
+                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Store {

@@ -104,28 +104,14 @@ pub fn with_owners_locked<T>(
     f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     use diesel::sql_types::Text;
-    match conn {
-        DbConnection::Postgresql(_) => conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
+        if let DbConnection::Postgresql(_) = c {
             diesel::sql_query("SELECT 1 FROM memberships WHERE organization_id = $1 AND role = 'OWNER' FOR UPDATE")
                 .bind::<Text, _>(organization_id)
                 .execute(c)?;
-            f(c)
-        }),
-        DbConnection::Sqlite(_) => {
-            // BEGIN IMMEDIATE takes the write lock before the first read.
-            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
-            match f(conn) {
-                Ok(v) => {
-                    diesel::sql_query("COMMIT").execute(conn)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(e)
-                }
-            }
         }
-    }
+        f(c)
+    })
 }
 
 pub fn count_owners(conn: &mut DbConnection, organization_id: &str) -> Result<i64, StoreError> {

@@ -35,3 +35,10 @@ pub fn update_password(
         .execute(conn)?;
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
+
+/// Marks every token of the user issued before `at` as revoked (the
+/// liveness check compares it with a token's `iat`).
+pub fn set_tokens_revoked_at(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id)).set(users::tokens_revoked_at.eq(at)).execute(conn)?;
+    Ok(())
+}

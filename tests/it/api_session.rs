@@ -50,6 +50,8 @@ async fn login_me_refresh_logout() {
     let access2 = r["data"]["access_token"].as_str().unwrap().to_owned();
     let refresh2 = r["data"]["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(refresh2, refresh);
+    // Past the grace for a lost race (RFC 9700 §4.14.2), a reuse is a replay.
+    app.clock.advance(chrono::Duration::seconds(6));
     let (s, _, e) = post(&app, "/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
     assert_eq!((s, e["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")));
     // …and that reuse revoked the whole family, access tokens included.

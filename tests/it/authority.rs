@@ -510,10 +510,10 @@ async fn a_member_of_several_organizations_chooses_which_one_a_session_acts_for(
     assert_eq!(res.status(), 400);
     let res = login(Some(&first.id)).await.unwrap();
     assert_eq!(res.status(), 200);
-    // Leaving the organization ends the session's power there at once.
+    // Leaving the organization ends the session there at once.
     app.state.accounts.remove_member(&second.id, &user.id, Role::Owner).await.unwrap();
     let (s, v) = call(&app, "GET", "/v1/auth/validate", &access, None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")));
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")));
 }
 
 #[actix_web::test]

@@ -16,5 +16,7 @@ mod oauth_code;
 mod oauth_support;
 mod oauth_tokens;
 mod pages;
+mod refresh_race;
 mod security;
+mod sessions_end;
 mod throttle;

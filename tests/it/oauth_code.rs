@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::oauth_support::{REDIRECT, hidden_fields, post_form, query};
 use crate::support::{PASSWORD, TestApp, location};
 
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
@@ -108,7 +108,11 @@ async fn code_flow_with_pkce_consent_refresh_and_revocation() {
 }
 
 /// An approved code and its verifier.
-async fn code_for(app: &TestApp, reg: &crate::oauth_support::Registered, scope: &str) -> (String, PkceCodeVerifier) {
+pub(crate) async fn code_for(
+    app: &TestApp,
+    reg: &crate::oauth_support::Registered,
+    scope: &str,
+) -> (String, PkceCodeVerifier) {
     let browser = signed_in(app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _) = app
@@ -439,7 +443,8 @@ async fn refresh_reuse_revokes_the_family_and_scope_cannot_widen() {
 
     let second = client.exchange_refresh_token(&r1).request_async(&http()).await.unwrap();
     let r2 = second.refresh_token().unwrap().clone();
-    // r1 again: reuse. The whole family dies, r2 included.
+    // r1 again, past the grace for a lost race: reuse. The whole family dies, r2 included.
+    app.clock.advance(chrono::Duration::seconds(6));
     let err = client.exchange_refresh_token(&r1).request_async(&http()).await.unwrap_err();
     assert_eq!(server_error(err).1, "The refresh token was already used; its whole family is revoked.");
     let err = client.exchange_refresh_token(&r2).request_async(&http()).await.unwrap_err();

@@ -15,6 +15,7 @@ use super::ok;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope};
 use crate::accounts::{AccountsError, Membership};
 use crate::http::{AppState, client_ip};
+use crate::oauth::OAuth;
 use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
 use crate::oauth::grants::refresh_token;
 use crate::oauth::service::new_jti;
@@ -188,6 +189,7 @@ pub async fn logout(
     let now = state.clock.now().naive_utc();
     let refresh = body.and_then(|b| b.into_inner().refresh_token);
     let user = p.user_id.clone();
+    let deny_until = state.oauth.deny_until(&Client::dashboard(ACCESS_TTL_SECS));
     state
         .store
         .run(move |conn| {
@@ -198,7 +200,8 @@ pub async fn logout(
                     && r.client_id == DASHBOARD_CLIENT_ID
                     && r.user_id == user
                 {
-                    store::grants::revoke_family(conn, &r.family_id, now)?;
+                    // The family's access tokens too, not only the one used here.
+                    OAuth::revoke_family_blocking(conn, &r.family_id, now, deny_until)?;
                 }
             }
             Ok(())

@@ -1,0 +1,68 @@
+//! The one way tokens are revoked in bulk: a refresh-token family (reuse,
+//! code replay, RFC 7009 revocation, logout), or every token of a user
+//! (password change, removal, demotion). Both always take the access
+//! tokens with them.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::service::OAuth;
+use crate::store::{self, DbConnection, StoreError};
+
+impl OAuth {
+    /// Revokes a refresh-token family and denies, until `deny_until` (the
+    /// longest they could live), the access tokens issued with it
+    /// (RFC 9700 §4.14.2, RFC 7009 §2.1). Runs on the caller's connection,
+    /// so it joins the caller's transaction.
+    pub fn revoke_family_blocking(
+        conn: &mut DbConnection,
+        family_id: &str,
+        now: NaiveDateTime,
+        deny_until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        store::grants::revoke_family(conn, family_id, now, deny_until)
+    }
+
+    /// Ends every token of a user: each live refresh-token family (with its
+    /// access tokens), and any other access token issued to the user before
+    /// `now`, through `users.tokens_revoked_at` (see `live_access_token`).
+    pub fn revoke_user_tokens_blocking(
+        conn: &mut DbConnection,
+        user_id: &str,
+        now: DateTime<Utc>,
+        deny_until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        store::users::set_tokens_revoked_at(conn, user_id, tokens_revoked_at(now))?;
+        let now = now.naive_utc();
+        for family in store::grants::live_families_of_user(conn, user_id, now)? {
+            Self::revoke_family_blocking(conn, &family, now, deny_until)?;
+        }
+        Ok(())
+    }
+}
+
+/// `tokens_revoked_at` is kept to the whole second, rounded down, because
+/// `iat` has whole seconds only (RFC 7519 §2 NumericDate, as we issue it):
+/// a token dies when `iat < tokens_revoked_at`. Rounding down lets a token
+/// issued in the same second as the revocation live, so a sign-in right
+/// after a password change works; a token issued in that second just
+/// before the change is the price, and if it belongs to a refresh family
+/// it is denied by its `jti` anyway.
+pub fn tokens_revoked_at(now: DateTime<Utc>) -> NaiveDateTime {
+    DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now).naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn revocation_time_is_rounded_down_to_the_second_of_iat() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 7).unwrap() + chrono::Duration::milliseconds(900);
+        let at = tokens_revoked_at(now);
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 7).unwrap().naive_utc());
+        // A token signed in the same second (iat = 12:00:07) is not before it.
+        assert!(DateTime::from_timestamp(now.timestamp(), 0).unwrap().naive_utc() >= at);
+    }
+}

@@ -15,7 +15,7 @@ fn http() -> reqwest::Client {
 }
 
 /// Signs a new user in a new browser.
-async fn signed_in(app: &TestApp) -> reqwest::Client {
+pub async fn signed_in(app: &TestApp) -> reqwest::Client {
     let (user, _) = app.user().create().await;
     let browser = app.new_browser();
     assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
@@ -108,7 +108,11 @@ async fn code_flow_with_pkce_consent_refresh_and_revocation() {
 }
 
 /// An approved code and its verifier.
-async fn code_for(app: &TestApp, reg: &crate::oauth_support::Registered, scope: &str) -> (String, PkceCodeVerifier) {
+pub async fn code_for(
+    app: &TestApp,
+    reg: &crate::oauth_support::Registered,
+    scope: &str,
+) -> (String, PkceCodeVerifier) {
     let browser = signed_in(app).await;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _) = app

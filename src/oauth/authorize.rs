@@ -50,6 +50,9 @@ pub struct AuthorizationRequest {
     pub params: Vec<(String, String)>,
 }
 
+/// The error description when PKCE is required and absent.
+pub const CODE_CHALLENGE_REQUIRED: &str = "code_challenge required: this client must use PKCE (S256)";
+
 /// Why a request cannot proceed: shown as a page when the client or the
 /// redirect URI cannot be trusted, else sent back to the client.
 #[derive(Debug, Clone)]
@@ -115,9 +118,11 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     let code_challenge =
         pkce::parse_challenge(get("code_challenge"), get("code_challenge_method"), oauth.settings.allow_plain_pkce)
             .map_err(reject)?;
-    // RFC 7636 §4.4.1, RFC 9700 §2.1.1: public clients must use PKCE.
-    if client.is_public() && code_challenge.is_none() {
-        return Err(reject(OAuthError::invalid_request("PKCE is required: send code_challenge with S256")));
+    // OAuth 2.1 §4.1.1, RFC 9700 §2.1.1: PKCE for every client unless a
+    // confidential one was exempted (public ones never are). The missing
+    // challenge is invalid_request, RFC 7636 §4.4.1.
+    if (client.require_pkce || client.is_public()) && code_challenge.is_none() {
+        return Err(reject(OAuthError::invalid_request(CODE_CHALLENGE_REQUIRED)));
     }
     let prompt = match map.get("prompt").copied().unwrap_or("") {
         "" => Prompt::Default,

@@ -317,7 +317,10 @@ async fn authorize_errors_go_back_to_the_client_with_state_and_iss() {
     let (e, d, _, _) =
         authorize_error(&app, &browser, &format!("{}&response_type=code&scope=read", base(&public.client.client_id)))
             .await;
-    assert_eq!((e.as_str(), d.as_str()), ("invalid_request", "PKCE is required: send code_challenge with S256"));
+    assert_eq!(
+        (e.as_str(), d.as_str()),
+        ("invalid_request", "code_challenge required: this client must use PKCE (S256)")
+    );
     let (e, _, _, _) =
         authorize_error(&app, &browser, &format!("{}&response_type=code&scope=read&scope=write&{s256}", base(id)))
             .await;

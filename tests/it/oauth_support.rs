@@ -101,6 +101,11 @@ impl ClientBuilder<'_> {
         self.new.resource_server = true;
         self
     }
+    /// A legacy confidential client exempted from PKCE.
+    pub fn pkce_optional(mut self) -> Self {
+        self.new.require_pkce = false;
+        self
+    }
     pub fn always_refresh(mut self) -> Self {
         self.new.always_issue_refresh_token = true;
         self

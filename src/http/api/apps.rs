@@ -43,6 +43,7 @@ pub fn app_json(c: &Client) -> Value {
         "refresh_token_ttl": c.refresh_token_ttl_secs,
         "always_issue_refresh_token": c.always_issue_refresh_token,
         "resource_server": c.resource_server,
+        "require_pkce": c.require_pkce,
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
     })
@@ -75,6 +76,10 @@ pub struct CreateApp {
     always_issue_refresh_token: bool,
     #[serde(default)]
     resource_server: bool,
+    /// PKCE (S256) on the code flow; `false` exempts a legacy confidential
+    /// app (refused for public apps). Default `true`.
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,6 +97,9 @@ pub struct UpdateApp {
     homepage_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     logo_url: Option<Option<String>>,
+    /// `false` exempts a legacy confidential app from PKCE.
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 /// A field that is present (a value, or `null` to clear it), as opposed to
@@ -221,7 +229,7 @@ pub async fn create(
             always_issue_refresh_token: b.always_issue_refresh_token,
             resource_server: b.resource_server,
             management: false,
-            require_pkce: true,
+            require_pkce: b.require_pkce.unwrap_or(true),
             created_by: p.user_id.clone(),
         })
         .await?;
@@ -264,6 +272,7 @@ pub async fn update(
         scopes: b.scopes,
         homepage_url: b.homepage_url,
         logo_url: b.logo_url,
+        require_pkce: b.require_pkce,
     };
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });

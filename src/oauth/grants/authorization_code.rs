@@ -38,8 +38,9 @@ fn replayed() -> OAuthError {
 
 /// RFC 7636 §4.6: the verifier must match the challenge stored with the
 /// code. Without a stored challenge, no verifier may be sent (RFC 9700
-/// §4.8.2, downgrade).
-fn check_pkce(row: &AuthorizationCodeRow, code_verifier: Option<&str>) -> Result<(), OAuthError> {
+/// §4.8.2, downgrade) and the client must be one exempted from PKCE: a code
+/// issued before the client lost its exemption does not slip through.
+fn check_pkce(client: &Client, row: &AuthorizationCodeRow, code_verifier: Option<&str>) -> Result<(), OAuthError> {
     match (&row.code_challenge, row.code_challenge_method.as_deref().and_then(pkce::method_from_str)) {
         (Some(challenge), Some(method)) => {
             let verifier = code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required."))?;
@@ -53,6 +54,9 @@ fn check_pkce(row: &AuthorizationCodeRow, code_verifier: Option<&str>) -> Result
         (None, _) if code_verifier.is_some() => {
             Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge."))
         }
+        (None, _) if client.require_pkce || client.is_public() => Err(OAuthError::invalid_grant(
+            "The authorization request had no code_challenge; this client must use PKCE.",
+        )),
         (None, _) => Ok(()),
     }
 }
@@ -94,7 +98,7 @@ pub async fn grant(
     if !redirect_ok {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request."));
     }
-    check_pkce(&row, code_verifier)?;
+    check_pkce(client, &row, code_verifier)?;
     // Only now is this the client the code was issued to, proven by its
     // secret or, for a public client, by the PKCE verifier: a second use is
     // a replay, and what the first use issued is revoked (§4.1.2, §10.5).

@@ -4,6 +4,7 @@
 
 use std::process::{Command, Stdio};
 
+use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use portcullis::oauth::clients::{ClientChanges, ClientError, ClientType, GrantType, NewClient};
 use serde_json::{Value, json};
 
@@ -107,6 +108,55 @@ async fn a_public_clients_used_code_revokes_only_when_replayed_with_its_verifier
     let (status, body) =
         public_token(&app, &id, &[("grant_type", "refresh_token"), ("refresh_token", next.as_str())]).await;
     assert_eq!((status, body), (400, invalid_grant("The refresh token was revoked.")));
+}
+
+#[actix_web::test]
+async fn public_clients_see_the_consent_page_every_time_on_any_loopback_port() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.public().redirect_uris(&["http://127.0.0.1/callback"]).create().await;
+    let browser = signed_in(&app).await;
+    let request = |port: u16, extra: &str| {
+        app.url(&format!(
+            "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read&state=st&{S256}{extra}",
+            reg.client.client_id,
+            urlencode(&format!("http://127.0.0.1:{port}/callback")),
+        ))
+    };
+    let back = app.authorize(&browser, &request(49152, ""), "approve").await;
+    assert!(query(&back, "code").is_some());
+
+    // Consent is remembered, but any app on this machine can listen on a
+    // loopback port and claim this client_id: the page is shown again
+    // (RFC 8252 §8.6), saying why.
+    let res = browser.get(request(50000, "")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the consent page, not a code: {}", location(&res));
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"id="asked-again""#), "{html}");
+    let res = browser.get(request(49152, "")).send().await.unwrap();
+    assert_eq!(res.status(), 200, "the same port is no proof either");
+
+    // prompt=none cannot show it: consent_required, with state and iss.
+    let res = browser.get(request(50000, "&prompt=none")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let back = url::Url::parse(&location(&res)).unwrap();
+    assert!(back.as_str().starts_with("http://127.0.0.1:50000/callback?"), "{back}");
+    assert_eq!(query(&back, "error").as_deref(), Some("consent_required"));
+    assert_eq!(query(&back, "state").as_deref(), Some("st"));
+    assert_eq!(query(&back, "iss").as_deref(), Some(app.base.as_str()));
+    assert_eq!(query(&back, "code"), None);
+
+    // A confidential client keeps its remembered consent.
+    let confidential = app.oauth_client().await.create().await;
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = app
+        .oauth2_client(&confidential)
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    app.authorize(&browser, url.as_str(), "approve").await;
+    let res = browser.get(format!("{url}&prompt=none")).send().await.unwrap();
+    assert!(query(&url::Url::parse(&location(&res)).unwrap(), "code").is_some());
 }
 
 #[actix_web::test]

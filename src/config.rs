@@ -84,6 +84,9 @@ impl Default for ApiConfig {
     }
 }
 
+/// The longest an authorization code may live (DESIGN invariant 2).
+pub const MAX_AUTHORIZATION_CODE_TTL_SECS: i64 = 60;
+
 /// The OAuth server's lifetimes, algorithm, audience and scopes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -94,6 +97,7 @@ pub struct OAuthConfig {
     pub refresh_token_ttl_secs: i64,
     /// A refresh-token family ends this long after the first grant (absolute).
     pub refresh_token_absolute_ttl_secs: i64,
+    /// Authorization-code lifetime, 1 to 60 seconds.
     pub authorization_code_ttl_secs: i64,
     /// A second use of a refresh token this soon after its rotation, while
     /// the token that replaced it is still unused, is a lost race: refused,
@@ -228,8 +232,14 @@ impl Config {
         if o.access_token_ttl_secs < 1 || o.refresh_token_ttl_secs < 1 || o.refresh_token_absolute_ttl_secs < 1 {
             return invalid("oauth: token lifetimes must be positive".into());
         }
-        if !(1..=600).contains(&o.authorization_code_ttl_secs) {
-            return invalid("oauth.authorization_code_ttl_secs must be between 1 and 600".into());
+        // A code is a bearer credential in a URL: short-lived (RFC 6749
+        // §4.1.2 recommends at most 10 minutes; DESIGN invariant 2 says 60 s).
+        if !(1..=MAX_AUTHORIZATION_CODE_TTL_SECS).contains(&o.authorization_code_ttl_secs) {
+            return invalid(format!(
+                "oauth.authorization_code_ttl_secs: {} is out of range: \
+                 an authorization code lives between 1 and {MAX_AUTHORIZATION_CODE_TTL_SECS} seconds",
+                o.authorization_code_ttl_secs
+            ));
         }
         // Longer than a minute is no longer a race but a window for a thief.
         if !(0..=60).contains(&o.refresh_reuse_grace_secs) {
@@ -366,6 +376,13 @@ mod tests {
             jail.set_env("PORTCULLIS_ISSUER", "ftp://x");
             assert!(Config::load(None).unwrap_err().to_string().contains("issuer"));
             jail.set_env("PORTCULLIS_ISSUER", "http://x");
+            for ttl in ["600", "61", "0"] {
+                jail.set_env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", ttl);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains("authorization_code_ttl_secs") && err.contains("between 1 and 60"), "{err}");
+            }
+            jail.set_env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", "60");
+            assert_eq!(Config::load(None).unwrap().oauth.authorization_code_ttl_secs, 60);
             jail.set_env("PORTCULLIS_LOG_FORMAT", "xml");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("xml") && err.to_lowercase().contains("log_format"), "{err}");

@@ -87,6 +87,11 @@ enum ClientCommand {
         /// May introspect tokens issued to any client (for resource servers).
         #[arg(long)]
         resource_server: bool,
+        /// PKCE (S256) on the code flow: required (default, OAuth 2.1), or
+        /// optional for a legacy confidential client that cannot send it.
+        /// Public clients always require it.
+        #[arg(long, value_name = "required|optional", default_value = "required")]
+        pkce: PkceRule,
     },
     /// List registered apps.
     List {
@@ -101,6 +106,13 @@ enum ClientCommand {
         #[arg(long, default_value_t = 0)]
         grace: i64,
     },
+}
+
+/// Whether a client must use PKCE in the code flow.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PkceRule {
+    Required,
+    Optional,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +270,7 @@ fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> 
             refresh_token_ttl,
             always_issue_refresh_token,
             resource_server,
+            pkce,
         } => {
             let organization_id = organization_id(&store, &org)?;
             let new = NewClient {
@@ -274,7 +287,8 @@ fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> 
                 always_issue_refresh_token,
                 resource_server,
                 management: false,
-                require_pkce: true,
+                // Clients::create refuses an exemption for a public client.
+                require_pkce: pkce == PkceRule::Required,
                 created_by: None,
             };
             let (client, secret) = rt.block_on(clients.create(new))?;

@@ -2,6 +2,8 @@
 //! RFC 9207). The request is validated the same way when it arrives and
 //! when the consent form comes back, so nothing is kept between the two.
 
+mod decision;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,12 +29,7 @@ pub const PARAMS: [&str; 8] = [
     "nonce",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Prompt {
-    Default,
-    None,
-    Consent,
-}
+pub use decision::{Decision, Prompt, PromptContext, decide};
 
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
@@ -49,6 +46,9 @@ pub struct AuthorizationRequest {
     /// The parameters, to carry through the login and consent pages.
     pub params: Vec<(String, String)>,
 }
+
+/// The error description when PKCE is required and absent.
+pub const CODE_CHALLENGE_REQUIRED: &str = "code_challenge required: this client must use PKCE (S256)";
 
 /// Why a request cannot proceed: shown as a page when the client or the
 /// redirect URI cannot be trusted, else sent back to the client.
@@ -115,9 +115,11 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     let code_challenge =
         pkce::parse_challenge(get("code_challenge"), get("code_challenge_method"), oauth.settings.allow_plain_pkce)
             .map_err(reject)?;
-    // RFC 7636 §4.4.1, RFC 9700 §2.1.1: public clients must use PKCE.
-    if client.is_public() && code_challenge.is_none() {
-        return Err(reject(OAuthError::invalid_request("PKCE is required: send code_challenge with S256")));
+    // OAuth 2.1 §4.1.1, RFC 9700 §2.1.1: PKCE for every client unless a
+    // confidential one was exempted (public ones never are). The missing
+    // challenge is invalid_request, RFC 7636 §4.4.1.
+    if (client.require_pkce || client.is_public()) && code_challenge.is_none() {
+        return Err(reject(OAuthError::invalid_request(CODE_CHALLENGE_REQUIRED)));
     }
     let prompt = match map.get("prompt").copied().unwrap_or("") {
         "" => Prompt::Default,
@@ -141,14 +143,36 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     })
 }
 
-/// True when the user already consented to at least these scopes.
-pub async fn consent_covers(oauth: &OAuth, user_id: &str, request: &AuthorizationRequest) -> Result<bool, OAuthError> {
+/// The scopes this user approved for this client before, if any.
+pub async fn remembered_consent(
+    oauth: &OAuth,
+    user_id: &str,
+    request: &AuthorizationRequest,
+) -> Result<Option<ScopeSet>, OAuthError> {
     let (u, c) = (user_id.to_owned(), request.client.client_id.clone());
     let stored = oauth.store.run(move |conn| grants::find_consent(conn, &u, &c)).await?;
-    Ok(match stored {
-        Some(scope) => request.scope.is_subset(&scopes::parse(&scope).unwrap_or_default()),
-        None => false,
-    })
+    // A stored value that no longer parses covers nothing: ask again.
+    Ok(stored.map(|scope| scopes::parse(&scope).unwrap_or_default()))
+}
+
+/// What to do with a valid request, for a user signed in or not (see
+/// `decision`). The one I/O is reading the remembered consent.
+pub async fn next_step(
+    oauth: &OAuth,
+    request: &AuthorizationRequest,
+    user_id: Option<&str>,
+) -> Result<Decision, OAuthError> {
+    let remembered = match user_id {
+        Some(u) => remembered_consent(oauth, u, request).await?,
+        None => None,
+    };
+    Ok(decide(PromptContext {
+        client_type: request.client.client_type,
+        requested: &request.scope,
+        remembered: remembered.as_ref(),
+        prompt: request.prompt,
+        signed_in: user_id.is_some(),
+    }))
 }
 
 /// Records consent (widening any earlier one) and issues a code; returns
@@ -185,15 +209,6 @@ pub async fn approve(oauth: &OAuth, user_id: &str, request: &AuthorizationReques
         })
         .await?;
     Ok(response_url(&request.redirect_uri, &[("code", &code)], request.state.as_deref(), &oauth.settings.issuer))
-}
-
-/// Issues a code without asking, when consent was given before.
-pub async fn issue_without_prompt(
-    oauth: &OAuth,
-    user_id: &str,
-    request: &AuthorizationRequest,
-) -> Result<String, OAuthError> {
-    approve(oauth, user_id, request).await
 }
 
 /// The redirect for an error: `error`, `error_description`, `state`, `iss`.

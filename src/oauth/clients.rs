@@ -207,6 +207,8 @@ pub struct ClientChanges {
     pub logo_url: Option<Option<String>>,
     pub management: Option<bool>,
     pub resource_server: Option<bool>,
+    /// `Some(false)` exempts a legacy confidential client from PKCE.
+    pub require_pkce: Option<bool>,
 }
 
 /// How a client presented itself at an endpoint that authenticates it.
@@ -321,6 +323,15 @@ fn check_management(
     Ok(())
 }
 
+/// RFC 9700 §2.1.1, OAuth 2.1 §4.1.1: a public client always uses PKCE;
+/// only a confidential one may be exempted, for legacy software.
+fn check_pkce_exemption(public: bool, require_pkce: bool) -> Result<(), ClientError> {
+    if public && !require_pkce {
+        return Err(ClientError::Validation("a public client must use PKCE: require_pkce cannot be false".into()));
+    }
+    Ok(())
+}
+
 /// A client_id: 16 random bytes, URL-safe (unguessable, not a secret).
 fn new_client_id() -> String {
     use base64::Engine;
@@ -355,6 +366,7 @@ impl Clients {
         for uri in &new.redirect_uris {
             redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
         }
+        check_pkce_exemption(public, new.require_pkce)?;
         let scopes =
             self.registry.parse_known(&new.scopes.join(" ")).map_err(|e| ClientError::Validation(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
@@ -379,7 +391,7 @@ impl Clients {
             created_at: now,
             updated_at: now,
             management: new.management,
-            require_pkce: new.require_pkce || public,
+            require_pkce: new.require_pkce,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -482,6 +494,8 @@ impl Clients {
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(ClientError::Validation("authorization_code needs at least one redirect URI".into()));
         }
+        let require_pkce = changes.require_pkce.unwrap_or(current.require_pkce);
+        check_pkce_exemption(public, require_pkce)?;
         let scopes = match changes.scopes {
             Some(list) => {
                 self.registry.parse_known(&list.join(" ")).map_err(|e| ClientError::Validation(e.description))?
@@ -508,6 +522,7 @@ impl Clients {
             scopes: scopes::join(&scopes),
             homepage_url: homepage,
             logo_url: logo,
+            require_pkce,
             updated_at: now,
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());

@@ -137,6 +137,7 @@ pub struct ClientUpdate {
     pub scopes: String,
     pub homepage_url: Option<String>,
     pub logo_url: Option<String>,
+    pub require_pkce: bool,
     pub updated_at: NaiveDateTime,
     pub management: bool,
     pub resource_server: bool,

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod health;
 mod oauth_code;
+mod oauth_code_rules;
 mod oauth_support;
 mod oauth_tokens;
 mod pages;

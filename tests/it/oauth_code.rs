@@ -15,7 +15,7 @@ pub(crate) fn http() -> reqwest::Client {
 }
 
 /// Signs a new user in a new browser.
-async fn signed_in(app: &TestApp) -> reqwest::Client {
+pub async fn signed_in(app: &TestApp) -> reqwest::Client {
     let (user, _) = app.user().create().await;
     let browser = app.new_browser();
     assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
@@ -108,7 +108,7 @@ async fn code_flow_with_pkce_consent_refresh_and_revocation() {
 }
 
 /// An approved code and its verifier.
-pub(crate) async fn code_for(
+pub async fn code_for(
     app: &TestApp,
     reg: &crate::oauth_support::Registered,
     scope: &str,
@@ -317,7 +317,10 @@ async fn authorize_errors_go_back_to_the_client_with_state_and_iss() {
     let (e, d, _, _) =
         authorize_error(&app, &browser, &format!("{}&response_type=code&scope=read", base(&public.client.client_id)))
             .await;
-    assert_eq!((e.as_str(), d.as_str()), ("invalid_request", "PKCE is required: send code_challenge with S256"));
+    assert_eq!(
+        (e.as_str(), d.as_str()),
+        ("invalid_request", "code_challenge required: this client must use PKCE (S256)")
+    );
     let (e, _, _, _) =
         authorize_error(&app, &browser, &format!("{}&response_type=code&scope=read&scope=write&{s256}", base(id)))
             .await;

@@ -111,6 +111,11 @@ impl ClientBuilder<'_> {
         self.new.created_by = Some(self.owner.clone());
         self
     }
+    /// A legacy confidential client exempted from PKCE.
+    pub fn pkce_optional(mut self) -> Self {
+        self.new.require_pkce = false;
+        self
+    }
     pub fn always_refresh(mut self) -> Self {
         self.new.always_issue_refresh_token = true;
         self

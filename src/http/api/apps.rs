@@ -35,6 +35,7 @@ pub fn app_json(c: &Client) -> Value {
         "always_issue_refresh_token": c.always_issue_refresh_token,
         "resource_server": c.resource_server,
         "management": c.management,
+        "require_pkce": c.require_pkce,
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
     })
@@ -71,6 +72,10 @@ pub struct CreateApp {
     /// (ADMIN or OWNER only).
     #[serde(default)]
     management: bool,
+    /// PKCE (S256) on the code flow; `false` exempts a legacy confidential
+    /// app (refused for public apps). Default `true`.
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -92,6 +97,9 @@ pub struct UpdateApp {
     resource_server: Option<bool>,
     #[serde(default)]
     management: Option<bool>,
+    /// `false` exempts a legacy confidential app from PKCE.
+    #[serde(default)]
+    require_pkce: Option<bool>,
 }
 
 /// A field that is present (a value, or `null` to clear it), as opposed to
@@ -246,7 +254,7 @@ pub async fn create(
             always_issue_refresh_token: b.always_issue_refresh_token,
             resource_server: b.resource_server,
             management: b.management,
-            require_pkce: true,
+            require_pkce: b.require_pkce.unwrap_or(true),
             created_by: p.user_id.clone(),
         })
         .await?;
@@ -300,6 +308,7 @@ pub async fn update(
         logo_url: b.logo_url,
         management: b.management,
         resource_server: b.resource_server,
+        require_pkce: b.require_pkce,
     };
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });

@@ -9,7 +9,7 @@ use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::pages::{render, see_other};
 use crate::http::session::{MaybeSession, urlencode, verify_form_token};
-use crate::oauth::authorize::{self, AuthorizationRequest, Prompt, Rejection};
+use crate::oauth::authorize::{self, AuthorizationRequest, Decision, Rejection};
 use crate::oauth::{ErrorCode, OAuthError};
 
 struct ScopeLine {
@@ -30,6 +30,9 @@ struct ConsentPage {
     scopes: Vec<ScopeLine>,
     redirect_to: String,
     params: Vec<(String, String)>,
+    /// Approved before, asked again because the app (a public client)
+    /// cannot prove who it is (RFC 8252 §8.6).
+    asked_again: bool,
 }
 
 fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
@@ -55,6 +58,7 @@ fn consent_page(
     request: &AuthorizationRequest,
     email: String,
     csrf_token: String,
+    asked_before: bool,
 ) -> Result<HttpResponse, PageError> {
     let client = &request.client;
     let homepage = client.homepage_url.as_deref().and_then(|u| url::Url::parse(u).ok());
@@ -77,6 +81,7 @@ fn consent_page(
             .map(|u| u[..url::Position::AfterPath].to_owned())
             .unwrap_or_else(|| request.redirect_uri.clone()),
         params: request.params.clone(),
+        asked_again: asked_before && request.client.is_public(),
     };
     render(StatusCode::OK, &page, None)
 }
@@ -86,36 +91,28 @@ pub async fn authorize(req: HttpRequest, state: web::Data<AppState>, session: Ma
         Ok(r) => r,
         Err(rejection) => return rejected(&state, rejection),
     };
-    let Some(session) = session.session else {
-        if request.prompt == Prompt::None {
-            return redirect_error(
-                &state,
-                &request,
-                OAuthError::new(ErrorCode::LoginRequired, "The user is not signed in."),
-            );
-        }
-        let back = format!("/oauth/authorize?{}", req.query_string());
-        return see_other(&format!("/login?return_to={}", urlencode(&back))).finish();
-    };
-    let covered = match authorize::consent_covers(&state.oauth, &session.user.id, &request).await {
-        Ok(c) => c,
+    let session = session.session;
+    let user_id = session.as_ref().map(|s| s.user.id.as_str());
+    let decision = match authorize::next_step(&state.oauth, &request, user_id).await {
+        Ok(d) => d,
         Err(e) => return redirect_error(&state, &request, e),
     };
-    if covered && request.prompt != Prompt::Consent {
-        return match authorize::approve(&state.oauth, &session.user.id, &request).await {
+    match (decision, session) {
+        (Decision::Refuse(e), _) => redirect_error(&state, &request, e),
+        (Decision::Issue, Some(session)) => match authorize::approve(&state.oauth, &session.user.id, &request).await {
             Ok(url) => see_other(&url).finish(),
             Err(e) => redirect_error(&state, &request, e),
-        };
+        },
+        (Decision::Consent { remembered }, Some(session)) => {
+            consent_page(&state, &request, session.user.email.clone(), session.csrf_token.clone(), remembered)
+                .unwrap_or_else(|e| e.error_response())
+        }
+        // Login, or (never, by `decide`) a page for nobody: sign in first.
+        (Decision::Login | Decision::Issue | Decision::Consent { .. }, _) => {
+            let back = format!("/oauth/authorize?{}", req.query_string());
+            see_other(&format!("/login?return_to={}", urlencode(&back))).finish()
+        }
     }
-    if request.prompt == Prompt::None {
-        return redirect_error(
-            &state,
-            &request,
-            OAuthError::new(ErrorCode::ConsentRequired, "The user has not consented to this request."),
-        );
-    }
-    consent_page(&state, &request, session.user.email.clone(), session.csrf_token.clone())
-        .unwrap_or_else(|e| e.error_response())
 }
 
 /// The consent form: Approve or Deny, CSRF-checked, the request validated

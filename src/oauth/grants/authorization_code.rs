@@ -1,6 +1,8 @@
 //! RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6). A code works once: the use
-//! that wins one conditional UPDATE gets tokens; any later use fails and
+//! that wins one conditional UPDATE gets tokens; a later use by the client
+//! the code was issued to (redirect_uri and verifier checked) fails and
 //! revokes what the first one issued (RFC 6749 §4.1.2, RFC 9700 §2.1.1).
+//! Any other client gets `invalid_grant` and changes nothing.
 
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
@@ -34,6 +36,31 @@ fn replayed() -> OAuthError {
     OAuthError::invalid_grant("The authorization code was already used; the tokens it issued are revoked.")
 }
 
+/// RFC 7636 §4.6: the verifier must match the challenge stored with the
+/// code. Without a stored challenge, no verifier may be sent (RFC 9700
+/// §4.8.2, downgrade) and the client must be one exempted from PKCE: a code
+/// issued before the client lost its exemption does not slip through.
+fn check_pkce(client: &Client, row: &AuthorizationCodeRow, code_verifier: Option<&str>) -> Result<(), OAuthError> {
+    match (&row.code_challenge, row.code_challenge_method.as_deref().and_then(pkce::method_from_str)) {
+        (Some(challenge), Some(method)) => {
+            let verifier = code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required."))?;
+            if !pkce::verify(challenge, method, verifier) {
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge."));
+            }
+            Ok(())
+        }
+        // A challenge stored without a method we know: refuse, never skip.
+        (Some(_), None) => Err(OAuthError::invalid_grant("The authorization code's PKCE method is not supported.")),
+        (None, _) if code_verifier.is_some() => {
+            Err(OAuthError::invalid_grant("code_verifier sent, but the authorization request had no code_challenge."))
+        }
+        (None, _) if client.require_pkce || client.is_public() => Err(OAuthError::invalid_grant(
+            "The authorization request had no code_challenge; this client must use PKCE.",
+        )),
+        (None, _) => Ok(()),
+    }
+}
+
 pub async fn grant(
     oauth: &OAuth,
     client: &Client,
@@ -52,16 +79,13 @@ pub async fn grant(
         .run(move |conn| grants::find_code(conn, &d))
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid."))?;
-    if row.consumed_at.is_some() {
-        revoke_issued(oauth, client, row).await?;
-        return Err(replayed());
-    }
+    // The client is authenticated (the endpoint did it). Before anything
+    // else, the code must be this client's (RFC 6749 §4.1.3): another
+    // client holding a code, used or not, learns nothing and revokes
+    // nothing, or any client could revoke another's tokens with a code it
+    // saw (§10.5).
     if row.client_id != client.client_id {
         return Err(OAuthError::invalid_grant("The authorization code was issued to another client."));
-    }
-    let now = oauth.now();
-    if row.expires_at.and_utc() <= now {
-        return Err(OAuthError::invalid_grant("The authorization code has expired."));
     }
     // §4.1.3: the same redirect_uri as the authorization request. An empty
     // stored value means the request omitted it (one registered URI).
@@ -74,20 +98,18 @@ pub async fn grant(
     if !redirect_ok {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request."));
     }
-    match (&row.code_challenge, row.code_challenge_method.as_deref().and_then(pkce::method_from_str)) {
-        (Some(challenge), Some(method)) => {
-            let verifier = code_verifier.ok_or_else(|| OAuthError::invalid_grant("code_verifier is required."))?;
-            if !pkce::verify(challenge, method, verifier) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge."));
-            }
-        }
-        // RFC 9700 §4.8.2: no challenge at /authorize, so no verifier now.
-        _ if code_verifier.is_some() => {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier sent, but the authorization request had no code_challenge.",
-            ));
-        }
-        _ => {}
+    check_pkce(client, &row, code_verifier)?;
+    // Only now is this the client the code was issued to, proven by its
+    // secret or, for a public client, by the PKCE verifier: a second use is
+    // a replay, and what the first use issued is revoked (§4.1.2, §10.5).
+    // Checked before expiry: a late replay is still one.
+    if row.consumed_at.is_some() {
+        revoke_issued(oauth, client, row).await?;
+        return Err(replayed());
+    }
+    let now = oauth.now();
+    if row.expires_at.and_utc() <= now {
+        return Err(OAuthError::invalid_grant("The authorization code has expired."));
     }
 
     let scope = scopes::parse(&row.scope)?;

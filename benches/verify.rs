@@ -109,6 +109,8 @@ fn tokens(c: &mut Criterion) {
                     refresh_token_ttl_secs: None,
                     always_issue_refresh_token: false,
                     resource_server: false,
+                    management: false,
+                    require_pkce: true,
                     created_by: None,
                 }))
                 .unwrap();

@@ -124,18 +124,21 @@ pub enum LogFormat {
     Json,
 }
 
-/// Failed sign-ins allowed within `window_secs` before answering 429.
+/// Failed sign-ins (and sign-ups of any outcome) allowed within
+/// `window_secs` before answering 429.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginThrottle {
     pub per_account: u32,
     pub per_ip: u32,
+    /// Sign-up attempts per client IP, whatever their outcome.
+    pub signup_per_ip: u32,
     pub window_secs: i64,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        Self { per_account: 5, per_ip: 20, window_secs: 900 }
+        Self { per_account: 5, per_ip: 20, signup_per_ip: 10, window_secs: 900 }
     }
 }
 
@@ -213,8 +216,10 @@ impl Config {
             return invalid("session_ttl_secs must be at least 60".into());
         }
         let t = &self.login_throttle;
-        if t.per_account == 0 || t.per_ip == 0 || t.window_secs < 1 {
-            return invalid("login_throttle: per_account, per_ip and window_secs must be positive".into());
+        if t.per_account == 0 || t.per_ip == 0 || t.signup_per_ip == 0 || t.window_secs < 1 {
+            return invalid(
+                "login_throttle: per_account, per_ip, signup_per_ip and window_secs must be positive".into(),
+            );
         }
         let o = &self.oauth;
         if o.access_token_ttl_secs < 1 || o.refresh_token_ttl_secs < 1 || o.refresh_token_absolute_ttl_secs < 1 {

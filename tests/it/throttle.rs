@@ -80,3 +80,65 @@ async fn one_client_ip_spraying_many_accounts_is_throttled() {
     assert_eq!(status, 429);
     assert_eq!(retry.as_deref(), Some("900"));
 }
+
+/// Finding 5: the attempt is counted before the password is checked, so a
+/// burst of parallel guesses gets no more checks than the limit.
+#[actix_web::test]
+async fn parallel_wrong_passwords_on_the_login_page_get_at_most_the_limit_of_checks() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 1000;
+        c.pool_size = 8;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let (app, email) = (&app, &user.email);
+    let guesses = (0..30).map(|i| async move {
+        let browser = app.new_browser();
+        app.login(&browser, email, &format!("wrong password {i}")).await.status().as_u16()
+    });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort_unstable();
+    let wrong = statuses.iter().filter(|s| **s == 400).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((wrong, throttled), (5, 25), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn parallel_wrong_passwords_on_v1_login_get_at_most_the_limit_of_checks() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 1000;
+        c.pool_size = 8;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let app = &app;
+    let guesses = (0..30).map(|i| {
+        let body = serde_json::json!({ "email": user.email, "password": format!("wrong password {i}") });
+        async move {
+            let res = app.client.post(app.url("/v1/auth/login")).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let wrong = answers.iter().filter(|a| *a == &(401, "INVALID_CREDENTIALS".to_owned())).count();
+    let throttled = answers.iter().filter(|a| *a == &(429, "RATE_LIMITED".to_owned())).count();
+    assert_eq!((wrong, throttled), (5, 25), "{answers:?}");
+}
+
+/// The reservation of a successful sign-in is released: failures under the
+/// limit, even in parallel, never stop the right password.
+#[actix_web::test]
+async fn a_right_password_after_parallel_failures_under_the_limit_still_works() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.per_ip = 1000).await;
+    let (user, _) = app.user().create().await;
+    let guesses = (0..4).map(|_| async { app.login(&app.new_browser(), &user.email, "wrong").await.status().as_u16() });
+    assert_eq!(futures_util::future::join_all(guesses).await, vec![400; 4]);
+    assert_eq!(attempt(&app, &user.email, PASSWORD).await.0, 303);
+    // The success cleared the account: five more failures before the lock.
+    let guesses = (0..6).map(|_| async { app.login(&app.new_browser(), &user.email, "wrong").await.status().as_u16() });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![400, 400, 400, 400, 400, 429]);
+}

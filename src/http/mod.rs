@@ -2,6 +2,7 @@
 //! domain function and render.
 
 pub mod api;
+pub mod client_ip;
 pub mod errors;
 mod health;
 pub mod middleware;
@@ -33,12 +34,13 @@ pub struct AppState {
     pub master_key: MasterKey,
 }
 
-/// The client's IP: the peer address, or the `X-Forwarded-For` client
-/// when the operator says a proxy of theirs sets it.
+/// The client's IP: the peer address, or, behind the operator's
+/// `trusted_proxies`, the client they report (see `client_ip::resolve`).
 pub fn client_ip(req: &actix_web::HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
-    ip.unwrap_or("unknown").to_owned()
+    let c = &state.config;
+    let peer = req.peer_addr().map(|a| a.ip());
+    client_ip::resolve(peer, req.headers(), &c.trusted_proxies, c.forwarded_header)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");

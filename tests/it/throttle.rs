@@ -142,3 +142,72 @@ async fn a_right_password_after_parallel_failures_under_the_limit_still_works() 
     statuses.sort_unstable();
     assert_eq!(statuses, vec![400, 400, 400, 400, 400, 429]);
 }
+
+/// Finding 7: behind a trusted proxy, the client is the rightmost
+/// `X-Forwarded-For` hop the proxy wrote, so varying the leftmost entry
+/// neither escapes the per-IP throttle nor forges the audit IP.
+#[actix_web::test]
+async fn a_forged_leftmost_forwarded_for_neither_escapes_the_ip_throttle_nor_the_audit() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 3;
+        c.login_throttle.per_account = 100;
+        c.trusted_proxies = vec!["127.0.0.0/8".to_owned()].try_into().unwrap();
+    })
+    .await;
+    let (user, org) = app.user().create().await;
+    let app = &app;
+    let login_via_proxy = |forged: String, email: String, password: &'static str| async move {
+        let browser = app.new_browser();
+        let token = crate::support::form_token(&browser, &app.url("/login")).await;
+        browser
+            .post(app.url("/login"))
+            .header("x-forwarded-for", format!("{forged}, 203.0.113.9"))
+            .form(&[("csrf_token", token.as_str()), ("email", email.as_str()), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(login_via_proxy("6.6.6.1".into(), user.email.clone(), "wrong").await, 400);
+    let events = portcullis::audit::list(&app.state.store, &org.id, None, 10).await.unwrap().unwrap();
+    let failed: Vec<_> = events.iter().filter(|e| e.action == "login.failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].ip.as_deref(), Some("203.0.113.9"), "the proxy's word, not the client's");
+    for i in 2..=3 {
+        assert_eq!(login_via_proxy(format!("6.6.6.{i}"), format!("spray{i}@example.com"), "guess").await, 400);
+    }
+    assert_eq!(login_via_proxy("6.6.6.4".into(), user.email.clone(), PASSWORD).await, 429);
+    // Another client behind the same proxy is not affected.
+    let browser = app.new_browser();
+    let token = crate::support::form_token(&browser, &app.url("/login")).await;
+    let res = browser
+        .post(app.url("/login"))
+        .header("x-forwarded-for", "198.51.100.20")
+        .form(&[("csrf_token", token.as_str()), ("email", user.email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+/// Without trusted proxies, a forwarding header is the client's own word:
+/// ignored.
+#[actix_web::test]
+async fn without_trusted_proxies_forwarding_headers_are_ignored() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.per_ip = 2).await;
+    for i in 0..2 {
+        let browser = app.new_browser();
+        let token = crate::support::form_token(&browser, &app.url("/login")).await;
+        let res = browser
+            .post(app.url("/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .header("forwarded", format!("for=198.51.100.{i}"))
+            .form(&[("csrf_token", token.as_str()), ("email", "a@example.com"), ("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    assert_eq!(attempt(&app, "b@example.com", "guess").await.0, 429);
+}

@@ -43,8 +43,11 @@ pub async fn request_context(
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    // The path only: query strings may carry codes and tokens.
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    // The route pattern, never the path: paths carry secrets
+    // (`/invitations/{token}`), and a path that matches no route may be a
+    // mistyped one that does. Query strings are never logged either.
+    let route = req.match_pattern().unwrap_or_else(|| "(no route)".to_owned());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let started = Instant::now();
 
     let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.max_body_bytes).unwrap_or(usize::MAX);

@@ -303,3 +303,38 @@ async fn malformed_forms_are_400_pages_that_say_why() {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("The query string could not be read"));
 }
+
+/// Finding 10: the access log names the route, never a path that carries
+/// a secret.
+#[actix_web::test]
+async fn invitation_tokens_never_reach_the_log() {
+    let logs = crate::support::captured_logs();
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (invitee, _) = app.user().create().await;
+    let (_, token) = app
+        .state
+        .accounts
+        .invite(
+            &org.id,
+            &invitee.email,
+            portcullis::accounts::Role::Viewer,
+            Some(owner.id),
+            Some(portcullis::accounts::Role::Owner),
+        )
+        .await
+        .unwrap();
+    let url = app.url(&format!("/invitations/{token}"));
+    assert_eq!(app.new_browser().get(&url).send().await.unwrap().status(), 303, "anonymous: to the login page");
+    let browser = app.new_browser();
+    app.login(&browser, &invitee.email, PASSWORD).await;
+    let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let res = browser.post(&url).form(&[("csrf_token", csrf_token(&html))]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let text = logs.text();
+    let line = text.lines().find(|l| l.contains(&id) && l.contains("served")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("method=POST route=/invitations/{token}"), "{line}");
+    assert!(!text.contains(&token), "the invitation token is in the log");
+}

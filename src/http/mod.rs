@@ -54,7 +54,10 @@ async fn app_css() -> HttpResponse {
 
 /// All routes, with the form extractor's limits and error pages.
 pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    // The request middleware enforces `max_body_bytes` for every body; the
+    // extractors get the same limit so none of their defaults is ever larger.
     cfg.app_data(web::FormConfig::default().limit(config.max_body_bytes).error_handler(errors::form_error))
+        .app_data(web::PayloadConfig::default().limit(config.max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             errors::PageError::BadRequest(format!("The query string could not be read: {e}.")).into()
         }))
@@ -74,6 +77,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/invitations/{token}", web::get().to(pages::invitations::show))
         .route("/invitations/{token}", web::post().to(pages::invitations::accept))
         .configure(oauth::routes)
-        .configure(api::routes)
+        .configure(|c| api::routes(c, config.max_body_bytes))
         .default_service(web::to(middleware::not_found));
 }

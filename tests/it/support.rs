@@ -235,3 +235,9 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// A request body sent chunked (no Content-Length), in 8 KiB pieces.
+pub fn chunked_body(bytes: Vec<u8>) -> reqwest::Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+}

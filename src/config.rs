@@ -43,8 +43,14 @@ pub struct Config {
     /// How often each instance reads the change log to drop stale cached
     /// clients (milliseconds).
     pub change_poll_interval_ms: u64,
-    /// Take the client IP from `X-Forwarded-For` (only behind a proxy you run).
-    pub trust_forwarded_for: bool,
+    /// Proxies of yours (CIDRs or single addresses) whose forwarding header
+    /// is believed; see `http::client_ip`. Empty: the peer address is the
+    /// client.
+    pub trusted_proxies: TrustedProxies,
+    /// The header those proxies append the client to: `x-forwarded-for` or
+    /// `forwarded` (RFC 7239). Only that one is read, so a client cannot
+    /// forge the other.
+    pub forwarded_header: ForwardedHeader,
     pub login_throttle: LoginThrottle,
     pub oauth: OAuthConfig,
     pub api: ApiConfig,
@@ -136,19 +142,62 @@ pub enum LogFormat {
     Json,
 }
 
-/// Failed sign-ins allowed within `window_secs` before answering 429.
+/// Failed sign-ins (and sign-ups of any outcome) allowed within
+/// `window_secs` before answering 429.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginThrottle {
     pub per_account: u32,
     pub per_ip: u32,
+    /// Sign-up attempts per client IP, whatever their outcome.
+    pub signup_per_ip: u32,
     pub window_secs: i64,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        Self { per_account: 5, per_ip: 20, window_secs: 900 }
+        Self { per_account: 5, per_ip: 20, signup_per_ip: 10, window_secs: 900 }
     }
+}
+
+/// A list of networks, written as CIDRs (`10.0.0.0/8`) or single addresses.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+impl TryFrom<Vec<String>> for TrustedProxies {
+    type Error = String;
+    fn try_from(items: Vec<String>) -> Result<Self, String> {
+        items
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("trusted_proxies: {s:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl From<TrustedProxies> for Vec<String> {
+    fn from(p: TrustedProxies) -> Self {
+        p.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    XForwardedFor,
+    Forwarded,
 }
 
 impl Default for Config {
@@ -167,7 +216,8 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             session_ttl_secs: 12 * 3600,
             change_poll_interval_ms: 1000,
-            trust_forwarded_for: false,
+            trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             login_throttle: LoginThrottle::default(),
             oauth: OAuthConfig::default(),
             api: ApiConfig::default(),
@@ -225,8 +275,10 @@ impl Config {
             return invalid("session_ttl_secs must be at least 60".into());
         }
         let t = &self.login_throttle;
-        if t.per_account == 0 || t.per_ip == 0 || t.window_secs < 1 {
-            return invalid("login_throttle: per_account, per_ip and window_secs must be positive".into());
+        if t.per_account == 0 || t.per_ip == 0 || t.signup_per_ip == 0 || t.window_secs < 1 {
+            return invalid(
+                "login_throttle: per_account, per_ip, signup_per_ip and window_secs must be positive".into(),
+            );
         }
         let o = &self.oauth;
         if o.access_token_ttl_secs < 1 || o.refresh_token_ttl_secs < 1 || o.refresh_token_absolute_ttl_secs < 1 {
@@ -386,6 +438,35 @@ mod tests {
             jail.set_env("PORTCULLIS_LOG_FORMAT", "xml");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("xml") && err.to_lowercase().contains("log_format"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_take_cidrs_and_addresses_and_the_old_key_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("p.toml", "trusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n")?;
+            let c = Config::load(Some(Path::new("p.toml"))).unwrap();
+            assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+            assert!(c.trusted_proxies.contains("192.0.2.7".parse().unwrap()));
+            assert!(!c.trusted_proxies.contains("192.0.2.8".parse().unwrap()));
+            assert!(c.trusted_proxies.contains("2001:db8::1".parse().unwrap()));
+            assert_eq!(c.forwarded_header, ForwardedHeader::XForwardedFor);
+
+            jail.set_env("PORTCULLIS_TRUSTED_PROXIES", "[\"172.16.0.0/12\"]");
+            jail.set_env("PORTCULLIS_FORWARDED_HEADER", "forwarded");
+            let c = Config::load(None).unwrap();
+            assert!(c.trusted_proxies.contains("172.16.9.9".parse().unwrap()));
+            assert_eq!(c.forwarded_header, ForwardedHeader::Forwarded);
+
+            jail.set_env("PORTCULLIS_TRUSTED_PROXIES", "[\"10.0.0.0/33\"]");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("\"10.0.0.0/33\" is not a CIDR"), "{err}");
+
+            jail.create_file("old.toml", "trust_forwarded_for = true\n")?;
+            jail.clear_env();
+            let err = Config::load(Some(Path::new("old.toml"))).unwrap_err().to_string();
+            assert!(err.contains("trust_forwarded_for"), "{err}");
             Ok(())
         });
     }

@@ -56,6 +56,17 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// What a sign-up did. The HTTP layer answers both the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignUp {
+    Created {
+        user: User,
+        organization: Organization,
+    },
+    /// The email belongs to an existing account; nothing was created.
+    EmailInUse,
+}
+
 /// A signed-in browser: who, and the CSRF token its forms must carry.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
@@ -141,18 +152,30 @@ impl Accounts {
         self.clock.now().naive_utc()
     }
 
-    /// Sign-up: a new organization with the new user as its OWNER.
+    /// Sign-up: a new organization with the new user as its OWNER, throttled
+    /// per client IP. An email already in use is not an error the caller
+    /// could show (that would tell anyone which emails have accounts): the
+    /// password is hashed all the same, the account's organizations hear of
+    /// it through their audit log, and the caller answers both alike.
     pub async fn sign_up(
         &self,
         email: &str,
         password: &str,
         organization_name: &str,
-    ) -> Result<(User, Organization), AccountsError> {
+        client_ip: &str,
+    ) -> Result<SignUp, AccountsError> {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
         let org_name = validate::organization_name(organization_name).map_err(AccountsError::Validation)?;
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
-        let hash = hash_off_thread(password).await?;
         let now = self.now();
+        let policy = self.throttle.clone();
+        let keys = [(throttle::signup_ip_key(client_ip), policy.signup_per_ip)];
+        // Every sign-up counts, whatever its outcome: each costs a hash.
+        let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
+        if let throttle::Attempt::Throttled { retry_after_secs } = attempt {
+            return Err(AccountsError::Throttled { retry_after_secs });
+        }
+        let hash = hash_off_thread(password).await?;
         let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
         let user = new_user_row(email, hash, now);
         let member = MembershipRow {
@@ -162,7 +185,8 @@ impl Accounts {
             created_at: now,
         };
         let (org2, user2) = (org.clone(), user.clone());
-        self.store
+        let created = self
+            .store
             .run(move |conn| {
                 conn.transaction(|c| {
                     store::orgs::insert_organization(c, &org2)?;
@@ -171,8 +195,43 @@ impl Accounts {
                 })
             })
             .await
-            .map_err(email_conflict)?;
-        Ok((user.into(), org.into()))
+            .map_err(email_conflict);
+        match created {
+            Ok(()) => Ok(SignUp::Created { user: user.into(), organization: org.into() }),
+            Err(AccountsError::EmailTaken) => {
+                // In the background, so the answer takes no longer than a new
+                // account's, however many organizations the owner has.
+                let (this, email, ip) = (self.clone(), user.email_normalized, client_ip.to_owned());
+                tokio::spawn(async move { this.audit_signup_email_in_use(&email, &ip).await });
+                Ok(SignUp::EmailInUse)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Someone tried to sign up with the email of an existing account: its
+    /// owner hears of it in each of their organizations' audit logs.
+    async fn audit_signup_email_in_use(&self, email_normalized: &str, client_ip: &str) {
+        let email = email_normalized.to_owned();
+        let Ok(Some(user)) = self.store.run(move |conn| store::users::find_user_by_email(conn, &email)).await else {
+            return;
+        };
+        let origin =
+            crate::audit::Origin { actor: "anonymous".into(), request_id: None, ip: Some(client_ip.to_owned()) };
+        if let Ok(memberships) = self.memberships(&user.id).await {
+            for m in memberships {
+                crate::audit::record(
+                    &self.store,
+                    self.clock.now(),
+                    &m.organization.id,
+                    "user.signup_email_in_use",
+                    &origin,
+                    Some(&user.id),
+                    serde_json::json!({}),
+                )
+                .await;
+            }
+        }
     }
 
     /// Administrative creation (CLI): adds the user to the organization with
@@ -241,23 +300,29 @@ impl Accounts {
     /// client IP. Unknown email and wrong password look the same, in the
     /// answer and in its time.
     pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
-        let email_key = throttle::account_key(&validate::normalize_email(email));
-        let ip_key = throttle::ip_key(client_ip);
+        let normalized = validate::normalize_email(email);
+        let email_key = throttle::account_key(&normalized);
         let now = self.now();
         let policy = self.throttle.clone();
-        let keys = [(email_key.clone(), policy.per_account), (ip_key.clone(), policy.per_ip)];
-        let normalized = validate::normalize_email(email);
-        let (locked, user) = self
+        let keys = [(email_key.clone(), policy.per_account), (throttle::ip_key(client_ip), policy.per_ip)];
+        let (attempt, user) = self
             .store
             .run(move |conn| {
-                let locked = throttle::retry_after(conn, &keys, policy.window_secs, now)?;
-                let user = store::users::find_user_by_email(conn, &normalized)?;
-                Ok((locked, user))
+                // Counted before the password is checked: see `throttle`.
+                let attempt = throttle::reserve(conn, &keys, policy.window_secs, now)?;
+                let user = match attempt {
+                    throttle::Attempt::Reserved(_) => store::users::find_user_by_email(conn, &normalized)?,
+                    throttle::Attempt::Throttled { .. } => None,
+                };
+                Ok((attempt, user))
             })
             .await?;
-        if let Some(retry_after_secs) = locked {
-            return Err(AccountsError::Throttled { retry_after_secs });
-        }
+        let reserved = match attempt {
+            throttle::Attempt::Reserved(ids) => ids,
+            throttle::Attempt::Throttled { retry_after_secs } => {
+                return Err(AccountsError::Throttled { retry_after_secs });
+            }
+        };
         let password = password.to_owned();
         let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
         let ok = tokio::task::spawn_blocking(move || match stored_hash {
@@ -269,14 +334,13 @@ impl Accounts {
         })
         .await
         .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?;
-        let window = self.throttle.window_secs;
         match user {
             Some(user) if ok => {
-                self.store.run(move |conn| store::throttle::clear_failures(conn, &email_key)).await?;
+                self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, &email_key)).await?;
                 Ok(user.into())
             }
+            // The reservation stays: it is this failure, counted.
             _ => {
-                self.store.run(move |conn| throttle::record(conn, &[email_key, ip_key], window, now)).await?;
                 if let Some(user) = user {
                     self.audit_failed_login(&user.id, client_ip).await;
                 }

@@ -1,4 +1,4 @@
-//! Middleware for every response: request id, access log, early 413.
+//! Middleware for every response: request id, access log, one body limit.
 
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ pub fn new_request_id() -> String {
 }
 
 pub async fn request_context(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let id = req
@@ -43,22 +43,27 @@ pub async fn request_context(
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    // The path only: query strings may carry codes and tokens.
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    // The route pattern, never the path: paths carry secrets
+    // (`/invitations/{token}`), and a path that matches no route may be a
+    // mistyped one that does. Query strings are never logged either.
+    let route = req.match_pattern().unwrap_or_else(|| "(no route)".to_owned());
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let started = Instant::now();
 
     let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.max_body_bytes).unwrap_or(usize::MAX);
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    let mut res = if declared.is_some_and(|n| n > limit as u64) {
-        let (http_req, _) = req.into_parts();
-        ServiceResponse::new(http_req, PageError::PayloadTooLarge.error_response()).map_into_right_body()
-    } else {
-        crate::telemetry::CURRENT_REQUEST_ID
-            .scope(id.clone(), next.call(req).instrument(span.clone()))
-            .await?
-            .map_into_left_body()
-    };
+    let inner_span = span.clone();
+    let mut res = crate::telemetry::CURRENT_REQUEST_ID
+        .scope(id.clone(), async move {
+            match within_body_limit(&mut req, limit).await? {
+                true => Ok::<_, Error>(next.call(req).instrument(inner_span).await?.map_into_left_body()),
+                false => {
+                    let res = too_large(req.path(), limit);
+                    let (http_req, _) = req.into_parts();
+                    Ok(ServiceResponse::new(http_req, res).map_into_right_body())
+                }
+            }
+        })
+        .await?;
 
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, v);
@@ -67,6 +72,42 @@ pub async fn request_context(
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, elapsed_ms, "served"));
     Ok(res)
+}
+
+/// One body limit for every extractor, declared or chunked: a declared
+/// `Content-Length` over the limit is refused unread; a body without one
+/// (chunked, HTTP/2) is read here up to the limit and handed on, so no
+/// extractor's own default can let a larger one through.
+async fn within_body_limit(req: &mut ServiceRequest, limit: usize) -> Result<bool, Error> {
+    if let Some(declared) = req.headers().get(header::CONTENT_LENGTH) {
+        // A malformed Content-Length never gets here: the HTTP parser refuses it.
+        let declared = declared.to_str().ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
+        return Ok(declared <= limit as u64);
+    }
+    let payload = req.extract::<web::Payload>().await?;
+    match payload.to_bytes_limited(limit).await {
+        Ok(body) => {
+            req.set_payload(actix_web::dev::Payload::from(body?));
+            Ok(true)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+/// 413 in the shape of the surface asked: the /v1 envelope, RFC 6749 JSON
+/// at the OAuth endpoints that take bodies, an error page elsewhere.
+fn too_large(path: &str, limit: usize) -> HttpResponse {
+    let message = format!("The request body is larger than {limit} bytes.");
+    if path == "/v1" || path.starts_with("/v1/") {
+        return super::api::error::ApiError::new(super::api::error::Code::PayloadTooLarge, message).error_response();
+    }
+    if matches!(path, "/oauth/token" | "/oauth/introspect" | "/oauth/revoke") {
+        return super::oauth::no_store_json(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({ "error": "invalid_request", "error_description": message }),
+        );
+    }
+    PageError::PayloadTooLarge.error_response()
 }
 
 /// Security headers on every response that does not set its own.

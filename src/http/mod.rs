@@ -2,6 +2,7 @@
 //! domain function and render.
 
 pub mod api;
+pub mod client_ip;
 pub mod errors;
 mod health;
 pub mod middleware;
@@ -33,12 +34,13 @@ pub struct AppState {
     pub master_key: MasterKey,
 }
 
-/// The client's IP: the peer address, or the `X-Forwarded-For` client
-/// when the operator says a proxy of theirs sets it.
+/// The client's IP: the peer address, or, behind the operator's
+/// `trusted_proxies`, the client they report (see `client_ip::resolve`).
 pub fn client_ip(req: &actix_web::HttpRequest, state: &AppState) -> String {
-    let info = req.connection_info();
-    let ip = if state.config.trust_forwarded_for { info.realip_remote_addr() } else { info.peer_addr() };
-    ip.unwrap_or("unknown").to_owned()
+    let c = &state.config;
+    let peer = req.peer_addr().map(|a| a.ip());
+    client_ip::resolve(peer, req.headers(), &c.trusted_proxies, c.forwarded_header)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
@@ -52,7 +54,10 @@ async fn app_css() -> HttpResponse {
 
 /// All routes, with the form extractor's limits and error pages.
 pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    // The request middleware enforces `max_body_bytes` for every body; the
+    // extractors get the same limit so none of their defaults is ever larger.
     cfg.app_data(web::FormConfig::default().limit(config.max_body_bytes).error_handler(errors::form_error))
+        .app_data(web::PayloadConfig::default().limit(config.max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             errors::PageError::BadRequest(format!("The query string could not be read: {e}.")).into()
         }))
@@ -72,6 +77,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/invitations/{token}", web::get().to(pages::invitations::show))
         .route("/invitations/{token}", web::post().to(pages::invitations::accept))
         .configure(oauth::routes)
-        .configure(api::routes)
+        .configure(|c| api::routes(c, config.max_body_bytes))
         .default_service(web::to(middleware::not_found));
 }

@@ -1,20 +1,92 @@
-//! Failed sign-in attempts, one row each, counted over a sliding window.
-//! Kept in the database so every instance sees the same count.
+//! Sign-in and sign-up attempts, one row per attempt and throttle key,
+//! counted over a sliding window. Kept in the database so every instance
+//! sees the same count.
+//!
+//! An attempt is reserved (its row written) before the password is checked,
+//! in one locked transaction with the count, so parallel attempts cannot all
+//! see room under the limit. A successful sign-in deletes its rows again; any
+//! other outcome leaves them counted as failures.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use sha2::{Digest, Sha256};
 
+use super::conn::write_transaction;
 use super::models::LoginFailureRow;
 use super::schema::login_failures;
 use super::{DbConnection, StoreError};
 
-pub fn record_failure(conn: &mut DbConnection, row: &LoginFailureRow) -> Result<(), StoreError> {
-    diesel::insert_into(login_failures::table).values(row).execute(conn)?;
-    Ok(())
+/// What `reserve_attempt` decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt is counted under every key: the ids of its rows.
+    Granted(Vec<String>),
+    /// A key is at its limit; nothing was written. `oldest` is the latest of
+    /// the full keys' oldest attempts: the limit lifts when it leaves the window.
+    Full { oldest: NaiveDateTime },
 }
 
-/// How many failures `key` has since `since`, and the oldest of them.
-pub fn failures_since(
+/// Counts each key's attempts since `since` and, when none is at its limit,
+/// writes one row per key at `now`, atomically on both backends.
+pub fn reserve_attempt(
+    conn: &mut DbConnection,
+    keys: &[(String, u32)],
+    since: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Reservation, StoreError> {
+    // Housekeeping outside the locked transaction: rows too old to count
+    // for anyone. Best effort; a failure here changes no decision.
+    if let Err(e) = diesel::delete(login_failures::table.filter(login_failures::failed_at.le(since))).execute(conn) {
+        tracing::debug!(cause = %e, "could not prune old sign-in attempts");
+    }
+    write_transaction(conn, |c| {
+        if let DbConnection::Postgresql(_) = c {
+            // One lock per key, taken in a fixed order so two attempts on the
+            // same pair of keys cannot deadlock; released at commit.
+            let mut locks: Vec<i64> = keys.iter().map(|(k, _)| lock_id(k)).collect();
+            locks.sort_unstable();
+            locks.dedup();
+            for id in locks {
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<BigInt, _>(id).execute(c)?;
+            }
+        }
+        let mut full: Option<NaiveDateTime> = None;
+        for (key, limit) in keys {
+            let (count, oldest) = attempts_since(c, key, since)?;
+            if count >= i64::from(*limit) {
+                let oldest = oldest.unwrap_or(now);
+                full = Some(full.map_or(oldest, |f| f.max(oldest)));
+            }
+        }
+        if let Some(oldest) = full {
+            return Ok(Reservation::Full { oldest });
+        }
+        let rows: Vec<LoginFailureRow> = keys
+            .iter()
+            .map(|(key, _)| LoginFailureRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                throttle_key: key.clone(),
+                failed_at: now,
+            })
+            .collect();
+        for row in &rows {
+            diesel::insert_into(login_failures::table).values(row).execute(c)?;
+        }
+        Ok(Reservation::Granted(rows.into_iter().map(|r| r.id).collect()))
+    })
+}
+
+/// A 64-bit advisory-lock id for a throttle key, the same on every instance.
+fn lock_id(key: &str) -> i64 {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// How many attempts `key` has since `since`, and the oldest of them.
+fn attempts_since(
     conn: &mut DbConnection,
     key: &str,
     since: NaiveDateTime,
@@ -27,12 +99,12 @@ pub fn failures_since(
     Ok((count, oldest))
 }
 
-pub fn clear_failures(conn: &mut DbConnection, key: &str) -> Result<(), StoreError> {
-    diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(key))).execute(conn)?;
-    Ok(())
-}
-
-/// Drops rows too old to count for anyone.
-pub fn prune_failures(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
-    Ok(diesel::delete(login_failures::table.filter(login_failures::failed_at.le(before))).execute(conn)?)
+/// A successful sign-in: its own reserved rows go, and so do the account's
+/// earlier failures (`clear_key`).
+pub fn release_attempt(conn: &mut DbConnection, ids: &[String], clear_key: &str) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(c)?;
+        diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(clear_key))).execute(c)?;
+        Ok(())
+    })
 }

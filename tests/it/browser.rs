@@ -118,6 +118,12 @@ async fn signup_dashboard_logout_login_in_chromium() {
     fill(&b, "password", PASSWORD).await;
     fill(&b, "organization", "Lin & <Co>").await;
     submit(&b, "/signup").await;
+    // Sign-up never signs in (that would tell a new email from one in use): sign in.
+    wait_for_path(&b, "/login?notice=signed-up").await;
+    assert_eq!(text_of(&b, "notice").await, "If this email was new, your account is ready: sign in.");
+    fill(&b, "email", "lin@example.com").await;
+    fill(&b, "password", PASSWORD).await;
+    submit(&b, "/login").await;
     wait_for_path(&b, "/dashboard").await;
     assert_eq!(text_of(&b, "who").await, "lin@example.com");
     assert_eq!(text_of(&b, "organization").await, "Lin & <Co>");

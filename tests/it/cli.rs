@@ -361,7 +361,11 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
         Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
     let store = portcullis::open_store(&config).unwrap();
     let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), 3600);
-    let (_, second) = accounts.sign_up("second@example.com", PASSWORD, "Acme").await.unwrap();
+    let portcullis::accounts::SignUp::Created { organization: second, .. } =
+        accounts.sign_up("second@example.com", PASSWORD, "Acme", "127.0.0.1").await.unwrap()
+    else {
+        panic!("a new email signs up")
+    };
 
     let out = portcullis(dir.path()).args(["org", "list"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));

@@ -21,7 +21,16 @@ async fn signup_dashboard_logout_login() {
 
     let res = sign_up(&app, &browser, "Ada@Example.com", "Analytical Engines").await;
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/dashboard");
+    assert_eq!(location(&res), "/login?notice=signed-up");
+    let html = browser.get(app.url("/login?notice=signed-up")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains(
+            r#"<p class="ok" role="status" id="notice">If this email was new, your account is ready: sign in.</p>"#
+        ),
+        "{html}"
+    );
+    let res = app.login(&browser, "Ada@Example.com", PASSWORD).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/dashboard".to_owned()));
 
     let html = app.dashboard(&browser).await;
     assert!(html.contains(r#"<dd id="who">Ada@Example.com</dd>"#), "{html}");
@@ -55,16 +64,79 @@ async fn root_sends_to_login_or_dashboard() {
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/dashboard".into()));
 }
 
+/// What a sign-up answer shows from outside: status, headers (but the
+/// per-response ones) and body.
+async fn visible(res: reqwest::Response) -> (u16, Vec<(String, String)>, String) {
+    let status = res.status().as_u16();
+    let mut headers: Vec<(String, String)> = res
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "x-request-id" | "date"))
+        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (status, headers, res.text().await.unwrap())
+}
+
+/// Finding 12: an email already in use gets the very answer a new one gets
+/// (no "already exists"), and the account's owner hears of it in the audit log.
 #[actix_web::test]
-async fn signup_refuses_an_email_taken_in_any_case() {
+async fn signup_with_an_email_in_use_answers_like_a_new_one_and_tells_the_owner() {
     let app = TestApp::spawn().await;
-    app.user().email("grace@example.com").create().await;
-    let res = sign_up(&app, &app.new_browser(), "GRACE@example.com", "Other").await;
-    assert_eq!(res.status(), 409);
-    let html = res.text().await.unwrap();
-    assert!(html.contains("An account with this email already exists."), "{html}");
-    // The form keeps what was typed.
-    assert!(html.contains(r#"value="GRACE@example.com""#));
+    let (grace, org) = app.user().email("grace@example.com").create().await;
+    let browser = app.new_browser();
+    let new_one = visible(sign_up(&app, &browser, "hopper@example.com", "Other").await).await;
+    let in_use = visible(sign_up(&app, &browser, "GRACE@example.com", "Other").await).await;
+    assert_eq!(new_one, in_use);
+    assert_eq!((in_use.0, in_use.2.as_str()), (303, ""));
+    assert!(in_use.1.contains(&("location".into(), "/login?notice=signed-up".into())), "{:?}", in_use.1);
+    assert!(!in_use.1.iter().any(|(name, _)| name == "set-cookie"), "{:?}", in_use.1);
+
+    // Nothing changed for Grace: one membership, her password still works.
+    let memberships = app.state.accounts.memberships(&grace.id).await.unwrap();
+    assert_eq!(memberships.len(), 1);
+    assert_eq!(app.login(&app.new_browser(), "grace@example.com", PASSWORD).await.status(), 303);
+    // The new account is real.
+    assert_eq!(app.login(&app.new_browser(), "hopper@example.com", PASSWORD).await.status(), 303);
+
+    // The owner is told (in the background: wait for it).
+    let mut told = Vec::new();
+    for _ in 0..100 {
+        let events = portcullis::audit::list(&app.state.store, &org.id, None, 20).await.unwrap().unwrap();
+        told = events.into_iter().filter(|e| e.action == "user.signup_email_in_use").collect();
+        if !told.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(told.len(), 1);
+    assert_eq!((told[0].actor.as_str(), told[0].target.as_deref()), ("anonymous", Some(grace.id.as_str())));
+    assert_eq!(told[0].ip.as_deref(), Some("127.0.0.1"));
+}
+
+/// Sign-up is throttled per client IP, every attempt counted before the
+/// password is hashed: parallel attempts get no more than the limit.
+#[actix_web::test]
+async fn signup_is_throttled_per_ip_even_in_parallel() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.signup_per_ip = 3).await;
+    app.user().email("taken@example.com").create().await;
+    let app = &app;
+    let attempts = (0..10).map(|i| async move {
+        let email = if i % 2 == 0 { format!("new{i}@example.com") } else { "taken@example.com".to_owned() };
+        let res = sign_up(app, &app.new_browser(), &email, "Acme").await;
+        let retry = res.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        (res.status().as_u16(), retry, res.text().await.unwrap())
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let accepted = answers.iter().filter(|a| a.0 == 303).count();
+    let throttled: Vec<_> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert_eq!((accepted, throttled.len()), (3, 7), "{answers:?}");
+    for (_, retry, html) in throttled {
+        assert_eq!(retry.as_deref(), Some("900"));
+        assert!(html.contains("Too many sign-ups from this network. Try again in 15 minute(s)."), "{html}");
+    }
+    // Sign-ups count apart from sign-ins: signing in still works.
+    assert_eq!(app.login(&app.new_browser(), "taken@example.com", PASSWORD).await.status(), 303);
 }
 
 #[actix_web::test]
@@ -99,6 +171,7 @@ async fn hostile_text_is_stored_verbatim_and_shown_escaped() {
     let org = "<script>alert('x')</script> ' OR 1=1 --";
     let res = sign_up(&app, &browser, "mallory@example.com", org).await;
     assert_eq!(res.status(), 303);
+    assert_eq!(app.login(&browser, "mallory@example.com", PASSWORD).await.status(), 303);
     let html = app.dashboard(&browser).await;
     assert!(!html.contains("<script>alert"), "unescaped: {html}");
     assert!(html.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &#x27; OR 1=1 --"), "{html}");

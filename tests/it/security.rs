@@ -303,3 +303,110 @@ async fn malformed_forms_are_400_pages_that_say_why() {
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("The query string could not be read"));
 }
+
+/// Finding 9: one body limit, whether the length is declared or the body is
+/// chunked, in each surface's own error shape.
+#[actix_web::test]
+async fn oversize_bodies_get_413_in_each_surfaces_shape_chunked_or_not() {
+    use crate::support::chunked_body;
+    let app = TestApp::spawn().await;
+    let limit = app.state.config.max_body_bytes;
+    let message = format!("The request body is larger than {limit} bytes.");
+    // 1 MB of valid JSON: under actix's own 2 MB JSON default, over ours.
+    let json =
+        serde_json::to_vec(&serde_json::json!({ "email": "a@example.com", "password": "x".repeat(1 << 20) })).unwrap();
+    for chunked in [true, false] {
+        let req = app.client.post(app.url("/v1/auth/login")).header("content-type", "application/json");
+        let req = if chunked { req.body(chunked_body(json.clone())) } else { req.body(json.clone()) };
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 413, "chunked: {chunked}");
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({ "success": false, "error": {
+                "code": "PAYLOAD_TOO_LARGE", "message": message, "details": {}, "request_id": id } }),
+            "chunked: {chunked}"
+        );
+    }
+
+    // 100 kB: under actix's 256 kB default for raw bodies, over ours.
+    let form = format!("grant_type=client_credentials&client_id=x&pad={}", "a".repeat(100_000)).into_bytes();
+    for chunked in [true, false] {
+        let req = app.client.post(app.url("/oauth/token")).header("content-type", "application/x-www-form-urlencoded");
+        let req = if chunked { req.body(chunked_body(form.clone())) } else { req.body(form.clone()) };
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 413, "chunked: {chunked}");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({ "error": "invalid_request", "error_description": message }));
+    }
+
+    let browser = app.new_browser();
+    let token = form_token(&browser, &app.url("/login")).await;
+    let form = format!("csrf_token={token}&email=a%40example.com&password={}", "a".repeat(1 << 20)).into_bytes();
+    let res = browser
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(chunked_body(form))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(res.text().await.unwrap().contains("The request body is larger than this server accepts."));
+}
+
+/// A chunked body under the limit reaches its handler intact.
+#[actix_web::test]
+async fn chunked_bodies_under_the_limit_are_served() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let json = serde_json::to_vec(&serde_json::json!({ "email": user.email, "password": PASSWORD })).unwrap();
+    let res = app
+        .client
+        .post(app.url("/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(crate::support::chunked_body(json))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["user"]["email"], user.email.as_str());
+}
+
+/// Finding 10: the access log names the route, never a path that carries
+/// a secret.
+#[actix_web::test]
+async fn invitation_tokens_never_reach_the_log() {
+    let logs = crate::support::captured_logs();
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (invitee, _) = app.user().create().await;
+    let (_, token) = app
+        .state
+        .accounts
+        .invite(
+            &org.id,
+            &invitee.email,
+            portcullis::accounts::Role::Viewer,
+            Some(owner.id),
+            Some(portcullis::accounts::Role::Owner),
+        )
+        .await
+        .unwrap();
+    let url = app.url(&format!("/invitations/{token}"));
+    assert_eq!(app.new_browser().get(&url).send().await.unwrap().status(), 303, "anonymous: to the login page");
+    let browser = app.new_browser();
+    app.login(&browser, &invitee.email, PASSWORD).await;
+    let html = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let res = browser.post(&url).form(&[("csrf_token", csrf_token(&html))]).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let text = logs.text();
+    let line = text.lines().find(|l| l.contains(&id) && l.contains("served")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("method=POST route=/invitations/{token}"), "{line}");
+    assert!(!text.contains(&token), "the invitation token is in the log");
+}

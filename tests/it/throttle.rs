@@ -80,3 +80,134 @@ async fn one_client_ip_spraying_many_accounts_is_throttled() {
     assert_eq!(status, 429);
     assert_eq!(retry.as_deref(), Some("900"));
 }
+
+/// Finding 5: the attempt is counted before the password is checked, so a
+/// burst of parallel guesses gets no more checks than the limit.
+#[actix_web::test]
+async fn parallel_wrong_passwords_on_the_login_page_get_at_most_the_limit_of_checks() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 1000;
+        c.pool_size = 8;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let (app, email) = (&app, &user.email);
+    let guesses = (0..30).map(|i| async move {
+        let browser = app.new_browser();
+        app.login(&browser, email, &format!("wrong password {i}")).await.status().as_u16()
+    });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort_unstable();
+    let wrong = statuses.iter().filter(|s| **s == 400).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((wrong, throttled), (5, 25), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn parallel_wrong_passwords_on_v1_login_get_at_most_the_limit_of_checks() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 1000;
+        c.pool_size = 8;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let app = &app;
+    let guesses = (0..30).map(|i| {
+        let body = serde_json::json!({ "email": user.email, "password": format!("wrong password {i}") });
+        async move {
+            let res = app.client.post(app.url("/v1/auth/login")).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+        }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    let wrong = answers.iter().filter(|a| *a == &(401, "INVALID_CREDENTIALS".to_owned())).count();
+    let throttled = answers.iter().filter(|a| *a == &(429, "RATE_LIMITED".to_owned())).count();
+    assert_eq!((wrong, throttled), (5, 25), "{answers:?}");
+}
+
+/// The reservation of a successful sign-in is released: failures under the
+/// limit, even in parallel, never stop the right password.
+#[actix_web::test]
+async fn a_right_password_after_parallel_failures_under_the_limit_still_works() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.per_ip = 1000).await;
+    let (user, _) = app.user().create().await;
+    let guesses = (0..4).map(|_| async { app.login(&app.new_browser(), &user.email, "wrong").await.status().as_u16() });
+    assert_eq!(futures_util::future::join_all(guesses).await, vec![400; 4]);
+    assert_eq!(attempt(&app, &user.email, PASSWORD).await.0, 303);
+    // The success cleared the account: five more failures before the lock.
+    let guesses = (0..6).map(|_| async { app.login(&app.new_browser(), &user.email, "wrong").await.status().as_u16() });
+    let mut statuses = futures_util::future::join_all(guesses).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![400, 400, 400, 400, 400, 429]);
+}
+
+/// Finding 7: behind a trusted proxy, the client is the rightmost
+/// `X-Forwarded-For` hop the proxy wrote, so varying the leftmost entry
+/// neither escapes the per-IP throttle nor forges the audit IP.
+#[actix_web::test]
+async fn a_forged_leftmost_forwarded_for_neither_escapes_the_ip_throttle_nor_the_audit() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_throttle.per_ip = 3;
+        c.login_throttle.per_account = 100;
+        c.trusted_proxies = vec!["127.0.0.0/8".to_owned()].try_into().unwrap();
+    })
+    .await;
+    let (user, org) = app.user().create().await;
+    let app = &app;
+    let login_via_proxy = |forged: String, email: String, password: &'static str| async move {
+        let browser = app.new_browser();
+        let token = crate::support::form_token(&browser, &app.url("/login")).await;
+        browser
+            .post(app.url("/login"))
+            .header("x-forwarded-for", format!("{forged}, 203.0.113.9"))
+            .form(&[("csrf_token", token.as_str()), ("email", email.as_str()), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(login_via_proxy("6.6.6.1".into(), user.email.clone(), "wrong").await, 400);
+    let events = portcullis::audit::list(&app.state.store, &org.id, None, 10).await.unwrap().unwrap();
+    let failed: Vec<_> = events.iter().filter(|e| e.action == "login.failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].ip.as_deref(), Some("203.0.113.9"), "the proxy's word, not the client's");
+    for i in 2..=3 {
+        assert_eq!(login_via_proxy(format!("6.6.6.{i}"), format!("spray{i}@example.com"), "guess").await, 400);
+    }
+    assert_eq!(login_via_proxy("6.6.6.4".into(), user.email.clone(), PASSWORD).await, 429);
+    // Another client behind the same proxy is not affected.
+    let browser = app.new_browser();
+    let token = crate::support::form_token(&browser, &app.url("/login")).await;
+    let res = browser
+        .post(app.url("/login"))
+        .header("x-forwarded-for", "198.51.100.20")
+        .form(&[("csrf_token", token.as_str()), ("email", user.email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+/// Without trusted proxies, a forwarding header is the client's own word:
+/// ignored.
+#[actix_web::test]
+async fn without_trusted_proxies_forwarding_headers_are_ignored() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.per_ip = 2).await;
+    for i in 0..2 {
+        let browser = app.new_browser();
+        let token = crate::support::form_token(&browser, &app.url("/login")).await;
+        let res = browser
+            .post(app.url("/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .header("forwarded", format!("for=198.51.100.{i}"))
+            .form(&[("csrf_token", token.as_str()), ("email", "a@example.com"), ("password", "guess")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    assert_eq!(attempt(&app, "b@example.com", "guess").await.0, 429);
+}

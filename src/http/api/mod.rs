@@ -80,12 +80,22 @@ pub fn route_table() -> Vec<(&'static str, String)> {
     build(None).table.into_iter().map(|(m, p)| (m, format!("/v1{p}"))).collect()
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The /v1 routes. `max_body_bytes` bounds JSON bodies here too (the
+/// request middleware already refuses larger ones; this keeps actix's own
+/// 2 MB default from ever being the limit).
+pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
+    use actix_web::error::JsonPayloadError;
     let scope = web::scope("/v1")
-        .app_data(
-            web::JsonConfig::default()
-                .error_handler(|e, _| ApiError::validation(format!("Invalid JSON body: {e}")).into()),
-        )
+        .app_data(web::JsonConfig::default().limit(max_body_bytes).error_handler(move |e, _| {
+            let err = match e {
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                    error::Code::PayloadTooLarge,
+                    format!("The request body is larger than {max_body_bytes} bytes."),
+                ),
+                e => ApiError::validation(format!("Invalid JSON body: {e}")),
+            };
+            err.into()
+        }))
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::validation(format!("Invalid query: {e}")).into()),

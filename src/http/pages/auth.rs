@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render, see_other};
-use crate::accounts::AccountsError;
+use crate::accounts::{AccountsError, SignUp};
 use crate::http::errors::PageError;
 use crate::http::session::{
     MaybeSession, expired_session_cookie, form_token, safe_return_to, session_cookie, verify_form_token,
@@ -19,6 +19,8 @@ struct LoginPage {
     csrf_token: String,
     email: String,
     return_to: Option<String>,
+    /// Arrived from sign-up, which says the same whether the email was new.
+    signed_up: bool,
     error: Option<String>,
 }
 
@@ -41,7 +43,11 @@ struct LogoutPage {
 #[derive(Deserialize)]
 pub struct ReturnTo {
     return_to: Option<String>,
+    notice: Option<String>,
 }
+
+/// Where every accepted sign-up lands, new email or not.
+const AFTER_SIGNUP: &str = "/login?notice=signed-up";
 
 /// Form fields default to empty so that a missing one is reported on the
 /// form ("Email is required.") like an empty one.
@@ -86,7 +92,8 @@ pub async fn login_page(
         return Ok(see_other(return_to.as_deref().unwrap_or("/dashboard")).finish());
     }
     let token = form_token(&req, &state.config, None);
-    let page = LoginPage { csrf_token: token.token.clone(), email: String::new(), return_to, error: None };
+    let signed_up = query.notice.as_deref() == Some("signed-up");
+    let page = LoginPage { csrf_token: token.token.clone(), email: String::new(), return_to, signed_up, error: None };
     render(StatusCode::OK, &page, Some(token))
 }
 
@@ -104,6 +111,7 @@ pub async fn login(
             csrf_token: token.token.clone(),
             email: form.email.clone(),
             return_to: return_to.clone(),
+            signed_up: false,
             error: Some(error),
         };
         render(status, &page, Some(token))
@@ -148,6 +156,10 @@ pub async fn signup_page(
     render(StatusCode::OK, &page, Some(token))
 }
 
+/// Sign-up answers alike whether the email was new or belongs to an
+/// account: a 303 to the sign-in page, no cookie, after the same work (the
+/// password is hashed either way). Signing the new account straight in
+/// would set a session cookie only for new emails and so tell them apart.
 pub async fn signup(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -155,29 +167,29 @@ pub async fn signup(
     form: web::Form<SignupForm>,
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
-    let result = state.accounts.sign_up(&form.email, &form.password, &form.organization).await;
-    let (user, _org) = match result {
-        Ok(done) => done,
-        Err(e @ (AccountsError::Validation(_) | AccountsError::EmailTaken)) => {
-            let status =
-                if matches!(e, AccountsError::EmailTaken) { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
-            let message = match &e {
-                AccountsError::EmailTaken => "An account with this email already exists. Sign in instead.".to_owned(),
-                other => other.to_string(),
-            };
-            let token = form_token(&req, &state.config, session.session.as_ref());
-            let page = SignupPage {
-                csrf_token: token.token.clone(),
-                email: form.email.clone(),
-                organization: form.organization.clone(),
-                error: Some(message),
-            };
-            return render(status, &page, Some(token));
-        }
-        Err(e) => return Err(e.into()),
+    let again = |status: StatusCode, message: String| {
+        let token = form_token(&req, &state.config, session.session.as_ref());
+        let page = SignupPage {
+            csrf_token: token.token.clone(),
+            email: form.email.clone(),
+            organization: form.organization.clone(),
+            error: Some(message),
+        };
+        render(status, &page, Some(token))
     };
-    let new = state.accounts.start_session(user, session.token.as_deref()).await?;
-    Ok(see_other("/dashboard").cookie(session_cookie(&state.config, new.token)).finish())
+    let ip = client_ip(&req, &state);
+    match state.accounts.sign_up(&form.email, &form.password, &form.organization, &ip).await {
+        Ok(SignUp::Created { .. } | SignUp::EmailInUse) => Ok(see_other(AFTER_SIGNUP).finish()),
+        Err(AccountsError::Validation(message)) => again(StatusCode::BAD_REQUEST, message),
+        Err(AccountsError::Throttled { retry_after_secs }) => {
+            let minutes = (retry_after_secs + 59) / 60;
+            let message = format!("Too many sign-ups from this network. Try again in {minutes} minute(s).");
+            let mut res = again(StatusCode::TOO_MANY_REQUESTS, message)?;
+            res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, retry_after_secs.into());
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// GET /logout asks for confirmation: signing out is a state change, so it

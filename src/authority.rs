@@ -180,6 +180,30 @@ impl Principal {
         self.may_grant(requested)
     }
 
+    /// A key made by a key lives no longer and runs no faster than its
+    /// maker: unset, it inherits the maker's expiry and rate limit; set
+    /// beyond them, it is refused.
+    pub fn bound_new_key(
+        &self,
+        expires_at: Option<DateTime<Utc>>,
+        rate_limit: Option<u32>,
+    ) -> Result<(Option<DateTime<Utc>>, Option<u32>), Denied> {
+        let Some(maker) = &self.key else { return Ok((expires_at, rate_limit)) };
+        let expires_at = match (expires_at, maker.expires_at) {
+            (Some(wanted), Some(limit)) if wanted > limit => {
+                return Err(Denied::scope("write", "A key cannot make a key that outlives it."));
+            }
+            (wanted, limit) => wanted.or(limit),
+        };
+        let rate_limit = match (rate_limit, maker.rate_limit_per_minute) {
+            (Some(wanted), Some(limit)) if wanted > limit => {
+                return Err(Denied::scope("write", "A key cannot make a key with a higher rate limit than its own."));
+            }
+            (wanted, limit) => wanted.or(limit),
+        };
+        Ok((expires_at, rate_limit))
+    }
+
     /// A per-key rate limit: between 1 and `max`, and above the default
     /// only for an administrator (a key must not opt out of the limits).
     pub fn may_set_rate_limit(&self, wanted: Option<u32>, default: u32, max: u32) -> Result<(), Denied> {

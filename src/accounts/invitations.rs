@@ -97,6 +97,19 @@ impl Accounts {
         if invitation.accepted_at.is_some() || invitation.revoked_at.is_some() || invitation.expires_at <= now {
             return Err(no_longer_valid());
         }
+        // An invitation carries its sender's power: it dies with it. A sender
+        // who left, or no longer holds the invited role, invites no one.
+        if let Some(inviter) = invitation.invited_by.clone() {
+            let org = invitation.organization_id.clone();
+            let role = self.store.run(move |conn| crate::store::orgs::find_membership(conn, &org, &inviter)).await?;
+            let role = role.and_then(|m| m.role.parse::<Role>().ok());
+            if role.is_none_or(|r| r < invitation.role) {
+                return Err(AccountsError::Validation(
+                    "This invitation is no longer valid: the person who sent it can no longer invite to this role."
+                        .into(),
+                ));
+            }
+        }
         if validate::normalize_email(&invitation.email) != validate::normalize_email(&user.email) {
             return Err(AccountsError::Validation(
                 "This invitation was sent to another email address. Sign in with that address to accept it.".into(),

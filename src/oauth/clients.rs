@@ -209,6 +209,9 @@ pub struct ClientChanges {
     pub resource_server: Option<bool>,
     /// `Some(false)` exempts a legacy confidential client from PKCE.
     pub require_pkce: Option<bool>,
+    /// The member the app acts for from now on: whoever last changed it,
+    /// so that changing an app never hands out someone else's power.
+    pub acting_for: Option<String>,
 }
 
 /// How a client presented itself at an endpoint that authenticates it.
@@ -323,6 +326,15 @@ fn check_management(
     Ok(())
 }
 
+/// A resource server may introspect every token of the organization: it
+/// must prove who it is, so it has a secret.
+fn check_resource_server(resource_server: bool, public: bool) -> Result<(), ClientError> {
+    if resource_server && public {
+        return Err(ClientError::Validation("a resource server must be a confidential client".into()));
+    }
+    Ok(())
+}
+
 /// RFC 9700 §2.1.1, OAuth 2.1 §4.1.1: a public client always uses PKCE;
 /// only a confidential one may be exempted, for legacy software.
 fn check_pkce_exemption(public: bool, require_pkce: bool) -> Result<(), ClientError> {
@@ -367,9 +379,9 @@ impl Clients {
             redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
         }
         check_pkce_exemption(public, new.require_pkce)?;
-        let scopes =
-            self.registry.parse_known(&new.scopes.join(" ")).map_err(|e| ClientError::Validation(e.description))?;
+        let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::Validation(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
+        check_resource_server(new.resource_server, public)?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -497,9 +509,7 @@ impl Clients {
         let require_pkce = changes.require_pkce.unwrap_or(current.require_pkce);
         check_pkce_exemption(public, require_pkce)?;
         let scopes = match changes.scopes {
-            Some(list) => {
-                self.registry.parse_known(&list.join(" ")).map_err(|e| ClientError::Validation(e.description))?
-            }
+            Some(list) => self.registry.parse_known_list(&list).map_err(|e| ClientError::Validation(e.description))?,
             None => current.scopes.clone(),
         };
         let homepage = match changes.homepage_url {
@@ -511,11 +521,15 @@ impl Clients {
             None => current.logo_url.clone(),
         };
         let management = changes.management.unwrap_or(current.management);
-        check_management(management, public, &grant_types, current.created_by.as_deref())?;
+        let created_by = changes.acting_for.or_else(|| current.created_by.clone());
+        check_management(management, public, &grant_types, created_by.as_deref())?;
+        let resource_server = changes.resource_server.unwrap_or(current.resource_server);
+        check_resource_server(resource_server, public)?;
         let now = self.clock.now().naive_utc();
         let update = rows::ClientUpdate {
             management,
-            resource_server: changes.resource_server.unwrap_or(current.resource_server),
+            resource_server,
+            created_by,
             name,
             redirect_uris: serde_json::to_string(&redirect_uris).unwrap_or_else(|_| "[]".into()),
             grant_types: grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),

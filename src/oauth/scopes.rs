@@ -89,6 +89,15 @@ impl ScopeRegistry {
         Ok(set)
     }
 
+    /// A list of scopes as an API sends it: each element one known scope
+    /// (`"read admin"` is not a name, and joining would smuggle `admin`).
+    pub fn parse_known_list(&self, list: &[String]) -> Result<ScopeSet, OAuthError> {
+        if let Some(bad) = list.iter().find(|s| !is_scope_token(s)) {
+            return Err(OAuthError::invalid_scope(format!("malformed scope {bad:?}: one scope per element")));
+        }
+        self.parse_known(&list.join(" "))
+    }
+
     /// The scopes granted for a request: the requested ones (all known and
     /// allowed), or all the client's allowed ones when none were requested.
     pub fn grant(&self, requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {

@@ -141,6 +141,7 @@ pub struct ClientUpdate {
     pub updated_at: NaiveDateTime,
     pub management: bool,
     pub resource_server: bool,
+    pub created_by: Option<String>,
 }
 
 /// What a change announces in the change log, so every instance drops

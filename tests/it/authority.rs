@@ -597,3 +597,134 @@ async fn the_organizations_own_api_scopes_are_granted_only_by_who_holds_them() {
     assert_eq!(call(&app, "POST", "/v1/api-keys", &dev, Some(body)).await.0, 201);
     assert_eq!(call(&app, "POST", "/v1/apps", &dev, Some(app_body)).await.0, 201);
 }
+
+/// The attacker's second round, each refused.
+#[actix_web::test]
+async fn an_admin_cannot_take_over_an_owners_app_to_act_as_the_owner() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let (owner, admin) = (app.dashboard_token(&w.owner, &w.org), app.dashboard_token(&w.admin, &w.org));
+    let body = json!({"name": "billing sync", "grant_types": ["client_credentials"], "scopes": ["read"]});
+    let (_, b) = call(&app, "POST", "/v1/apps", &owner, Some(body)).await;
+    let id = b["data"]["client_id"].as_str().unwrap().to_owned();
+    let patch = json!({"management": true, "scopes": ["read", "write", "delete", "admin"]});
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &admin, Some(patch)).await;
+    assert_eq!((s, b["data"]["created_by"].clone()), (200, json!(w.admin.id)), "it now acts for the ADMIN: {b}");
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{id}/rotate-secret"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&id, b["data"]["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials"), ("scope", "read write admin")])
+        .send()
+        .await
+        .unwrap();
+    let token: Value = res.json().await.unwrap();
+    let at = token["access_token"].as_str().unwrap();
+    let (_, v) = call(&app, "GET", "/v1/auth/validate", at, None).await;
+    assert_eq!(v["data"]["role"], "ADMIN", "never the OWNER's role: {v}");
+    let (s, k) = call(&app, "POST", "/v1/api-keys", at, Some(json!({"name": "backdoor", "scopes": ["admin"]}))).await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["data"]["key"].as_str().unwrap();
+    let (s, b) = call(&app, "PATCH", &format!("/v1/members/{}", w.admin.id), key, Some(json!({"role": "OWNER"}))).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("An ADMIN cannot make an OWNER.")));
+    // Rotating an OWNER's app likewise makes it act for the rotating ADMIN.
+    let (_, b) = call(
+        &app,
+        "POST",
+        "/v1/apps",
+        &owner,
+        Some(json!({"name": "ops", "grant_types": ["client_credentials"], "scopes": ["read"], "management": true})),
+    )
+    .await;
+    let ops = b["data"]["client_id"].as_str().unwrap().to_owned();
+    call(&app, "POST", &format!("/v1/apps/{ops}/rotate-secret"), &admin, None).await;
+    let (_, b) = call(&app, "GET", &format!("/v1/apps/{ops}"), &admin, None).await;
+    assert_eq!(b["data"]["created_by"], json!(w.admin.id));
+}
+
+#[actix_web::test]
+async fn a_scope_element_with_spaces_is_refused_not_split_into_more_power() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let dev = app.dashboard_token(&w.developer, &w.org);
+    for scopes in [json!(["read admin"]), json!([" admin"]), json!(["read\tadmin"])] {
+        let body = json!({"name": "m", "grant_types": ["client_credentials"], "scopes": scopes});
+        let (s, b) = call(&app, "POST", "/v1/apps", &dev, Some(body)).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{scopes}: {b}");
+    }
+    let ordinary = app.make_app(&w.org, &w.developer, false, &["read"]).await;
+    let (s, _) =
+        call(&app, "PATCH", &format!("/v1/apps/{}", ordinary.client_id), &dev, Some(json!({"scopes": ["read admin"]})))
+            .await;
+    assert_eq!(s, 400);
+}
+
+#[actix_web::test]
+async fn an_invitation_dies_with_its_senders_power() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let admin = app.dashboard_token(&w.admin, &w.org);
+    let (_, b) =
+        call(&app, "POST", "/v1/invitations", &admin, Some(json!({"email": "alt@example.com", "role": "ADMIN"}))).await;
+    let link = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let (alt, _) = app.user().email("alt@example.com").create().await;
+    app.state.accounts.remove_member(&w.org.id, &w.admin.id, Role::Owner).await.unwrap();
+    let err = app.state.accounts.accept_invitation(&link, &alt).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "This invitation is no longer valid: the person who sent it can no longer invite to this role."
+    );
+    let memberships = app.state.accounts.memberships(&alt.id).await.unwrap();
+    assert!(memberships.iter().all(|m| m.organization.id != w.org.id), "alt did not join");
+}
+
+#[actix_web::test]
+async fn a_key_makes_no_key_that_outlives_it_or_runs_faster_and_huge_overlaps_are_refused() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let owner = app.dashboard_token(&w.owner, &w.org);
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let body = json!({"name": "slow", "scopes": ["read", "write"], "rate_limit_per_minute": 2, "expires_at": expires});
+    let (_, b) = call(&app, "POST", "/v1/api-keys", &owner, Some(body)).await;
+    let maker = b["data"]["key"].as_str().unwrap().to_owned();
+    let (s, b) = call(&app, "POST", "/v1/api-keys", &maker, Some(json!({"name": "child", "scopes": ["read"]}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["rate_limit_per_minute"], 2, "inherits the maker's limit");
+    assert!(!b["data"]["expires_at"].is_null(), "inherits the maker's expiry: {b}");
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let (s, b) =
+        call(&app, "POST", "/v1/api-keys", &maker, Some(json!({"name": "c", "scopes": ["read"], "expires_at": later})))
+            .await;
+    assert_eq!((s, b["error"]["message"].as_str()), (403, Some("A key cannot make a key that outlives it.")));
+    // A huge overlap is a validation error, not a panic.
+    let (id, _) = app.make_key(&w.org, &w.owner, KeyKind::Secret, &["read"]).await;
+    for n in [json!(100000000000000000i64), json!(-100000000000000000i64)] {
+        let (s, b) =
+            call(&app, "POST", &format!("/v1/api-keys/{id}/roll"), &owner, Some(json!({"expires_in": n}))).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{n}: {b}");
+    }
+}
+
+#[actix_web::test]
+async fn a_public_client_is_never_a_resource_server_and_dashboard_refresh_tokens_stay_private() {
+    let app = TestApp::spawn().await;
+    let w = app.world().await;
+    let owner = app.dashboard_token(&w.owner, &w.org);
+    let body = json!({"name": "p", "type": "public", "grant_types": ["authorization_code"],
+        "redirect_uris": ["http://127.0.0.1/cb"], "resource_server": true});
+    let (s, b) = call(&app, "POST", "/v1/apps", &owner, Some(body)).await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("a resource server must be a confidential client")));
+    // A dashboard refresh token is nobody else's business.
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/auth/login"))
+        .json(&json!({"email": w.owner.email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let login: Value = res.json().await.unwrap();
+    let refresh = login["data"]["refresh_token"].as_str().unwrap();
+    let rs = app.oauth_client().await.resource_server().create().await;
+    let (_, _, v) = crate::oauth_support::post_form(&app, "/oauth/introspect", &rs, &[("token", refresh)]).await;
+    assert_eq!(v, json!({"active": false}));
+}

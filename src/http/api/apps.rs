@@ -309,6 +309,7 @@ pub async fn update(
         management: b.management,
         resource_server: b.resource_server,
         require_pkce: b.require_pkce,
+        acting_for: p.user_id.clone(),
     };
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });
@@ -370,6 +371,12 @@ pub async fn rotate_secret(
     let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
     if !(0..=30 * 86400).contains(&grace) {
         return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));
+    }
+    // A new secret gives the app's power to whoever holds it: from now on
+    // the app acts for the member who rotated it, never above them.
+    if app.created_by != p.user_id {
+        let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
+        state.oauth.clients.update(&id, changes).await?;
     }
     let secret = state.oauth.clients.rotate_secret(&id, Duration::seconds(grace)).await?;
     audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": grace })).await;

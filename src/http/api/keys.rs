@@ -146,6 +146,7 @@ pub async fn create(
     p.may_create_key(kind, &body.scopes)?;
     let api = &state.config.api;
     p.may_set_rate_limit(body.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
+    let (expires_at, rate_limit_per_minute) = p.bound_new_key(body.expires_at, body.rate_limit_per_minute)?;
     let (key, plaintext) = state
         .api_keys
         .create(NewApiKey {
@@ -155,8 +156,8 @@ pub async fn create(
             kind,
             environment,
             scopes: body.scopes,
-            expires_at: body.expires_at,
-            rate_limit_per_minute: body.rate_limit_per_minute,
+            expires_at,
+            rate_limit_per_minute,
         })
         .await?;
     audit(&state, &req, &p, "api_key.created", &key).await;
@@ -280,7 +281,16 @@ pub async fn roll(
     p.may_create_key(old.kind, &scopes)?;
     let api = &state.config.api;
     p.may_set_rate_limit(old.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
+    if p.bound_new_key(old.expires_at, old.rate_limit_per_minute)? != (old.expires_at, old.rate_limit_per_minute) {
+        return Err(ApiError::from(crate::authority::Denied::Scope {
+            scope: "write".into(),
+            reason: "A key cannot roll a key that would outlive it or run faster than it.".into(),
+        }));
+    }
     let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
+    if !(0..=30 * 86400).contains(&overlap) {
+        return Err(ApiError::validation("expires_in must be between 0 and 2592000 seconds (30 days)"));
+    }
     let (new, plaintext, old) =
         state.api_keys.roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone()).await?;
     audit(&state, &req, &p, "api_key.rolled", &old).await;

@@ -176,38 +176,6 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     applied.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
 }
 
-/// Runs `f` in a transaction that holds the database's write lock from its
-/// first statement, so a count read inside it cannot go stale before the
-/// write that depends on it. SQLite: `BEGIN IMMEDIATE` (a deferred
-/// transaction would only lock at its first write). PostgreSQL: an ordinary
-/// transaction; `f` takes the row or advisory locks it needs.
-pub fn write_transaction<T>(
-    conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    use diesel::RunQueryDsl;
-    match conn {
-        DbConnection::Postgresql(_) => conn.transaction(f),
-        DbConnection::Sqlite(_) => {
-            diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
-            match f(conn) {
-                Ok(v) => match diesel::sql_query("COMMIT").execute(conn) {
-                    Ok(_) => Ok(v),
-                    Err(e) => {
-                        // A failed COMMIT leaves the transaction open; end it.
-                        let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                        Err(e.into())
-                    }
-                },
-                Err(e) => {
-                    let _ = diesel::sql_query("ROLLBACK").execute(conn);
-                    Err(e)
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,9 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use sha2::{Digest, Sha256};
 
-use super::conn::write_transaction;
 use super::models::LoginFailureRow;
 use super::schema::login_failures;
+use super::write_transaction;
 use super::{DbConnection, StoreError};
 
 /// What `reserve_attempt` decided.

@@ -3,9 +3,10 @@
 use portcullis::accounts::Role;
 use serde_json::{Value, json};
 
-use crate::support::TestApp;
+use crate::support::{TestApp, call};
 
-async fn owner_key(app: &TestApp) -> (String, String) {
+/// An OWNER of a new organization and their key with every broad scope.
+pub(crate) async fn owner_key(app: &TestApp) -> (String, String) {
     let (user, org) = app.user().create().await;
     let (_, key) = app
         .state
@@ -23,15 +24,6 @@ async fn owner_key(app: &TestApp) -> (String, String) {
         .await
         .unwrap();
     (org.name, key)
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[actix_web::test]

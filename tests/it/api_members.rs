@@ -2,9 +2,9 @@
 
 use portcullis::accounts::{Role, User};
 use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, call};
 
 async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
     let org_id = app.state.accounts.memberships(&user.id).await.unwrap()[0].organization.id.clone();
@@ -23,15 +23,6 @@ async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
         .await
         .unwrap()
         .1
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[actix_web::test]

@@ -13,7 +13,7 @@ use portcullis::oauth::scopes;
 use portcullis::oauth::service::new_jti;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp};
+use crate::support::{PASSWORD, TestApp, call};
 
 const ALL: &[&str] = &["read", "write", "delete", "admin", "webhook"];
 
@@ -304,15 +304,6 @@ async fn every_route_with_every_credential_gets_exactly_its_due() {
         }
     }
     assert!(wrong.is_empty(), "{} cells differ:\n{}", wrong.len(), wrong.join("\n"));
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, credential: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(credential);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 #[actix_web::test]

@@ -13,7 +13,8 @@ use portcullis::config::Config;
 
 use crate::support::PASSWORD;
 
-fn portcullis(dir: &Path) -> Command {
+/// The binary, in `dir`, with none of the caller's PORTCULLIS_* settings.
+pub(crate) fn portcullis(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.current_dir(dir);
     for (key, _) in std::env::vars() {

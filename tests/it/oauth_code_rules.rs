@@ -2,7 +2,7 @@
 //! how long a code lives, who may replay one, PKCE for every client unless
 //! a legacy confidential one is exempted, and when consent is asked again.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use portcullis::oauth::clients::{ClientChanges, ClientError, ClientType, GrantType, NewClient};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::oauth_code::{code_for, signed_in};
 use crate::oauth_support::{REDIRECT, Registered, post_form, query};
-use crate::support::{PASSWORD, TestApp, location, urlencode};
+use crate::support::{PASSWORD, TestApp, call, location, urlencode};
 
 const S256: &str = "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
 
@@ -190,25 +190,11 @@ async fn a_code_works_at_59_seconds_and_is_expired_at_61() {
     );
 }
 
-/// The binary, in `dir`, with none of the caller's PORTCULLIS_* settings.
-fn portcullis(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PORTCULLIS_") || key == "DATABASE_URL" || key == "RUST_LOG" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("PORTCULLIS_DATA_DIR", dir.join("data"));
-    cmd.env("PORTCULLIS_DATABASE_URL", format!("sqlite://{}", dir.join("data/p.db").display()));
-    cmd
-}
-
 #[test]
 fn code_lifetimes_over_60_seconds_are_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     for ttl in ["600", "61", "0"] {
-        let out = portcullis(dir.path())
+        let out = crate::cli::portcullis(dir.path())
             .env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", ttl)
             .arg("migrate")
             .output()
@@ -223,7 +209,7 @@ fn code_lifetimes_over_60_seconds_are_refused_at_start() {
             "{stderr}"
         );
     }
-    let out = portcullis(dir.path())
+    let out = crate::cli::portcullis(dir.path())
         .env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", "60")
         .arg("migrate")
         .output()
@@ -338,41 +324,10 @@ async fn public_clients_cannot_be_exempted_from_pkce() {
     assert!(matches!(&err, ClientError::Validation(m) if m == message), "{err:?}");
 }
 
-async fn owner_key(app: &TestApp) -> String {
-    let (user, org) = app.user().create().await;
-    let (_, key) = app
-        .state
-        .api_keys
-        .create(portcullis::apikeys::NewApiKey {
-            organization_id: org.id.clone(),
-            created_by: Some(user.id),
-            name: "ops".into(),
-            kind: portcullis::apikeys::KeyKind::Secret,
-            environment: portcullis::apikeys::Environment::Live,
-            scopes: ["read", "write", "delete", "admin"].map(String::from).to_vec(),
-            expires_at: None,
-            rate_limit_per_minute: None,
-        })
-        .await
-        .unwrap();
-    key
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-}
-
 #[actix_web::test]
 async fn the_v1_api_sets_and_shows_require_pkce_and_refuses_it_off_for_public_apps() {
     let app = TestApp::spawn().await;
-    let key = owner_key(&app).await;
+    let (_, key) = crate::api_apps::owner_key(&app).await;
     let app_body = |kind: &str, pkce: Option<bool>| {
         let mut b = json!({
             "name": "Legacy", "type": kind, "grant_types": ["authorization_code"],
@@ -383,9 +338,9 @@ async fn the_v1_api_sets_and_shows_require_pkce_and_refuses_it_off_for_public_ap
         }
         b
     };
-    let (s, b) = call(&app, "POST", "/v1/apps", &key, app_body("confidential", None)).await;
+    let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body("confidential", None))).await;
     assert_eq!((s, &b["data"]["require_pkce"]), (201, &json!(true)), "{b}");
-    let (s, b) = call(&app, "POST", "/v1/apps", &key, app_body("confidential", Some(false))).await;
+    let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body("confidential", Some(false)))).await;
     assert_eq!((s, &b["data"]["require_pkce"]), (201, &json!(false)), "{b}");
     let legacy = b["data"]["id"].as_str().unwrap().to_owned();
 
@@ -394,26 +349,26 @@ async fn the_v1_api_sets_and_shows_require_pkce_and_refuses_it_off_for_public_ap
         assert_eq!(b["error"]["code"], "VALIDATION_ERROR", "{b}");
         assert_eq!(b["error"]["message"], "a public client must use PKCE: require_pkce cannot be false", "{b}");
     };
-    let (s, b) = call(&app, "POST", "/v1/apps", &key, app_body("public", Some(false))).await;
+    let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body("public", Some(false)))).await;
     assert_eq!(s, 400);
     refused(&b);
-    let (s, b) = call(&app, "POST", "/v1/apps", &key, app_body("public", None)).await;
+    let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body("public", None))).await;
     assert_eq!((s, &b["data"]["require_pkce"]), (201, &json!(true)), "{b}");
     let public = b["data"]["id"].as_str().unwrap().to_owned();
-    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{public}"), &key, json!({"require_pkce": false})).await;
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{public}"), &key, Some(json!({"require_pkce": false}))).await;
     assert_eq!(s, 400);
     refused(&b);
 
-    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{legacy}"), &key, json!({"require_pkce": true})).await;
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{legacy}"), &key, Some(json!({"require_pkce": true}))).await;
     assert_eq!((s, &b["data"]["require_pkce"]), (200, &json!(true)), "{b}");
-    let (s, b) = call(&app, "GET", &format!("/v1/apps/{legacy}"), &key, Value::Null).await;
+    let (s, b) = call(&app, "GET", &format!("/v1/apps/{legacy}"), &key, None).await;
     assert_eq!((s, &b["data"]["require_pkce"]), (200, &json!(true)), "{b}");
 }
 
 #[test]
 fn the_cli_exempts_only_confidential_clients_from_pkce() {
     let dir = tempfile::tempdir().unwrap();
-    let mut user = portcullis(dir.path())
+    let mut user = crate::cli::portcullis(dir.path())
         .args(["user", "create", "--email", "ops@example.com", "--org", "Acme"])
         .stdin(Stdio::piped())
         .spawn()
@@ -421,7 +376,7 @@ fn the_cli_exempts_only_confidential_clients_from_pkce() {
     std::io::Write::write_all(&mut user.stdin.take().unwrap(), format!("{PASSWORD}\n").as_bytes()).unwrap();
     assert!(user.wait().unwrap().success());
     let create = |kind: &str, pkce: Option<&str>| {
-        let mut cmd = portcullis(dir.path());
+        let mut cmd = crate::cli::portcullis(dir.path());
         cmd.args(["client", "create", "--org", "Acme", "--name", "Legacy", "--type", kind]);
         cmd.args(["--grant", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb"]);
         if let Some(p) = pkce {

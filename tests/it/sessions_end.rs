@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::oauth_code::http;
 use crate::oauth_support::{Registered, post_form, query};
-use crate::support::{PASSWORD, TestApp, form_token, location};
+use crate::support::{PASSWORD, TestApp, call, form_token, location};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -18,15 +18,6 @@ async fn post_json(app: &TestApp, path: &str, bearer: Option<&str>, body: Value)
     let mut req = reqwest::Client::new().post(app.url(path)).json(&body);
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
-    }
-    let res = req.send().await.unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-}
-
-async fn call(app: &TestApp, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
     }
     let res = req.send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))

@@ -241,3 +241,19 @@ pub fn chunked_body(bytes: Vec<u8>) -> reqwest::Body {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
     reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
 }
+
+/// One /v1 request with a bearer credential: status and JSON body.
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    credential: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), app.url(path)).bearer_auth(credential);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(serde_json::Value::Null))
+}

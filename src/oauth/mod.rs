@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod dashboard;
 pub mod error;
 pub mod grants;
 pub mod introspect;

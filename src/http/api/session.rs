@@ -15,14 +15,7 @@ use super::ok;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope};
 use crate::accounts::{AccountsError, Membership};
 use crate::http::{AppState, client_ip};
-use crate::oauth::OAuth;
-use crate::oauth::clients::{Client, DASHBOARD_CLIENT_ID};
-use crate::oauth::grants::refresh_token;
-use crate::oauth::service::new_jti;
-use crate::store;
-
-/// Dashboard access tokens live 15 minutes; the refresh token carries on.
-const ACCESS_TTL_SECS: i64 = 900;
+use crate::oauth::clients::DASHBOARD_CLIENT_ID;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,20 +76,14 @@ pub async fn login(
     };
     let memberships = state.accounts.memberships(&user.id).await?;
     let organization = choose_organization(&memberships, body.organization_id.as_deref())?;
-    let oauth = &state.oauth;
-    let client = Client::dashboard(ACCESS_TTL_SECS);
-    let jti = new_jti();
-    let (refresh, mut row) = oauth.new_refresh_token(&client, Some(&user.id), &client.scopes, None, &jti);
-    row.organization_id = Some(organization.id.clone());
-    state.store.run(move |conn| store::grants::insert_refresh_token(conn, &row)).await?;
-    let issued = oauth.sign_access_token(&client, &user.id, &client.scopes, jti, Some(&organization.id))?;
+    let session = state.oauth.start_dashboard_session(&user.id, &organization.id).await?;
     Ok(ok(
         StatusCode::OK,
         json!({
-            "access_token": issued.token,
+            "access_token": session.access_token,
             "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "refresh_token": refresh,
+            "expires_in": session.expires_in,
+            "refresh_token": session.refresh_token,
             "user": { "id": user.id, "email": user.email },
             "organization": { "id": organization.id, "name": organization.name, "role": organization.role },
         }),
@@ -156,8 +143,7 @@ pub async fn refresh(
     body: web::Json<Refresh>,
 ) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state)?;
-    let client = Client::dashboard(ACCESS_TTL_SECS);
-    let tokens = refresh_token::grant(&state.oauth, &client, Some(&body.refresh_token), None).await?;
+    let tokens = state.oauth.refresh_dashboard_session(&body.refresh_token).await?;
     Ok(ok(StatusCode::OK, serde_json::to_value(tokens).unwrap_or_default()))
 }
 
@@ -184,28 +170,11 @@ pub async fn logout(
     if p.client_id.as_deref() != Some(DASHBOARD_CLIENT_ID) {
         return Err(ApiError::validation("logout ends dashboard sessions; revoke API keys and OAuth tokens instead"));
     }
-    let jti = p.jti.clone().unwrap_or_default();
-    let until = p.expires_at.unwrap_or_else(|| state.clock.now()).naive_utc();
-    let now = state.clock.now().naive_utc();
     let refresh = body.and_then(|b| b.into_inner().refresh_token);
-    let user = p.user_id.clone();
-    let deny_until = state.oauth.deny_until(&Client::dashboard(ACCESS_TTL_SECS));
+    let expires_at = p.expires_at.unwrap_or_else(|| state.clock.now());
     state
-        .store
-        .run(move |conn| {
-            store::grants::revoke_access_token(conn, &jti, until)?;
-            if let Some(token) = refresh {
-                let digest = crate::tokens::opaque::digest(&token);
-                if let Some(r) = store::grants::find_refresh_token(conn, &digest)?
-                    && r.client_id == DASHBOARD_CLIENT_ID
-                    && r.user_id == user
-                {
-                    // The family's access tokens too, not only the one used here.
-                    OAuth::revoke_family_blocking(conn, &r.family_id, now, deny_until)?;
-                }
-            }
-            Ok(())
-        })
+        .oauth
+        .end_dashboard_session(p.user_id.clone(), p.jti.clone().unwrap_or_default(), expires_at, refresh)
         .await?;
     Ok(ok(StatusCode::OK, json!({ "logged_out": true })))
 }

@@ -11,7 +11,6 @@ pub mod validate;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use diesel::Connection;
 
 use crate::clock::Clock;
 use crate::config::LoginThrottle;
@@ -188,7 +187,7 @@ impl Accounts {
         let created = self
             .store
             .run(move |conn| {
-                conn.transaction(|c| {
+                store::write_transaction(conn, |c| {
                     store::orgs::insert_organization(c, &org2)?;
                     store::users::insert_user(c, &user2)?;
                     store::orgs::insert_membership(c, &member)
@@ -254,7 +253,7 @@ impl Accounts {
         let (org, created) = self
             .store
             .run(move |conn| {
-                conn.transaction(|c| {
+                store::write_transaction(conn, |c| {
                     let found = match store::orgs::find_organization(c, &org_name)? {
                         Some(by_id) => vec![by_id],
                         None => store::orgs::find_organizations_by_name(c, &org_name)?,
@@ -454,6 +453,19 @@ impl Accounts {
             .run(move |conn| store::users::find_user(conn, &uid))
             .await?
             .ok_or(AccountsError::Store(StoreError::NotFound))?;
+        // The current password is a password check like a sign-in: counted
+        // against the account before argon2 runs, so a stolen session is no
+        // unlimited guessing oracle.
+        let email_key = throttle::account_key(&user.email_normalized);
+        let (policy, now) = (self.throttle.clone(), self.now());
+        let keys = [(email_key.clone(), policy.per_account)];
+        let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
+        let reserved = match attempt {
+            throttle::Attempt::Reserved(ids) => ids,
+            throttle::Attempt::Throttled { retry_after_secs } => {
+                return Err(AccountsError::Throttled { retry_after_secs });
+            }
+        };
         let current = current.to_owned();
         let new = new.to_owned();
         let hash = tokio::task::spawn_blocking(move || {
@@ -466,12 +478,13 @@ impl Accounts {
         .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?
         .map_err(|e| StoreError::Other(format!("password hashing failed: {e}")))?
         .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
+        self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, &email_key)).await?;
         let now = self.now();
         let keep = session.session_id.clone();
         let revoke_tokens = self.revoke_user_tokens();
         self.store
             .run(move |conn| {
-                conn.transaction(|c| {
+                store::write_transaction(conn, |c| {
                     store::users::update_password(c, &user_id, &hash, now)?;
                     store::sessions::delete_sessions_of_user(c, &user_id, Some(&keep))?;
                     revoke_tokens(c, &user_id)?;

@@ -32,19 +32,17 @@ pub fn resolve(
         ForwardedHeader::Forwarded => HeaderName::from_static("forwarded"),
     };
     // Repeated header lines are one comma-separated list (RFC 9110 §5.3).
-    let mut lines = Vec::new();
-    for value in headers.get_all(&name) {
-        match value.to_str() {
-            Ok(v) => lines.push(v),
-            Err(_) => return Some(peer),
-        }
-    }
+    // Read lossily and split on every comma: what the client wrote (bad
+    // bytes, an unbalanced quote) stays in its own elements on the left and
+    // can never swallow or spoil the hops our proxies appended to the right.
+    let lines: Vec<String> =
+        headers.get_all(&name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
     if lines.is_empty() {
         return Some(peer);
     }
     let joined = lines.join(",");
     let mut leftmost = None;
-    for element in split_unquoted(&joined, ',').into_iter().rev() {
+    for element in joined.split(',').rev() {
         let hop = match header {
             ForwardedHeader::XForwardedFor => parse_node(element),
             ForwardedHeader::Forwarded => forwarded_for(element),
@@ -197,8 +195,17 @@ mod tests {
         assert_eq!(xff("10.0.0.1", &["not-an-ip"]), ip("10.0.0.1"));
         assert_eq!(xff("10.0.0.1", &["203.0.113.9, "]), ip("10.0.0.1"));
         assert_eq!(xff("10.0.0.1", &["unknown, 10.2.2.2"]), ip("10.0.0.1"));
-        // Garbage left of the client is never read, so it cannot move the client to the proxy.
+        // Garbage left of the client is never read, so it cannot move the client to the proxy:
+        // not an unbalanced quote, not bytes that are no text.
         assert_eq!(xff("10.0.0.1", &["garbage, 203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(xff("10.0.0.1", &["\", 203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(fwd("10.0.0.1", &["for=\", for=203.0.113.9"]), ip("203.0.113.9"));
+        let mut raw = HeaderMap::new();
+        let name = HeaderName::from_static("x-forwarded-for");
+        raw.append(name.clone(), actix_web::http::header::HeaderValue::from_bytes(b"\xff").unwrap());
+        raw.append(name, actix_web::http::header::HeaderValue::from_static("203.0.113.9"));
+        let client = resolve(ip("10.0.0.1"), &raw, &trusted(PROXIES), ForwardedHeader::XForwardedFor);
+        assert_eq!(client, ip("203.0.113.9"));
     }
 
     #[test]
@@ -207,8 +214,10 @@ mod tests {
         assert_eq!(fwd("10.0.0.1", &[r#"for="[2001:db8:cafe::17]:4711""#]), ip("2001:db8:cafe::17"));
         assert_eq!(fwd("10.0.0.1", &[r#"For="203.0.113.9:80";by=10.0.0.1, for=10.3.3.3"#]), ip("203.0.113.9"));
         assert_eq!(fwd("10.0.0.1", &["for=1.1.1.1", "for=203.0.113.9"]), ip("203.0.113.9"));
-        // A quoted comma or semicolon does not split.
-        assert_eq!(fwd("10.0.0.1", &[r#"for=203.0.113.9;ext="a,b;c""#]), ip("203.0.113.9"));
+        // A quoted semicolon does not split a pair; a comma always splits
+        // elements (a quoted comma in an extension reads as malformed: the peer).
+        assert_eq!(fwd("10.0.0.1", &[r#"for=203.0.113.9;ext="a;c""#]), ip("203.0.113.9"));
+        assert_eq!(fwd("10.0.0.1", &[r#"for=203.0.113.9;ext="a,b""#]), ip("10.0.0.1"));
         assert_eq!(fwd("10.0.0.1", &["for=10.1.1.1, for=10.2.2.2"]), ip("10.1.1.1"));
     }
 

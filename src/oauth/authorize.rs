@@ -199,13 +199,12 @@ pub async fn approve(oauth: &OAuth, user_id: &str, request: &AuthorizationReques
     oauth
         .store
         .run(move |conn| {
-            diesel::Connection::transaction(conn, |t| {
-                let earlier = grants::find_consent(t, &u, &c)?.map(|s| scopes::parse(&s).unwrap_or_default());
-                let union: ScopeSet = earlier.unwrap_or_default().union(&scope).cloned().collect();
-                grants::save_consent(t, &u, &c, &scopes::join(&union), now)?;
-                grants::delete_expired_codes(t, now - chrono::Duration::hours(1))?;
-                grants::insert_code(t, &row)
-            })
+            // Consent is remembered as the union with what was granted before.
+            let widen = |earlier: Option<String>| {
+                let earlier = earlier.map(|s| scopes::parse(&s).unwrap_or_default()).unwrap_or_default();
+                scopes::join(&earlier.union(&scope).cloned().collect::<ScopeSet>())
+            };
+            grants::approve(conn, &u, &c, widen, now, &row)
         })
         .await?;
     Ok(response_url(&request.redirect_uri, &[("code", &code)], request.state.as_deref(), &oauth.settings.issuer))

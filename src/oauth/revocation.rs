@@ -32,6 +32,8 @@ impl OAuth {
         deny_until: NaiveDateTime,
     ) -> Result<(), StoreError> {
         store::users::set_tokens_revoked_at(conn, user_id, tokens_revoked_at(now))?;
+        // A code not yet redeemed would still give a fresh family.
+        store::grants::delete_pending_codes_of_user(conn, user_id)?;
         let now = now.naive_utc();
         for family in store::grants::live_families_of_user(conn, user_id, now)? {
             Self::revoke_family_blocking(conn, &family, now, deny_until)?;

@@ -81,6 +81,57 @@ pub fn consume_code(
     Ok(n == 1)
 }
 
+/// An approval, in one write transaction: the consent widened by `widen`
+/// (from what was granted before), expired codes swept, the new code
+/// stored. A write transaction from the start, so SQLite never has to
+/// upgrade a read lock under a concurrent writer ("database is locked").
+pub fn approve(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    widen: impl FnOnce(Option<String>) -> String,
+    now: NaiveDateTime,
+    code: &AuthorizationCodeRow,
+) -> Result<(), StoreError> {
+    super::write_transaction(conn, |c| {
+        let scope = widen(find_consent(c, user_id, client_id)?);
+        save_consent(c, user_id, client_id, &scope, now)?;
+        delete_expired_codes(c, now - chrono::Duration::hours(1))?;
+        insert_code(c, code)
+    })
+}
+
+/// Redeems a code: marks it used with what its use issues and stores the
+/// refresh token, in one write transaction; false when someone else won.
+pub fn redeem_code(
+    conn: &mut DbConnection,
+    digest: &str,
+    now: NaiveDateTime,
+    issued_jti: &str,
+    issued_family_id: Option<&str>,
+    refresh: Option<&RefreshTokenRow>,
+) -> Result<bool, StoreError> {
+    super::write_transaction(conn, |c| {
+        if !consume_code(c, digest, now, issued_jti, issued_family_id)? {
+            return Ok(false);
+        }
+        if let Some(r) = refresh {
+            insert_refresh_token(c, r)?;
+        }
+        Ok(true)
+    })
+}
+
+/// Removes a user's codes not yet redeemed (the user's tokens are ending).
+pub fn delete_pending_codes_of_user(conn: &mut DbConnection, user_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        authorization_codes::table
+            .filter(authorization_codes::user_id.eq(user_id))
+            .filter(authorization_codes::consumed_at.is_null()),
+    )
+    .execute(conn)?)
+}
+
 pub fn delete_expired_codes(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(before))).execute(conn)?)
 }

@@ -188,3 +188,91 @@ async fn logout_denies_every_access_token_of_the_session_not_only_the_one_used()
         (401, json!({"code": "REVOKED_API_KEY", "message": "The access token has been revoked.", "details": {}}))
     );
 }
+
+/// A code for `email`'s approval of `scope`, not yet redeemed.
+async fn pending_code(app: &TestApp, reg: &Registered, email: &str, scope: &str) -> (String, String) {
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, email, PASSWORD).await.status(), 303);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = app
+        .oauth2_client(reg)
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new(scope.into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let back = app.authorize(&browser, url.as_str(), "approve").await;
+    (query(&back, "code").expect("a code"), verifier.secret().clone())
+}
+
+#[actix_web::test]
+async fn a_code_not_yet_redeemed_dies_with_the_users_tokens() {
+    // Second attack round: a code taken just before a removal (or password
+    // change) still gave a 90-day refresh family.
+    let app = TestApp::spawn().await;
+    let (_, org) = app.user().create().await;
+    let (member, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let reg = app.oauth_client().await.create().await;
+    let (code, verifier) = pending_code(&app, &reg, &member.email, "read offline_access").await;
+    app.state.accounts.remove_member(&org.id, &member.id, Role::Owner).await.unwrap();
+    let (s, _, b) = post_form(
+        &app,
+        "/oauth/token",
+        &reg,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &reg.client.redirect_uris[0]),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{b}");
+}
+
+#[actix_web::test]
+async fn the_current_password_at_the_password_page_is_throttled_like_a_sign_in() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
+    let attempt = |current: &'static str| {
+        let browser = browser.clone();
+        let url = app.url("/account/password");
+        async move {
+            let csrf = form_token(&browser, &url).await;
+            let form = [("csrf_token", csrf.as_str()), ("current_password", current), ("new_password", NEW_PASSWORD)];
+            browser.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("a wrong guess here").await, 400);
+    }
+    assert_eq!(attempt("a wrong guess here").await, 429, "the sixth guess is throttled");
+    assert_eq!(attempt(PASSWORD).await, 429, "even the right one, until the window passes");
+    app.clock.advance(Duration::seconds(901));
+    assert_eq!(attempt(PASSWORD).await, 303);
+}
+
+#[actix_web::test]
+async fn a_refresh_family_loses_the_scopes_its_app_lost() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let reg = app.oauth_client().await.create().await;
+    let (code, verifier) = pending_code(&app, &reg, &user.email, "read write offline_access").await;
+    let token = app
+        .oauth2_client(&reg)
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(oauth2::PkceCodeVerifier::new(verifier))
+        .request_async(&http())
+        .await
+        .unwrap();
+    let narrower = portcullis::oauth::clients::ClientChanges {
+        scopes: Some(vec!["read".into(), "offline_access".into()]),
+        ..Default::default()
+    };
+    app.state.oauth.clients.update(&reg.client.client_id, narrower).await.unwrap();
+    let refresh = token.refresh_token().unwrap().secret().clone();
+    let (s, _, b) =
+        post_form(&app, "/oauth/token", &reg, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!((s, b["scope"].as_str()), (200, Some("offline_access read")), "{b}");
+}

@@ -122,17 +122,7 @@ pub async fn grant(
     let (d, j, f, r) = (digest.clone(), jti.clone(), family, refresh.as_ref().map(|(_, r)| r.clone()));
     let won = oauth
         .store
-        .run(move |conn| {
-            diesel::Connection::transaction(conn, |c| {
-                if !grants::consume_code(c, &d, now.naive_utc(), &j, f.as_deref())? {
-                    return Ok(false);
-                }
-                if let Some(r) = &r {
-                    grants::insert_refresh_token(c, r)?;
-                }
-                Ok(true)
-            })
-        })
+        .run(move |conn| grants::redeem_code(conn, &d, now.naive_utc(), &j, f.as_deref(), r.as_ref()))
         .await?;
     if !won {
         // Another request used the code between our read and our update.

@@ -116,6 +116,7 @@ pub async fn grant(
     let grace = oauth.settings.refresh_reuse_grace;
     let deny_until = oauth.deny_until(client);
     let client_id = client.client_id.clone();
+    let allowed = client.scopes.clone();
     let outcome = oauth
         .store
         .run(move |conn| {
@@ -133,8 +134,9 @@ pub async fn grant(
                     }
                     other => return Ok(Err(Refused::Verdict(other))),
                 }
-                let original = match scopes::parse(&row.scope) {
-                    Ok(s) => s,
+                // The family keeps no scope its app has since lost.
+                let original: ScopeSet = match scopes::parse(&row.scope) {
+                    Ok(s) => s.intersection(&allowed).cloned().collect(),
                     Err(e) => return Ok(Err(Refused::Scope(e))),
                 };
                 let granted = match narrowed(&original, asked) {

@@ -113,7 +113,16 @@ pub async fn code_for(
     reg: &crate::oauth_support::Registered,
     scope: &str,
 ) -> (String, PkceCodeVerifier) {
-    let browser = signed_in(app).await;
+    code_as(app, &signed_in(app).await, reg, scope).await
+}
+
+/// A code for `scope`, approved in `browser` (signed in).
+pub async fn code_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    reg: &crate::oauth_support::Registered,
+    scope: &str,
+) -> (String, PkceCodeVerifier) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, _) = app
         .oauth2_client(reg)
@@ -121,7 +130,7 @@ pub async fn code_for(
         .add_scope(Scope::new(scope.into()))
         .set_pkce_challenge(challenge)
         .url();
-    let back = app.authorize(&browser, url.as_str(), "approve").await;
+    let back = app.authorize(browser, url.as_str(), "approve").await;
     (query(&back, "code").expect("a code"), verifier)
 }
 

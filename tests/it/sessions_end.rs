@@ -3,13 +3,13 @@
 //! every token issued to the user before it, and a new sign-in works at once.
 
 use chrono::Duration;
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
+use oauth2::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
 use portcullis::accounts::{Role, User};
 use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
 use serde_json::{Value, json};
 
 use crate::oauth_code::http;
-use crate::oauth_support::{Registered, post_form, query};
+use crate::oauth_support::{Registered, post_form};
 use crate::support::{PASSWORD, TestApp, call, form_token, location};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -55,19 +55,11 @@ async fn active(app: &TestApp, introspector: &Registered, token: &str) -> bool {
 /// A third-party app's access token for `email`, without a refresh token:
 /// it belongs to no family, so only the user-wide revocation can end it.
 async fn app_access_token(app: &TestApp, reg: &Registered, email: &str) -> String {
-    let browser = app.new_browser();
-    assert_eq!(app.login(&browser, email, PASSWORD).await.status(), 303);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let client = app.oauth2_client(reg);
-    let (url, _) = client
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("read".into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let back = app.authorize(&browser, url.as_str(), "approve").await;
-    let token = client
-        .exchange_code(AuthorizationCode::new(query(&back, "code").expect("a code")))
-        .set_pkce_verifier(verifier)
+    let (code, verifier) = pending_code(app, reg, email, "read").await;
+    let token = app
+        .oauth2_client(reg)
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&http())
         .await
         .unwrap();
@@ -193,15 +185,8 @@ async fn logout_denies_every_access_token_of_the_session_not_only_the_one_used()
 async fn pending_code(app: &TestApp, reg: &Registered, email: &str, scope: &str) -> (String, String) {
     let browser = app.new_browser();
     assert_eq!(app.login(&browser, email, PASSWORD).await.status(), 303);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _) = app
-        .oauth2_client(reg)
-        .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new(scope.into()))
-        .set_pkce_challenge(challenge)
-        .url();
-    let back = app.authorize(&browser, url.as_str(), "approve").await;
-    (query(&back, "code").expect("a code"), verifier.secret().clone())
+    let (code, verifier) = crate::oauth_code::code_as(app, &browser, reg, scope).await;
+    (code, verifier.secret().clone())
 }
 
 #[actix_web::test]
@@ -262,7 +247,7 @@ async fn a_refresh_family_loses_the_scopes_its_app_lost() {
     let token = app
         .oauth2_client(&reg)
         .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(oauth2::PkceCodeVerifier::new(verifier))
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&http())
         .await
         .unwrap();

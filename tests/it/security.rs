@@ -410,3 +410,23 @@ async fn invitation_tokens_never_reach_the_log() {
     assert!(line.contains("method=POST route=/invitations/{token}"), "{line}");
     assert!(!text.contains(&token), "the invitation token is in the log");
 }
+
+#[actix_web::test]
+async fn an_unreadable_body_at_the_token_endpoint_is_an_rfc_6749_error() {
+    let app = TestApp::spawn().await;
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "gzip")
+        .body("grant_type=client_credentials (not gzip at all)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"error": "invalid_request", "error_description": "The request body could not be read."})
+    );
+}

@@ -51,6 +51,33 @@ pub fn error_response(err: &OAuthError, used_basic: bool) -> HttpResponse {
     res
 }
 
+/// The raw body of a token, introspection or revocation request. A body
+/// that cannot be read (too large, a broken or oversized `Content-Encoding`)
+/// is answered in RFC 6749 §5.2 shape like every other error here, not
+/// with actix's plain text: 413 when too large, else 400.
+pub struct FormBody(pub web::Bytes);
+
+impl actix_web::FromRequest for FormBody {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let read = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            read.await.map(FormBody).map_err(|e| {
+                let status = e.as_response_error().status_code();
+                let (status, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    (status, "The request body is too large.")
+                } else {
+                    (StatusCode::BAD_REQUEST, "The request body could not be read.")
+                };
+                let body = json!({ "error": ErrorCode::InvalidRequest.as_str(), "error_description": message });
+                actix_web::error::InternalError::from_response(e, no_store_json(status, &body)).into()
+            })
+        })
+    }
+}
+
 /// The parameters of an `application/x-www-form-urlencoded` body, in order.
 /// A wrong content type or a repeated parameter is `invalid_request`
 /// (RFC 6749 §3.2).

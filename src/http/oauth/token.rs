@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{client_credentials, error_response, form_params, no_store_json, param};
+use super::{FormBody, client_credentials, error_response, form_params, no_store_json, param};
 use crate::http::AppState;
 use crate::oauth::clients::Client;
 use crate::oauth::grants::{authorization_code, client_credentials as cc, refresh_token};
@@ -25,7 +25,7 @@ async fn authenticated(
     Ok((params, client, credentials.used_basic()))
 }
 
-pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
     let (params, client, basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => return error_response(&e, basic),
@@ -57,7 +57,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Byte
     }
 }
 
-pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
     let (params, client, basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => return error_response(&e, basic),
@@ -83,7 +83,7 @@ pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, body: web:
     }
 }
 
-pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
     let (params, client, basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => return error_response(&e, basic),

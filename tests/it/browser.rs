@@ -150,7 +150,16 @@ async fn signup_dashboard_logout_login_in_chromium() {
     fill(&b, "email", "lin@example.com").await;
     fill(&b, "password", "not the password").await;
     submit(&b, "/login").await;
-    let error = b.find(Locator::Css("p.error")).await.unwrap().text().await.unwrap();
+    // The answer is the same page: wait for it rather than race the submit.
+    let error = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("p.error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(error, "Invalid email or password.");
 
     b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();

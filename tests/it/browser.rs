@@ -82,8 +82,10 @@ async fn fill(b: &Client, id: &str, value: &str) {
     b.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
 }
 
+/// The text of an element, waiting for the page that has it (a click that
+/// submits a form returns before the next page is there).
 async fn text_of(b: &Client, id: &str) -> String {
-    b.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
 
 async fn submit(b: &Client, form_action: &str) {

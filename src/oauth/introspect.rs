@@ -17,9 +17,12 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// A client may look at its own tokens; a resource server at any.
+/// A client may look at its own tokens; a resource server at any but the
+/// dashboard's.
 fn may_see(caller: &Client, token_client_id: &str) -> bool {
-    caller.resource_server || caller.client_id == token_client_id
+    // Dashboard sessions are for the management API alone: nobody's business here.
+    token_client_id != super::clients::DASHBOARD_CLIENT_ID
+        && (caller.resource_server || caller.client_id == token_client_id)
 }
 
 async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenClaims>, OAuthError> {
@@ -39,8 +42,7 @@ async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshToken
 
 pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<Value, OAuthError> {
     if let Some(c) = access_token(oauth, token).await? {
-        // Dashboard sessions are for the management API alone.
-        if !may_see(caller, &c.client_id) || c.client_id == super::clients::DASHBOARD_CLIENT_ID {
+        if !may_see(caller, &c.client_id) {
             return Ok(inactive());
         }
         let mut body = json!({
@@ -67,8 +69,7 @@ pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<V
             && r.rotated_at.is_none()
             && r.expires_at.and_utc() > now
             && r.family_expires_at.and_utc() > now;
-        let dashboard = r.client_id == super::clients::DASHBOARD_CLIENT_ID;
-        if !live || dashboard || !may_see(caller, &r.client_id) {
+        if !live || !may_see(caller, &r.client_id) {
             return Ok(inactive());
         }
         let mut body = json!({

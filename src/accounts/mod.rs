@@ -269,7 +269,7 @@ impl Accounts {
                     let (org, created) = match found.into_iter().next() {
                         Some(org) => (org, false),
                         None => {
-                            let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
+                            let org = OrganizationRow { id: new_id(), name: org_name.clone(), created_at: now };
                             store::orgs::insert_organization(c, &org)?;
                             (org, true)
                         }

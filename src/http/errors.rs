@@ -11,6 +11,9 @@ use askama::Template;
 use crate::accounts::AccountsError;
 use crate::store::StoreError;
 
+/// `Retry-After` of a 503 "try again" (database down or busy), everywhere.
+pub const TRY_AGAIN_SECS: u64 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     #[error("{0}")]
@@ -60,7 +63,7 @@ impl ResponseError for PageError {
         let status = self.status_code();
         match self {
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
-            Self::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "database unavailable or busy"),
             _ => {}
         }
         let page = ErrorPage {
@@ -74,7 +77,7 @@ impl ResponseError for PageError {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
         }
         if matches!(self, Self::Unavailable(_)) {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(TRY_AGAIN_SECS)));
         }
         // The template only fails if a field's Display fails, which ours do not.
         res.body(page.render().unwrap_or_else(|_| self.to_string()))
@@ -85,7 +88,7 @@ impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
-            StoreError::Unavailable(m) => Self::Unavailable(m),
+            transient if transient.is_transient() => Self::Unavailable(transient.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -55,7 +55,14 @@ pub const CODE_CHALLENGE_REQUIRED: &str = "code_challenge required: this client 
 #[derive(Debug, Clone)]
 pub enum Rejection {
     Page(String),
-    Redirect { redirect_uri: String, error: OAuthError, state: Option<String> },
+    /// The client could not be looked up (database down or busy): a page
+    /// that says to try again, since nothing says where to redirect.
+    TryAgain(String),
+    Redirect {
+        redirect_uri: String,
+        error: OAuthError,
+        state: Option<String>,
+    },
 }
 
 /// Validates an authorization request. `params` is the query (or form) as
@@ -78,6 +85,7 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     let client = match oauth.clients.get(client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(Rejection::Page("The application asking for access is not registered here.".into())),
+        Err(e) if e.is_transient() => return Err(Rejection::TryAgain(e.to_string())),
         Err(e) => {
             let e = OAuthError::from(e);
             return Err(Rejection::Page(e.description));

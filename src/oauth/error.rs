@@ -84,9 +84,9 @@ impl std::error::Error for OAuthError {}
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "database unavailable");
-                Self::new(ErrorCode::TemporarilyUnavailable, "The service is temporarily unavailable.")
+            transient if transient.is_transient() => {
+                tracing::warn!(cause = %transient, "database unavailable or busy");
+                Self::new(ErrorCode::TemporarilyUnavailable, "The service is temporarily unavailable; try again.")
             }
             other => {
                 tracing::error!(cause = %other, "storage error");

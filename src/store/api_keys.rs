@@ -103,7 +103,7 @@ pub fn roll_key(
     new: &ApiKeyRow,
     old_until: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         diesel::update(
             api_keys::table
                 .filter(api_keys::id.eq(old_id))

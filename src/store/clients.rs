@@ -47,7 +47,7 @@ pub fn insert_client(
     client: &ClientRow,
     secret: Option<&ClientSecretRow>,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         diesel::insert_into(oauth_clients::table).values(client).execute(c)?;
         if let Some(s) = secret {
             diesel::insert_into(client_secrets::table).values(s).execute(c)?;
@@ -155,7 +155,7 @@ pub fn update_client(
     update: &ClientUpdate,
     (topic, key, at): Announcement<'_>,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         diesel::update(oauth_clients::table.find(pk)).set(update).execute(c)?;
         record_invalidation(c, topic, key, at)
     })
@@ -169,7 +169,7 @@ pub fn delete_client(
     client_id: &str,
     (topic, key, at): Announcement<'_>,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(c)?;
         diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
         diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(c)?;
@@ -186,7 +186,7 @@ pub fn rotate_secret(
     old_valid_until: Option<NaiveDateTime>,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         let of_client = client_secrets::client_pk.eq(&new.client_pk);
         diesel::delete(client_secrets::table.filter(of_client).filter(client_secrets::expires_at.le(now)))
             .execute(c)?;

@@ -94,6 +94,10 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// How long a SQLite writer waits for the write lock before its request is
+/// answered "busy, try again".
+pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
+
 /// r2d2 manager that opens the backend named by the URL and applies the
 /// per-connection settings SQLite needs.
 #[derive(Debug)]
@@ -119,12 +123,14 @@ impl r2d2::ManageConnection for Manager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(&path.to_string_lossy()).map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the one writer; busy_timeout makes
-                // a writer wait for the lock instead of failing at once.
-                conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                )
+                // The busy timeout comes first, so that even switching to WAL
+                // waits for a concurrent writer instead of failing at once.
+                // WAL lets readers run beside the one writer; NORMAL syncs at
+                // checkpoints only, which WAL keeps consistent across a crash.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }

@@ -89,7 +89,7 @@ pub fn approve(
     conn: &mut DbConnection,
     user_id: &str,
     client_id: &str,
-    widen: impl FnOnce(Option<String>) -> String,
+    widen: impl Fn(Option<String>) -> String,
     now: NaiveDateTime,
     code: &AuthorizationCodeRow,
 ) -> Result<(), StoreError> {
@@ -155,11 +155,12 @@ pub fn find_refresh_token(conn: &mut DbConnection, digest: &str) -> Result<Optio
 /// use of the same token waits, then reads the row as the first use left
 /// it, so the decision is taken on what really happened (RFC 9700
 /// §4.14.2: a race is told from a replay). `decide` may write; what it
-/// wrote is committed whenever it returns `Ok`.
+/// wrote is committed whenever it returns `Ok`. It may run more than once
+/// (`write_transaction`), so it writes only through its connection.
 pub fn use_refresh_token<T>(
     conn: &mut DbConnection,
     digest: &str,
-    decide: impl FnOnce(&mut DbConnection, Option<RefreshTokenRow>) -> Result<T, StoreError>,
+    mut decide: impl FnMut(&mut DbConnection, Option<RefreshTokenRow>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     super::write_transaction(conn, |c| {
         let row = match c {
@@ -302,7 +303,7 @@ pub fn save_consent(
     scope: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         let n = diesel::update(consents::table.find((user_id, client_id)))
             .set((consents::scope.eq(scope), consents::granted_at.eq(now)))
             .execute(c)?;

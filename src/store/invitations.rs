@@ -106,7 +106,7 @@ pub fn accept(
     membership: &MembershipRow,
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         let n = diesel::update(
             invitations::table
                 .filter(invitations::id.eq(id))

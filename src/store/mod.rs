@@ -35,6 +35,11 @@ pub enum StoreError {
     /// The database did not answer (pool timeout, connection refused).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Concurrent writers kept this one out (SQLite still locked after the
+    /// busy timeout; a PostgreSQL deadlock or serialization failure after
+    /// the retries): the same request may well succeed when tried again.
+    #[error("database busy: {0}")]
+    Busy(String),
     /// The configuration names a database we cannot use.
     #[error("{0}")]
     Config(String),
@@ -54,8 +59,30 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_owned())
             }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                Self::Busy(info.message().to_owned())
+            }
+            // SQLITE_BUSY / SQLITE_LOCKED and PostgreSQL's 40P01 reach diesel
+            // without a kind of their own: their messages are fixed.
+            Error::DatabaseError(DatabaseErrorKind::Unknown, info) if is_contention(info.message()) => {
+                Self::Busy(info.message().to_owned())
+            }
             other => Self::Other(other.to_string()),
         }
+    }
+}
+
+fn is_contention(message: &str) -> bool {
+    message.starts_with("database is locked")
+        || message.starts_with("database table is locked")
+        || message.starts_with("deadlock detected")
+}
+
+impl StoreError {
+    /// True when the request should be answered "try again" (503), not as
+    /// a fault: the database is down or was too busy.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Busy(_))
     }
 }
 
@@ -65,37 +92,105 @@ impl From<diesel::r2d2::PoolError> for StoreError {
     }
 }
 
+/// How many times a PostgreSQL transaction that lost a serialization race
+/// or a deadlock is run in all before `Busy` is answered.
+const TRANSIENT_ATTEMPTS: u32 = 4;
+
 /// Runs `f` in a transaction that serializes with every other writer from
 /// its first read: on SQLite `BEGIN IMMEDIATE` takes the write lock before
-/// anything is read, so two of these can never decide on the same state; on
-/// PostgreSQL a plain transaction, in which the caller locks the rows it
-/// decides on (`FOR UPDATE`). Commits when `f` returns `Ok`, so a decision
-/// that also answers "no" (`Ok(Err(..))`) keeps what it wrote.
+/// anything is read, so two of these can never decide on the same state and
+/// none ever has to upgrade a read lock under a concurrent writer (which
+/// SQLite refuses at once, whatever the busy timeout); on PostgreSQL a plain
+/// transaction, in which the caller locks the rows it decides on (`FOR
+/// UPDATE`). Commits when `f` returns `Ok`, so a decision that also answers
+/// "no" (`Ok(Err(..))`) keeps what it wrote.
 ///
-/// Diesel's transaction manager is told about the transaction, so a nested
-/// `transaction` inside `f` becomes a savepoint instead of a second BEGIN.
+/// A PostgreSQL transaction that deadlocks or fails to serialize is rolled
+/// back and run again, a bounded number of times after a short random
+/// pause, so `f` must only write through `c` (it may run more than once);
+/// after the last attempt the answer is `Busy`. SQLite needs no retry: its
+/// busy timeout is the wait.
+///
+/// Inside another transaction this is a savepoint of it, and the outer
+/// transaction's attempts cover it.
 pub fn write_transaction<T>(
     conn: &mut DbConnection,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    f: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    transaction(conn, Isolation::ReadCommitted, f)
+}
+
+/// `write_transaction` at SERIALIZABLE isolation on PostgreSQL, for
+/// decisions no row lock can guard (a row that does not exist yet).
+pub fn serializable_transaction<T>(
+    conn: &mut DbConnection,
+    f: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    transaction(conn, Isolation::Serializable, f)
+}
+
+#[derive(Clone, Copy)]
+enum Isolation {
+    ReadCommitted,
+    Serializable,
+}
+
+fn transaction<T>(
+    conn: &mut DbConnection,
+    isolation: Isolation,
+    mut f: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::Connection;
+    use diesel::connection::TransactionManager;
+    use rand::Rng;
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let depth = Manager::transaction_manager_status_mut(conn).transaction_depth()?;
+    if depth.is_some() {
+        return conn.transaction(f);
+    }
+    let mut attempt = 1;
+    loop {
+        let outcome = attempt_once(conn, isolation, &mut f);
+        match outcome {
+            Err(StoreError::Busy(cause)) if matches!(conn, DbConnection::Postgresql(_)) => {
+                if attempt == TRANSIENT_ATTEMPTS {
+                    return Err(StoreError::Busy(cause));
+                }
+                let pause = rand::thread_rng().gen_range(2..=10) * u64::from(attempt);
+                tracing::debug!(%cause, attempt, "transaction lost a race; trying again");
+                std::thread::sleep(Duration::from_millis(pause));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn attempt_once<T>(
+    conn: &mut DbConnection,
+    isolation: Isolation,
+    f: &mut impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     use diesel::Connection;
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    match conn {
-        DbConnection::Postgresql(_) => conn.transaction(f),
-        DbConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-            match f(conn) {
-                Ok(v) => {
-                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    // The cause is what the caller needs; a failed rollback
-                    // leaves the connection broken, and r2d2 discards it.
-                    let _ = <DbConnection as Connection>::TransactionManager::rollback_transaction(conn);
-                    Err(e)
-                }
-            }
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match (&mut *conn, isolation) {
+        (DbConnection::Sqlite(c), _) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        (DbConnection::Postgresql(c), Isolation::ReadCommitted) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?
+        }
+        (DbConnection::Postgresql(c), Isolation::Serializable) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN ISOLATION LEVEL SERIALIZABLE")?
+        }
+    }
+    match f(conn) {
+        // A failed COMMIT is rolled back by diesel and comes back here.
+        Ok(v) => Manager::commit_transaction(conn).map(|()| v).map_err(StoreError::from),
+        Err(e) => {
+            // The cause is what the caller needs; a failed rollback leaves
+            // the connection broken, and r2d2 discards it.
+            let _ = Manager::rollback_transaction(conn);
+            Err(e)
         }
     }
 }
@@ -154,5 +249,70 @@ impl Store {
         })
         .await
         .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        Error::DatabaseError(kind, Box::new(message.to_owned())).into()
+    }
+
+    #[test]
+    fn contention_is_busy_and_transient_other_faults_are_not() {
+        use DatabaseErrorKind::{SerializationFailure, Unknown};
+        for (kind, message) in [
+            (Unknown, "database is locked"),
+            (Unknown, "database table is locked: consents"),
+            (Unknown, "deadlock detected"),
+            (SerializationFailure, "could not serialize access due to concurrent update"),
+        ] {
+            let e = database_error(kind, message);
+            assert!(matches!(e, StoreError::Busy(_)) && e.is_transient(), "{message}: {e:?}");
+        }
+        let other = database_error(Unknown, "no such table: users");
+        assert!(matches!(other, StoreError::Other(_)) && !other.is_transient());
+        assert!(StoreError::Unavailable("pool timed out".into()).is_transient());
+        assert!(!StoreError::Conflict("unique".into()).is_transient());
+    }
+
+    /// A write transaction holds SQLite's write lock from its first
+    /// statement, reads included: a second writer cannot begin meanwhile.
+    /// Nested, it is a savepoint of the outer one.
+    #[test]
+    fn sqlite_write_transactions_lock_from_the_start_and_nest() {
+        use diesel::RunQueryDsl;
+        use diesel::connection::SimpleConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(DatabaseUrl::Sqlite(dir.path().join("t.db")), 2, Duration::from_secs(5)).unwrap();
+        store.migrate().unwrap();
+        let mut other = store.pool.get().unwrap();
+        other.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+        let count = |c: &mut DbConnection| -> i64 {
+            diesel::dsl::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT COUNT(*) FROM organizations)"))
+                .get_result(c)
+                .unwrap()
+        };
+        store
+            .run_blocking(|conn| {
+                write_transaction(conn, |c| {
+                    assert_eq!(count(c), 0);
+                    let refused = write_transaction(&mut other, |_| Ok(()));
+                    assert!(matches!(refused, Err(StoreError::Busy(_))), "{refused:?}");
+                    write_transaction(c, |inner| {
+                        inner.batch_execute(
+                            "INSERT INTO organizations (id, name, created_at) VALUES ('o', 'O', '2026-01-01 00:00:00')",
+                        )?;
+                        Ok(())
+                    })
+                })
+            })
+            .unwrap();
+        assert_eq!(count(&mut other), 1, "the savepoint's write is committed with the outer transaction");
+        assert!(write_transaction(&mut other, |_| Ok(())).is_ok(), "the lock is released at commit");
     }
 }

@@ -101,7 +101,7 @@ pub fn find_membership(
 pub fn with_owners_locked<T>(
     conn: &mut DbConnection,
     organization_id: &str,
-    f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    mut f: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     use diesel::sql_types::Text;
     super::write_transaction(conn, |c| {

@@ -3,15 +3,13 @@
 //! their tokens have expired).
 //!
 //! The table has no constraint that keeps a second `current` out, so every
-//! state change runs in a transaction that is SERIALIZABLE on PostgreSQL:
-//! two instances racing to create or promote a key cannot both commit (the
-//! loser retries and sees the winner's key). SQLite has one writer at a time; each
-//! transaction writes first, so it holds the lock before it reads.
+//! state change runs in `serializable_transaction`: SERIALIZABLE on
+//! PostgreSQL, so two instances racing to create or promote a key cannot
+//! both commit (the loser is run again and sees the winner's key); on
+//! SQLite a write transaction from the start, so one decides at a time.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use rand::Rng;
 
 use super::models::SigningKeyRow;
 use super::schema::signing_keys;
@@ -50,38 +48,25 @@ pub fn find_kid_in_state(conn: &mut DbConnection, state: &str) -> Result<Option<
 /// Inserts `row` unless a key is already in `row.state`. Used for the first
 /// `current` key and for a `next` one, where a second would be a bug.
 pub fn insert_if_state_free(conn: &mut DbConnection, row: &SigningKeyRow) -> Result<GuardedInsert, StoreError> {
-    let mut holder = None;
-    let inserted = serializable(conn, |c| {
-        holder = None;
-        // Write first, then look: on SQLite the insert takes the write lock,
-        // so the read below sees every committed key.
-        diesel::insert_into(signing_keys::table).values(row).execute(c)?;
-        let other: Option<String> = signing_keys::table
+    super::serializable_transaction(conn, |c| {
+        let holder: Option<String> = signing_keys::table
             .filter(signing_keys::state.eq(&row.state))
-            .filter(signing_keys::kid.ne(&row.kid))
             .select(signing_keys::kid)
             .first(c)
             .optional()?;
-        if other.is_some() {
-            holder = other;
-            return Err(DieselError::RollbackTransaction);
+        if let Some(kid) = holder {
+            return Ok(GuardedInsert::Exists(kid));
         }
-        Ok(())
-    });
-    match (inserted, holder) {
-        (_, Some(kid)) => Ok(GuardedInsert::Exists(kid)),
-        (Ok(()), None) => Ok(GuardedInsert::Inserted),
-        (Err(e), None) => Err(e),
-    }
+        diesel::insert_into(signing_keys::table).values(row).execute(c)?;
+        Ok(GuardedInsert::Inserted)
+    })
 }
 
 /// Promotes the key `kid`, if it is still `next`, to `current` and retires
 /// the old current one, in one transaction. False when `kid` is not `next`
 /// (never prepared, or already activated by someone else).
 pub fn activate_next(conn: &mut DbConnection, kid: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
-    serializable(conn, |c| {
-        // The write comes first: on SQLite it takes the write lock before
-        // anything is read.
+    super::serializable_transaction(conn, |c| {
         let promoted = diesel::update(
             signing_keys::table.filter(signing_keys::kid.eq(kid)).filter(signing_keys::state.eq(STATE_NEXT)),
         )
@@ -106,38 +91,4 @@ pub fn delete_retired_by(conn: &mut DbConnection, cutoff: NaiveDateTime) -> Resu
         signing_keys::table.filter(signing_keys::state.eq(STATE_RETIRED)).filter(signing_keys::retired_at.le(cutoff)),
     )
     .execute(conn)?)
-}
-
-/// How often a transaction that lost a serialization race is tried again.
-const SERIALIZATION_ATTEMPTS: u32 = 8;
-
-/// Runs `f` in a transaction, SERIALIZABLE on PostgreSQL. A transaction that
-/// loses a race may fail before the winner has committed, so it is retried
-/// (after a short random pause) and then sees the winner's rows; a conflict
-/// that outlasts the retries comes back as `Conflict`.
-fn serializable<T>(
-    conn: &mut DbConnection,
-    mut f: impl FnMut(&mut DbConnection) -> Result<T, DieselError>,
-) -> Result<T, StoreError> {
-    let mut attempt = 1;
-    loop {
-        let result = conn.transaction(|c| {
-            if matches!(c, DbConnection::Postgresql(_)) {
-                // Must be the transaction's first statement.
-                diesel::sql_query("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").execute(c)?;
-            }
-            f(c)
-        });
-        match result {
-            Err(DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info)) => {
-                if attempt == SERIALIZATION_ATTEMPTS {
-                    return Err(StoreError::Conflict(info.message().to_owned()));
-                }
-                let pause = rand::thread_rng().gen_range(5..=20) * u64::from(attempt);
-                std::thread::sleep(std::time::Duration::from_millis(pause));
-                attempt += 1;
-            }
-            other => return other.map_err(StoreError::from),
-        }
-    }
 }

@@ -102,7 +102,7 @@ fn attempts_since(
 /// A successful sign-in: its own reserved rows go, and so do the account's
 /// earlier failures (`clear_key`).
 pub fn release_attempt(conn: &mut DbConnection, ids: &[String], clear_key: &str) -> Result<(), StoreError> {
-    conn.transaction(|c| {
+    super::write_transaction(conn, |c| {
         diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(c)?;
         diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(clear_key))).execute(c)?;
         Ok(())

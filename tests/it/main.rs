@@ -11,6 +11,7 @@ mod api_session;
 mod authority;
 mod browser;
 mod cli;
+mod concurrent_writes;
 mod health;
 mod oauth_code;
 mod oauth_code_rules;

@@ -131,7 +131,26 @@ pub async fn code_as(
         .set_pkce_challenge(challenge)
         .url();
     let back = app.authorize(browser, url.as_str(), "approve").await;
-    (query(&back, "code").expect("a code"), verifier)
+    (query(&back, "code").unwrap_or_else(|| panic!("no code in the redirect {back}")), verifier)
+}
+
+/// The refresh and access token of a code flow for `scope`, approved in
+/// `browser` (signed in).
+pub async fn tokens_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    reg: &crate::oauth_support::Registered,
+    scope: &str,
+) -> (String, String) {
+    let (code, verifier) = code_as(app, browser, reg, scope).await;
+    let token = app
+        .oauth2_client(reg)
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    (token.refresh_token().expect("a refresh token").secret().clone(), token.access_token().secret().clone())
 }
 
 #[actix_web::test]

@@ -5,11 +5,10 @@
 
 use chrono::Duration;
 use diesel::prelude::*;
-use oauth2::{AuthorizationCode, TokenResponse};
 use portcullis::store::schema::refresh_tokens;
 use serde_json::{Value, json};
 
-use crate::oauth_code::{code_for, http};
+use crate::oauth_code::{signed_in, tokens_as};
 use crate::oauth_support::{Registered, post_form};
 use crate::support::{PASSWORD, TestApp};
 
@@ -33,15 +32,7 @@ fn revoked() -> Value {
 
 /// A refresh token (and its access token) of a user, through the code flow.
 async fn first_tokens(app: &TestApp, reg: &Registered) -> (String, String) {
-    let (code, verifier) = code_for(app, reg, "read offline_access").await;
-    let token = app
-        .oauth2_client(reg)
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
-    (token.refresh_token().unwrap().secret().clone(), token.access_token().secret().clone())
+    tokens_as(app, &signed_in(app).await, reg, "read offline_access").await
 }
 
 async fn refresh(app: &TestApp, reg: &Registered, token: &str) -> (u16, Value) {

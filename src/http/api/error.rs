@@ -90,6 +90,12 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(Code::NotFound, format!("No such {what}."))
     }
+    /// 503 with `Retry-After`: the database was down or too busy.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(Code::ServiceUnavailable, message);
+        e.retry_after_secs = Some(crate::http::errors::TRY_AGAIN_SECS);
+        e
+    }
     pub fn insufficient_scope(needed: &str) -> Self {
         Self::new(Code::InsufficientScope, format!("This credential lacks the {needed} scope."))
             .details(json!({ "required_scope": needed }))
@@ -147,9 +153,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::new(Code::NotFound, "Not found."),
-            StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "database unavailable");
-                Self::new(Code::ServiceUnavailable, "The service is temporarily unavailable.")
+            transient if transient.is_transient() => {
+                tracing::warn!(cause = %transient, "database unavailable or busy");
+                Self::unavailable("The service is temporarily unavailable; try again.")
             }
             other => {
                 tracing::error!(cause = %other, "storage error");
@@ -194,7 +200,7 @@ impl From<OAuthError> for ApiError {
         match e.code {
             ErrorCode::InvalidGrant => Self::new(Code::InvalidCredentials, e.description),
             ErrorCode::InvalidRequest | ErrorCode::InvalidScope => Self::validation(e.description),
-            ErrorCode::TemporarilyUnavailable => Self::new(Code::ServiceUnavailable, e.description),
+            ErrorCode::TemporarilyUnavailable => Self::unavailable(e.description),
             _ => Self::new(Code::InternalError, "Internal Server Error"),
         }
     }

@@ -42,6 +42,7 @@ fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
 fn rejected(state: &AppState, rejection: Rejection) -> HttpResponse {
     match rejection {
         Rejection::Page(message) => PageError::BadRequest(message).error_response(),
+        Rejection::TryAgain(cause) => PageError::Unavailable(cause).error_response(),
         Rejection::Redirect { redirect_uri, error, state: s } => {
             see_other(&authorize::error_url(&redirect_uri, &error, s.as_deref(), state.config.issuer())).finish()
         }

@@ -48,6 +48,9 @@ pub fn error_response(err: &OAuthError, used_basic: bool) -> HttpResponse {
     if err.code == ErrorCode::InvalidClient && used_basic {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"portcullis\""));
     }
+    if err.code == ErrorCode::TemporarilyUnavailable {
+        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(crate::http::errors::TRY_AGAIN_SECS));
+    }
     res
 }
 

@@ -139,7 +139,7 @@ pub async fn grant(
                     Ok(s) => s.intersection(&allowed).cloned().collect(),
                     Err(e) => return Ok(Err(Refused::Scope(e))),
                 };
-                let granted = match narrowed(&original, asked) {
+                let granted = match narrowed(&original, asked.clone()) {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(Refused::Scope(e))),
                 };
@@ -147,7 +147,15 @@ pub async fn grant(
                 if !grants::rotate_refresh_token(c, &row.id, now.naive_utc())? {
                     return Ok(Err(Refused::Verdict(Verdict::RaceLost)));
                 }
-                let next_row = successor_of(&row, &original, next_id, next_digest, &access_jti, now.naive_utc(), idle);
+                let next_row = successor_of(
+                    &row,
+                    &original,
+                    next_id.clone(),
+                    next_digest.clone(),
+                    &access_jti,
+                    now.naive_utc(),
+                    idle,
+                );
                 grants::insert_refresh_token(c, &next_row)?;
                 Ok(Ok((row, granted)))
             })

@@ -273,7 +273,7 @@ impl SigningKeys {
                 Ok(kid)
             }
             // Another instance activated the same key at the same time: done.
-            Ok(false) | Err(StoreError::Conflict(_)) if self.current_kid() == kid => Ok(kid),
+            Ok(false) | Err(StoreError::Conflict(_) | StoreError::Busy(_)) if self.current_kid() == kid => Ok(kid),
             Ok(false) => Err(SigningError::NoNextKey),
             Err(e) => Err(e.into()),
         }

@@ -322,7 +322,11 @@ fn concurrent_instances_agree_on_one_key() {
     for refused in prepared.iter().filter_map(|r| r.as_ref().err()) {
         // Refused up front, or the loser of the race.
         assert!(
-            matches!(refused, SigningError::NextAlreadyPrepared(_) | SigningError::Store(StoreError::Conflict(_))),
+            matches!(
+                refused,
+                SigningError::NextAlreadyPrepared(_)
+                    | SigningError::Store(StoreError::Conflict(_) | StoreError::Busy(_))
+            ),
             "{refused}"
         );
     }

@@ -27,6 +27,9 @@ pub struct Config {
     pub pool_size: u32,
     /// Seconds to wait for a pooled connection before answering 503.
     pub pool_timeout_secs: u64,
+    /// SQLite: how long a writer waits for another's write to finish before
+    /// its request is answered 503 "try again" (milliseconds).
+    pub sqlite_busy_timeout_ms: u32,
     /// Base64 of 32 random bytes; encrypts signing keys at rest. Required
     /// when the issuer is https; generated into `data_dir` otherwise.
     pub master_key: Option<String>,
@@ -209,6 +212,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             pool_size: 10,
             pool_timeout_secs: 5,
+            sqlite_busy_timeout_ms: 5000,
             master_key: None,
             log_format: LogFormat::Pretty,
             log_level: "info".into(),

@@ -39,7 +39,12 @@ use crate::tokens::signing::{SigningAlgorithm, SigningKeys};
 /// Opens the database named by the configuration and applies migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     let url = DatabaseUrl::parse(&config.database_url)?;
-    let store = Store::open(url, config.pool_size, Duration::from_secs(config.pool_timeout_secs))?;
+    let pool = store::PoolSettings {
+        size: config.pool_size,
+        timeout: Duration::from_secs(config.pool_timeout_secs),
+        sqlite_busy_timeout: Duration::from_millis(config.sqlite_busy_timeout_ms.into()),
+    };
+    let store = Store::open(url, &pool)?;
     let applied = store.migrate()?;
     if applied > 0 {
         tracing::info!(applied, database = %store.url().redacted(), "applied migrations");

@@ -94,20 +94,18 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-/// How long a SQLite writer waits for the write lock before its request is
-/// answered "busy, try again".
-pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
-
 /// r2d2 manager that opens the backend named by the URL and applies the
 /// per-connection settings SQLite needs.
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    /// SQLite: how long a writer waits for the write lock.
+    busy_timeout: Duration,
 }
 
 impl Manager {
-    pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+    pub fn new(url: DatabaseUrl, busy_timeout: Duration) -> Self {
+        Self { url, busy_timeout }
     }
 }
 
@@ -128,8 +126,9 @@ impl r2d2::ManageConnection for Manager {
                 // WAL lets readers run beside the one writer; NORMAL syncs at
                 // checkpoints only, which WAL keeps consistent across a crash.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    self.busy_timeout.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -148,23 +147,23 @@ impl r2d2::ManageConnection for Manager {
 
 /// Opens a pool and checks that the database answers, so a wrong URL fails
 /// start-up with a clear message instead of the first request.
-pub fn open_pool(url: &DatabaseUrl, size: u32, timeout: Duration) -> Result<Pool, StoreError> {
+pub fn open_pool(url: &DatabaseUrl, settings: &super::PoolSettings) -> Result<Pool, StoreError> {
     if let DatabaseUrl::Sqlite(path) = url
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Config(format!("cannot create directory {}: {e}", dir.display())))?;
     }
-    let manager = Manager::new(url.clone());
+    let manager = Manager::new(url.clone(), settings.sqlite_busy_timeout);
     // Fail fast on the first connection: its error is the one worth showing.
     let mut probe = r2d2::ManageConnection::connect(&manager).map_err(|e| {
         StoreError::Unavailable(format!("cannot connect to {}: {}", url.redacted(), first_line(&e.to_string())))
     })?;
     drop(r2d2::ManageConnection::is_valid(&manager, &mut probe));
     r2d2::Pool::builder()
-        .max_size(size.max(1))
+        .max_size(settings.size.max(1))
         .min_idle(Some(0))
-        .connection_timeout(timeout)
+        .connection_timeout(settings.timeout)
         .build(manager)
         .map_err(|e| StoreError::Unavailable(format!("cannot open pool for {}: {e}", url.redacted())))
 }

@@ -195,6 +195,23 @@ fn attempt_once<T>(
     }
 }
 
+/// How the connection pool behaves.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections at most.
+    pub size: u32,
+    /// Wait for a free connection before `Unavailable`.
+    pub timeout: Duration,
+    /// SQLite: wait for another writer before `Busy`.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { size: 10, timeout: Duration::from_secs(5), sqlite_busy_timeout: Duration::from_secs(5) }
+    }
+}
+
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Store {
@@ -204,8 +221,8 @@ pub struct Store {
 
 impl Store {
     /// Connects, checks the database answers and applies pending migrations.
-    pub fn open(url: DatabaseUrl, pool_size: u32, timeout: Duration) -> Result<Self, StoreError> {
-        let pool = conn::open_pool(&url, pool_size, timeout)?;
+    pub fn open(url: DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        let pool = conn::open_pool(&url, settings)?;
         let store = Self { pool, url };
         Ok(store)
     }
@@ -288,7 +305,8 @@ mod tests {
         use diesel::RunQueryDsl;
         use diesel::connection::SimpleConnection;
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(DatabaseUrl::Sqlite(dir.path().join("t.db")), 2, Duration::from_secs(5)).unwrap();
+        let settings = PoolSettings { size: 2, ..PoolSettings::default() };
+        let store = Store::open(DatabaseUrl::Sqlite(dir.path().join("t.db")), &settings).unwrap();
         store.migrate().unwrap();
         let mut other = store.pool.get().unwrap();
         other.batch_execute("PRAGMA busy_timeout = 0").unwrap();

@@ -229,3 +229,69 @@ async fn a_deadlocked_transaction_is_run_again_and_both_commit() {
     let expected = if postgres { 3 } else { 2 };
     assert_eq!(attempts.load(Ordering::SeqCst), expected, "one deadlock victim runs again on PostgreSQL");
 }
+
+/// A writer kept out past the busy timeout is told to try again, in each
+/// surface's own words, never `server_error` or a 500. SQLite only: the
+/// test holds its write lock from a connection of its own.
+#[actix_web::test]
+async fn a_write_kept_out_by_another_is_answered_try_again_everywhere() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    use crate::oauth_support::query;
+
+    if crate::support::on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| c.sqlite_busy_timeout_ms = 50).await;
+    let reg = app.oauth_client().await.create().await;
+    let (_, owner) = owner_key(&app).await;
+    let browser = signed_in(&app).await;
+    let (rt, _) = tokens_as(&app, &browser, &reg, "read offline_access").await;
+    let (challenge, _) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _) = app
+        .oauth2_client(&reg)
+        .authorize_url(oauth2::CsrfToken::new_random)
+        .add_scope(oauth2::Scope::new("read".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let path = app.state.config.database_url.trim_start_matches("sqlite://").to_owned();
+    let mut holder = SqliteConnection::establish(&path).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
+
+    // Consent is remembered: the approval itself is the write kept out.
+    let res = browser.get(auth_url.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let back = url::Url::parse(&crate::support::location(&res)).unwrap();
+    assert_eq!(query(&back, "error").as_deref(), Some("temporarily_unavailable"), "{back}");
+    assert!(query(&back, "state").is_some() && query(&back, "iss").is_some(), "{back}");
+
+    let (s, headers, body) =
+        post_form(&app, "/oauth/token", &reg, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert_eq!(headers["retry-after"], "2");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/api-keys"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "kept out", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "2");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+
+    // Once the other writer is done, the same requests succeed, and the
+    // refused refresh did not burn the token.
+    holder.batch_execute("COMMIT").unwrap();
+    let back = app.authorize(&browser, auth_url.as_str(), "approve").await;
+    assert!(query(&back, "code").is_some(), "{back}");
+    assert!(matches!(refresh(&app, &reg, &rt).await, Ok(Outcome::Refreshed { .. })));
+    let (s, body) =
+        call(&app, "POST", "/v1/api-keys", &owner, Some(json!({"name": "after", "scopes": ["read"]}))).await;
+    assert_eq!(s, 201, "{body}");
+}

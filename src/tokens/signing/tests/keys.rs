@@ -4,8 +4,8 @@ use chrono::Duration;
 use jsonwebtoken::decode_header;
 
 use super::*;
-use crate::store::StoreError;
 use crate::store::signing_keys::{GuardedInsert, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
+use crate::store::{PoolSettings, StoreError};
 use crate::tokens::signing::keys::{NONCE_LEN, new_row, parse_private};
 use crate::tokens::signing::{SigningError, VerifyError};
 
@@ -259,7 +259,11 @@ impl SharedDb {
     }
 
     fn store(&self) -> Store {
-        Store::open(self.url.clone(), 2, std::time::Duration::from_secs(10)).unwrap()
+        Store::open(
+            self.url.clone(),
+            &PoolSettings { size: 2, timeout: std::time::Duration::from_secs(10), ..PoolSettings::default() },
+        )
+        .unwrap()
     }
 }
 

@@ -12,7 +12,7 @@ use super::keys::open_private;
 use super::{ACCESS_TOKEN_TYPE, AccessTokenClaims, SigningAlgorithm, SigningKeys};
 use crate::store::models::SigningKeyRow;
 use crate::store::signing_keys as db;
-use crate::store::{DatabaseUrl, Store};
+use crate::store::{DatabaseUrl, PoolSettings, Store};
 use crate::tokens::master_key::MasterKey;
 
 const ISS: &str = "https://auth.example.com";
@@ -33,7 +33,7 @@ fn fixture() -> Fixture {
 
 fn open(dir: &tempfile::TempDir) -> Store {
     let url = DatabaseUrl::Sqlite(dir.path().join("t.db"));
-    Store::open(url, 2, std::time::Duration::from_secs(5)).unwrap()
+    Store::open(url, &PoolSettings { size: 2, ..PoolSettings::default() }).unwrap()
 }
 
 fn master(byte: u8) -> MasterKey {

@@ -94,8 +94,10 @@ pub fn approve(
     code: &AuthorizationCodeRow,
 ) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
-        let scope = widen(find_consent(c, user_id, client_id)?);
-        save_consent(c, user_id, client_id, &scope, now)?;
+        let scope = widen(lock_consent(c, user_id, client_id, now)?);
+        diesel::update(consents::table.find((user_id, client_id)))
+            .set((consents::scope.eq(&scope), consents::granted_at.eq(now)))
+            .execute(c)?;
         delete_expired_codes(c, now - chrono::Duration::hours(1))?;
         insert_code(c, code)
     })
@@ -295,28 +297,32 @@ pub fn find_consent(conn: &mut DbConnection, user_id: &str, client_id: &str) -> 
     Ok(consents::table.find((user_id, client_id)).select(consents::scope).first(conn).optional()?)
 }
 
-/// Records consent to `scope` (the union with what was granted before).
-pub fn save_consent(
+/// The consent of `user_id` to `client_id`, held against every other
+/// approval until the transaction ends: the row is made when missing (with
+/// no scope, so two first approvals cannot both insert), then read `FOR
+/// UPDATE` on PostgreSQL; SQLite's write transaction already holds the lock.
+/// `None` when nothing was granted before.
+fn lock_consent(
     conn: &mut DbConnection,
     user_id: &str,
     client_id: &str,
-    scope: &str,
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    super::write_transaction(conn, |c| {
-        let n = diesel::update(consents::table.find((user_id, client_id)))
-            .set((consents::scope.eq(scope), consents::granted_at.eq(now)))
-            .execute(c)?;
-        if n == 0 {
-            diesel::insert_into(consents::table)
-                .values((
-                    consents::user_id.eq(user_id),
-                    consents::client_id.eq(client_id),
-                    consents::scope.eq(scope),
-                    consents::granted_at.eq(now),
-                ))
-                .execute(c)?;
+) -> Result<Option<String>, StoreError> {
+    let row = (
+        consents::user_id.eq(user_id),
+        consents::client_id.eq(client_id),
+        consents::scope.eq(""),
+        consents::granted_at.eq(now),
+    );
+    let scope: String = match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(consents::table).values(row).on_conflict_do_nothing().execute(pg)?;
+            consents::table.find((user_id, client_id)).select(consents::scope).for_update().first(pg)?
         }
-        Ok(())
-    })
+        DbConnection::Sqlite(sqlite) => {
+            diesel::insert_or_ignore_into(consents::table).values(row).execute(sqlite)?;
+            consents::table.find((user_id, client_id)).select(consents::scope).first(sqlite)?
+        }
+    };
+    Ok(Some(scope).filter(|s| !s.is_empty()))
 }

@@ -295,3 +295,50 @@ async fn a_write_kept_out_by_another_is_answered_try_again_everywhere() {
         call(&app, "POST", "/v1/api-keys", &owner, Some(json!({"name": "after", "scopes": ["read"]}))).await;
     assert_eq!(s, 201, "{body}");
 }
+
+/// One user approving one app in several browsers at once, each for other
+/// scopes: every approval gives a code, and the remembered consent is the
+/// union of them all (none lost to a concurrent first insert).
+#[actix_web::test]
+async fn first_approvals_at_once_all_succeed_and_their_consent_is_the_union() {
+    use portcullis::store::grants::find_consent;
+
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let reg = app.oauth_client().await.create().await;
+    let (user, _) = app.user().create().await;
+    let scopes = ["read", "write", "delete", "offline_access", "read write", "delete offline_access"];
+    let mut browsers = Vec::new();
+    for _ in scopes {
+        let browser = app.new_browser();
+        assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
+        browsers.push(browser);
+    }
+    // Every consent page is fetched before any is approved.
+    let (app, reg) = (&app, &reg);
+    let pages = join_all(browsers.iter().zip(scopes).map(|(b, scope)| async move {
+        let (challenge, _) = oauth2::PkceCodeChallenge::new_random_sha256();
+        let (url, _) = app
+            .oauth2_client(reg)
+            .authorize_url(oauth2::CsrfToken::new_random)
+            .add_scope(oauth2::Scope::new(scope.into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let res = b.get(url.as_str()).send().await.unwrap();
+        assert_eq!(res.status(), 200, "a consent page");
+        let mut form = crate::oauth_support::hidden_fields(&res.text().await.unwrap());
+        form.push(("decision".into(), "approve".into()));
+        form
+    }))
+    .await;
+    let answers =
+        join_all(browsers.iter().zip(&pages).map(|(b, form)| b.post(app.url("/oauth/authorize")).form(form).send()))
+            .await;
+    for res in answers {
+        let res = res.unwrap();
+        let back = crate::support::location(&res);
+        assert!(res.status() == 303 && back.contains("code="), "{} {back}", res.status());
+    }
+    let (u, c) = (user.id.clone(), reg.client.client_id.clone());
+    let consent = app.state.store.run(move |conn| find_consent(conn, &u, &c)).await.unwrap();
+    assert_eq!(consent.as_deref(), Some("delete offline_access read write"));
+}

@@ -23,8 +23,6 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
-BACKENDS=${BACKENDS:-sqlite postgres}
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 ALG=${ALG:-ES256}
 PASSWORD='bench password 1234'
 
@@ -32,42 +30,7 @@ if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release --quiet
-BIN=$PWD/target/release/portcullis
-
-WORK=$(mktemp -d)
-OUT=${OUT:-$WORK/out}
-mkdir -p "$OUT"
-SERVER=""
-WRK=""
-PG_DB=""
-
-stop_server() {
-    if [ -n "$SERVER" ]; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-        SERVER=""
-    fi
-}
-cleanup() {
-    if [ -n "$WRK" ]; then kill "$WRK" 2>/dev/null || true; fi
-    stop_server
-    if [ -n "$PG_DB" ]; then
-        psql "$PG_URL/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null 2>&1 || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-json_field() { # path like data.key
-    python3 -c 'import json,sys; v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v=v[k]
-print(v)' "$1"
-}
-kib() { awk -v f="$1" '$1 == f":" {print $2}' "/proc/$SERVER/status"; }
+. bench/lib.sh
 
 # wrk once, bounded, with a summary line: backend, endpoint, req/s, p50, p99,
 # non-2xx, socket errors, peak RSS during this run and since start (MiB).
@@ -80,11 +43,7 @@ run() { # backend, label, then wrk arguments
     file="$OUT/$backend-${label//[^a-zA-Z0-9]/_}.txt"
     PEAK=$(max "$PEAK" "$(kib VmHWM)")
     echo 5 >"/proc/$SERVER/clear_refs" 2>/dev/null || true
-    # In the background so that a signal stops the run at once, not after wrk.
-    timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" >"$file" &
-    WRK=$!
-    wait "$WRK"
-    WRK=""
+    bounded $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" >"$file"
     in_run=$(kib VmHWM)
     PEAK=$(max "$PEAK" "$in_run")
     awk -v b="$backend" -v l="$label" -v rss="$in_run" -v peak="$PEAK" '
@@ -97,34 +56,22 @@ run() { # backend, label, then wrk arguments
             (err=="" ? "-" : err), rss/1024, peak/1024}
     ' "$file" | tee -a "$OUT/summary.md"
 }
-max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 
 bench_backend() { # backend, database url
-    local backend=$1 db_url=$2 port base client client_id client_secret access key basic status
-    port=$(free_port)
+    local backend=$1 client client_id client_secret access key basic status
     PEAK=0
-    base="http://127.0.0.1:$port"
-    mkdir -p "$WORK/$backend"
-    export PORTCULLIS_DATA_DIR="$WORK/$backend" PORTCULLIS_DATABASE_URL="$db_url" \
-        PORTCULLIS_BIND="127.0.0.1:$port" PORTCULLIS_ISSUER="$base" PORTCULLIS_LOG_LEVEL=warn \
-        PORTCULLIS_OAUTH__SIGNING_ALGORITHM="$ALG" \
-        PORTCULLIS_API__RATE_LIMIT_PER_MINUTE=1000000000 PORTCULLIS_API__RATE_LIMIT_BURST=1000000000 \
-        PORTCULLIS_API__UNAUTHENTICATED_PER_MINUTE=1000000000
-
+    setup_env "$backend" "$2"
+    export PORTCULLIS_OAUTH__SIGNING_ALGORITHM="$ALG"
     printf '%s\n' "$PASSWORD" | "$BIN" user create --email bench@example.com --org Bench >/dev/null
     client=$("$BIN" client create --org Bench --name Bench --grant client_credentials --scope read)
     client_id=$(echo "$client" | awk '/client_id:/ {print $2}')
     client_secret=$(echo "$client" | awk '/client_secret:/ {print $2}')
-
-    "$BIN" serve 2>"$OUT/$backend-server.log" &
-    SERVER=$!
-    for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-    curl -sf "$base/healthz" >/dev/null || { echo "server did not start ($backend)" >&2; exit 1; }
+    start_server "$backend"
     echo "# $backend: idle RSS after start $(($(kib VmRSS) / 1024)) MiB" >&2
 
-    access=$(curl -sf "$base/v1/auth/login" -H 'content-type: application/json' \
+    access=$(curl -sf "$BASE/v1/auth/login" -H 'content-type: application/json' \
         -d "{\"email\":\"bench@example.com\",\"password\":\"$PASSWORD\"}" | json_field data.access_token)
-    key=$(curl -sf "$base/v1/api-keys" -H "authorization: Bearer $access" -H 'content-type: application/json' \
+    key=$(curl -sf "$BASE/v1/api-keys" -H "authorization: Bearer $access" -H 'content-type: application/json' \
         -d '{"name":"bench","scopes":["read"]}' | json_field data.key)
     basic=$(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)
     cat >"$WORK/token.lua" <<LUA
@@ -134,38 +81,20 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
 LUA
     # Each request must succeed before it is measured: a fast error is not a result.
-    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$base/v1/auth/validate")
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" "$BASE/v1/auth/validate")
     [ "$status" = 200 ] || { echo "validate answered $status ($backend)" >&2; exit 1; }
     status=$(curl -s -o /dev/null -w '%{http_code}' -u "$client_id:$client_secret" \
-        -d 'grant_type=client_credentials&scope=read' "$base/oauth/token")
+        -d 'grant_type=client_credentials&scope=read' "$BASE/oauth/token")
     [ "$status" = 200 ] || { echo "token answered $status ($backend)" >&2; exit 1; }
     echo "# $backend: before load: RSS $(($(kib VmRSS) / 1024)) MiB, peak $(($(kib VmHWM) / 1024)) MiB" \
         "(the login hashed one password with Argon2)" >&2
 
-    run "$backend" "GET /healthz" "$base/healthz"
-    run "$backend" "GET /v1/auth/validate (API key)" -H "Authorization: Bearer $key" "$base/v1/auth/validate"
-    run "$backend" "POST /oauth/token (client_credentials, $ALG)" -s "$WORK/token.lua" "$base/oauth/token"
-    stop_server
+    run "$backend" "GET /healthz" "$BASE/healthz"
+    run "$backend" "GET /v1/auth/validate (API key)" -H "Authorization: Bearer $key" "$BASE/v1/auth/validate"
+    run "$backend" "POST /oauth/token (client_credentials, $ALG)" -s "$WORK/token.lua" "$BASE/oauth/token"
 }
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
-    "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-    "$(git diff --quiet HEAD 2>/dev/null || echo '(uncommitted changes)'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(provenance), wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s"
 echo "| backend | endpoint | req/s | p50 | p99 | non-2xx | socket errors | peak RSS in run (MiB) | peak RSS since start (MiB) |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for backend in $BACKENDS; do
-    case $backend in
-        sqlite) bench_backend sqlite "sqlite://$WORK/sqlite/portcullis.db" ;;
-        postgres)
-            if ! pg_isready -q -d "$PG_URL/postgres" 2>/dev/null \
-                && ! psql "$PG_URL/postgres" -qAtc 'SELECT 1' >/dev/null 2>&1; then
-                echo "# postgres: nothing answers at $PG_URL, skipped" >&2
-                continue
-            fi
-            PG_DB="portcullis_bench_$$_$RANDOM"
-            psql "$PG_URL/postgres" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
-            bench_backend postgres "$PG_URL/$PG_DB"
-            ;;
-        *) echo "unknown backend $backend" >&2; exit 2 ;;
-    esac
-done
+for_each_backend

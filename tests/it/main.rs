@@ -21,6 +21,7 @@ mod oauth_tokens;
 mod pages;
 mod refresh_race;
 mod refused_changes;
+mod secrets_at_rest;
 mod security;
 mod sessions_end;
 mod throttle;

@@ -20,6 +20,7 @@ mod oauth_support;
 mod oauth_tokens;
 mod pages;
 mod refresh_race;
+mod refresh_rules;
 mod refused_changes;
 mod secrets_at_rest;
 mod security;

@@ -3,6 +3,7 @@
 use portcullis::accounts::Role;
 use serde_json::{Value, json};
 
+use crate::oauth_support::{Registered, post_form};
 use crate::support::{TestApp, call};
 
 /// An OWNER of a new organization and their key with every broad scope.
@@ -24,6 +25,21 @@ pub(crate) async fn owner_key(app: &TestApp) -> (String, String) {
         .await
         .unwrap();
     (org.name, key)
+}
+
+/// An app registered through /v1 with `key`, as the OAuth helpers know it.
+pub(crate) async fn register(app: &TestApp, key: &str, body: Value) -> Registered {
+    let (s, b) = call(app, "POST", "/v1/apps", key, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let client = app.state.oauth.clients.get(b["data"]["client_id"].as_str().unwrap()).await.unwrap().unwrap();
+    Registered { client: (*client).clone(), secret: b["data"]["client_secret"].as_str().map(str::to_owned) }
+}
+
+/// A client-credentials request: status and body.
+pub(crate) async fn machine_token(app: &TestApp, reg: &Registered, scope: &str) -> (u16, Value) {
+    let (s, _, b) =
+        post_form(app, "/oauth/token", reg, &[("grant_type", "client_credentials"), ("scope", scope)]).await;
+    (s, b)
 }
 
 #[actix_web::test]
@@ -147,4 +163,62 @@ async fn an_app_of_an_organization_that_does_not_exist_is_refused_by_the_foreign
     reg.new_mut().organization_id = "org_that_does_not_exist".into();
     let err = app.state.oauth.clients.create(reg.new_mut().clone()).await.unwrap_err();
     assert_eq!(err.to_string(), "no such organization");
+}
+
+#[actix_web::test]
+async fn a_deleted_apps_token_is_inactive_at_introspection_and_refused_on_v1() {
+    let app = TestApp::spawn().await;
+    let (_, key) = owner_key(&app).await;
+    let api =
+        register(&app, &key, json!({"name": "API", "grant_types": ["client_credentials"], "resource_server": true}))
+            .await;
+    let bot = register(
+        &app,
+        &key,
+        json!({"name": "Ops bot", "grant_types": ["client_credentials"], "scopes": ["read"], "management": true}),
+    )
+    .await;
+    let (s, t) = machine_token(&app, &bot, "read").await;
+    assert_eq!(s, 200, "{t}");
+    let token = t["access_token"].as_str().unwrap();
+    assert_eq!(call(&app, "GET", "/v1/auth/validate", token, None).await.0, 200);
+    let (_, _, b) = post_form(&app, "/oauth/introspect", &api, &[("token", token)]).await;
+    assert_eq!(b["active"], true, "{b}");
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/apps/{}", bot.client.client_id), &key, None).await;
+    assert_eq!(s, 200, "{b}");
+    // The token was issued before the delete and has not expired: it dies with its app.
+    let (_, _, b) = post_form(&app, "/oauth/introspect", &api, &[("token", token)]).await;
+    assert_eq!(b, json!({"active": false}));
+    let (s, b) = call(&app, "GET", "/v1/auth/validate", token, None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("INVALID_API_KEY")), "{b}");
+}
+
+#[actix_web::test]
+async fn removing_a_scope_or_a_grant_takes_effect_at_the_token_endpoint() {
+    let app = TestApp::spawn().await;
+    let (_, key) = owner_key(&app).await;
+    let bot = register(
+        &app,
+        &key,
+        json!({"name": "Bot", "grant_types": ["client_credentials"], "scopes": ["read", "write"]}),
+    )
+    .await;
+    let path = format!("/v1/apps/{}", bot.client.client_id);
+    // Used once, so the token endpoint has it in memory.
+    assert_eq!(machine_token(&app, &bot, "write").await.0, 200);
+
+    let (s, b) = call(&app, "PATCH", &path, &key, Some(json!({"scopes": ["read"]}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        machine_token(&app, &bot, "write").await,
+        (400, json!({"error": "invalid_scope", "error_description": "scope \"write\" is not allowed for this client"}))
+    );
+    assert_eq!(machine_token(&app, &bot, "read").await.0, 200);
+
+    let body = json!({"grant_types": ["authorization_code"], "redirect_uris": [crate::oauth_support::REDIRECT]});
+    let (s, b) = call(&app, "PATCH", &path, &key, Some(body)).await;
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = machine_token(&app, &bot, "read").await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("unauthorized_client")), "{b}");
 }

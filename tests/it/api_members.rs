@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::{TestApp, call};
 
-async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
+pub(crate) async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
     let org_id = app.state.accounts.memberships(&user.id).await.unwrap()[0].organization.id.clone();
     app.state
         .api_keys

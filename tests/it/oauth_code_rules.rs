@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::oauth_code::{code_for, signed_in};
 use crate::oauth_support::{REDIRECT, Registered, post_form, query};
+use crate::refresh_race::refresh;
 use crate::support::{PASSWORD, TestApp, call, location, urlencode};
 
 const S256: &str = "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256";
@@ -422,4 +423,102 @@ async fn metadata_offers_s256_and_plain_only_when_configured() {
             reqwest::get(app.url("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
         assert_eq!(meta["code_challenge_methods_supported"], methods);
     }
+}
+
+/// Redeems a code at /oauth/token, with `redirect_uri` when given.
+async fn redeem(
+    app: &TestApp,
+    reg: &Registered,
+    code: &str,
+    verifier: &str,
+    redirect_uri: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier)];
+    if let Some(uri) = redirect_uri {
+        form.push(("redirect_uri", uri));
+    }
+    let (status, _, body) = post_form(app, "/oauth/token", reg, &form).await;
+    (status, body)
+}
+
+#[actix_web::test]
+async fn a_code_replayed_after_a_refresh_revokes_the_refreshed_tokens_too() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.create().await;
+    let (code, verifier) = code_for(&app, &reg, "read offline_access").await;
+    let (status, first) = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT)).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, refreshed) = refresh(&app, &reg, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let (next, access) = (refreshed["refresh_token"].as_str().unwrap(), refreshed["access_token"].as_str().unwrap());
+    assert!(is_active(&app, &reg, access).await);
+
+    assert_eq!(
+        redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT)).await,
+        (400, invalid_grant("The authorization code was already used; the tokens it issued are revoked."))
+    );
+    assert!(!is_active(&app, &reg, access).await, "the refreshed access token is revoked with its family");
+    assert!(!is_active(&app, &reg, next).await, "the refreshed refresh token is revoked with its family");
+    assert_eq!(refresh(&app, &reg, next).await, (400, invalid_grant("The refresh token was revoked.")));
+}
+
+#[actix_web::test]
+async fn two_concurrent_exchanges_of_one_code_give_no_5xx_and_at_most_one_usable_token() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let reg = app.oauth_client().await.create().await;
+    for _ in 0..3 {
+        let (code, verifier) = code_for(&app, &reg, "read offline_access").await;
+        let one = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT));
+        let two = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT));
+        let (a, b) = futures_util::join!(one, two);
+        let (winners, losers): (Vec<_>, Vec<_>) = [a, b].into_iter().partition(|(s, _)| *s == 200);
+        assert_eq!(winners.len(), 1, "one exchange wins: {losers:?}");
+        assert_eq!(
+            losers[0],
+            (400, invalid_grant("The authorization code was already used; the tokens it issued are revoked."))
+        );
+        // The loser was a replay by the same client: what the winner got is revoked.
+        let won = &winners[0].1;
+        let mut usable = 0;
+        for token in [&won["access_token"], &won["refresh_token"]] {
+            usable += usize::from(is_active(&app, &reg, token.as_str().unwrap()).await);
+        }
+        assert_eq!(usable, 0, "{won}");
+    }
+}
+
+#[actix_web::test]
+async fn a_redirect_uri_sent_to_authorize_must_be_sent_to_the_token_endpoint() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.create().await;
+    let (code, verifier) = code_for(&app, &reg, "read").await;
+    // RFC 6749 §4.1.3: required when it was in the authorization request.
+    assert_eq!(
+        redeem(&app, &reg, &code, verifier.secret(), None).await,
+        (400, invalid_grant("redirect_uri does not match the authorization request."))
+    );
+    let (status, body) = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT)).await;
+    assert_eq!(status, 200, "the refused attempt did not use the code: {body}");
+}
+
+#[actix_web::test]
+async fn plain_pkce_works_when_configured_and_still_checks_the_verifier() {
+    let app = TestApp::spawn_with(|c| c.oauth.allow_plain_pkce = true).await;
+    let reg = app.oauth_client().await.create().await;
+    let browser = signed_in(&app).await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let url = app.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read&state=st\
+         &code_challenge={verifier}&code_challenge_method=plain",
+        reg.client.client_id,
+        urlencode(REDIRECT)
+    ));
+    let code = query(&app.authorize(&browser, &url, "approve").await, "code").expect("a code");
+    assert_eq!(
+        redeem(&app, &reg, &code, &"x".repeat(43), Some(REDIRECT)).await,
+        (400, invalid_grant("code_verifier does not match the code_challenge."))
+    );
+    let code = query(&app.authorize(&browser, &url, "approve").await, "code").expect("a code");
+    let (status, body) = redeem(&app, &reg, &code, verifier, Some(REDIRECT)).await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -26,28 +26,28 @@ fn replayed() -> Value {
     })
 }
 
-fn revoked() -> Value {
+pub(crate) fn revoked() -> Value {
     json!({"error": "invalid_grant", "error_description": "The refresh token was revoked."})
 }
 
 /// A refresh token (and its access token) of a user, through the code flow.
-async fn first_tokens(app: &TestApp, reg: &Registered) -> (String, String) {
+pub(crate) async fn first_tokens(app: &TestApp, reg: &Registered) -> (String, String) {
     tokens_as(app, &signed_in(app).await, reg, "read offline_access").await
 }
 
-async fn refresh(app: &TestApp, reg: &Registered, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(app: &TestApp, reg: &Registered, token: &str) -> (u16, Value) {
     let (s, _, b) =
         post_form(app, "/oauth/token", reg, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await;
     (s, b)
 }
 
-async fn active(app: &TestApp, reg: &Registered, token: &str) -> bool {
+pub(crate) async fn active(app: &TestApp, reg: &Registered, token: &str) -> bool {
     let (s, _, b) = post_form(app, "/oauth/introspect", reg, &[("token", token)]).await;
     assert_eq!(s, 200, "{b}");
     b["active"] == json!(true)
 }
 
-fn tokens(b: &Value) -> (String, String) {
+pub(crate) fn tokens(b: &Value) -> (String, String) {
     (b["refresh_token"].as_str().unwrap().to_owned(), b["access_token"].as_str().unwrap().to_owned())
 }
 

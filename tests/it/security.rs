@@ -11,7 +11,7 @@ fn set_cookies(res: &reqwest::Response) -> Vec<String> {
     res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
-fn session_cookie_value(res: &reqwest::Response, name: &str) -> String {
+pub(crate) fn session_cookie_value(res: &reqwest::Response, name: &str) -> String {
     let prefix = format!("{name}=");
     set_cookies(res)
         .iter()

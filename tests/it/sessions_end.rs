@@ -32,7 +32,7 @@ fn api_error(mut body: Value) -> Value {
 }
 
 /// A /v1 dashboard session: (access token, refresh token).
-async fn dashboard_login(app: &TestApp, email: &str, password: &str) -> (String, String) {
+pub(crate) async fn dashboard_login(app: &TestApp, email: &str, password: &str) -> (String, String) {
     let (s, b) = post_json(app, "/v1/auth/login", None, json!({"email": email, "password": password})).await;
     assert_eq!(s, 200, "{b}");
     (b["data"]["access_token"].as_str().unwrap().to_owned(), b["data"]["refresh_token"].as_str().unwrap().to_owned())

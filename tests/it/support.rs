@@ -21,7 +21,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub state: web::Data<AppState>,
-    _dir: tempfile::TempDir,
+    /// The first instance owns the database; a second one borrows it.
+    _dir: Option<tempfile::TempDir>,
     _pg: Option<PgTestDatabase>,
 }
 
@@ -50,6 +51,15 @@ fn fresh_postgres() -> Option<(String, PgTestDatabase)> {
     let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
     url.set_path(&name);
     Some((url.to_string(), PgTestDatabase { admin_url, name }))
+}
+
+/// Builds the state (migrations, keys) and serves it on `listener`.
+async fn start(config: Config, clock: Arc<ManualClock>, listener: std::net::TcpListener) -> web::Data<AppState> {
+    let state =
+        tokio::task::spawn_blocking(move || portcullis::build_state(config, clock)).await.unwrap().expect("app builds");
+    let server = portcullis::serve(state.clone(), listener).expect("server starts");
+    actix_web::rt::spawn(server);
+    state
 }
 
 pub fn on_postgres() -> bool {
@@ -81,16 +91,26 @@ impl TestApp {
         });
         change(&mut config);
         let clock = Arc::new(ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()));
-        let state = tokio::task::spawn_blocking({
-            let clock = clock.clone();
-            move || portcullis::build_state(config, clock)
-        })
-        .await
-        .unwrap()
-        .expect("app builds");
-        let server = portcullis::serve(state.clone(), listener).expect("server starts");
-        actix_web::rt::spawn(server);
-        Self { base: format!("http://{addr}"), client: browser(), clock, state, _dir: dir, _pg: pg }
+        let state = start(config, clock.clone(), listener).await;
+        Self { base: format!("http://{addr}"), client: browser(), clock, state, _dir: Some(dir), _pg: pg }
+    }
+
+    /// Another instance on this one's database, as behind a load balancer:
+    /// its own caches and change poller, the same issuer, master key and
+    /// clock. It must not outlive `self`, which owns the database.
+    pub async fn second_instance(&self) -> TestApp {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = Config { bind: addr.to_string(), ..self.state.config.clone() };
+        let state = start(config, self.clock.clone(), listener).await;
+        TestApp {
+            base: format!("http://{addr}"),
+            client: browser(),
+            clock: self.clock.clone(),
+            state,
+            _dir: None,
+            _pg: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

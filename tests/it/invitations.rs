@@ -1,0 +1,105 @@
+//! Invitation links, opened as the invited person would: revoked, expired,
+//! sent to someone already a member, or revoked by another organization.
+
+use chrono::Duration;
+use portcullis::accounts::{Organization, Role, User};
+use serde_json::json;
+
+use crate::api_members::key_for;
+use crate::support::{PASSWORD, TestApp, call, csrf_token};
+
+const GONE: &str = "This invitation is no longer valid: it was used, revoked or has expired.";
+
+/// An invitation sent through /v1: its id and its link.
+async fn invite(app: &TestApp, key: &str, email: &str, role: &str) -> (String, String) {
+    let (s, b) = call(app, "POST", "/v1/invitations", key, Some(json!({"email": email, "role": role}))).await;
+    assert_eq!(s, 201, "{b}");
+    (b["data"]["id"].as_str().unwrap().to_owned(), b["data"]["url"].as_str().unwrap().to_owned())
+}
+
+/// `user` signs in, opens the link, then accepts it with the session's CSRF
+/// token: the page's status and the acceptance's status and page.
+async fn open_and_accept(app: &TestApp, user: &User, url: &str) -> (u16, u16, String) {
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
+    let opened = browser.get(url).send().await.unwrap().status().as_u16();
+    let token = csrf_token(&app.dashboard(&browser).await);
+    let res = browser.post(url).form(&[("csrf_token", token)]).send().await.unwrap();
+    (opened, res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// The link neither opens nor joins `user` to `org`.
+async fn assert_dead(app: &TestApp, org: &Organization, user: &User, url: &str) {
+    let (opened, accepted, html) = open_and_accept(app, user, url).await;
+    assert_eq!((opened, accepted), (400, 400));
+    assert!(html.contains(GONE), "{html}");
+    assert_eq!(role_in(app, org, user).await, None);
+}
+
+async fn role_in(app: &TestApp, org: &Organization, user: &User) -> Option<Role> {
+    app.state.accounts.member(&org.id, &user.id).await.unwrap().map(|m| m.role)
+}
+
+#[actix_web::test]
+async fn a_revoked_invitation_link_neither_opens_nor_joins() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+    let (invitee, _) = app.user().create().await;
+    let (id, url) = invite(&app, &key, &invitee.email, "DEVELOPER").await;
+    assert_eq!(call(&app, "DELETE", &format!("/v1/invitations/{id}"), &key, None).await.0, 200);
+
+    assert_dead(&app, &org, &invitee, &url).await;
+}
+
+#[actix_web::test]
+async fn an_invitation_link_works_for_seven_days_and_not_a_second_more() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+    let (early, _) = app.user().create().await;
+    let (late, _) = app.user().create().await;
+    let (_, early_url) = invite(&app, &key, &early.email, "VIEWER").await;
+    let (_, late_url) = invite(&app, &key, &late.email, "VIEWER").await;
+
+    app.clock.advance(Duration::days(7) - Duration::seconds(1));
+    assert_eq!(open_and_accept(&app, &early, &early_url).await.1, 303, "still valid");
+    assert_eq!(role_in(&app, &org, &early).await, Some(Role::Viewer));
+
+    app.clock.advance(Duration::seconds(1));
+    assert_dead(&app, &org, &late, &late_url).await;
+}
+
+#[actix_web::test]
+async fn an_invitation_to_someone_already_a_member_leaves_their_role_alone() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+    // Accepting is no way to demote anyone, least of all the last OWNER.
+    for (member, role, kept) in [(&owner, "VIEWER", Role::Owner), (&dev, "VIEWER", Role::Developer)] {
+        let (_, url) = invite(&app, &key, &member.email, role).await;
+        let (opened, accepted, _) = open_and_accept(&app, member, &url).await;
+        assert_eq!((opened, accepted), (200, 303), "{role}");
+        assert_eq!(role_in(&app, &org, member).await, Some(kept), "{role}");
+    }
+    let (s, members) = call(&app, "GET", "/v1/members", &key, None).await;
+    assert_eq!((s, members["data"].as_array().unwrap().len()), (200, 2), "{members}");
+}
+
+#[actix_web::test]
+async fn another_organization_cannot_revoke_an_invitation() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (stranger, _) = app.user().create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+    let strangers_key = key_for(&app, &stranger, &["read", "write", "delete", "admin"]).await;
+    let (invitee, _) = app.user().create().await;
+    let (id, url) = invite(&app, &key, &invitee.email, "DEVELOPER").await;
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/invitations/{id}"), &strangers_key, None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{b}");
+    let (opened, accepted, _) = open_and_accept(&app, &invitee, &url).await;
+    assert_eq!((opened, accepted), (200, 303), "the link still works");
+    assert_eq!(role_in(&app, &org, &invitee).await, Some(Role::Developer));
+}

@@ -248,13 +248,19 @@ impl ApiKeys {
         }))
     }
 
-    /// RFC 7662 answer for a key, for resource servers: active, scope (what
-    /// the key may do now), organization, environment, key id, expiry.
+    /// RFC 7662 answer for a key, for a resource server of `organization_id`:
+    /// active, scope (what the key may do now), organization, environment,
+    /// key id, expiry. Another organization's key is inactive to it.
     /// `refuse_test` makes test keys inactive (a production deployment).
-    pub async fn introspect(&self, presented: &str, refuse_test: bool) -> Result<serde_json::Value, StoreError> {
+    pub async fn introspect(
+        &self,
+        presented: &str,
+        organization_id: &str,
+        refuse_test: bool,
+    ) -> Result<serde_json::Value, StoreError> {
         let inactive = serde_json::json!({ "active": false });
         let Ok(v) = self.verify(presented).await? else { return Ok(inactive) };
-        if refuse_test && v.key.environment == Environment::Test {
+        if v.key.organization_id != organization_id || (refuse_test && v.key.environment == Environment::Test) {
             return Ok(inactive);
         }
         let mut body = serde_json::json!({

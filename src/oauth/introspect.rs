@@ -17,12 +17,21 @@ fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
 }
 
-/// A client may look at its own tokens; a resource server at any but the
-/// dashboard's.
-fn may_see(caller: &Client, token_client_id: &str) -> bool {
+/// A client may look at its own tokens; a resource server at those of its
+/// own organization's apps, but never at a dashboard session's.
+async fn may_see(oauth: &OAuth, caller: &Client, token_client_id: &str) -> Result<bool, OAuthError> {
     // Dashboard sessions are for the management API alone: nobody's business here.
-    token_client_id != super::clients::DASHBOARD_CLIENT_ID
-        && (caller.resource_server || caller.client_id == token_client_id)
+    if token_client_id == super::clients::DASHBOARD_CLIENT_ID {
+        return Ok(false);
+    }
+    if caller.client_id == token_client_id {
+        return Ok(true);
+    }
+    if !caller.resource_server {
+        return Ok(false);
+    }
+    let issued_to = oauth.clients.get(token_client_id).await?;
+    Ok(issued_to.is_some_and(|c| c.organization_id == caller.organization_id))
 }
 
 async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenClaims>, OAuthError> {
@@ -42,7 +51,7 @@ async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshToken
 
 pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<Value, OAuthError> {
     if let Some(c) = access_token(oauth, token).await? {
-        if !may_see(caller, &c.client_id) {
+        if !may_see(oauth, caller, &c.client_id).await? {
             return Ok(inactive());
         }
         let mut body = json!({
@@ -69,7 +78,7 @@ pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<V
             && r.rotated_at.is_none()
             && r.expires_at.and_utc() > now
             && r.family_expires_at.and_utc() > now;
-        if !live || !may_see(caller, &r.client_id) {
+        if !live || !may_see(oauth, caller, &r.client_id).await? {
             return Ok(inactive());
         }
         let mut body = json!({

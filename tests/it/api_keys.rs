@@ -507,10 +507,15 @@ async fn verifying_writes_nothing_and_last_use_is_batched() {
 async fn resource_servers_introspect_api_keys() {
     for refuse_test_keys in [false, true] {
         let app = TestApp::spawn_with(|c| c.api.refuse_test_keys = refuse_test_keys).await;
-        let rs = app.oauth_client().await.resource_server().create().await;
-        let plain = app.oauth_client().await.create().await;
         let owner = app.member(Role::Owner, None).await;
+        let rs = app.oauth_client().await.in_org(&owner.org.id).resource_server().create().await;
+        let plain = app.oauth_client().await.in_org(&owner.org.id).create().await;
+        let foreign_rs = app.oauth_client().await.resource_server().create().await;
         let (id, live) = app.key(&owner, &["read", "write", "delete"]).await;
+        // Another organization's resource server learns nothing of the key.
+        let (_, _, b) =
+            crate::oauth_support::post_form(&app, "/oauth/introspect", &foreign_rs, &[("token", &live)]).await;
+        assert_eq!(b, json!({"active": false}));
         let (_, _, b) = crate::oauth_support::post_form(&app, "/oauth/introspect", &rs, &[("token", &live)]).await;
         assert_eq!(b["active"], true);
         assert_eq!(b["token_type"], "api_key");

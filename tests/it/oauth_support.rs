@@ -100,6 +100,11 @@ impl ClientBuilder<'_> {
         self.new.redirect_uris = uris.iter().map(|s| s.to_string()).collect();
         self
     }
+    /// Registered in `organization_id` instead of a new organization.
+    pub fn in_org(mut self, organization_id: &str) -> Self {
+        self.new.organization_id = organization_id.to_owned();
+        self
+    }
     pub fn resource_server(mut self) -> Self {
         self.new.resource_server = true;
         self

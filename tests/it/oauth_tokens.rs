@@ -214,7 +214,9 @@ async fn introspection_needs_a_client_and_shows_only_its_own_tokens() {
     let app = TestApp::spawn().await;
     let owner = app.oauth_client().await.create().await;
     let stranger = app.oauth_client().await.create().await;
-    let resource_server = app.oauth_client().await.resource_server().create().await;
+    let org = owner.client.organization_id.clone();
+    let resource_server = app.oauth_client().await.in_org(&org).resource_server().create().await;
+    let foreign_resource_server = app.oauth_client().await.resource_server().create().await;
     let (_, body) = client_credentials(&app, &owner, Some("read")).await;
     let token = body["access_token"].as_str().unwrap();
 
@@ -226,6 +228,9 @@ async fn introspection_needs_a_client_and_shows_only_its_own_tokens() {
     let (_, _, body) = post_form(&app, "/oauth/introspect", &resource_server, &[("token", token)]).await;
     assert_eq!(body["active"], true);
     assert_eq!(body["org_id"], json!(owner.client.organization_id));
+    // Another organization's resource server learns nothing of it.
+    let (_, _, body) = post_form(&app, "/oauth/introspect", &foreign_resource_server, &[("token", token)]).await;
+    assert_eq!(body, json!({"active": false}));
     for junk in ["junk", "a.b.c", "", &"x".repeat(5000)] {
         let (status, _, body) = post_form(&app, "/oauth/introspect", &owner, &[("token", junk)]).await;
         if junk.is_empty() {
@@ -368,4 +373,24 @@ async fn a_secret_rotated_elsewhere_reaches_this_instance_through_the_change_log
     assert_eq!(client_credentials(&app, &reg, None).await.0, 401);
     let rotated = Registered { client: reg.client.clone(), secret: Some(new) };
     assert_eq!(client_credentials(&app, &rotated, None).await.0, 200);
+}
+
+/// A resource server sees the tokens of its own organization's apps, users'
+/// tokens included, and nothing of another organization's.
+#[actix_web::test]
+async fn resource_servers_see_only_their_own_organizations_tokens() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.create().await;
+    let org = reg.client.organization_id.clone();
+    let own = app.oauth_client().await.in_org(&org).resource_server().create().await;
+    let foreign = app.oauth_client().await.resource_server().create().await;
+    let browser = crate::oauth_code::signed_in(&app).await;
+    let (refresh, access) = crate::oauth_code::tokens_as(&app, &browser, &reg, "read offline_access").await;
+    for token in [&access, &refresh] {
+        let (_, _, body) = post_form(&app, "/oauth/introspect", &own, &[("token", token)]).await;
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], json!(reg.client.client_id));
+        let (_, _, body) = post_form(&app, "/oauth/introspect", &foreign, &[("token", token)]).await;
+        assert_eq!(body, json!({"active": false}));
+    }
 }

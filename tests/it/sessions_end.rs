@@ -71,8 +71,9 @@ async fn app_access_token(app: &TestApp, reg: &Registered, email: &str) -> Strin
 async fn a_password_change_ends_the_users_tokens_and_a_new_sign_in_works_at_once() {
     let app = TestApp::spawn().await;
     let (user, _) = app.user().create().await;
-    let introspector = app.oauth_client().await.resource_server().create().await;
     let third_party = app.oauth_client().await.create().await;
+    let org = third_party.client.organization_id.clone();
+    let introspector = app.oauth_client().await.in_org(&org).resource_server().create().await;
     let (access, refresh) = dashboard_login(&app, &user.email, PASSWORD).await;
     let app_token = app_access_token(&app, &third_party, &user.email).await;
     assert_eq!(call(&app, "GET", "/v1/auth/me", &access, None).await.0, 200);

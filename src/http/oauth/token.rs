@@ -65,10 +65,12 @@ pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(b
     let Some(token) = param(&params, "token").filter(|t| !t.is_empty()) else {
         return error_response(&OAuthError::invalid_request("token is required"), basic);
     };
-    // An API key: only resource servers may ask (keys belong to no client).
+    // An API key: only resource servers may ask (keys belong to no client),
+    // and only of their own organization's keys.
     if crate::apikeys::format::parse(state.api_keys.words(), token).is_some() {
         let body = if client.resource_server {
-            match state.api_keys.introspect(token, state.config.api.refuse_test_keys).await {
+            let refuse_test = state.config.api.refuse_test_keys;
+            match state.api_keys.introspect(token, &client.organization_id, refuse_test).await {
                 Ok(body) => body,
                 Err(e) => return error_response(&OAuthError::from(e), basic),
             }

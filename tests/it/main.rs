@@ -17,6 +17,7 @@ mod oauth_code_rules;
 mod oauth_support;
 mod oauth_tokens;
 mod pages;
+mod password_hashing;
 mod refresh_race;
 mod security;
 mod sessions_end;

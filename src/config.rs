@@ -55,8 +55,78 @@ pub struct Config {
     /// forge the other.
     pub forwarded_header: ForwardedHeader,
     pub login_throttle: LoginThrottle,
+    pub password_hash: PasswordHashConfig,
     pub oauth: OAuthConfig,
     pub api: ApiConfig,
+}
+
+/// Password hashing (argon2id): the cost of each hash, and the bound on how
+/// many run at once. Memory for hashing is at most `max_concurrent` ×
+/// `memory_kib`, whatever the load.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordHashConfig {
+    /// Memory per hash, KiB (OWASP: 19456, i.e. 19 MiB).
+    pub memory_kib: u32,
+    /// Passes over that memory (OWASP: 2).
+    pub iterations: u32,
+    /// argon2 lanes (OWASP: 1). Computed one after another here: more lanes
+    /// cost the same time, not less.
+    pub parallelism: u32,
+    /// Hashes computed at once; default one per core.
+    pub max_concurrent: Option<usize>,
+    /// Sign-ins that may wait for a free slot; beyond that, 503 at once.
+    pub max_queued: usize,
+    /// The longest a sign-in waits for a slot before a 503 (milliseconds).
+    pub queue_timeout_ms: u64,
+}
+
+impl Default for PasswordHashConfig {
+    fn default() -> Self {
+        // OWASP Password Storage Cheat Sheet: argon2id m=19456 KiB, t=2, p=1.
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: None,
+            max_queued: 1024,
+            queue_timeout_ms: 5000,
+        }
+    }
+}
+
+impl PasswordHashConfig {
+    /// `max_concurrent`, or one per core.
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        // argon2 needs 8 KiB per lane; above 4 GiB per hash is surely a typo.
+        let min_memory = 8 * self.parallelism.max(1);
+        if !(min_memory..=4 * 1024 * 1024).contains(&self.memory_kib) {
+            return Err(format!(
+                "password_hash.memory_kib: {} is out of range: between {min_memory} (8 per lane) and 4194304 (4 GiB)",
+                self.memory_kib
+            ));
+        }
+        if !(1..=100).contains(&self.iterations) {
+            return Err(format!("password_hash.iterations: {} is out of range: between 1 and 100", self.iterations));
+        }
+        if !(1..=64).contains(&self.parallelism) {
+            return Err(format!("password_hash.parallelism: {} is out of range: between 1 and 64", self.parallelism));
+        }
+        if self.max_concurrent.is_some_and(|n| !(1..=1024).contains(&n)) {
+            return Err("password_hash.max_concurrent must be between 1 and 1024".into());
+        }
+        if self.max_queued > 1_000_000 {
+            return Err("password_hash.max_queued must be at most 1000000".into());
+        }
+        if self.queue_timeout_ms > 60_000 {
+            return Err("password_hash.queue_timeout_ms must be at most 60000 (a minute)".into());
+        }
+        Ok(())
+    }
 }
 
 /// The /v1 API: key prefixes and rate limits.
@@ -223,6 +293,7 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             login_throttle: LoginThrottle::default(),
+            password_hash: PasswordHashConfig::default(),
             oauth: OAuthConfig::default(),
             api: ApiConfig::default(),
         }
@@ -284,6 +355,7 @@ impl Config {
                 "login_throttle: per_account, per_ip, signup_per_ip and window_secs must be positive".into(),
             );
         }
+        self.password_hash.validate().map_err(ConfigError::Invalid)?;
         let o = &self.oauth;
         if o.access_token_ttl_secs < 1 || o.refresh_token_ttl_secs < 1 || o.refresh_token_absolute_ttl_secs < 1 {
             return invalid("oauth: token lifetimes must be positive".into());
@@ -442,6 +514,37 @@ mod tests {
             jail.set_env("PORTCULLIS_LOG_FORMAT", "xml");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("xml") && err.to_lowercase().contains("log_format"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn password_hash_cost_and_bound_come_from_file_and_env_and_are_checked() {
+        Jail::expect_with(|jail| {
+            let d = Config::default().password_hash;
+            assert_eq!((d.memory_kib, d.iterations, d.parallelism), (19456, 2, 1));
+            assert!(d.max_concurrent() >= 1);
+            jail.create_file("p.toml", "[password_hash]\nmemory_kib = 65536\nmax_concurrent = 3\n")?;
+            jail.set_env("PORTCULLIS_PASSWORD_HASH__ITERATIONS", "3");
+            jail.set_env("PORTCULLIS_PASSWORD_HASH__QUEUE_TIMEOUT_MS", "250");
+            let c = Config::load(Some(Path::new("p.toml"))).unwrap().password_hash;
+            assert_eq!((c.memory_kib, c.iterations, c.max_concurrent(), c.queue_timeout_ms), (65536, 3, 3, 250));
+            for (key, value, message) in [
+                (
+                    "MEMORY_KIB",
+                    "4",
+                    "password_hash.memory_kib: 4 is out of range: between 8 (8 per lane) and 4194304 (4 GiB)",
+                ),
+                ("ITERATIONS", "0", "password_hash.iterations: 0 is out of range: between 1 and 100"),
+                ("PARALLELISM", "65", "password_hash.parallelism: 65 is out of range: between 1 and 64"),
+                ("MAX_CONCURRENT", "0", "password_hash.max_concurrent must be between 1 and 1024"),
+                ("QUEUE_TIMEOUT_MS", "60001", "password_hash.queue_timeout_ms must be at most 60000 (a minute)"),
+            ] {
+                jail.clear_env();
+                jail.set_env(format!("PORTCULLIS_PASSWORD_HASH__{key}"), value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert_eq!(err, format!("invalid configuration: {message}"));
+            }
             Ok(())
         });
     }

@@ -23,6 +23,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::accounts::Accounts;
+use crate::accounts::passwords::PasswordHashing;
 use crate::apikeys::{ApiKeys, KeyWords};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -71,7 +72,9 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
     let store = open_store(&config)?;
     let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
     // Retired keys are kept for the longest access-token lifetime too.
-    let accounts = Accounts::new(store.clone(), clock.clone(), config.login_throttle.clone(), config.session_ttl_secs)
+    let passwords = PasswordHashing::new(&config.password_hash)?;
+    let throttle = config.login_throttle.clone();
+    let accounts = Accounts::new(store.clone(), clock.clone(), throttle, passwords, config.session_ttl_secs)
         .with_token_lifetime(oauth.settings.retired_key_retention);
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };

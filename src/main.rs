@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use portcullis::accounts::passwords::PasswordHashing;
 use portcullis::accounts::{Accounts, Role};
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
@@ -182,7 +183,9 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
 fn create_user(config: Config, email: &str, org: &str, role: Role) -> anyhow::Result<()> {
     let password = read_password()?;
     let store = portcullis::open_store(&config)?;
-    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), config.session_ttl_secs);
+    let passwords = PasswordHashing::new(&config.password_hash)?;
+    let throttle = config.login_throttle.clone();
+    let accounts = Accounts::new(store, Arc::new(SystemClock), throttle, passwords, config.session_ttl_secs);
     let (user, org, created) = runtime()?.block_on(accounts.create_user(email, &password, org, role))?;
     println!(
         "created user {} ({}) as {role} of {}organization {} ({})",

@@ -18,6 +18,7 @@ use crate::oauth::OAuth;
 use crate::store::models::{MembershipRow, OrganizationRow, SessionRow, UserRow};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
+use passwords::{PasswordError, PasswordHashing, Verified};
 pub use roles::Role;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,10 @@ pub enum AccountsError {
     InvalidCredentials,
     #[error("too many failed sign-in attempts")]
     Throttled { retry_after_secs: i64 },
+    /// Every password-hashing slot busy and the wait for one too long:
+    /// nothing was checked; try again after `retry_after_secs`.
+    #[error("too many passwords are being checked at once")]
+    Busy { retry_after_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,6 +88,15 @@ pub struct NewSession {
     pub session: CurrentSession,
 }
 
+impl From<PasswordError> for AccountsError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
+            PasswordError::Failed(m) => Self::Store(StoreError::Other(m)),
+        }
+    }
+}
+
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
         Self { id: r.id, email: r.email, created_at: r.created_at.and_utc() }
@@ -115,6 +129,7 @@ pub struct Accounts {
     store: Store,
     clock: Arc<dyn Clock>,
     throttle: LoginThrottle,
+    passwords: PasswordHashing,
     session_ttl: Duration,
     /// The longest an access token lives: how long the denylist must hold
     /// the tokens of a user whose tokens are revoked as a whole.
@@ -122,11 +137,18 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, throttle: LoginThrottle, session_ttl_secs: i64) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        throttle: LoginThrottle,
+        passwords: PasswordHashing,
+        session_ttl_secs: i64,
+    ) -> Self {
         Self {
             store,
             clock,
             throttle,
+            passwords,
             session_ttl: Duration::seconds(session_ttl_secs),
             token_lifetime: Duration::seconds(crate::config::OAuthConfig::default().access_token_ttl_secs),
         }
@@ -145,6 +167,11 @@ impl Accounts {
         let now = self.clock.now();
         let deny_until = (now + self.token_lifetime).naive_utc();
         move |conn, user_id| OAuth::revoke_user_tokens_blocking(conn, user_id, now, deny_until)
+    }
+
+    /// The bound every argon2 computation goes through.
+    pub fn password_hashing(&self) -> &PasswordHashing {
+        &self.passwords
     }
 
     fn now(&self) -> NaiveDateTime {
@@ -174,7 +201,7 @@ impl Accounts {
         if let throttle::Attempt::Throttled { retry_after_secs } = attempt {
             return Err(AccountsError::Throttled { retry_after_secs });
         }
-        let hash = hash_off_thread(password).await?;
+        let hash = self.passwords.hash(password).await?;
         let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
         let user = new_user_row(email, hash, now);
         let member = MembershipRow {
@@ -246,7 +273,7 @@ impl Accounts {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
         let org_name = validate::organization_name(organization).map_err(AccountsError::Validation)?;
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
-        let hash = hash_off_thread(password).await?;
+        let hash = self.passwords.hash(password).await?;
         let now = self.now();
         let user = new_user_row(email, hash, now);
         let user2 = user.clone();
@@ -322,24 +349,27 @@ impl Accounts {
                 return Err(AccountsError::Throttled { retry_after_secs });
             }
         };
-        let password = password.to_owned();
-        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || match stored_hash {
-            Some(hash) => passwords::verify_password(&hash, &password),
-            None => {
-                passwords::verify_against_dummy(&password);
-                false
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?;
-        match user {
-            Some(user) if ok => {
-                self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, &email_key)).await?;
+        // An unknown email costs one verification at the configured cost,
+        // like a wrong password. A wait for a slot that times out leaves the
+        // reservation in place: the attempt counts, whatever its outcome.
+        let verified = self.passwords.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
+        match (user, verified) {
+            (Some(user), Verified::Right { upgraded }) => {
+                let (id, old) = (user.id.clone(), user.password_hash.clone());
+                self.store
+                    .run(move |conn| {
+                        store::throttle::release_attempt(conn, &reserved, &email_key)?;
+                        // Made at another cost: stored anew at the configured one.
+                        if let Some(new) = upgraded {
+                            store::users::upgrade_password_hash(conn, &id, &old, &new)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
                 Ok(user.into())
             }
             // The reservation stays: it is this failure, counted.
-            _ => {
+            (user, _) => {
                 if let Some(user) = user {
                     self.audit_failed_login(&user.id, client_ip).await;
                 }
@@ -466,18 +496,11 @@ impl Accounts {
                 return Err(AccountsError::Throttled { retry_after_secs });
             }
         };
-        let current = current.to_owned();
-        let new = new.to_owned();
-        let hash = tokio::task::spawn_blocking(move || {
-            if !passwords::verify_password(&user.password_hash, &current) {
-                return Ok(None);
-            }
-            passwords::hash_password(&new).map(Some)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?
-        .map_err(|e| StoreError::Other(format!("password hashing failed: {e}")))?
-        .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
+        let hash = self
+            .passwords
+            .replace(&user.password_hash, current, new)
+            .await?
+            .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
         self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, &email_key)).await?;
         let now = self.now();
         let keep = session.session_id.clone();
@@ -505,14 +528,6 @@ fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> Use
         created_at: now,
         password_changed_at: now,
     }
-}
-
-async fn hash_off_thread(password: &str) -> Result<String, AccountsError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || passwords::hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Other(format!("password task failed: {e}")))?
-        .map_err(|e| AccountsError::Store(StoreError::Other(format!("password hashing failed: {e}"))))
 }
 
 /// The only unique column a new user can collide on is the email.

@@ -32,6 +32,9 @@ pub enum PageError {
     UnsupportedMediaType,
     #[error("The service is temporarily unavailable. Try again shortly.")]
     Unavailable(String),
+    /// Every password-hashing slot busy (see `accounts::passwords`).
+    #[error("Many people are signing in right now. Please try again in a few seconds.")]
+    Busy { retry_after_secs: u64 },
     #[error("Internal Server Error")]
     Internal(String),
 }
@@ -54,7 +57,7 @@ impl ResponseError for PageError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,14 +76,23 @@ impl ResponseError for PageError {
         };
         let mut res = HttpResponse::build(status);
         res.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"));
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
-        }
-        if matches!(self, Self::Unavailable(_)) {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from(TRY_AGAIN_SECS)));
+        if let Some(secs) = self.retry_after_secs() {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
         // The template only fails if a field's Display fails, which ours do not.
         res.body(page.render().unwrap_or_else(|_| self.to_string()))
+    }
+}
+
+impl PageError {
+    /// The `Retry-After` this error's answer carries, if any.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some((*retry_after_secs).max(0) as u64),
+            Self::Busy { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable(_) => Some(TRY_AGAIN_SECS),
+            _ => None,
+        }
     }
 }
 
@@ -101,6 +113,7 @@ impl From<AccountsError> for PageError {
             AccountsError::EmailTaken => Self::Conflict(e.to_string()),
             AccountsError::InvalidCredentials => Self::BadRequest("Invalid email or password.".into()),
             AccountsError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
+            AccountsError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             AccountsError::Store(s) => s.into(),
         }
     }

@@ -36,6 +36,23 @@ pub fn update_password(
     if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
 }
 
+/// Replaces a password hash by a hash of the same password at another cost
+/// (an upgrade at sign-in). Only while the row still holds `old_hash`, so a
+/// password changed meanwhile is never overwritten; `password_changed_at`
+/// stays, since the password did not change and its sessions live on.
+/// True when the row was updated.
+pub fn upgrade_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    old_hash: &str,
+    new_hash: &str,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.find(id).filter(users::password_hash.eq(old_hash)))
+        .set(users::password_hash.eq(new_hash))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Marks every token of the user issued before `at` as revoked (the
 /// liveness check compares it with a token's `iat`).
 pub fn set_tokens_revoked_at(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {

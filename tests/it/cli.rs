@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis::accounts::Accounts;
+use portcullis::accounts::passwords::PasswordHashing;
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
 
@@ -31,6 +32,10 @@ fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
+}
+
+fn hashing(config: &Config) -> PasswordHashing {
+    PasswordHashing::new(&config.password_hash).unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -107,7 +112,7 @@ async fn user_create_reads_the_password_from_stdin() {
     let config =
         Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
     let store = portcullis::open_store(&config).unwrap();
-    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), 3600);
+    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), hashing(&config), 3600);
     let user = accounts.authenticate("root@example.com", PASSWORD, "test").await.unwrap();
     let m = accounts.memberships(&user.id).await.unwrap();
     assert_eq!((m[0].organization.name.as_str(), m[0].role.as_str()), ("Acme", "ADMIN"));
@@ -361,7 +366,7 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
     let config =
         Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
     let store = portcullis::open_store(&config).unwrap();
-    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), 3600);
+    let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), hashing(&config), 3600);
     let portcullis::accounts::SignUp::Created { organization: second, .. } =
         accounts.sign_up("second@example.com", PASSWORD, "Acme", "127.0.0.1").await.unwrap()
     else {

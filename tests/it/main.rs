@@ -21,6 +21,7 @@ mod oauth_support;
 mod oauth_tokens;
 mod page_protection;
 mod pages;
+mod password_hashing;
 mod refresh_race;
 mod refresh_rules;
 mod refused_changes;

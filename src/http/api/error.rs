@@ -190,6 +190,15 @@ impl From<AccountsError> for ApiError {
         match e {
             AccountsError::Validation(m) => Self::validation(m),
             AccountsError::Store(s) => s.into(),
+            AccountsError::Busy { retry_after_secs } => {
+                let mut e = Self::new(
+                    Code::ServiceUnavailable,
+                    "Too many sign-ins are being checked right now. Try again shortly.",
+                )
+                .details(json!({ "retry_after_seconds": retry_after_secs }));
+                e.retry_after_secs = Some(retry_after_secs);
+                e
+            }
             other => Self::validation(other.to_string()),
         }
     }

@@ -51,7 +51,8 @@ pub struct Logout {
         (status = 200, description = "Tokens", body = DataEnvelope),
         (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope)
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorEnvelope),
+        (status = 503, description = "SERVICE_UNAVAILABLE, with Retry-After: every password-hashing slot is busy", body = ErrorEnvelope)
     )
 )]
 pub async fn login(

@@ -1,7 +1,7 @@
 //! Sign-up, sign-in and sign-out.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -125,13 +125,10 @@ pub async fn login(
         Err(AccountsError::InvalidCredentials) => {
             return again(StatusCode::BAD_REQUEST, "Invalid email or password.".into());
         }
-        Err(e @ AccountsError::Throttled { .. }) => {
+        // The form again, with the reason and when to come back.
+        Err(e @ (AccountsError::Throttled { .. } | AccountsError::Busy { .. })) => {
             let e = PageError::from(e);
-            let mut res = again(StatusCode::TOO_MANY_REQUESTS, e.to_string())?;
-            if let PageError::TooManyRequests { retry_after_secs } = e {
-                res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, retry_after_secs.into());
-            }
-            return Ok(res);
+            return with_retry_after(again(e.status_code(), e.to_string())?, &e);
         }
         Err(e) => return Err(e.into()),
     };
@@ -188,8 +185,20 @@ pub async fn signup(
             res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, retry_after_secs.into());
             Ok(res)
         }
+        Err(e @ AccountsError::Busy { .. }) => {
+            let e = PageError::from(e);
+            with_retry_after(again(e.status_code(), e.to_string())?, &e)
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Adds the `Retry-After` that `error` calls for to a page answering it.
+fn with_retry_after(mut res: HttpResponse, error: &PageError) -> Result<HttpResponse, PageError> {
+    if let Some(secs) = error.retry_after_secs() {
+        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, secs.into());
+    }
+    Ok(res)
 }
 
 /// GET /logout asks for confirmation: signing out is a state change, so it

@@ -198,10 +198,14 @@ impl Accounts {
         let keys = [(throttle::signup_ip_key(client_ip), policy.signup_per_ip)];
         // Every sign-up counts, whatever its outcome: each costs a hash.
         let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
-        if let throttle::Attempt::Throttled { retry_after_secs } = attempt {
-            return Err(AccountsError::Throttled { retry_after_secs });
-        }
-        let hash = self.passwords.hash(password).await?;
+        let reserved = match attempt {
+            throttle::Attempt::Reserved(ids) => ids,
+            throttle::Attempt::Throttled { retry_after_secs } => {
+                return Err(AccountsError::Throttled { retry_after_secs });
+            }
+        };
+        let hashed = self.passwords.hash(password).await;
+        let hash = self.unless_busy(hashed, &reserved).await?;
         let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
         let user = new_user_row(email, hash, now);
         let member = MembershipRow {
@@ -350,15 +354,15 @@ impl Accounts {
             }
         };
         // An unknown email costs one verification at the configured cost,
-        // like a wrong password. A wait for a slot that times out leaves the
-        // reservation in place: the attempt counts, whatever its outcome.
-        let verified = self.passwords.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await?;
+        // like a wrong password.
+        let verified = self.passwords.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await;
+        let verified = self.unless_busy(verified, &reserved).await?;
         match (user, verified) {
             (Some(user), Verified::Right { upgraded }) => {
                 let (id, old) = (user.id.clone(), user.password_hash.clone());
                 self.store
                     .run(move |conn| {
-                        store::throttle::release_attempt(conn, &reserved, &email_key)?;
+                        store::throttle::release_attempt(conn, &reserved, Some(&email_key))?;
                         // Made at another cost: stored anew at the configured one.
                         if let Some(new) = upgraded {
                             store::users::upgrade_password_hash(conn, &id, &old, &new)?;
@@ -376,6 +380,21 @@ impl Accounts {
                 Err(AccountsError::InvalidCredentials)
             }
         }
+    }
+
+    /// A password that was never checked (every hashing slot stayed busy)
+    /// is no attempt: its reservation goes, so a flood of sign-ins that
+    /// keeps the slots busy cannot use up a bystander's attempts.
+    async fn unless_busy<T>(
+        &self,
+        outcome: Result<T, passwords::PasswordError>,
+        reserved: &[String],
+    ) -> Result<T, AccountsError> {
+        if let Err(passwords::PasswordError::Busy { .. }) = &outcome {
+            let ids = reserved.to_vec();
+            self.store.run(move |conn| store::throttle::release_attempt(conn, &ids, None)).await?;
+        }
+        Ok(outcome?)
     }
 
     /// A failed sign-in of a known account, in the log of each of its
@@ -496,12 +515,12 @@ impl Accounts {
                 return Err(AccountsError::Throttled { retry_after_secs });
             }
         };
+        let replaced = self.passwords.replace(&user.password_hash, current, new).await;
         let hash = self
-            .passwords
-            .replace(&user.password_hash, current, new)
+            .unless_busy(replaced, &reserved)
             .await?
             .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
-        self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, &email_key)).await?;
+        self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, Some(&email_key))).await?;
         let now = self.now();
         let keep = session.session_id.clone();
         let revoke_tokens = self.revoke_user_tokens();

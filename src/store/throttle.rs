@@ -99,12 +99,14 @@ fn attempts_since(
     Ok((count, oldest))
 }
 
-/// A successful sign-in: its own reserved rows go, and so do the account's
-/// earlier failures (`clear_key`).
-pub fn release_attempt(conn: &mut DbConnection, ids: &[String], clear_key: &str) -> Result<(), StoreError> {
+/// An attempt that does not count: its own reserved rows go. After a
+/// successful sign-in so do the account's earlier failures (`clear_key`).
+pub fn release_attempt(conn: &mut DbConnection, ids: &[String], clear_key: Option<&str>) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
         diesel::delete(login_failures::table.filter(login_failures::id.eq_any(ids))).execute(c)?;
-        diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(clear_key))).execute(c)?;
+        if let Some(key) = clear_key {
+            diesel::delete(login_failures::table.filter(login_failures::throttle_key.eq(key))).execute(c)?;
+        }
         Ok(())
     })
 }

@@ -189,3 +189,28 @@ async fn unknown_emails_and_wrong_passwords_still_answer_alike_at_a_configured_c
     assert_eq!(known.0, 401);
     assert_eq!(without_id(known.2), without_id(unknown.2));
 }
+
+/// A sign-in turned away because every slot is busy checked no password:
+/// it uses up none of the account's or the address's attempts.
+#[actix_web::test]
+async fn sign_ins_turned_away_busy_use_up_no_attempts() {
+    let app = TestApp::spawn_with(|c| {
+        bounded(c);
+        c.login_throttle.per_account = 2;
+        c.login_throttle.per_ip = 2;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let release = hold_the_slot(&app).await;
+    for _ in 0..4 {
+        assert_eq!(v1_login(&app, &user.email, PASSWORD).await.0, 503);
+    }
+    release.send(()).unwrap();
+    let (status, _, body) = v1_login(&app, &user.email, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    // The throttle still counts real failures.
+    for _ in 0..2 {
+        assert_eq!(v1_login(&app, &user.email, "wrong password").await.0, 401);
+    }
+    assert_eq!(v1_login(&app, &user.email, PASSWORD).await.0, 429);
+}

@@ -11,7 +11,7 @@
 
 BACKENDS=${BACKENDS:-sqlite postgres}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
-BIN=$PWD/target/release/portcullis
+BIN=${BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis}
 WORK=$(mktemp -d)
 OUT=${OUT:-$WORK/out}
 mkdir -p "$OUT"
@@ -61,7 +61,7 @@ bounded() { # seconds, command...
 }
 
 # The server's settings for BACKEND at DATABASE_URL, on a free port, with
-# rate limits out of the way of the load.
+# rate limits and sign-in throttles out of the way of the load.
 setup_env() { # backend, database url
     PORT=$(free_port)
     BASE="http://127.0.0.1:$PORT"
@@ -69,7 +69,8 @@ setup_env() { # backend, database url
     export PORTCULLIS_DATA_DIR="$WORK/$1" PORTCULLIS_DATABASE_URL="$2" \
         PORTCULLIS_BIND="127.0.0.1:$PORT" PORTCULLIS_ISSUER="$BASE" PORTCULLIS_LOG_LEVEL=warn \
         PORTCULLIS_API__RATE_LIMIT_PER_MINUTE=10000000 PORTCULLIS_API__RATE_LIMIT_BURST=10000000 \
-        PORTCULLIS_API__UNAUTHENTICATED_PER_MINUTE=10000000 PORTCULLIS_API__MAX_RATE_LIMIT_PER_MINUTE=10000000
+        PORTCULLIS_API__UNAUTHENTICATED_PER_MINUTE=10000000 PORTCULLIS_API__MAX_RATE_LIMIT_PER_MINUTE=10000000 \
+        PORTCULLIS_LOGIN_THROTTLE__PER_ACCOUNT=1000000000 PORTCULLIS_LOGIN_THROTTLE__PER_IP=1000000000
 }
 
 start_server() { # backend

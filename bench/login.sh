@@ -41,31 +41,8 @@ if ! command -v wrk >/dev/null; then
 fi
 if [ -z "${BIN:-}" ]; then
     cargo build --release --quiet
-    BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis
 fi
-
-WORK=$(mktemp -d)
-OUT=${OUT:-$WORK/out}
-mkdir -p "$OUT"
-SERVER=""
-WRK=""
-
-cleanup() {
-    if [ -n "$WRK" ]; then kill "$WRK" 2>/dev/null || true; fi
-    if [ -n "$SERVER" ]; then
-        kill "$SERVER" 2>/dev/null || true
-        wait "$SERVER" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-kib() { awk -v f="$1" '$1 == f":" {print $2}' "/proc/$SERVER/status"; }
-max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+. bench/lib.sh
 
 # A wrk script posting one sign-in, counting every status across threads.
 login_lua() { # email, password
@@ -88,23 +65,15 @@ end
 LUA
 }
 
-port=$(free_port)
-base="http://127.0.0.1:$port"
 BUDGET_KIB=$((MAX_CONCURRENT * MEMORY_KIB + 30 * 1024))
-export PORTCULLIS_DATA_DIR="$WORK" PORTCULLIS_DATABASE_URL="sqlite://$WORK/portcullis.db" \
-    PORTCULLIS_BIND="127.0.0.1:$port" PORTCULLIS_ISSUER="$base" PORTCULLIS_LOG_LEVEL=warn \
-    PORTCULLIS_LOGIN_THROTTLE__PER_ACCOUNT=1000000000 PORTCULLIS_LOGIN_THROTTLE__PER_IP=1000000000 \
-    PORTCULLIS_API__UNAUTHENTICATED_PER_MINUTE=1000000000
-
+setup_env sqlite "sqlite://$WORK/sqlite/portcullis.db"
+base=$BASE
 if [ -z "${LEGACY:-}" ]; then
     export PORTCULLIS_PASSWORD_HASH__MEMORY_KIB="$MEMORY_KIB" PORTCULLIS_PASSWORD_HASH__ITERATIONS="$ITERATIONS" \
         PORTCULLIS_PASSWORD_HASH__MAX_CONCURRENT="$MAX_CONCURRENT"
 fi
 printf '%s\n' "$PASSWORD" | "$BIN" user create --email "$EMAIL" --org Bench >/dev/null
-"$BIN" serve 2>"$OUT/server.log" &
-SERVER=$!
-for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "$base/healthz" >/dev/null || { echo "server did not start" >&2; exit 1; }
+start_server sqlite
 status=$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/auth/login" -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}")
 [ "$status" = 200 ] || { echo "sign-in answered $status" >&2; exit 1; }
@@ -112,10 +81,8 @@ login_lua "$EMAIL" "$PASSWORD" >"$WORK/right.lua"
 login_lua "$EMAIL" "not the password 1234" >"$WORK/wrong.lua"
 login_lua "nobody@example.com" "$PASSWORD" >"$WORK/unknown.lua"
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)," \
-    "${LEGACY:+LEGACY binary $BIN (no bound), }argon2id m=$MEMORY_KIB KiB t=$ITERATIONS p=1, max_concurrent=$MAX_CONCURRENT, budget $((BUDGET_KIB / 1024)) MiB," \
-    "wrk ${DURATION}s per run, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')" \
-    "$(git diff --quiet HEAD 2>/dev/null || echo '(uncommitted changes)'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(provenance), ${LEGACY:+LEGACY binary $BIN (no bound), }argon2id m=$MEMORY_KIB KiB t=$ITERATIONS p=1," \
+    "max_concurrent=$MAX_CONCURRENT, budget $((BUDGET_KIB / 1024)) MiB, wrk ${DURATION}s per run"
 echo "# idle RSS after start and one sign-in: $(($(kib VmRSS) / 1024)) MiB, $(ls /proc/$SERVER/task | wc -l) threads"
 echo "| sign-in | connections | answered/s | p50 | p99 | statuses | peak RSS in run (MiB) | threads after | within budget |"
 echo "|---|---|---|---|---|---|---|---|---|"
@@ -126,12 +93,8 @@ for kind in $KINDS; do
         file="$OUT/$kind-$c.txt"
         echo 5 >"/proc/$SERVER/clear_refs" 2>/dev/null || true
         threads=$(( c < 2 ? c : 2 ))
-        # In the background so that a signal stops the run at once, not after wrk.
-        timeout $((DURATION + 30)) wrk -t"$threads" -c"$c" -d"${DURATION}s" --timeout 30s --latency \
-            -s "$WORK/$kind.lua" "$base/v1/auth/login" >"$file" &
-        WRK=$!
-        wait "$WRK"
-        WRK=""
+        bounded $((DURATION + 30)) wrk -t"$threads" -c"$c" -d"${DURATION}s" --timeout 30s --latency \
+            -s "$WORK/$kind.lua" "$base/v1/auth/login" >"$file"
         in_run=$(kib VmHWM)
         PEAK=$(max "$PEAK" "$in_run")
         tasks=$(ls "/proc/$SERVER/task" | wc -l)

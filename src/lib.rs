@@ -108,6 +108,7 @@ pub fn build_oauth(
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
+    let blocking = blocking_threads(&state.config);
     spawn_change_poller(state.clone());
     let server = HttpServer::new(move || {
         let config = state.config.clone();
@@ -118,10 +119,19 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
             .configure(|cfg| http::routes(cfg, &config))
     })
     .workers(workers.max(1))
+    .worker_max_blocking_threads(blocking)
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Blocking threads per worker. Each blocking task waits for a database
+/// connection or a password-hashing slot, so threads beyond both (and two
+/// spare) could never run: they would only hold memory (each keeps its
+/// stack and its allocator arena). Tasks beyond them queue instead.
+fn blocking_threads(config: &Config) -> usize {
+    config.pool_size as usize + config.password_hash.max_concurrent() + 2
 }
 
 /// Every `change_poll_interval_ms`: drops from the caches what other instances (or the CLI)

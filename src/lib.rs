@@ -108,7 +108,7 @@ pub fn build_oauth(
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
-    let blocking = blocking_threads(&state.config);
+    let blocking = blocking_threads(&state.config, workers.max(1));
     spawn_change_poller(state.clone());
     let server = HttpServer::new(move || {
         let config = state.config.clone();
@@ -127,11 +127,12 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
 }
 
 /// Blocking threads per worker. Each blocking task waits for a database
-/// connection or a password-hashing slot, so threads beyond both (and two
-/// spare) could never run: they would only hold memory (each keeps its
+/// connection or a password-hashing slot, both shared by every worker, so
+/// a worker's share of the connections, the hashing slots and one spare is
+/// all that can run: more threads would only hold memory (each keeps its
 /// stack and its allocator arena). Tasks beyond them queue instead.
-fn blocking_threads(config: &Config) -> usize {
-    config.pool_size as usize + config.password_hash.max_concurrent() + 2
+fn blocking_threads(config: &Config, workers: usize) -> usize {
+    (config.pool_size as usize).div_ceil(workers) + config.password_hash.max_concurrent() + 1
 }
 
 /// Every `change_poll_interval_ms`: drops from the caches what other instances (or the CLI)

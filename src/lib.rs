@@ -147,6 +147,11 @@ fn spawn_change_poller(state: web::Data<AppState>) {
                 s.oauth.clients.apply_changes()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();
+                #[cfg(all(target_os = "linux", target_env = "gnu"))]
+                // SAFETY: malloc_trim only returns free memory to the OS.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
                 Ok::<_, crate::store::StoreError>(())
             })
             .await;

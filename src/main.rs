@@ -168,6 +168,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let addr = config.bind_addr();
     let state = portcullis::build_state(config, Arc::new(SystemClock))?;
     let listener = std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    // The address bound, not the one asked for: port 0 is the system's pick.
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, issuer = %state.config.issuer(), database = %state.store.url().redacted(), "portcullis listening");
     actix_web::rt::System::new().block_on(async move { portcullis::serve(state, listener)?.await })?;
     tracing::info!("stopped");

@@ -87,15 +87,26 @@ mod tests {
         assert!(!verify(CHALLENGE, Method::S256, "short"));
     }
 
+    /// Which rule refused a challenge.
+    fn refusal(challenge: Option<&str>, method: Option<&str>) -> String {
+        let e = parse_challenge(challenge, method, false).unwrap_err();
+        assert_eq!(e.code, crate::oauth::error::ErrorCode::InvalidRequest, "{e:?}");
+        e.description
+    }
+
     #[test]
     fn challenge_rules() {
         assert_eq!(parse_challenge(Some(CHALLENGE), Some("S256"), false).unwrap().unwrap().1, Method::S256);
-        assert!(parse_challenge(Some(CHALLENGE), Some("plain"), false).is_err());
-        assert!(parse_challenge(Some(CHALLENGE), None, false).is_err(), "method defaults to plain");
+        let plain_refused = "code_challenge_method plain is not allowed; use S256";
+        assert_eq!(refusal(Some(CHALLENGE), Some("plain")), plain_refused);
+        assert_eq!(refusal(Some(CHALLENGE), None), plain_refused, "method defaults to plain");
         assert_eq!(parse_challenge(Some(CHALLENGE), None, true).unwrap().unwrap().1, Method::Plain);
-        assert!(parse_challenge(Some("abc"), Some("S256"), false).is_err());
-        assert!(parse_challenge(Some(CHALLENGE), Some("S512"), false).is_err());
-        assert!(parse_challenge(None, Some("S256"), false).is_err());
+        let malformed = "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]";
+        assert_eq!(refusal(Some("abc"), Some("S256")), malformed);
+        assert_eq!(refusal(Some(&format!("{CHALLENGE}!")), Some("S256")), malformed);
+        assert_eq!(refusal(Some(&"a".repeat(129)), Some("S256")), malformed);
+        assert_eq!(refusal(Some(CHALLENGE), Some("S512")), "unsupported code_challenge_method \"S512\"");
+        assert_eq!(refusal(None, Some("S256")), "code_challenge_method without code_challenge");
         assert_eq!(parse_challenge(None, None, false).unwrap(), None);
     }
 }

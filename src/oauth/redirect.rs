@@ -58,12 +58,18 @@ mod tests {
         assert!(validate_for_registration("https://app.example/cb", false).is_ok());
         assert!(validate_for_registration("http://127.0.0.1/cb", true).is_ok());
         assert!(validate_for_registration("http://localhost:3000/cb", false).is_ok());
-        assert!(validate_for_registration("http://app.example/cb", false).is_err());
-        assert!(validate_for_registration("https://app.example/cb#x", false).is_err());
         assert!(validate_for_registration("com.example.app:/cb", true).is_ok());
-        assert!(validate_for_registration("com.example.app:/cb", false).is_err());
-        assert!(validate_for_registration("javascript:alert(1)", true).is_err());
-        assert!(validate_for_registration("/relative", false).is_err());
+        // Each refusal names the rule that fired.
+        for (uri, public_client, rule) in [
+            ("http://app.example/cb", false, r#""http://app.example/cb" must use https (http only for loopback)"#),
+            ("https://app.example/cb#x", false, r#""https://app.example/cb#x" must not contain a fragment"#),
+            ("com.example.app:/cb", false, r#"scheme "com.example.app" is not allowed"#),
+            ("javascript:alert(1)", true, r#"scheme "javascript" is not allowed"#),
+            ("/relative", false, r#""/relative" is not an absolute URI"#),
+        ] {
+            let refused = validate_for_registration(uri, public_client).unwrap_err();
+            assert_eq!(refused, format!("redirect URI {rule}"), "{uri}");
+        }
     }
 
     #[test]

@@ -260,8 +260,19 @@ impl Store {
     /// True when the database answers within `timeout`: readiness.
     pub async fn ping(&self, timeout: Duration) -> bool {
         let pool = self.pool.clone();
+        let sqlite_file = match &self.url {
+            DatabaseUrl::Sqlite(path) => Some(path.clone()),
+            DatabaseUrl::Postgres(_) => None,
+        };
         tokio::task::spawn_blocking(move || {
             use diesel::r2d2::R2D2Connection;
+            // SQLite: pooled connections keep a moved or deleted file open
+            // and answer, but what they write is lost with it. Checked
+            // before any connection is taken, since a new one would create
+            // an empty file in its place.
+            if sqlite_file.is_some_and(|file| std::fs::File::open(file).is_err()) {
+                return false;
+            }
             pool.get_timeout(timeout).map(|mut c| c.ping().is_ok()).unwrap_or(false)
         })
         .await

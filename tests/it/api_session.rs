@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::{PASSWORD, TestApp};
 
-async fn post(
+pub(crate) async fn post(
     app: &TestApp,
     path: &str,
     bearer: Option<&str>,

@@ -12,9 +12,54 @@ use portcullis::accounts::passwords::PasswordHashing;
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
 
-use crate::support::PASSWORD;
+use crate::support::{PASSWORD, PgTestDatabase, fresh_postgres};
 
-/// The binary, in `dir`, with none of the caller's PORTCULLIS_* settings.
+/// A directory for the binary and a fresh database of the suite's backend:
+/// a new PostgreSQL database (dropped after) when TEST_DATABASE_URL is set,
+/// else SQLite in the directory.
+pub(crate) struct Workspace {
+    dir: tempfile::TempDir,
+    database_url: String,
+    _pg: Option<PgTestDatabase>,
+}
+
+impl Workspace {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg) = match fresh_postgres() {
+            Some((url, db)) => (url, Some(db)),
+            None => (format!("sqlite://{}", dir.path().join("data/p.db").display()), None),
+        };
+        Self { dir, database_url, _pg: pg }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary in this directory, on this database.
+    pub(crate) fn portcullis(&self) -> Command {
+        let mut cmd = portcullis(self.path());
+        cmd.env("PORTCULLIS_DATABASE_URL", &self.database_url);
+        cmd
+    }
+
+    /// A configuration for the library on this database and directory.
+    pub(crate) fn config(&self) -> Config {
+        Config { database_url: self.database_url.clone(), data_dir: self.path().join("data"), ..Config::default() }
+    }
+}
+
+/// The port in the JSON log line that says the server listens.
+fn listening_port(log: &str) -> u16 {
+    let line = log.lines().find(|l| l.contains("portcullis listening")).expect("a listening line");
+    let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let addr = json["addr"].as_str().unwrap_or_else(|| panic!("no addr in {line}"));
+    addr.parse::<std::net::SocketAddr>().unwrap_or_else(|e| panic!("{e}: {addr}")).port()
+}
+
+/// The binary, in `dir`, on SQLite there, with none of the caller's
+/// PORTCULLIS_* settings.
 pub(crate) fn portcullis(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.current_dir(dir);
@@ -30,7 +75,11 @@ pub(crate) fn portcullis(dir: &Path) -> Command {
 
 fn run_with_stdin(mut cmd: Command, stdin: &str) -> Output {
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command refused before it reads its input (a bad flag) closes the
+    // pipe first: that is its answer, not the test's failure.
+    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -94,8 +143,8 @@ fn migration_folders_have_the_same_names() {
 
 #[actix_web::test]
 async fn user_create_reads_the_password_from_stdin() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = portcullis(dir.path());
+    let dir = Workspace::new();
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "Root@Example.com", "--org", "Acme", "--role", "admin"]);
     let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", text(&out));
@@ -104,13 +153,12 @@ async fn user_create_reads_the_password_from_stdin() {
     assert!(!text(&out).contains(PASSWORD));
 
     // A second user joins the same organization.
-    let mut cmd = portcullis(dir.path());
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "dev@example.com", "--org", "Acme", "--role", "DEVELOPER"]);
     let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert!(text(&out).contains("as DEVELOPER of organization Acme"), "{}", text(&out));
 
-    let config =
-        Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
+    let config = dir.config();
     let store = portcullis::open_store(&config).unwrap();
     let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), hashing(&config), 3600);
     let user = accounts.authenticate("root@example.com", PASSWORD, "test").await.unwrap();
@@ -120,20 +168,20 @@ async fn user_create_reads_the_password_from_stdin() {
 
 #[test]
 fn user_create_refuses_bad_input_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = portcullis(dir.path());
+    let dir = Workspace::new();
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme"]);
     let out = run_with_stdin(cmd, "short\n");
     assert!(!out.status.success());
     assert!(text(&out).contains("at least 10 characters"), "{}", text(&out));
 
-    let mut cmd = portcullis(dir.path());
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme", "--role", "root"]);
     let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("unknown role"), "{}", text(&out));
 
-    let mut cmd = portcullis(dir.path());
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "a@example.com", "--org", "Acme"]);
     let out = run_with_stdin(cmd, "");
     assert!(!out.status.success());
@@ -141,7 +189,7 @@ fn user_create_refuses_bad_input_clearly() {
 
     // The same email twice.
     for expect_ok in [true, false] {
-        let mut cmd = portcullis(dir.path());
+        let mut cmd = dir.portcullis();
         cmd.args(["user", "create", "--email", "twice@example.com", "--org", "Acme"]);
         let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
         assert_eq!(out.status.success(), expect_ok, "{}", text(&out));
@@ -202,10 +250,6 @@ fn configuration_errors_stop_start_up() {
     assert!(!dir.path().join("data/master.key").exists());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 struct Running {
     child: std::process::Child,
     stderr: BufReader<std::process::ChildStderr>,
@@ -213,12 +257,13 @@ struct Running {
     port: u16,
 }
 
-/// Starts `portcullis serve` with JSON logs and waits until it listens.
-fn start_server(dir: &Path) -> Running {
-    let port = free_port();
-    let mut child = portcullis(dir)
+/// Starts `portcullis serve` with JSON logs on a port the system picks,
+/// and waits until it listens.
+fn start_server(workspace: &Workspace) -> Running {
+    let mut child = workspace
+        .portcullis()
         .arg("serve")
-        .env("PORTCULLIS_BIND", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_BIND", "127.0.0.1:0")
         .env("PORTCULLIS_LOG_FORMAT", "json")
         .env("PORTCULLIS_WORKERS", "1")
         .stdout(Stdio::null())
@@ -236,6 +281,9 @@ fn start_server(dir: &Path) -> Running {
         }
         log.push_str(&line);
     }
+    let port = listening_port(&log);
+    let scheme = workspace.database_url.split_once("://").unwrap().0;
+    assert!(log.contains(&format!(r#""database":"{scheme}://"#)), "serves the suite's database: {log}");
     // Signal handlers are installed when the server task first runs: wait
     // until it answers, so a signal sent next is handled, not fatal.
     while std::net::TcpStream::connect(("127.0.0.1", port))
@@ -275,8 +323,8 @@ impl Running {
 
 #[test]
 fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path());
+    let dir = Workspace::new();
+    let server = start_server(&dir);
     assert!(dir.path().join("data/master.key").is_file(), "development master key generated");
     assert!(server.log.contains("generated a development master key"), "{}", server.log);
 
@@ -304,18 +352,19 @@ fn serve_logs_json_without_secrets_and_stops_on_sigterm() {
 
 #[test]
 fn serve_stops_on_ctrl_c() {
-    let dir = tempfile::tempdir().unwrap();
-    start_server(dir.path()).stop_with("-INT");
+    let dir = Workspace::new();
+    start_server(&dir).stop_with("-INT");
 }
 
 #[test]
 fn client_create_list_and_rotate_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = portcullis(dir.path());
+    let dir = Workspace::new();
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "ops@example.com", "--org", "Acme"]);
     assert!(run_with_stdin(cmd, &format!("{PASSWORD}\n")).status.success());
 
-    let out = portcullis(dir.path())
+    let out = dir
+        .portcullis()
         .args(["client", "create", "--org", "Acme", "--name", "Billing Sync", "--grant", "client_credentials"])
         .args(["--scope", "read", "--scope", "write"])
         .output()
@@ -328,12 +377,12 @@ fn client_create_list_and_rotate_secret() {
     assert!(client_id.starts_with("pc_"));
     assert!(secret.len() >= 43);
 
-    let out = portcullis(dir.path()).args(["client", "list", "--org", "Acme"]).output().unwrap();
+    let out = dir.portcullis().args(["client", "list", "--org", "Acme"]).output().unwrap();
     let listed = text(&out);
     assert!(listed.contains(&client_id) && listed.contains("Billing Sync") && listed.contains("client_credentials"));
     assert!(!listed.contains(&secret), "the secret is shown once only");
 
-    let out = portcullis(dir.path()).args(["client", "rotate-secret", &client_id, "--grace", "60"]).output().unwrap();
+    let out = dir.portcullis().args(["client", "rotate-secret", &client_id, "--grace", "60"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("the previous secret keeps working for 60 s"));
 
@@ -344,11 +393,12 @@ fn client_create_list_and_rotate_secret() {
         vec!["client", "create", "--org", "Acme", "--name", "x", "--grant", "client_credentials", "--scope", "payroll"],
         vec!["client", "rotate-secret", "pc_unknown"],
     ] {
-        let out = portcullis(dir.path()).args(&args).output().unwrap();
+        let out = dir.portcullis().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(text(&out).contains("error:"), "{args:?}: {}", text(&out));
     }
-    let out = portcullis(dir.path())
+    let out = dir
+        .portcullis()
         .args(["client", "create", "--org", "Acme", "--name", "x", "--grant", "password"])
         .output()
         .unwrap();
@@ -359,12 +409,11 @@ fn client_create_list_and_rotate_secret() {
 async fn organizations_are_named_by_id_or_an_unambiguous_name() {
     // Finding 11: `--org NAME` broke as soon as two organizations shared a
     // name (sign-up allows it) and accepted no id.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = portcullis(dir.path());
+    let dir = Workspace::new();
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "first@example.com", "--org", "Acme"]);
     assert!(run_with_stdin(cmd, &format!("{PASSWORD}\n")).status.success());
-    let config =
-        Config { database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()), ..Config::default() };
+    let config = dir.config();
     let store = portcullis::open_store(&config).unwrap();
     let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), hashing(&config), 3600);
     let portcullis::accounts::SignUp::Created { organization: second, .. } =
@@ -373,13 +422,14 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
         panic!("a new email signs up")
     };
 
-    let out = portcullis(dir.path()).args(["org", "list"]).output().unwrap();
+    let out = dir.portcullis().args(["org", "list"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let listed = text(&out);
     assert_eq!(listed.lines().filter(|l| l.contains("\tAcme\t1 members")).count(), 2, "{listed}");
     assert!(listed.contains(&second.id));
 
-    let out = portcullis(dir.path())
+    let out = dir
+        .portcullis()
         .args(["client", "create", "--org", "Acme", "--name", "x", "--grant", "client_credentials"])
         .output()
         .unwrap();
@@ -387,12 +437,13 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
     assert!(text(&out).contains("2 organizations are named \"Acme\": give one of their ids"), "{}", text(&out));
     assert!(text(&out).contains(&second.id));
 
-    let out = portcullis(dir.path())
+    let out = dir
+        .portcullis()
         .args(["client", "create", "--org", &second.id, "--name", "x", "--grant", "client_credentials"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let mut cmd = portcullis(dir.path());
+    let mut cmd = dir.portcullis();
     cmd.args(["user", "create", "--email", "third@example.com", "--org", &second.id, "--role", "VIEWER"]);
     let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
     assert!(out.status.success(), "{}", text(&out));

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access_tokens;
 mod api_apps;
 mod api_keys;
 mod api_members;

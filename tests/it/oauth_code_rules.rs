@@ -193,13 +193,10 @@ async fn a_code_works_at_59_seconds_and_is_expired_at_61() {
 
 #[test]
 fn code_lifetimes_over_60_seconds_are_refused_at_start() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::cli::Workspace::new();
     for ttl in ["600", "61", "0"] {
-        let out = crate::cli::portcullis(dir.path())
-            .env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", ttl)
-            .arg("migrate")
-            .output()
-            .unwrap();
+        let out =
+            dir.portcullis().env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", ttl).arg("migrate").output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{ttl} must be refused");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -210,11 +207,8 @@ fn code_lifetimes_over_60_seconds_are_refused_at_start() {
             "{stderr}"
         );
     }
-    let out = crate::cli::portcullis(dir.path())
-        .env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", "60")
-        .arg("migrate")
-        .output()
-        .unwrap();
+    let out =
+        dir.portcullis().env("PORTCULLIS_OAUTH__AUTHORIZATION_CODE_TTL_SECS", "60").arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -368,8 +362,9 @@ async fn the_v1_api_sets_and_shows_require_pkce_and_refuses_it_off_for_public_ap
 
 #[test]
 fn the_cli_exempts_only_confidential_clients_from_pkce() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut user = crate::cli::portcullis(dir.path())
+    let dir = crate::cli::Workspace::new();
+    let mut user = dir
+        .portcullis()
         .args(["user", "create", "--email", "ops@example.com", "--org", "Acme"])
         .stdin(Stdio::piped())
         .spawn()
@@ -377,7 +372,7 @@ fn the_cli_exempts_only_confidential_clients_from_pkce() {
     std::io::Write::write_all(&mut user.stdin.take().unwrap(), format!("{PASSWORD}\n").as_bytes()).unwrap();
     assert!(user.wait().unwrap().success());
     let create = |kind: &str, pkce: Option<&str>| {
-        let mut cmd = crate::cli::portcullis(dir.path());
+        let mut cmd = dir.portcullis();
         cmd.args(["client", "create", "--org", "Acme", "--name", "Legacy", "--type", kind]);
         cmd.args(["--grant", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb"]);
         if let Some(p) = pkce {
@@ -400,11 +395,7 @@ fn the_cli_exempts_only_confidential_clients_from_pkce() {
     assert!(ok, "{text}");
     let default = client_id(&text);
 
-    let config = portcullis::config::Config {
-        database_url: format!("sqlite://{}", dir.path().join("data/p.db").display()),
-        data_dir: dir.path().join("data"),
-        ..portcullis::config::Config::default()
-    };
+    let config = dir.config();
     let store = portcullis::open_store(&config).unwrap();
     let registry = std::sync::Arc::new(portcullis::oauth::scopes::ScopeRegistry::new(&[]).unwrap());
     let clients =

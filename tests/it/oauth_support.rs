@@ -3,6 +3,8 @@
 
 use std::collections::BTreeSet;
 
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl};
 use portcullis::oauth::clients::{Client, ClientType, GrantType, NewClient};
@@ -182,4 +184,33 @@ pub async fn post_form(
     let headers = res.headers().clone();
     let body = res.json().await.unwrap_or(serde_json::Value::Null);
     (status, headers, body)
+}
+
+/// Verifies an access token with nothing but the published JWKS, through an
+/// independent JOSE library: RFC 9068 `typ: at+jwt`, a published `kid`, the
+/// signature, `iss`, and `aud` = the issuer (the organization's APIs).
+/// Returns the claims.
+pub async fn verify_with_jwks(app: &TestApp, token: &str) -> serde_json::Value {
+    verify_for_audience(app, token, &app.base).await.unwrap_or_else(|e| panic!("the JWKS does not verify it: {e}"))
+}
+
+/// The same for `audience`: the library's refusal when it does not verify.
+pub async fn verify_for_audience(
+    app: &TestApp,
+    token: &str,
+    audience: &str,
+) -> Result<serde_json::Value, jsonwebtoken::errors::Error> {
+    let header = jsonwebtoken::decode_header(token)?;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 §2.1");
+    let jwks: JwkSet = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid is published");
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[app.base.as_str()]);
+    validation.set_required_spec_claims(&["iss", "sub", "aud", "exp"]);
+    // The tokens are dated by the test clock, not the wall clock: callers
+    // compare `iat` and `exp` with `app.clock`.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    Ok(jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_jwk(jwk)?, &validation)?.claims)
 }

@@ -1,13 +1,13 @@
 //! Client credentials, client authentication, the token endpoint's bad
 //! input, introspection, revocation, metadata and JWKS.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use jsonwebtoken::Algorithm;
 use oauth2::{Scope, TokenResponse};
 use portcullis::clock::Clock;
 use portcullis::oauth::clients::GrantType;
 use serde_json::{Value, json};
 
-use crate::oauth_support::{Registered, post_form};
+use crate::oauth_support::{Registered, post_form, verify_with_jwks};
 use crate::support::TestApp;
 
 async fn client_credentials(app: &TestApp, reg: &Registered, scope: Option<&str>) -> (u16, Value) {
@@ -18,21 +18,6 @@ async fn client_credentials(app: &TestApp, reg: &Registered, scope: Option<&str>
     let (status, headers, body) = post_form(app, "/oauth/token", reg, &form).await;
     assert_eq!(headers["cache-control"], "no-store");
     (status, body)
-}
-
-/// Verifies an access token with nothing but the published JWKS.
-async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let jwks: JwkSet = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid is published");
-    let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[app.base.as_str()]);
-    validation.set_issuer(&[app.base.as_str()]);
-    // The tokens are dated by the test clock, not the wall clock.
-    validation.validate_exp = false;
-    let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap();
-    data.claims
 }
 
 #[actix_web::test]

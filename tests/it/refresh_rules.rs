@@ -9,7 +9,7 @@ use crate::oauth_support::post_form;
 use crate::refresh_race::{active, first_tokens, refresh, tokens};
 use crate::support::TestApp;
 
-fn expired() -> serde_json::Value {
+pub(crate) fn expired() -> serde_json::Value {
     json!({"error": "invalid_grant", "error_description": "The refresh token has expired."})
 }
 

@@ -27,7 +27,7 @@ pub struct TestApp {
 }
 
 /// A PostgreSQL database made for one test and dropped after it.
-struct PgTestDatabase {
+pub(crate) struct PgTestDatabase {
     admin_url: String,
     name: String,
 }
@@ -42,7 +42,7 @@ impl Drop for PgTestDatabase {
 }
 
 /// The URL of a fresh PostgreSQL database, when the suite runs on PostgreSQL.
-fn fresh_postgres() -> Option<(String, PgTestDatabase)> {
+pub(crate) fn fresh_postgres() -> Option<(String, PgTestDatabase)> {
     let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
     let name = format!("portcullis_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn =

@@ -147,15 +147,17 @@ mod tests {
         let limiter = Limiter::new(TINY, 2, 10, Duration::from_secs(600));
         let jobs: Vec<_> = (0..5).map(|_| gated(&limiter)).collect();
         until(|| limiter.running() == 2 && limiter.waiting() == 3).await;
-        // Each release lets exactly one more in.
-        for (i, (tx, _)) in jobs.iter().enumerate() {
+        // Released one by one in the order they were made, which need not
+        // be the order they got their slots: a job released while it still
+        // waits finishes as soon as it runs. The bound holds throughout.
+        for (tx, _) in &jobs {
             tx.send(()).unwrap();
-            let left = 5 - i - 1;
-            until(|| limiter.running() == left.min(2) && limiter.waiting() == left.saturating_sub(2)).await;
+            assert!(limiter.running() <= 2, "{} running", limiter.running());
         }
         for (_, handle) in jobs {
             assert_eq!(handle.await.unwrap(), Ok(()));
         }
+        until(|| limiter.running() == 0 && limiter.waiting() == 0).await;
         assert!(limiter.idle_buffers() <= 2, "at most one buffer per slot: {}", limiter.idle_buffers());
     }
 

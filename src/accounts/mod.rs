@@ -330,6 +330,12 @@ impl Accounts {
     /// client IP. Unknown email and wrong password look the same, in the
     /// answer and in its time.
     pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
+        // No password is that long: refused before anything is counted or
+        // queued, so a flood of huge ones holds no memory while it waits.
+        // It says nothing of the account, whichever email came with it.
+        if password.chars().count() > passwords::MAX_LENGTH {
+            return Err(AccountsError::InvalidCredentials);
+        }
         let normalized = validate::normalize_email(email);
         let email_key = throttle::account_key(&normalized);
         let now = self.now();
@@ -359,23 +365,26 @@ impl Accounts {
         let verified = self.unless_busy(verified, &reserved).await?;
         match (user, verified) {
             (Some(user), Verified::Right { upgraded }) => {
-                let (id, old) = (user.id.clone(), user.password_hash.clone());
-                self.store
-                    .run(move |conn| {
-                        store::throttle::release_attempt(conn, &reserved, Some(&email_key))?;
-                        // Made at another cost: stored anew at the configured one.
-                        if let Some(new) = upgraded {
-                            store::users::upgrade_password_hash(conn, &id, &old, &new)?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
+                self.release_attempt(reserved, Some(email_key)).await;
+                if let Some(new) = upgraded {
+                    // Made at another cost: stored anew at the configured one.
+                    // A failure waits for the next sign-in: this one stands.
+                    let (id, old) = (user.id.clone(), user.password_hash.clone());
+                    let upgrade =
+                        self.store.run(move |conn| store::users::upgrade_password_hash(conn, &id, &old, &new));
+                    if let Err(e) = upgrade.await {
+                        tracing::warn!(cause = %e, "could not store the password at the configured cost");
+                    }
+                }
                 Ok(user.into())
             }
             // The reservation stays: it is this failure, counted.
             (user, _) => {
                 if let Some(user) = user {
-                    self.audit_failed_login(&user.id, client_ip).await;
+                    // In the background: a known account's answer takes no
+                    // longer than an unknown one's.
+                    let (this, id, ip) = (self.clone(), user.id, client_ip.to_owned());
+                    tokio::spawn(async move { this.audit_failed_login(&id, &ip).await });
                 }
                 Err(AccountsError::InvalidCredentials)
             }
@@ -391,10 +400,29 @@ impl Accounts {
         reserved: &[String],
     ) -> Result<T, AccountsError> {
         if let Err(passwords::PasswordError::Busy { .. }) = &outcome {
-            let ids = reserved.to_vec();
-            self.store.run(move |conn| store::throttle::release_attempt(conn, &ids, None)).await?;
+            self.release_attempt(reserved.to_vec(), None).await;
         }
         Ok(outcome?)
+    }
+
+    /// Takes back reserved attempts that do not count (see
+    /// `store::throttle::release_attempt`), trying again while the database
+    /// is busy. Never an error: the answer stands (a right password is
+    /// right), and a release that still fails is logged.
+    async fn release_attempt(&self, ids: Vec<String>, clear_key: Option<String>) {
+        for attempt in 1..=5u64 {
+            let (ids, key) = (ids.clone(), clear_key.clone());
+            match self.store.run(move |conn| store::throttle::release_attempt(conn, &ids, key.as_deref())).await {
+                Ok(()) => return,
+                Err(e) if e.is_transient() && attempt < 5 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(cause = %e, "could not release a sign-in attempt");
+                    return;
+                }
+            }
+        }
     }
 
     /// A failed sign-in of a known account, in the log of each of its
@@ -520,7 +548,7 @@ impl Accounts {
             .unless_busy(replaced, &reserved)
             .await?
             .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
-        self.store.run(move |conn| store::throttle::release_attempt(conn, &reserved, Some(&email_key))).await?;
+        self.release_attempt(reserved, Some(email_key)).await;
         let now = self.now();
         let keep = session.session_id.clone();
         let revoke_tokens = self.revoke_user_tokens();

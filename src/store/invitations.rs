@@ -119,11 +119,16 @@ pub fn accept(
         if n != 1 {
             return Ok(false);
         }
-        let existing =
-            memberships::table.find((&membership.organization_id, &membership.user_id)).count().get_result::<i64>(c)?;
-        if existing == 0 {
-            diesel::insert_into(memberships::table).values(membership).execute(c)?;
-        }
+        // Already a member keeps their role; two acceptances of one user at
+        // once (two invitations) must not both insert.
+        match c {
+            DbConnection::Postgresql(pg) => {
+                diesel::insert_into(memberships::table).values(membership).on_conflict_do_nothing().execute(pg)?
+            }
+            DbConnection::Sqlite(sqlite) => {
+                diesel::insert_or_ignore_into(memberships::table).values(membership).execute(sqlite)?
+            }
+        };
         Ok(true)
     })
 }

@@ -562,6 +562,8 @@ async fn audit_events_record_who_did_what_from_where() {
     let new_id = rolled_list["data"][0]["id"].as_str().unwrap().to_owned();
     app.api("DELETE", &format!("/v1/api-keys/{new_id}"), Some(&admin), None).await;
     assert_eq!(app.login(&app.new_browser(), &owner.user.email, "wrong password").await.status(), 400);
+    // Recorded in the background, so that a known account answers as fast as an unknown one.
+    assert_eq!(crate::support::audit_events_eventually(&app, &owner.org.id, "login.failed").await.len(), 1);
 
     let (s, _, log) = app.api("GET", "/v1/audit-events", Some(&admin), None).await;
     assert_eq!(s, 200, "{log}");

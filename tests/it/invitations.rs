@@ -103,3 +103,32 @@ async fn another_organization_cannot_revoke_an_invitation() {
     assert_eq!((opened, accepted), (200, 303), "the link still works");
     assert_eq!(role_in(&app, &org, &invitee).await, Some(Role::Developer));
 }
+
+/// One person accepting several invitations to one organization at once
+/// (several tabs): every acceptance is answered, none with a 500, and they
+/// are a member once, with the role of an invitation.
+#[actix_web::test]
+async fn several_invitations_accepted_at_once_make_one_membership() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let (owner, org) = app.user().create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+    let (invitee, _) = app.user().create().await;
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &invitee.email, PASSWORD).await.status(), 303);
+    let token = csrf_token(&app.dashboard(&browser).await);
+    let mut urls = Vec::new();
+    for _ in 0..12 {
+        let url = invite(&app, &key, &invitee.email, "VIEWER").await.1;
+        assert_eq!(browser.get(&url).send().await.unwrap().status(), 200);
+        urls.push(url);
+    }
+    let answers = futures_util::future::join_all(
+        urls.iter().map(|url| browser.post(url).form(&[("csrf_token", token.as_str())]).send()),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+    assert_eq!(role_in(&app, &org, &invitee).await, Some(Role::Viewer));
+    let (_, members) = call(&app, "GET", "/v1/members", &key, None).await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 2, "{members}");
+}

@@ -100,15 +100,7 @@ async fn signup_with_an_email_in_use_answers_like_a_new_one_and_tells_the_owner(
     assert_eq!(app.login(&app.new_browser(), "hopper@example.com", PASSWORD).await.status(), 303);
 
     // The owner is told (in the background: wait for it).
-    let mut told = Vec::new();
-    for _ in 0..100 {
-        let events = portcullis::audit::list(&app.state.store, &org.id, None, 20).await.unwrap().unwrap();
-        told = events.into_iter().filter(|e| e.action == "user.signup_email_in_use").collect();
-        if !told.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let told = crate::support::audit_events_eventually(&app, &org.id, "user.signup_email_in_use").await;
     assert_eq!(told.len(), 1);
     assert_eq!((told[0].actor.as_str(), told[0].target.as_deref()), ("anonymous", Some(grace.id.as_str())));
     assert_eq!(told[0].ip.as_deref(), Some("127.0.0.1"));

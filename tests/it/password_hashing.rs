@@ -214,3 +214,24 @@ async fn sign_ins_turned_away_busy_use_up_no_attempts() {
     }
     assert_eq!(v1_login(&app, &user.email, PASSWORD).await.0, 429);
 }
+
+/// A password longer than any password may be is refused at once, like a
+/// wrong one: it waits for no slot (none is free here), counts no attempt
+/// and holds nothing while others hash.
+#[actix_web::test]
+async fn an_overlong_password_is_refused_at_once_without_waiting_or_counting() {
+    let app = TestApp::spawn_with(|c| {
+        bounded(c);
+        c.login_throttle.per_account = 1;
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let release = hold_the_slot(&app).await;
+    let huge = "A".repeat(portcullis::accounts::passwords::MAX_LENGTH + 1);
+    for email in [user.email.as_str(), "nobody@example.com"] {
+        let (status, _, body) = v1_login(&app, email, &huge).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{body}");
+    }
+    release.send(()).unwrap();
+    assert_eq!(v1_login(&app, &user.email, PASSWORD).await.0, 200, "no attempt was counted");
+}

@@ -277,3 +277,22 @@ pub async fn call(
     let res = req.send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// The organization's audit events with `action`, waiting (bounded) for
+/// the first one: some are recorded in the background, after the answer.
+pub async fn audit_events_eventually(
+    app: &TestApp,
+    organization_id: &str,
+    action: &str,
+) -> Vec<portcullis::audit::AuditEvent> {
+    let mut found = Vec::new();
+    for _ in 0..200 {
+        let events = portcullis::audit::list(&app.state.store, organization_id, None, 100).await.unwrap().unwrap();
+        found = events.into_iter().filter(|e| e.action == action).collect();
+        if !found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    found
+}

@@ -170,8 +170,7 @@ async fn a_forged_leftmost_forwarded_for_neither_escapes_the_ip_throttle_nor_the
             .as_u16()
     };
     assert_eq!(login_via_proxy("6.6.6.1".into(), user.email.clone(), "wrong").await, 400);
-    let events = portcullis::audit::list(&app.state.store, &org.id, None, 10).await.unwrap().unwrap();
-    let failed: Vec<_> = events.iter().filter(|e| e.action == "login.failed").collect();
+    let failed = crate::support::audit_events_eventually(app, &org.id, "login.failed").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].ip.as_deref(), Some("203.0.113.9"), "the proxy's word, not the client's");
     for i in 2..=3 {

@@ -41,6 +41,9 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Seconds a client has to send a request's whole body (408 beyond), so
+    /// a body sent a byte at a time cannot hold a connection for long.
+    pub request_body_timeout_secs: u64,
     /// Lifetime of a dashboard session, in seconds.
     pub session_ttl_secs: i64,
     /// How often each instance reads the change log to drop stale cached
@@ -288,6 +291,7 @@ impl Default for Config {
             log_level: "info".into(),
             workers: None,
             max_body_bytes: 64 * 1024,
+            request_body_timeout_secs: 10,
             session_ttl_secs: 12 * 3600,
             change_poll_interval_ms: 1000,
             trusted_proxies: TrustedProxies::default(),
@@ -339,6 +343,9 @@ impl Config {
         }
         if self.pool_size == 0 {
             return invalid("pool_size must be at least 1".into());
+        }
+        if self.request_body_timeout_secs == 0 {
+            return invalid("request_body_timeout_secs must be at least 1".into());
         }
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());

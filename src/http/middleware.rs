@@ -1,6 +1,6 @@
 //! Middleware for every response: request id, access log, one body limit.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -50,18 +50,22 @@ pub async fn request_context(
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let started = Instant::now();
 
-    let limit = req.app_data::<web::Data<AppState>>().map(|s| s.config.max_body_bytes).unwrap_or(usize::MAX);
+    let (limit, deadline) = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| (s.config.max_body_bytes, Duration::from_secs(s.config.request_body_timeout_secs)))
+        .unwrap_or((usize::MAX, Duration::MAX));
     let inner_span = span.clone();
     let mut res = crate::telemetry::CURRENT_REQUEST_ID
         .scope(id.clone(), async move {
-            match within_body_limit(&mut req, limit).await? {
-                true => Ok::<_, Error>(next.call(req).instrument(inner_span).await?.map_into_left_body()),
-                false => {
-                    let res = too_large(req.path(), limit);
-                    let (http_req, _) = req.into_parts();
-                    Ok(ServiceResponse::new(http_req, res).map_into_right_body())
+            let refused = match read_body(&mut req, limit, deadline).await? {
+                Body::Read => {
+                    return Ok::<_, Error>(next.call(req).instrument(inner_span).await?.map_into_left_body());
                 }
-            }
+                Body::TooLarge => too_large(req.path(), limit),
+                Body::TooSlow => too_slow(req.path()),
+            };
+            let (http_req, _) = req.into_parts();
+            Ok(ServiceResponse::new(http_req, refused).map_into_right_body())
         })
         .await?;
 
@@ -74,24 +78,54 @@ pub async fn request_context(
     Ok(res)
 }
 
-/// One body limit for every extractor, declared or chunked: a declared
-/// `Content-Length` over the limit is refused unread; a body without one
-/// (chunked, HTTP/2) is read here up to the limit and handed on, so no
-/// extractor's own default can let a larger one through.
-async fn within_body_limit(req: &mut ServiceRequest, limit: usize) -> Result<bool, Error> {
+enum Body {
+    /// Read whole, within the limit and the deadline, and handed on.
+    Read,
+    TooLarge,
+    TooSlow,
+}
+
+/// One body limit and one deadline for every extractor, declared or
+/// chunked: a declared `Content-Length` over the limit is refused unread;
+/// any other body is read here, up to the limit and within `deadline`, and
+/// handed on, so no extractor's own default can let a larger one through
+/// and a body sent a byte at a time holds its connection for `deadline` at
+/// most (headers have actix's own `client_request_timeout`).
+async fn read_body(req: &mut ServiceRequest, limit: usize, deadline: Duration) -> Result<Body, Error> {
     if let Some(declared) = req.headers().get(header::CONTENT_LENGTH) {
         // A malformed Content-Length never gets here: the HTTP parser refuses it.
         let declared = declared.to_str().ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
-        return Ok(declared <= limit as u64);
+        if declared > limit as u64 {
+            return Ok(Body::TooLarge);
+        }
     }
     let payload = req.extract::<web::Payload>().await?;
-    match payload.to_bytes_limited(limit).await {
-        Ok(body) => {
+    match tokio::time::timeout(deadline, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(body)) => {
             req.set_payload(actix_web::dev::Payload::from(body?));
-            Ok(true)
+            Ok(Body::Read)
         }
-        Err(_) => Ok(false),
+        Ok(Err(_)) => Ok(Body::TooLarge),
+        Err(_) => Ok(Body::TooSlow),
     }
+}
+
+/// 408 in the shape of the surface asked, like `too_large`; the connection
+/// is closed, its body unread.
+fn too_slow(path: &str) -> HttpResponse {
+    let message = "The request body did not arrive in time.";
+    let mut res = if path == "/v1" || path.starts_with("/v1/") {
+        super::api::error::ApiError::new(super::api::error::Code::RequestTimeout, message).error_response()
+    } else if matches!(path, "/oauth/token" | "/oauth/introspect" | "/oauth/revoke") {
+        super::oauth::no_store_json(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            &serde_json::json!({ "error": "invalid_request", "error_description": message }),
+        )
+    } else {
+        PageError::RequestTimeout.error_response()
+    };
+    res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+    res
 }
 
 /// 413 in the shape of the surface asked: the /v1 envelope, RFC 6749 JSON

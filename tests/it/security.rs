@@ -430,3 +430,44 @@ async fn an_unreadable_body_at_the_token_endpoint_is_an_rfc_6749_error() {
         serde_json::json!({"error": "invalid_request", "error_description": "The request body could not be read."})
     );
 }
+
+/// A body sent too slowly: the declared length, one byte, then nothing.
+/// The answer is what the server wrote before it closed the connection.
+async fn trickle(app: &TestApp, path: &str, content_type: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head =
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{{");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // The server's deadline is 1 s; 30 s only keeps a broken server from
+    // hanging the suite.
+    tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection after its deadline")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[actix_web::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408_in_each_surfaces_shape_and_the_connection_closes() {
+    let app = TestApp::spawn_with(|c| c.request_body_timeout_secs = 1).await;
+    let answer = trickle(&app, "/v1/auth/login", "application/json").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"REQUEST_TIMEOUT""#), "{answer}");
+    let answer = trickle(&app, "/oauth/token", "application/x-www-form-urlencoded").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""error":"invalid_request""#), "{answer}");
+    let answer = trickle(&app, "/login", "application/x-www-form-urlencoded").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("The request body did not arrive in time."), "{answer}");
+    // A whole body in time is served as before.
+    let res = reqwest::Client::new()
+        .post(app.url("/v1/auth/login"))
+        .json(&serde_json::json!({"email": "nobody@example.com", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

@@ -27,6 +27,8 @@ pub enum Code {
     ValidationError,
     /// A request body over `max_body_bytes` (413).
     PayloadTooLarge,
+    /// A request body not received within `request_body_timeout_secs` (408).
+    RequestTimeout,
     NotFound,
     ServiceUnavailable,
     InternalError,
@@ -44,6 +46,7 @@ impl Code {
             Self::RateLimited => "RATE_LIMITED",
             Self::ValidationError => "VALIDATION_ERROR",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::NotFound => "NOT_FOUND",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::InternalError => "INTERNAL_ERROR",
@@ -61,6 +64,7 @@ impl Code {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ValidationError => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,

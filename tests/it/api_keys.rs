@@ -65,7 +65,7 @@ impl TestApp {
 }
 
 /// The error envelope, with the request id taken from the response header.
-fn envelope(headers: &reqwest::header::HeaderMap, code: &str, message: &str, details: Value) -> Value {
+pub(crate) fn envelope(headers: &reqwest::header::HeaderMap, code: &str, message: &str, details: Value) -> Value {
     let request_id = headers["x-request-id"].to_str().unwrap();
     json!({"success": false, "error": {"code": code, "message": message, "details": details, "request_id": request_id}})
 }

@@ -23,6 +23,7 @@ mod oauth_tokens;
 mod page_protection;
 mod pages;
 mod password_hashing;
+mod races;
 mod refresh_race;
 mod refresh_rules;
 mod refused_changes;

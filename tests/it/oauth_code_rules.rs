@@ -24,7 +24,7 @@ async fn public_token(app: &TestApp, client_id: &str, form: &[(&str, &str)]) -> 
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-fn invalid_grant(description: &str) -> Value {
+pub(crate) fn invalid_grant(description: &str) -> Value {
     json!({"error": "invalid_grant", "error_description": description})
 }
 
@@ -417,7 +417,7 @@ async fn metadata_offers_s256_and_plain_only_when_configured() {
 }
 
 /// Redeems a code at /oauth/token, with `redirect_uri` when given.
-async fn redeem(
+pub(crate) async fn redeem(
     app: &TestApp,
     reg: &Registered,
     code: &str,

@@ -51,14 +51,14 @@ pub(crate) fn tokens(b: &Value) -> (String, String) {
     (b["refresh_token"].as_str().unwrap().to_owned(), b["access_token"].as_str().unwrap().to_owned())
 }
 
-#[actix_web::test]
-async fn parallel_refreshes_have_one_winner_whose_tokens_keep_working() {
-    const N: usize = 12;
-    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
-    let reg = app.oauth_client().await.create().await;
-    let (token, _) = first_tokens(&app, &reg).await;
-    // All requests are sent before any answer is read.
-    let attempts = (0..N).map(|_| {
+/// Races `n` refreshes of one token (all sent before any answer is read):
+/// exactly one wins, every loser gets the lost-race refusal and revokes
+/// nothing, and the winner's session survives (its access token is active,
+/// its new refresh token refreshes again). Returns the raced token and the
+/// winner's session as it now stands (refresh token, access token).
+async fn race_refreshes(app: &TestApp, reg: &Registered, n: usize) -> (String, String, String) {
+    let (token, _) = first_tokens(app, reg).await;
+    let attempts = (0..n).map(|_| {
         let (url, id, secret, token) =
             (app.url("/oauth/token"), reg.client.client_id.clone(), reg.secret.clone(), token.clone());
         tokio::spawn(async move {
@@ -78,17 +78,39 @@ async fn parallel_refreshes_have_one_winner_whose_tokens_keep_working() {
     }
     let (winners, losers): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(s, _)| *s == 200);
     assert_eq!(winners.len(), 1, "exactly one winner: {losers:?}");
-    assert_eq!(losers.len(), N - 1);
+    assert_eq!(losers.len(), n - 1);
     for (s, b) in &losers {
         assert_eq!((*s, b), (400, &race_lost()), "a loser refuses and revokes nothing");
     }
     // The whole outcome: the winner's session survived the race.
     let (next, access) = tokens(&winners[0].1);
-    assert!(active(&app, &reg, &access).await, "the winner's access token is still active");
-    let (s, b) = refresh(&app, &reg, &next).await;
+    assert!(active(app, reg, &access).await, "the winner's access token is still active");
+    let (s, b) = refresh(app, reg, &next).await;
     assert_eq!(s, 200, "the winner's new refresh token still refreshes: {b}");
-    let (_, access) = tokens(&b);
-    assert!(active(&app, &reg, &access).await);
+    let (latest, access) = tokens(&b);
+    assert!(active(app, reg, &access).await);
+    (token, latest, access)
+}
+
+#[actix_web::test]
+async fn parallel_refreshes_have_one_winner_whose_tokens_keep_working() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let reg = app.oauth_client().await.create().await;
+    race_refreshes(&app, &reg, 12).await;
+}
+
+#[actix_web::test]
+async fn a_hundred_parallel_refreshes_have_one_winner_and_a_later_reuse_revokes_its_family() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let reg = app.oauth_client().await.create().await;
+    let (raced, latest, access) = race_refreshes(&app, &reg, 100).await;
+    // RFC 9700 §4.14.2 afterwards: the raced token's successor is spent, so
+    // presenting it again (the clock unmoved, within the grace) is a replay,
+    // and the family ends with the winner's latest tokens in it.
+    assert_eq!(refresh(&app, &reg, &raced).await, (400, replayed()));
+    assert_eq!(refresh(&app, &reg, &latest).await, (400, revoked()));
+    assert!(!active(&app, &reg, &access).await, "the latest access token is denied with its family");
+    assert!(!active(&app, &reg, &latest).await);
 }
 
 #[actix_web::test]

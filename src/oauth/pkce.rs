@@ -110,3 +110,92 @@ mod tests {
         assert_eq!(parse_challenge(None, None, false).unwrap(), None);
     }
 }
+
+/// Properties over random verifiers (issue 11). The S256 challenge is
+/// computed here from sha2 and base64 directly, not through `verify`.
+#[cfg(test)]
+mod properties {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+    use sha2::{Digest, Sha256};
+
+    use super::*;
+
+    const UNRESERVED: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+    const MALFORMED: &str = "code_challenge must be 43-128 characters of [A-Za-z0-9-._~]";
+
+    fn s256(verifier: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(verifier.as_bytes());
+        URL_SAFE_NO_PAD.encode(hasher.finalize())
+    }
+
+    fn unreserved(len: impl Into<proptest::sample::SizeRange>) -> impl Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(UNRESERVED.chars().collect::<Vec<_>>()), len)
+            .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    /// A character RFC 7636 §4.1 does not allow in a verifier.
+    fn reserved_char() -> impl Strategy<Value = char> {
+        any::<char>().prop_filter("outside the unreserved set", |c| !UNRESERVED.contains(*c))
+    }
+
+    /// The refusal `parse_challenge` gives for a malformed challenge.
+    fn refused_as_malformed(challenge: &str) -> bool {
+        matches!(parse_challenge(Some(challenge), Some("S256"), false),
+            Err(e) if e.code == crate::oauth::error::ErrorCode::InvalidRequest && e.description == MALFORMED)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_well_formed_verifier_verifies_against_its_s256_challenge(verifier in unreserved(43..=128)) {
+            let challenge = s256(&verifier);
+            let parsed = parse_challenge(Some(&challenge), Some("S256"), false).unwrap();
+            prop_assert_eq!(parsed, Some((challenge.clone(), Method::S256)));
+            prop_assert!(verify(&challenge, Method::S256, &verifier));
+        }
+
+        #[test]
+        fn a_verifier_changed_in_one_character_does_not_verify(
+            verifier in unreserved(43..=128),
+            at in any::<proptest::sample::Index>(),
+            replacement in proptest::sample::select(UNRESERVED.chars().collect::<Vec<_>>()),
+        ) {
+            let i = at.index(verifier.len());
+            prop_assume!(verifier.as_bytes()[i] != replacement as u8);
+            let mut changed = verifier.clone();
+            changed.replace_range(i..=i, &replacement.to_string());
+            prop_assert!(!verify(&s256(&verifier), Method::S256, &changed));
+            prop_assert!(!verify(&verifier, Method::Plain, &changed));
+        }
+
+        #[test]
+        fn a_verifier_of_the_wrong_length_is_refused_even_when_it_hashes_right(
+            verifier in prop_oneof![unreserved(0..43), unreserved(129..=300)],
+        ) {
+            prop_assert!(!verify(&s256(&verifier), Method::S256, &verifier));
+            prop_assert!(!verify(&verifier, Method::Plain, &verifier));
+            if !verifier.is_empty() {
+                prop_assert!(refused_as_malformed(&verifier));
+            }
+        }
+
+        #[test]
+        fn a_verifier_with_a_reserved_character_is_refused_even_when_it_hashes_right(
+            verifier in unreserved(43..=124),
+            at in any::<proptest::sample::Index>(),
+            bad in reserved_char(),
+        ) {
+            // At most 124 + 4 bytes: the length stays legal, only the character is wrong.
+            let i = at.index(verifier.len());
+            let mut tainted = verifier.clone();
+            tainted.replace_range(i..=i, &bad.to_string());
+            prop_assert!(!verify(&s256(&tainted), Method::S256, &tainted));
+            prop_assert!(!verify(&tainted, Method::Plain, &tainted));
+            prop_assert!(refused_as_malformed(&tainted));
+        }
+    }
+}

@@ -88,3 +88,139 @@ mod tests {
         assert!(!matches_registered(&reg, "http://localhost:53121/native", true));
     }
 }
+
+/// Properties of `matches_registered` (issue 11): an exact string match,
+/// plus RFC 8252 §7.3's any-port rule for public clients on http loopback IPs.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A path with at least one letter in it, and maybe a query.
+    fn path_and_query() -> impl Strategy<Value = String> {
+        (proptest::collection::vec("[a-z][a-z0-9_-]{0,7}", 1..4), proptest::option::of("[a-z]{1,5}=[a-z0-9]{0,5}"))
+            .prop_map(|(segments, query)| {
+                let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                format!("/{}{query}", segments.join("/"))
+            })
+    }
+
+    /// An https redirect URI as a client would register it.
+    fn https_uri() -> impl Strategy<Value = (String, Option<u16>, String)> {
+        let host = proptest::collection::vec("[a-z][a-z0-9]{0,9}", 2..4).prop_map(|labels| labels.join("."));
+        let port = proptest::option::of(1u16..).prop_filter("not the default port", |p| *p != Some(443));
+        (host, port, path_and_query())
+    }
+
+    fn https(host: &str, port: Option<u16>, rest: &str) -> String {
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("https://{host}{port}{rest}")
+    }
+
+    fn loopback_host() -> impl Strategy<Value = &'static str> {
+        prop_oneof![Just("127.0.0.1"), Just("[::1]")]
+    }
+
+    fn http(host: &str, port: Option<u16>, rest: &str) -> String {
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("http://{host}{port}{rest}")
+    }
+
+    /// Variants that may look alike to a person or a lax parser, but are not
+    /// the registered string: none may match, for any kind of client.
+    fn tricks(host: &str, port: Option<u16>, rest: &str, make: fn(&str, Option<u16>, &str) -> String) -> Vec<String> {
+        let registered = make(host, port, rest);
+        let letter = rest.find(|c: char| c.is_ascii_lowercase()).expect("paths start with a letter");
+        let mut upper = rest.to_owned();
+        upper.replace_range(letter..=letter, &rest[letter..=letter].to_ascii_uppercase());
+        let mut encoded = rest.to_owned();
+        encoded.replace_range(letter..=letter, &format!("%{:02X}", rest.as_bytes()[letter]));
+        let mut encoded_lower = rest.to_owned();
+        encoded_lower.replace_range(letter..=letter, &format!("%{:02x}", rest.as_bytes()[letter]));
+        let scheme_end = registered.find("://").expect("an absolute URI") + 3;
+        vec![
+            make(host, port, &upper),
+            make(host, port, &encoded),
+            make(host, port, &encoded_lower),
+            format!("{registered}#frag"),
+            format!("{registered}#"),
+            format!("{}user@{}", &registered[..scheme_end], &registered[scheme_end..]),
+            format!("{}user:pw@{}", &registered[..scheme_end], &registered[scheme_end..]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_registered_https_uri_matches_itself_and_nothing_else(
+            (host, port, rest) in https_uri(),
+            other_port in 1u16..,
+            prefix in ".{1,12}",
+            suffix in ".{1,12}",
+            public_client in any::<bool>(),
+        ) {
+            let registered = https(&host, port, &rest);
+            prop_assert_eq!(validate_for_registration(&registered, public_client), Ok(()));
+            let list = vec![registered.clone()];
+            prop_assert!(matches_registered(&list, &registered, public_client));
+
+            let mut variants = tricks(&host, port, &rest, https);
+            variants.push(format!("{prefix}{registered}"));
+            variants.push(format!("{registered}{suffix}"));
+            variants.push(https(&host.to_ascii_uppercase(), port, &rest));
+            variants.push(http(&host, port, &rest));
+            if port != Some(other_port) {
+                variants.push(https(&host, Some(other_port), &rest));
+            }
+            for variant in variants {
+                prop_assert!(!matches_registered(&list, &variant, public_client), "{variant} matched {registered}");
+            }
+        }
+
+        /// For a confidential client, or any client registered with a
+        /// non-loopback URI, matching is string equality and nothing more.
+        #[test]
+        fn a_confidential_client_matches_by_string_equality_only(
+            registered in proptest::collection::vec(".{0,40}", 1..4),
+            random in ".{0,40}",
+            pick in any::<Option<proptest::sample::Index>>(),
+        ) {
+            let requested = pick.map_or(random, |i| registered[i.index(registered.len())].clone());
+            let expected = registered.contains(&requested);
+            prop_assert_eq!(matches_registered(&registered, &requested, false), expected);
+        }
+
+        /// RFC 8252 §7.3: a native (public) client registered with an http
+        /// loopback IP may use any port; path, query, host, scheme and
+        /// userinfo must still be the registered ones, with no fragment.
+        #[test]
+        fn a_public_client_on_a_loopback_ip_may_use_any_port_and_nothing_more(
+            host in loopback_host(),
+            registered_port in proptest::option::of(1u16..),
+            requested_port in proptest::option::of(1u16..),
+            rest in path_and_query(),
+            other_rest in path_and_query(),
+        ) {
+            let registered = http(host, registered_port, &rest);
+            prop_assert_eq!(validate_for_registration(&registered, true), Ok(()));
+            let list = vec![registered.clone()];
+            let requested = http(host, requested_port, &rest);
+            prop_assert!(matches_registered(&list, &requested, true), "{requested} refused for {registered}");
+            prop_assert_eq!(matches_registered(&list, &requested, false), requested == registered);
+
+            let other_host = if host == "127.0.0.1" { "[::1]" } else { "127.0.0.1" };
+            let mut variants = tricks(host, requested_port, &rest, http);
+            variants.push(http(other_host, requested_port, &rest));
+            variants.push(http("localhost", requested_port, &rest));
+            variants.push(https(host, requested_port, &rest));
+            if other_rest != rest {
+                variants.push(http(host, requested_port, &other_rest));
+            }
+            for variant in variants {
+                prop_assert!(!matches_registered(&list, &variant, true), "{variant} matched {registered}");
+            }
+        }
+    }
+}

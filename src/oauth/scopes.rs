@@ -144,3 +144,117 @@ mod tests {
         assert!(ScopeRegistry::new(&[ScopeDefinition { name: "read".into(), description: "x".into() }]).is_err());
     }
 }
+
+/// Properties of scope parsing and narrowing (issue 11).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::oauth::error::ErrorCode;
+
+    /// RFC 6749 §3.3, written out again: %x21 / %x23-5B / %x5D-7E.
+    fn in_abnf(c: char) -> bool {
+        matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+    }
+
+    fn scope_token() -> impl Strategy<Value = String> {
+        "[!#-\\[\\]-~]{1,12}"
+    }
+
+    /// Separators as clients send them: one space or more.
+    fn spaces() -> impl Strategy<Value = String> {
+        " {1,3}"
+    }
+
+    fn extra_scopes() -> Vec<ScopeDefinition> {
+        ["invoices:read", "invoices:write", "https://api.example/files"]
+            .map(|name| ScopeDefinition { name: name.into(), description: name.into() })
+            .to_vec()
+    }
+
+    /// Known scopes and a few unknown ones, to request and to allow.
+    fn scope_name() -> impl Strategy<Value = String> {
+        let mut names: Vec<String> = BUILT_IN.iter().map(|(n, _)| (*n).to_owned()).collect();
+        names.extend(extra_scopes().into_iter().map(|d| d.name));
+        names.extend(["unknown", "READ", "read:all"].map(String::from));
+        proptest::sample::select(names)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn is_scope_token_is_the_rfc_6749_grammar(chars in proptest::collection::vec(any::<char>(), 0..8)) {
+            let s: String = chars.iter().collect();
+            prop_assert_eq!(is_scope_token(&s), !chars.is_empty() && chars.iter().all(|c| in_abnf(*c)));
+        }
+
+        /// join(parse(x)) is canonical: sorted, without duplicates, single
+        /// spaces; extra spaces between tokens are tolerated, not kept.
+        #[test]
+        fn parse_then_join_is_canonical(
+            tokens in proptest::collection::vec(scope_token(), 0..8),
+            separators in proptest::collection::vec(spaces(), 9),
+            leading in "( {1,2})?",
+        ) {
+            let mut sent = leading;
+            for (token, separator) in tokens.iter().zip(&separators) {
+                sent.push_str(token);
+                sent.push_str(separator);
+            }
+            let parsed = parse(&sent).unwrap();
+            let mut expected = tokens.clone();
+            expected.sort();
+            expected.dedup();
+            prop_assert_eq!(parsed.iter().cloned().collect::<Vec<_>>(), expected.clone());
+            let joined = join(&parsed);
+            prop_assert_eq!(&joined, &expected.join(" "));
+            prop_assert!(!joined.starts_with(' ') && !joined.ends_with(' ') && !joined.contains("  "));
+            prop_assert_eq!(parse(&joined).unwrap(), parsed);
+        }
+
+        /// A token with a character outside the grammar is refused, naming
+        /// it; tabs and newlines are not separators.
+        #[test]
+        fn a_token_outside_the_grammar_is_refused(
+            before in proptest::collection::vec(scope_token(), 0..3),
+            head in "[!#-\\[\\]-~]{0,6}",
+            bad in any::<char>().prop_filter("outside the grammar, not a separator", |c| !in_abnf(*c) && *c != ' '),
+            tail in "[!#-\\[\\]-~]{0,6}",
+        ) {
+            let token = format!("{head}{bad}{tail}");
+            let sent = format!("{} {token}", before.join(" "));
+            let refused = parse(&sent).unwrap_err();
+            prop_assert_eq!(refused.code, ErrorCode::InvalidScope);
+            prop_assert_eq!(refused.description, format!("malformed scope {token:?}"));
+        }
+
+        /// Narrowing never widens: a grant is the requested set when that is
+        /// known and within the allowed set, the allowed set when nothing is
+        /// requested, and otherwise an invalid_scope refusal.
+        #[test]
+        fn a_grant_never_exceeds_the_allowed_scopes(
+            allowed in proptest::collection::btree_set(scope_name(), 0..6),
+            requested in proptest::option::of(proptest::collection::vec(scope_name(), 0..5)),
+            separator in spaces(),
+        ) {
+            let registry = ScopeRegistry::new(&extra_scopes()).unwrap();
+            let allowed: ScopeSet = allowed.into_iter().filter(|s| registry.describe(s).is_some()).collect();
+            let requested = requested.map(|r| r.join(&separator));
+            let wanted = requested.as_deref().map(|r| parse(r).unwrap()).filter(|w| !w.is_empty());
+            match (registry.grant(requested.as_deref(), &allowed), wanted) {
+                (Ok(granted), None) => prop_assert_eq!(granted, allowed),
+                (Ok(granted), Some(wanted)) => {
+                    prop_assert!(granted.is_subset(&allowed));
+                    prop_assert_eq!(granted, wanted);
+                }
+                (Err(refused), Some(wanted)) => {
+                    prop_assert_eq!(refused.code, ErrorCode::InvalidScope);
+                    prop_assert!(!wanted.is_subset(&allowed), "{wanted:?} within {allowed:?} was refused");
+                }
+                (Err(refused), None) => prop_assert!(false, "nothing requested, yet refused: {refused:?}"),
+            }
+        }
+    }
+}

@@ -192,6 +192,38 @@ mod properties {
             prop_assert_eq!(matches_registered(&registered, &requested, false), expected);
         }
 
+        /// Whatever a matching request looks like as a string (the loopback
+        /// rule compares parsed URLs, so `\\`, tabs, `127.1` or dot segments
+        /// may pass), it leads to the registered place: same scheme, host,
+        /// path and query, no userinfo or fragment; only a loopback port may differ.
+        #[test]
+        fn a_matching_uri_leads_where_the_registered_one_does(
+            host in prop_oneof![Just("127.0.0.1"), Just("[::1]"), Just("app.example")],
+            port in proptest::option::of(1u16..),
+            rest in path_and_query(),
+            insertions in proptest::collection::vec(
+                (any::<proptest::sample::Index>(), proptest::sample::select(
+                    ['\\', '/', '.', '@', ':', '%', '#', '?', '\t', '\n', ' ', 'A', '0', '1', '[', ']'].to_vec())),
+                1..4,
+            ),
+        ) {
+            let registered = if host == "app.example" { https(host, port, &rest) } else { http(host, port, &rest) };
+            let mut requested = registered.clone();
+            for (at, c) in insertions {
+                let boundaries: Vec<usize> = (0..=requested.len()).filter(|i| requested.is_char_boundary(*i)).collect();
+                requested.insert(boundaries[at.index(boundaries.len())], c);
+            }
+            if matches_registered(std::slice::from_ref(&registered), &requested, true) {
+                let (reg, req) = (Url::parse(&registered).unwrap(), Url::parse(&requested).unwrap());
+                prop_assert_eq!(reg.scheme(), req.scheme());
+                prop_assert_eq!(reg.host(), req.host());
+                prop_assert_eq!(reg.path(), req.path());
+                prop_assert_eq!(reg.query(), req.query());
+                prop_assert_eq!((req.username(), req.password(), req.fragment()), ("", None, None));
+                prop_assert!(is_loopback_host(&req) || reg.port() == req.port(), "{requested} for {registered}");
+            }
+        }
+
         /// RFC 8252 §7.3: a native (public) client registered with an http
         /// loopback IP may use any port; path, query, host, scheme and
         /// userinfo must still be the registered ones, with no fragment.

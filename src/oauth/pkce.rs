@@ -50,6 +50,15 @@ pub fn parse_challenge(
     if !well_formed(challenge) {
         return Err(OAuthError::invalid_request("code_challenge must be 43-128 characters of [A-Za-z0-9-._~]"));
     }
+    // An S256 challenge is BASE64URL(SHA256(verifier)), always 43 characters
+    // (§4.2): any other could never be redeemed, so it is refused here, not
+    // at the token endpoint.
+    let base64url = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    if method == Method::S256 && (challenge.len() != 43 || !challenge.chars().all(base64url)) {
+        return Err(OAuthError::invalid_request(
+            "an S256 code_challenge is the 43-character base64url SHA-256 of the verifier",
+        ));
+    }
     Ok(Some((challenge.to_owned(), method)))
 }
 
@@ -108,6 +117,12 @@ mod tests {
         assert_eq!(refusal(Some(CHALLENGE), Some("S512")), "unsupported code_challenge_method \"S512\"");
         assert_eq!(refusal(None, Some("S256")), "code_challenge_method without code_challenge");
         assert_eq!(parse_challenge(None, None, false).unwrap(), None);
+        // Well formed, but no SHA-256 in base64url: 44 characters, or a '.'.
+        let not_s256 = "an S256 code_challenge is the 43-character base64url SHA-256 of the verifier";
+        assert_eq!(refusal(Some(&format!("{CHALLENGE}A")), Some("S256")), not_s256);
+        assert_eq!(refusal(Some(&CHALLENGE.replace('-', ".")), Some("S256")), not_s256);
+        // The same strings are fine plain challenges where plain is allowed.
+        assert!(parse_challenge(Some(&format!("{CHALLENGE}A")), Some("plain"), true).is_ok());
     }
 }
 

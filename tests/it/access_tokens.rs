@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::api_session::post;
 use crate::oauth_code::code_as;
-use crate::oauth_support::{REDIRECT, Registered, post_form, verify_for_audience, verify_with_jwks};
+use crate::oauth_support::{REDIRECT, Registered, post_form, redeem, verify_for_audience, verify_with_jwks};
 use crate::refresh_race::{active, refresh, tokens};
 use crate::refresh_rules::expired;
 use crate::support::{PASSWORD, TestApp};
@@ -30,18 +30,7 @@ fn assert_claims(app: &TestApp, claims: &Value, sub: &str, client_id: &str, scop
 
 /// The code exchanged at /oauth/token: the raw answer, to read `expires_in`.
 async fn exchange(app: &TestApp, reg: &Registered, code: &str, verifier: &PkceCodeVerifier) -> Value {
-    let (status, _, body) = post_form(
-        app,
-        "/oauth/token",
-        reg,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.secret()),
-        ],
-    )
-    .await;
+    let (status, body) = redeem(app, reg, code, verifier.secret(), Some(REDIRECT)).await;
     assert_eq!(status, 200, "{body}");
     body
 }

@@ -9,7 +9,7 @@ use portcullis::oauth::clients::{ClientChanges, ClientError, ClientType, GrantTy
 use serde_json::{Value, json};
 
 use crate::oauth_code::{code_for, signed_in};
-use crate::oauth_support::{REDIRECT, Registered, post_form, query};
+use crate::oauth_support::{REDIRECT, Registered, post_form, query, redeem};
 use crate::refresh_race::refresh;
 use crate::support::{PASSWORD, TestApp, call, location, urlencode};
 
@@ -414,22 +414,6 @@ async fn metadata_offers_s256_and_plain_only_when_configured() {
             reqwest::get(app.url("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
         assert_eq!(meta["code_challenge_methods_supported"], methods);
     }
-}
-
-/// Redeems a code at /oauth/token, with `redirect_uri` when given.
-pub(crate) async fn redeem(
-    app: &TestApp,
-    reg: &Registered,
-    code: &str,
-    verifier: &str,
-    redirect_uri: Option<&str>,
-) -> (u16, Value) {
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier)];
-    if let Some(uri) = redirect_uri {
-        form.push(("redirect_uri", uri));
-    }
-    let (status, _, body) = post_form(app, "/oauth/token", reg, &form).await;
-    (status, body)
 }
 
 #[actix_web::test]

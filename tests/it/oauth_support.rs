@@ -214,3 +214,19 @@ pub async fn verify_for_audience(
     validation.validate_nbf = false;
     Ok(jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_jwk(jwk)?, &validation)?.claims)
 }
+
+/// Redeems a code at /oauth/token, with `redirect_uri` when given.
+pub async fn redeem(
+    app: &TestApp,
+    reg: &Registered,
+    code: &str,
+    verifier: &str,
+    redirect_uri: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("code_verifier", verifier)];
+    if let Some(uri) = redirect_uri {
+        form.push(("redirect_uri", uri));
+    }
+    let (status, _, body) = post_form(app, "/oauth/token", reg, &form).await;
+    (status, body)
+}

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::api_keys::envelope;
 use crate::api_members::key_for;
 use crate::oauth_code::code_for;
-use crate::oauth_code_rules::{invalid_grant, redeem};
-use crate::oauth_support::{REDIRECT, Registered, post_form};
+use crate::oauth_code_rules::invalid_grant;
+use crate::oauth_support::{REDIRECT, Registered, post_form, redeem};
 use crate::refresh_race::{active, first_tokens, refresh, revoked};
 use crate::support::{TestApp, call};
 

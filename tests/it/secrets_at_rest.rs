@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::api_apps::{owner_key, register};
 use crate::oauth_code::{code_as, signed_in};
-use crate::oauth_support::{REDIRECT, post_form};
+use crate::oauth_support::{REDIRECT, redeem};
 use crate::refresh_race::{refresh, tokens};
 use crate::security::session_cookie_value;
 use crate::support::{PASSWORD, TestApp, call};
@@ -92,13 +92,7 @@ async fn no_plaintext_secret_handed_out_is_stored_anywhere() {
     // The code flow: code, verifier, tokens, then a refresh.
     let reg = app.oauth_client().await.create().await;
     let (code, verifier) = code_as(&app, &signed_in(&app).await, &reg, "read offline_access").await;
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.secret().as_str()),
-    ];
-    let (s, _, issued) = post_form(&app, "/oauth/token", &reg, &form).await;
+    let (s, issued) = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT)).await;
     assert_eq!(s, 200, "{issued}");
     let (first_refresh, first_access) = tokens(&issued);
     let (s, b) = refresh(&app, &reg, &first_refresh).await;

@@ -9,7 +9,7 @@ use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
 use serde_json::{Value, json};
 
 use crate::oauth_code::http;
-use crate::oauth_support::{Registered, post_form};
+use crate::oauth_support::{Registered, post_form, redeem};
 use crate::support::{PASSWORD, TestApp, call, form_token, location};
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -200,18 +200,7 @@ async fn a_code_not_yet_redeemed_dies_with_the_users_tokens() {
     let reg = app.oauth_client().await.create().await;
     let (code, verifier) = pending_code(&app, &reg, &member.email, "read offline_access").await;
     app.state.accounts.remove_member(&org.id, &member.id, Role::Owner).await.unwrap();
-    let (s, _, b) = post_form(
-        &app,
-        "/oauth/token",
-        &reg,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &reg.client.redirect_uris[0]),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let (s, b) = redeem(&app, &reg, &code, &verifier, Some(&reg.client.redirect_uris[0])).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{b}");
 }
 

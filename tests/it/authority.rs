@@ -4,11 +4,9 @@
 //! asserts the exact status and error code of each cell; the named tests
 //! below replay the escalations an attacker's review found.
 
-use std::collections::BTreeSet;
-
 use portcullis::accounts::{Organization, Role, User};
 use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
-use portcullis::oauth::clients::{Client, ClientType, GrantType, NewClient};
+use portcullis::oauth::clients::{Client, GrantType};
 use portcullis::oauth::scopes;
 use portcullis::oauth::service::new_jti;
 use serde_json::{Value, json};
@@ -133,30 +131,15 @@ impl TestApp {
     }
 
     async fn make_app(&self, org: &Organization, by: &User, management: bool, scopes: &[&str]) -> Client {
-        let grants: BTreeSet<GrantType> = [GrantType::ClientCredentials, GrantType::AuthorizationCode].into();
-        self.state
-            .oauth
-            .clients
-            .create(NewClient {
-                organization_id: org.id.clone(),
-                name: "matrix app".into(),
-                client_type: ClientType::Confidential,
-                redirect_uris: vec!["https://app.example/cb".into()],
-                grant_types: grants,
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                homepage_url: None,
-                logo_url: None,
-                access_token_ttl_secs: None,
-                refresh_token_ttl_secs: None,
-                always_issue_refresh_token: false,
-                resource_server: false,
-                management,
-                require_pkce: true,
-                created_by: Some(by.id.clone()),
-            })
-            .await
-            .unwrap()
-            .0
+        let mut app = self
+            .client_in(&org.id, &by.id)
+            .redirect_uris(&["https://app.example/cb"])
+            .grants(&[GrantType::ClientCredentials, GrantType::AuthorizationCode])
+            .scopes(scopes);
+        let new = app.new_mut();
+        new.management = management;
+        new.created_by = Some(by.id.clone());
+        app.create().await.client
     }
 
     /// What the token endpoint would sign for `client`: for a user

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 
 use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
-use portcullis::oauth::clients::{ClientChanges, ClientError, ClientType, GrantType, NewClient};
+use portcullis::oauth::clients::{ClientChanges, ClientError, GrantType, NewClient};
 use serde_json::{Value, json};
 
 use crate::oauth_code::{code_for, signed_in};
@@ -292,24 +292,15 @@ async fn a_legacy_confidential_client_may_skip_pkce_until_its_exemption_ends() {
 #[actix_web::test]
 async fn public_clients_cannot_be_exempted_from_pkce() {
     let app = TestApp::spawn().await;
-    let (_, org) = app.user().create().await;
-    let new = NewClient {
-        organization_id: org.id,
-        name: "Native".into(),
-        client_type: ClientType::Public,
-        redirect_uris: vec!["http://127.0.0.1/callback".into()],
-        grant_types: [GrantType::AuthorizationCode].into_iter().collect(),
-        scopes: vec!["read".into()],
-        homepage_url: None,
-        logo_url: None,
-        access_token_ttl_secs: None,
-        refresh_token_ttl_secs: None,
-        always_issue_refresh_token: false,
-        resource_server: false,
-        management: false,
-        require_pkce: false,
-        created_by: None,
-    };
+    let new = app
+        .oauth_client()
+        .await
+        .public()
+        .redirect_uris(&["http://127.0.0.1/callback"])
+        .grants(&[GrantType::AuthorizationCode])
+        .scopes(&["read"])
+        .pkce_optional()
+        .into_new();
     let message = "a public client must use PKCE: require_pkce cannot be false";
     let err = app.state.oauth.clients.create(new.clone()).await.unwrap_err();
     assert!(matches!(&err, ClientError::Validation(m) if m == message), "{err:?}");

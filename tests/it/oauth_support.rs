@@ -32,11 +32,17 @@ impl TestApp {
     /// and the built-in scopes.
     pub async fn oauth_client(&self) -> ClientBuilder<'_> {
         let (owner, org) = self.user().create().await;
+        self.client_in(&org.id, &owner.id)
+    }
+
+    /// The same registration in an existing organization, whose member
+    /// `owner` a management app would act for.
+    pub fn client_in(&self, organization_id: &str, owner: &str) -> ClientBuilder<'_> {
         ClientBuilder {
             app: self,
-            owner: owner.id,
+            owner: owner.to_owned(),
             new: NewClient {
-                organization_id: org.id,
+                organization_id: organization_id.to_owned(),
                 name: "Example App".into(),
                 client_type: ClientType::Confidential,
                 redirect_uris: vec![REDIRECT.into()],
@@ -130,6 +136,10 @@ impl ClientBuilder<'_> {
     /// The registration as it stands, to change what no method covers.
     pub fn new_mut(&mut self) -> &mut NewClient {
         &mut self.new
+    }
+    /// The registration itself, for a test that submits it its own way.
+    pub fn into_new(self) -> NewClient {
+        self.new
     }
     pub async fn create(self) -> Registered {
         let (client, secret) = self.app.state.oauth.clients.create(self.new).await.expect("client registered");

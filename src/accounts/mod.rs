@@ -198,12 +198,7 @@ impl Accounts {
         let keys = [(throttle::signup_ip_key(client_ip), policy.signup_per_ip)];
         // Every sign-up counts, whatever its outcome: each costs a hash.
         let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
-        let reserved = match attempt {
-            throttle::Attempt::Reserved(ids) => ids,
-            throttle::Attempt::Throttled { retry_after_secs } => {
-                return Err(AccountsError::Throttled { retry_after_secs });
-            }
-        };
+        let reserved = attempt.reserved()?;
         let hashed = self.passwords.hash(password).await;
         let hash = self.unless_busy(hashed, &reserved).await?;
         let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
@@ -353,12 +348,7 @@ impl Accounts {
                 Ok((attempt, user))
             })
             .await?;
-        let reserved = match attempt {
-            throttle::Attempt::Reserved(ids) => ids,
-            throttle::Attempt::Throttled { retry_after_secs } => {
-                return Err(AccountsError::Throttled { retry_after_secs });
-            }
-        };
+        let reserved = attempt.reserved()?;
         // An unknown email costs one verification at the configured cost,
         // like a wrong password.
         let verified = self.passwords.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await;
@@ -537,12 +527,7 @@ impl Accounts {
         let (policy, now) = (self.throttle.clone(), self.now());
         let keys = [(email_key.clone(), policy.per_account)];
         let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
-        let reserved = match attempt {
-            throttle::Attempt::Reserved(ids) => ids,
-            throttle::Attempt::Throttled { retry_after_secs } => {
-                return Err(AccountsError::Throttled { retry_after_secs });
-            }
-        };
+        let reserved = attempt.reserved()?;
         let replaced = self.passwords.replace(&user.password_hash, current, new).await;
         let hash = self
             .unless_busy(replaced, &reserved)

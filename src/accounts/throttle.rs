@@ -46,6 +46,16 @@ pub enum Attempt {
     Throttled { retry_after_secs: i64 },
 }
 
+impl Attempt {
+    /// The ids of a counted attempt, or the refusal to answer with.
+    pub fn reserved(self) -> Result<Vec<String>, super::AccountsError> {
+        match self {
+            Self::Reserved(ids) => Ok(ids),
+            Self::Throttled { retry_after_secs } => Err(super::AccountsError::Throttled { retry_after_secs }),
+        }
+    }
+}
+
 /// Counts an attempt under every key unless one is at its limit.
 pub fn reserve(
     conn: &mut DbConnection,

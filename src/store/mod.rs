@@ -129,6 +129,9 @@ pub fn serializable_transaction<T>(
     transaction(conn, Isolation::Serializable, f)
 }
 
+/// The transaction manager behind `DbConnection`, whichever backend.
+type TxManager = <DbConnection as diesel::Connection>::TransactionManager;
+
 #[derive(Clone, Copy)]
 enum Isolation {
     ReadCommitted,
@@ -143,8 +146,7 @@ fn transaction<T>(
     use diesel::Connection;
     use diesel::connection::TransactionManager;
     use rand::Rng;
-    type Manager = <DbConnection as Connection>::TransactionManager;
-    let depth = Manager::transaction_manager_status_mut(conn).transaction_depth()?;
+    let depth = TxManager::transaction_manager_status_mut(conn).transaction_depth()?;
     if depth.is_some() {
         return conn.transaction(f);
     }
@@ -171,9 +173,7 @@ fn attempt_once<T>(
     isolation: Isolation,
     f: &mut impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    use diesel::Connection;
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    type Manager = <DbConnection as Connection>::TransactionManager;
     match (&mut *conn, isolation) {
         (DbConnection::Sqlite(c), _) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         (DbConnection::Postgresql(c), Isolation::ReadCommitted) => {
@@ -185,11 +185,11 @@ fn attempt_once<T>(
     }
     match f(conn) {
         // A failed COMMIT is rolled back by diesel and comes back here.
-        Ok(v) => Manager::commit_transaction(conn).map(|()| v).map_err(StoreError::from),
+        Ok(v) => TxManager::commit_transaction(conn).map(|()| v).map_err(StoreError::from),
         Err(e) => {
             // The cause is what the caller needs; a failed rollback leaves
             // the connection broken, and r2d2 discards it.
-            let _ = Manager::rollback_transaction(conn);
+            let _ = TxManager::rollback_transaction(conn);
             Err(e)
         }
     }

@@ -1,6 +1,6 @@
-//! Signing keys: at most one `current` (signs), at most one `next`
-//! (published, not yet signing), any number of `retired` (published until
-//! their tokens have expired).
+//! Signing keys, per algorithm: at most one `current` (signs), at most one
+//! `next` (published, not yet signing), any number of `retired` (published
+//! until their tokens have expired). Each algorithm rotates on its own.
 //!
 //! The table has no constraint that keeps a second `current` out, so every
 //! state change runs in `serializable_transaction`: SERIALIZABLE on
@@ -35,9 +35,10 @@ pub fn list_keys(conn: &mut DbConnection) -> Result<Vec<SigningKeyRow>, StoreErr
         .load(conn)?)
 }
 
-/// The kid of the key in `state` (`next` or `current`), if any.
-pub fn find_kid_in_state(conn: &mut DbConnection, state: &str) -> Result<Option<String>, StoreError> {
+/// The kid of the `algorithm` key in `state` (`next` or `current`), if any.
+pub fn find_kid_in_state(conn: &mut DbConnection, algorithm: &str, state: &str) -> Result<Option<String>, StoreError> {
     Ok(signing_keys::table
+        .filter(signing_keys::algorithm.eq(algorithm))
         .filter(signing_keys::state.eq(state))
         .select(signing_keys::kid)
         .order(signing_keys::created_at.desc())
@@ -45,11 +46,13 @@ pub fn find_kid_in_state(conn: &mut DbConnection, state: &str) -> Result<Option<
         .optional()?)
 }
 
-/// Inserts `row` unless a key is already in `row.state`. Used for the first
-/// `current` key and for a `next` one, where a second would be a bug.
+/// Inserts `row` unless a key of its algorithm is already in `row.state`.
+/// Used for the first `current` key and for a `next` one, where a second
+/// would be a bug.
 pub fn insert_if_state_free(conn: &mut DbConnection, row: &SigningKeyRow) -> Result<GuardedInsert, StoreError> {
     super::serializable_transaction(conn, |c| {
         let holder: Option<String> = signing_keys::table
+            .filter(signing_keys::algorithm.eq(&row.algorithm))
             .filter(signing_keys::state.eq(&row.state))
             .select(signing_keys::kid)
             .first(c)
@@ -63,20 +66,22 @@ pub fn insert_if_state_free(conn: &mut DbConnection, row: &SigningKeyRow) -> Res
 }
 
 /// Promotes the key `kid`, if it is still `next`, to `current` and retires
-/// the old current one, in one transaction. False when `kid` is not `next`
-/// (never prepared, or already activated by someone else).
+/// the old current one of its algorithm, in one transaction. False when
+/// `kid` is not `next` (never prepared, or already activated by someone else).
 pub fn activate_next(conn: &mut DbConnection, kid: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
     super::serializable_transaction(conn, |c| {
-        let promoted = diesel::update(
-            signing_keys::table.filter(signing_keys::kid.eq(kid)).filter(signing_keys::state.eq(STATE_NEXT)),
-        )
-        .set((signing_keys::state.eq(STATE_CURRENT), signing_keys::activated_at.eq(now)))
-        .execute(c)?;
-        if promoted == 0 {
+        let next = signing_keys::table.filter(signing_keys::kid.eq(kid)).filter(signing_keys::state.eq(STATE_NEXT));
+        let Some(algorithm) = next.select(signing_keys::algorithm).first::<String>(c).optional()? else {
             return Ok(false);
-        }
+        };
+        diesel::update(next)
+            .set((signing_keys::state.eq(STATE_CURRENT), signing_keys::activated_at.eq(now)))
+            .execute(c)?;
         diesel::update(
-            signing_keys::table.filter(signing_keys::state.eq(STATE_CURRENT)).filter(signing_keys::kid.ne(kid)),
+            signing_keys::table
+                .filter(signing_keys::algorithm.eq(&algorithm))
+                .filter(signing_keys::state.eq(STATE_CURRENT))
+                .filter(signing_keys::kid.ne(kid)),
         )
         .set((signing_keys::state.eq(STATE_RETIRED), signing_keys::retired_at.eq(now)))
         .execute(c)?;

@@ -1,5 +1,5 @@
-//! Compact JWS (RFC 7515) for access tokens: signing with the parsed current
-//! key, verification with the parsed published keys.
+//! Compact JWS (RFC 7515): signing with a parsed current key, verification
+//! with the parsed published keys; access tokens' claim checks.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,7 +32,7 @@ pub(super) enum PublicKey {
     EdDsa(ed25519_dalek::VerifyingKey),
 }
 
-/// The JOSE header of our access tokens, members in this order (RFC 9068 §2.1).
+/// The JOSE header of our tokens, members in this order (RFC 9068 §2.1).
 #[derive(Serialize)]
 struct JoseHeader<'a> {
     typ: &'a str,
@@ -40,18 +40,19 @@ struct JoseHeader<'a> {
     kid: &'a str,
 }
 
-/// `base64url(header)`: the same for every token a key signs, so built once.
-pub(super) fn encoded_header(kid: &str, algorithm: SigningAlgorithm) -> Result<String, SigningError> {
-    let header = JoseHeader { typ: ACCESS_TOKEN_TYPE, alg: algorithm.as_str(), kid };
+/// `base64url(header)` for a token of media type `typ` signed by this key.
+pub(super) fn encoded_header(typ: &str, kid: &str, algorithm: SigningAlgorithm) -> Result<String, SigningError> {
+    let header = JoseHeader { typ, alg: algorithm.as_str(), kid };
     let header = serde_json::to_vec(&header).map_err(|e| crypto_error("header encoding", e))?;
     Ok(URL_SAFE_NO_PAD.encode(header))
 }
 
-/// `base64url(header) . base64url(claims) . base64url(signature)` (RFC 7515 §7.1).
-pub(super) fn sign(current: &CurrentKey, claims: &AccessTokenClaims) -> Result<String, SigningError> {
+/// `base64url(header) . base64url(claims) . base64url(signature)` (RFC 7515
+/// §7.1), `header` already encoded.
+pub(super) fn sign<T: Serialize>(current: &CurrentKey, header: &str, claims: &T) -> Result<String, SigningError> {
     let claims = serde_json::to_vec(claims).map_err(|e| crypto_error("claims encoding", e))?;
-    let mut token = String::with_capacity(current.header.len() + claims.len() * 4 / 3 + 400);
-    token.push_str(&current.header);
+    let mut token = String::with_capacity(header.len() + claims.len() * 4 / 3 + 400);
+    token.push_str(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
     let signature = current.private.sign(token.as_bytes())?;
@@ -60,17 +61,21 @@ pub(super) fn sign(current: &CurrentKey, claims: &AccessTokenClaims) -> Result<S
     Ok(token)
 }
 
-/// The checks of `SigningKeys::verify_access_token`, in this order: shape,
-/// `crit`, kid (a retired key only within `keep_retired_for`), algorithm,
-/// signature, `typ`, claims, `exp`, `nbf`, `iss`, `aud`.
-pub(super) fn verify(
+/// A token whose signature one of our keys made: its `typ` and its payload,
+/// decoded from base64url but not parsed.
+pub(super) struct Verified {
+    pub(super) typ: Option<String>,
+    pub(super) payload: Vec<u8>,
+}
+
+/// The signature checks, in this order: shape, `crit`, kid (a retired key
+/// only within `keep_retired_for`), algorithm, signature.
+pub(super) fn verify_signature(
     set: &KeySet,
     token: &str,
-    issuer: &str,
-    audience: Option<&str>,
     now: i64,
     keep_retired_for: Duration,
-) -> Result<AccessTokenClaims, VerifyError> {
+) -> Result<Verified, VerifyError> {
     let (message, signature) = token.rsplit_once('.').ok_or(VerifyError::Malformed)?;
     let (_, payload) = message.split_once('.').ok_or(VerifyError::Malformed)?;
     if payload.contains('.') {
@@ -94,11 +99,25 @@ pub(super) fn verify(
     if !key.public.verify(message.as_bytes(), &signature) {
         return Err(VerifyError::BadSignature);
     }
-    if !is_access_token_type(header.typ.as_deref()) {
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
+    Ok(Verified { typ: header.typ, payload })
+}
+
+/// The checks of `SigningKeys::verify_access_token`: the signature's (see
+/// `verify_signature`), then `typ`, claims, `exp`, `nbf`, `iss`, `aud`.
+pub(super) fn verify(
+    set: &KeySet,
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+    now: i64,
+    keep_retired_for: Duration,
+) -> Result<AccessTokenClaims, VerifyError> {
+    let verified = verify_signature(set, token, now, keep_retired_for)?;
+    if !is_access_token_type(verified.typ.as_deref()) {
         return Err(VerifyError::WrongType);
     }
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
-    let claims: AccessTokenClaims = serde_json::from_slice(&payload).map_err(|_| VerifyError::Malformed)?;
+    let claims: AccessTokenClaims = serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
     if now >= claims.exp {
         return Err(VerifyError::Expired);
     }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::jws::{self, PrivateKey, PublicKey};
-use super::{SigningAlgorithm, SigningError, crypto_error};
+use super::{ALGORITHMS, SigningAlgorithm, SigningError, crypto_error};
 use crate::store::Store;
 use crate::store::models::SigningKeyRow;
 use crate::store::signing_keys::{self as db, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
@@ -29,17 +29,19 @@ pub(super) const NONCE_LEN: usize = 24;
 
 /// What `SigningKeys` holds, swapped whole on reload.
 pub(super) struct KeySet {
-    /// Shared with the next set when only the published keys change.
-    pub(super) current: Arc<CurrentKey>,
-    /// Current first, then next, then retired (most recently retired first).
+    /// The key that signs, one per algorithm; shared with the next set when
+    /// only the published keys change.
+    pub(super) current: Vec<Arc<CurrentKey>>,
+    /// Current keys first, then next, then retired (most recently retired first).
     pub(super) published: Vec<PublishedKey>,
 }
 
-/// The key that signs, with its private part parsed.
+/// A key that signs, with its private part parsed.
 pub(super) struct CurrentKey {
     pub(super) kid: String,
     pub(super) algorithm: SigningAlgorithm,
-    /// base64url of the JOSE header, the same for every token this key signs.
+    /// base64url of the access-token JOSE header, the same for every access
+    /// token this key signs.
     pub(super) header: String,
     pub(super) private: PrivateKey,
 }
@@ -58,27 +60,37 @@ impl KeySet {
     pub(super) fn find(&self, kid: &str) -> Option<&PublishedKey> {
         self.published.iter().find(|k| k.kid == kid)
     }
+
+    /// The key that signs for `algorithm`, if there is one.
+    pub(super) fn current(&self, algorithm: SigningAlgorithm) -> Option<&Arc<CurrentKey>> {
+        self.current.iter().find(|k| k.algorithm == algorithm)
+    }
 }
 
-/// Reads the table; `None` when no key is current.
-pub(super) fn load_set(store: &Store, master: &MasterKey) -> Result<Option<KeySet>, SigningError> {
+/// Reads the table: every key, with a current one for each algorithm that has one.
+pub(super) fn load_set(store: &Store, master: &MasterKey) -> Result<KeySet, SigningError> {
     let rows = store.run_blocking(db::list_keys)?;
     build_set(&rows, master)
 }
 
-fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<Option<KeySet>, SigningError> {
-    let currents: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.state == STATE_CURRENT).collect();
-    // One at most, unless the table was edited by hand: then the latest activated signs.
-    let Some(current_row) = currents.iter().max_by_key(|r| (r.activated_at, r.created_at, r.kid.as_str())) else {
-        return Ok(None);
-    };
-    if currents.len() > 1 {
-        tracing::warn!(count = currents.len(), kid = %current_row.kid, "several current signing keys; signing with the latest");
+fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<KeySet, SigningError> {
+    let mut current: Vec<Arc<CurrentKey>> = Vec::with_capacity(ALGORITHMS.len());
+    for algorithm in ALGORITHMS {
+        let currents: Vec<&SigningKeyRow> =
+            rows.iter().filter(|r| r.state == STATE_CURRENT && r.algorithm == algorithm.as_str()).collect();
+        // One at most, unless the table was edited by hand: then the latest activated signs.
+        let Some(row) = currents.iter().max_by_key(|r| (r.activated_at, r.created_at, r.kid.as_str())) else {
+            continue;
+        };
+        if currents.len() > 1 {
+            tracing::warn!(count = currents.len(), kid = %row.kid, %algorithm, "several current signing keys; signing with the latest");
+        }
+        current.push(Arc::new(CurrentKey::from_row(row, master)?));
     }
-    let current = CurrentKey::from_row(current_row, master)?;
+    let signing = |kid: &str| current.iter().any(|k| k.kid == kid);
 
     let rank = |r: &SigningKeyRow| match r.state.as_str() {
-        STATE_CURRENT if r.kid == current.kid => 0,
+        STATE_CURRENT if signing(&r.kid) => 0,
         STATE_CURRENT => 1,
         STATE_NEXT => 2,
         _ => 3,
@@ -90,13 +102,13 @@ fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<Option<KeySet
     for row in rows {
         match PublishedKey::from_row(row) {
             Ok(key) => published.push(key),
-            // The current key parsed above, so this row is not; one bad
+            // The current keys parsed above, so this row is not one; one bad
             // retired row must not stop signing.
-            Err(e) if row.kid != current.kid => tracing::warn!(kid = %row.kid, error = %e, "skipping a signing key"),
+            Err(e) if !signing(&row.kid) => tracing::warn!(kid = %row.kid, error = %e, "skipping a signing key"),
             Err(e) => return Err(e),
         }
     }
-    Ok(Some(KeySet { current: Arc::new(current), published }))
+    Ok(KeySet { current, published })
 }
 
 impl CurrentKey {
@@ -108,7 +120,7 @@ impl CurrentKey {
         if PublicParts::from_jwk(&row.public_jwk)? != public {
             return Err(SigningError::Crypto(format!("key {}: stored public key does not match", row.kid)));
         }
-        let header = jws::encoded_header(&row.kid, algorithm)?;
+        let header = jws::encoded_header(super::ACCESS_TOKEN_TYPE, &row.kid, algorithm)?;
         Ok(Self { kid: row.kid.clone(), algorithm, header, private })
     }
 }

@@ -1,13 +1,15 @@
 //! Signing keys and JWT access tokens (RFC 9068).
 //!
 //! Keys live in the `signing_keys` table so every instance signs with the
-//! same one. The private part is PKCS#8 DER sealed with XChaCha20-Poly1305
+//! same ones: one current key per algorithm (ES256, RS256, EdDSA), so that
+//! access tokens are signed with the configured algorithm while ID tokens
+//! use RS256 (which OpenID Connect requires) or the one a client asked for. The private part is PKCS#8 DER sealed with XChaCha20-Poly1305
 //! under the master key: `base64(nonce[24] || ciphertext)`, with the kid as
 //! associated data so a sealed key cannot be moved to another row. Only the
-//! `current` key is ever decrypted; the others are held as public keys.
+//! `current` keys are ever decrypted; the others are held as public keys.
 //!
-//! Rotation is two steps so resource servers that cache the JWKS never see
-//! a token signed by a key they do not know: `prepare_next` publishes a key
+//! Rotation, per algorithm, is two steps so resource servers that cache the
+//! JWKS never see a token signed by a key they do not know: `prepare_next` publishes a key
 //! that does not sign yet; later, `activate_next` makes it sign and retires
 //! the old one, which stays published for `keep_retired_for` (at least the
 //! access-token lifetime) so the tokens it signed still verify. Past that
@@ -34,6 +36,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -51,7 +54,7 @@ pub const NBF_LEEWAY_SECS: i64 = 5;
 /// 5 minutes of JWKS caching.
 const DEFAULT_RETIRED_RETENTION_MS: i64 = (3600 + 300) * 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SigningAlgorithm {
     ES256,
     RS256,
@@ -75,6 +78,10 @@ impl SigningAlgorithm {
         }
     }
 }
+
+/// Every algorithm: each has a current key at all times.
+pub const ALGORITHMS: [SigningAlgorithm; 3] =
+    [SigningAlgorithm::ES256, SigningAlgorithm::RS256, SigningAlgorithm::EdDSA];
 
 impl fmt::Display for SigningAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -151,8 +158,8 @@ pub enum SigningError {
     /// The sealed private key does not open: another master key, or an altered row.
     #[error("cannot decrypt signing key {0}: wrong master key, or the stored key was altered")]
     Decrypt(String),
-    #[error("no current signing key in the database")]
-    NoCurrentKey,
+    #[error("no current {0} signing key in the database")]
+    NoCurrentKey(SigningAlgorithm),
     #[error("no next signing key to activate: prepare one first")]
     NoNextKey,
     #[error("a next signing key is already prepared: {0}")]
@@ -180,10 +187,13 @@ pub enum VerifyError {
     WrongAudience,
 }
 
-/// Keys held in memory: the parsed current signing key plus every published
-/// public key. `reload` swaps the whole set, so signing never waits on I/O.
+/// Keys held in memory: the parsed current key of each algorithm plus
+/// every published public key. `reload` swaps the whole set, so signing
+/// never waits on I/O.
 pub struct SigningKeys {
     set: RwLock<Arc<KeySet>>,
+    /// The algorithm access tokens are signed with.
+    access: SigningAlgorithm,
     /// How long after `retired_at` a retired key still verifies, in ms.
     retired_retention_ms: AtomicI64,
 }
@@ -192,48 +202,62 @@ impl fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let set = self.snapshot();
         f.debug_struct("SigningKeys")
-            .field("current", &set.current.kid)
-            .field("algorithm", &set.current.algorithm)
+            .field("current", &set.current.iter().map(|k| (k.algorithm, k.kid.as_str())).collect::<Vec<_>>())
+            .field("access_algorithm", &self.access)
             .field("published", &set.published.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl SigningKeys {
-    /// Loads the keys; when there is no current key, generates one of
-    /// `algorithm` and stores it. Two instances starting together on one
-    /// database end up sharing whichever key committed first.
+    /// Loads the keys; for each algorithm without a current key, generates
+    /// one and stores it. Access tokens are signed with `access`. Two
+    /// instances starting together on one database end up sharing whichever
+    /// key of each algorithm committed first.
     pub fn load_or_create(
         store: &Store,
         master: &MasterKey,
-        algorithm: SigningAlgorithm,
+        access: SigningAlgorithm,
         now: DateTime<Utc>,
     ) -> Result<Self, SigningError> {
-        if let Some(set) = load_set(store, master)? {
-            return Ok(Self::from_set(set));
+        let mut set = load_set(store, master)?;
+        for algorithm in ALGORITHMS {
+            if set.current(algorithm).is_some() {
+                continue;
+            }
+            let row = new_row(master, algorithm, STATE_CURRENT, now)?;
+            match store.run_blocking(|c| db::insert_if_state_free(c, &row)) {
+                Ok(GuardedInsert::Inserted) => {
+                    tracing::info!(kid = %row.kid, %algorithm, "generated the first signing key");
+                }
+                Ok(GuardedInsert::Exists(_)) => {}
+                // Another instance may have won with a failed insert here
+                // (serialization failure, locked SQLite): the table decides.
+                Err(e) => tracing::warn!(%algorithm, error = %e, "storing a first signing key failed; re-reading"),
+            }
+            set = load_set(store, master)?;
         }
-        let row = new_row(master, algorithm, STATE_CURRENT, now)?;
-        let inserted = store.run_blocking(|c| db::insert_if_state_free(c, &row));
-        if let Ok(GuardedInsert::Inserted) = inserted {
-            tracing::info!(kid = %row.kid, algorithm = %algorithm, "generated the first signing key");
-        }
-        // Whoever won, the table now says which key is current; a failed
-        // insert (serialization failure, locked SQLite) is fine if it has one.
-        match load_set(store, master)? {
-            Some(set) => Ok(Self::from_set(set)),
-            None => Err(inserted.err().map_or(SigningError::NoCurrentKey, SigningError::from)),
-        }
+        Self::checked(set).map(|set| Self::from_set(set, access))
     }
 
     /// Re-reads the table (after a rotation elsewhere).
     pub fn reload(&self, store: &Store, master: &MasterKey) -> Result<(), SigningError> {
-        let set = load_set(store, master)?.ok_or(SigningError::NoCurrentKey)?;
+        let set = Self::checked(load_set(store, master)?)?;
         *self.set.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
         Ok(())
     }
 
-    /// Rotation, part 1: generates a key in state `next`, published in the
-    /// JWKS but not signing yet. At most one `next` key exists at a time.
+    /// A set is usable when every algorithm has a key that signs.
+    fn checked(set: KeySet) -> Result<KeySet, SigningError> {
+        match ALGORITHMS.into_iter().find(|a| set.current(*a).is_none()) {
+            Some(missing) => Err(SigningError::NoCurrentKey(missing)),
+            None => Ok(set),
+        }
+    }
+
+    /// Rotation, part 1: generates an `algorithm` key in state `next`,
+    /// published in the JWKS but not signing yet. At most one `next` key
+    /// per algorithm exists at a time.
     pub fn prepare_next(
         &self,
         store: &Store,
@@ -243,7 +267,7 @@ impl SigningKeys {
     ) -> Result<String, SigningError> {
         // Checked first so an RSA key is not generated for nothing; the
         // guarded insert below is what decides.
-        if let Some(kid) = store.run_blocking(|c| db::find_kid_in_state(c, STATE_NEXT))? {
+        if let Some(kid) = store.run_blocking(|c| db::find_kid_in_state(c, algorithm.as_str(), STATE_NEXT))? {
             return Err(SigningError::NextAlreadyPrepared(kid));
         }
         let row = new_row(master, algorithm, STATE_NEXT, now)?;
@@ -255,12 +279,22 @@ impl SigningKeys {
         Ok(row.kid)
     }
 
-    /// Rotation, part 2: the `next` key becomes `current`, the old current
-    /// one `retired` (still published until `retired_at + keep_retired_for`).
-    /// Call it once resource servers have had time to fetch the next key.
-    pub fn activate_next(&self, store: &Store, master: &MasterKey, now: DateTime<Utc>) -> Result<String, SigningError> {
+    /// Rotation, part 2: the `next` key of `algorithm` becomes `current`, the
+    /// old current one `retired` (still published until `retired_at +
+    /// keep_retired_for`). Call it once resource servers have had time to
+    /// fetch the next key.
+    pub fn activate_next(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        algorithm: SigningAlgorithm,
+        now: DateTime<Utc>,
+    ) -> Result<String, SigningError> {
         let rows = store.run_blocking(db::list_keys)?;
-        let next = rows.iter().find(|r| r.state == STATE_NEXT).ok_or(SigningError::NoNextKey)?;
+        let next = rows
+            .iter()
+            .find(|r| r.state == STATE_NEXT && r.algorithm == algorithm.as_str())
+            .ok_or(SigningError::NoNextKey)?;
         // Refuse to promote a key this instance could not sign with (one
         // prepared under another master key): every instance would fail.
         CurrentKey::from_row(next, master)?;
@@ -269,30 +303,64 @@ impl SigningKeys {
         self.reload(store, master)?;
         match promoted {
             Ok(true) => {
-                tracing::info!(kid = %kid, "activated the next signing key");
+                tracing::info!(kid = %kid, %algorithm, "activated the next signing key");
                 Ok(kid)
             }
             // Another instance activated the same key at the same time: done.
-            Ok(false) | Err(StoreError::Conflict(_) | StoreError::Busy(_)) if self.current_kid() == kid => Ok(kid),
+            Ok(false) | Err(StoreError::Conflict(_) | StoreError::Busy(_)) if self.current_kid_of(algorithm) == kid => {
+                Ok(kid)
+            }
             Ok(false) => Err(SigningError::NoNextKey),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// The kid of the key that signs access tokens.
     pub fn current_kid(&self) -> String {
-        self.snapshot().current.kid.clone()
+        self.current_kid_of(self.access)
     }
 
-    /// The algorithm of the current key.
+    /// The kid of the current `algorithm` key.
+    pub fn current_kid_of(&self, algorithm: SigningAlgorithm) -> String {
+        self.snapshot().current(algorithm).map(|k| k.kid.clone()).unwrap_or_default()
+    }
+
+    /// The algorithm access tokens are signed with.
     pub fn algorithm(&self) -> SigningAlgorithm {
-        self.snapshot().current.algorithm
+        self.access
     }
 
-    /// Signs with the current key; the header carries alg, kid and
-    /// `typ: at+jwt` (RFC 9068 §2.1). No I/O, no lock held while signing,
-    /// no key parsing either: the key was parsed when it was loaded.
+    /// Signs with the current access-token key; the header carries alg, kid
+    /// and `typ: at+jwt` (RFC 9068 §2.1). No I/O, no lock held while
+    /// signing, no key parsing either: the key was parsed when it was loaded.
     pub fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, SigningError> {
-        jws::sign(&self.snapshot().current, claims)
+        let set = self.snapshot();
+        let current = set.current(self.access).ok_or(SigningError::NoCurrentKey(self.access))?;
+        jws::sign(current, &current.header, claims)
+    }
+
+    /// Signs `claims` as a compact JWS with the current `algorithm` key; the
+    /// header is `{"typ", "alg", "kid"}`. For ID tokens (`JWT`) and logout
+    /// tokens (`logout+jwt`).
+    pub fn sign_jwt<T: Serialize>(
+        &self,
+        algorithm: SigningAlgorithm,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, SigningError> {
+        let set = self.snapshot();
+        let current = set.current(algorithm).ok_or(SigningError::NoCurrentKey(algorithm))?;
+        jws::sign(current, &jws::encoded_header(typ, &current.kid, algorithm)?, claims)
+    }
+
+    /// A token that one of our published keys signed (the kid picks the key,
+    /// the key fixes the algorithm; a retired key only within its window):
+    /// its `typ` header and its claims. No claim is checked: callers check
+    /// what their specification asks (issuer, audience, times).
+    pub fn verify_jwt<T: DeserializeOwned>(&self, token: &str, now: i64) -> Result<(Option<String>, T), VerifyError> {
+        let verified = jws::verify_signature(&self.snapshot(), token, now, self.retired_retention())?;
+        let claims = serde_json::from_slice(&verified.payload).map_err(|_| VerifyError::Malformed)?;
+        Ok((verified.typ, claims))
     }
 
     /// Verifies a token as a resource server would (RFC 9068 §4): the key
@@ -353,8 +421,12 @@ impl SigningKeys {
         json!({ "keys": keys })
     }
 
-    fn from_set(set: KeySet) -> Self {
-        Self { set: RwLock::new(Arc::new(set)), retired_retention_ms: AtomicI64::new(DEFAULT_RETIRED_RETENTION_MS) }
+    fn from_set(set: KeySet, access: SigningAlgorithm) -> Self {
+        Self {
+            set: RwLock::new(Arc::new(set)),
+            access,
+            retired_retention_ms: AtomicI64::new(DEFAULT_RETIRED_RETENTION_MS),
+        }
     }
 
     fn retired_retention(&self) -> Duration {

@@ -34,29 +34,38 @@ fn private_key_is_sealed_under_the_master_key(alg: SigningAlgorithm) {
     // The kid is associated data: the sealed key cannot be moved to another row.
     assert!(matches!(open_private(&f.master, "other", &row.private_key_encrypted), Err(SigningError::Decrypt(_))));
     let err = SigningKeys::load_or_create(&f.store, &master(2), alg, t0()).unwrap_err();
-    assert!(matches!(err, SigningError::Decrypt(ref kid) if *kid == row.kid), "{err}");
+    let stored: Vec<String> = rows(&f).into_iter().map(|r| r.kid).collect();
+    assert!(matches!(err, SigningError::Decrypt(ref kid) if stored.contains(kid)), "{err}");
 
-    // Debug shows kids only.
-    let kid = keys.current_kid();
-    assert_eq!(
-        format!("{keys:?}"),
-        format!("SigningKeys {{ current: {kid:?}, algorithm: {alg:?}, published: [{kid:?}] }}")
-    );
+    // Debug shows kids and algorithms only.
+    let debug = format!("{keys:?}");
+    assert!(debug.starts_with("SigningKeys { current: ["), "{debug}");
+    for r in rows(&f) {
+        assert!(debug.contains(&format!("({}, {:?})", r.algorithm, r.kid)), "{debug}");
+        assert!(!debug.contains(&r.private_key_encrypted), "{debug}");
+    }
+    assert!(debug.contains(&format!("access_algorithm: {alg:?}")), "{debug}");
 }
 
 fn second_instance_shares_the_key(alg: SigningAlgorithm) {
     let f = fixture();
     let first = create(&f, alg);
-    // The algorithm asked for only matters when a key is created.
+    // One key per algorithm, shared: an instance configured with another
+    // algorithm signs access tokens with that algorithm's shared key.
     let other_alg = if alg == SigningAlgorithm::EdDSA { SigningAlgorithm::ES256 } else { SigningAlgorithm::EdDSA };
     let second = SigningKeys::load_or_create(&f.store, &f.master, other_alg, t0()).unwrap();
-    assert_eq!(second.current_kid(), first.current_kid());
-    assert_eq!(second.algorithm(), alg);
-    assert_eq!(rows(&f).len(), 1);
+    assert_eq!(rows(&f).len(), 3);
+    for a in ALGORITHMS {
+        assert_eq!(second.current_kid_of(a), first.current_kid_of(a));
+    }
+    assert_eq!(second.current_kid(), first.current_kid_of(other_alg));
+    assert_eq!(second.algorithm(), other_alg);
 
     let now = t0().timestamp();
     let token = first.sign_access_token(&claims_at(now)).unwrap();
     assert_eq!(second.verify_access_token(&token, ISS, Some(API), now), Ok(claims_at(now)));
+    let token = second.sign_access_token(&claims_at(now)).unwrap();
+    assert_eq!(first.verify_access_token(&token, ISS, Some(API), now), Ok(claims_at(now)));
 }
 
 fn rotation_publishes_before_signing_and_keeps_the_old_key(alg: SigningAlgorithm) {
@@ -70,18 +79,18 @@ fn rotation_publishes_before_signing_and_keeps_the_old_key(alg: SigningAlgorithm
     let prepared_at = t0() + Duration::days(1);
     let next = a.prepare_next(&f.store, &f.master, alg, prepared_at).unwrap();
     assert_ne!(next, old);
-    assert_eq!(kids(&a.jwks(prepared_at, keep_for)), [old.clone(), next.clone()]);
+    assert_eq!(kids(&a.jwks(prepared_at, keep_for), alg), [old.clone(), next.clone()]);
     assert_eq!(a.current_kid(), old);
     let before = a.sign_access_token(&claims_at(prepared_at.timestamp())).unwrap();
     assert_eq!(decode_header(&before).unwrap().kid, Some(old.clone()));
     b.reload(&f.store, &f.master).unwrap();
-    assert_eq!(kids(&b.jwks(prepared_at, keep_for)), [old.clone(), next.clone()]);
+    assert_eq!(kids(&b.jwks(prepared_at, keep_for), alg), [old.clone(), next.clone()]);
 
     // Part 2: the next key signs, the old one stays published for keep_for.
     let activated_at = prepared_at + Duration::days(1);
     let now = activated_at.timestamp();
     let old_token = a.sign_access_token(&claims_at(now - 60)).unwrap();
-    assert_eq!(a.activate_next(&f.store, &f.master, activated_at).unwrap(), next);
+    assert_eq!(a.activate_next(&f.store, &f.master, alg, activated_at).unwrap(), next);
     assert_eq!(a.current_kid(), next);
     let new_token = a.sign_access_token(&claims_at(now)).unwrap();
     assert_eq!(decode_header(&new_token).unwrap().kid, Some(next.clone()));
@@ -95,8 +104,8 @@ fn rotation_publishes_before_signing_and_keeps_the_old_key(alg: SigningAlgorithm
 
     let retired = row(&f, &old);
     assert_eq!((retired.state.as_str(), retired.retired_at), (STATE_RETIRED, Some(activated_at.naive_utc())));
-    assert_eq!(kids(&b.jwks(activated_at + keep_for - Duration::seconds(1), keep_for)), [next.clone(), old]);
-    assert_eq!(kids(&b.jwks(activated_at + keep_for, keep_for)), [next]);
+    assert_eq!(kids(&b.jwks(activated_at + keep_for - Duration::seconds(1), keep_for), alg), [next.clone(), old]);
+    assert_eq!(kids(&b.jwks(activated_at + keep_for, keep_for), alg), [next]);
 }
 
 #[test]
@@ -109,23 +118,29 @@ fn keys_can_be_shared_between_workers() {
 fn rotation_steps_are_refused_out_of_order() {
     let f = fixture();
     let keys = create(&f, SigningAlgorithm::ES256);
-    let err = keys.activate_next(&f.store, &f.master, t0()).unwrap_err();
+    let access_kid = keys.current_kid();
+    let err = keys.activate_next(&f.store, &f.master, SigningAlgorithm::EdDSA, t0()).unwrap_err();
     assert!(matches!(err, SigningError::NoNextKey), "{err}");
 
     let next = keys.prepare_next(&f.store, &f.master, SigningAlgorithm::EdDSA, t0()).unwrap();
     let err = keys.prepare_next(&f.store, &f.master, SigningAlgorithm::EdDSA, t0()).unwrap_err();
     assert!(matches!(err, SigningError::NextAlreadyPrepared(ref kid) if *kid == next), "{err}");
     // The store refuses a second next key even when asked directly.
-    let row = new_row(&f.master, SigningAlgorithm::ES256, STATE_NEXT, t0()).unwrap();
+    let row = new_row(&f.master, SigningAlgorithm::EdDSA, STATE_NEXT, t0()).unwrap();
     assert_eq!(
         f.store.run_blocking(|c| db::insert_if_state_free(c, &row)).unwrap(),
         GuardedInsert::Exists(next.clone())
     );
+    // Each algorithm rotates on its own: the EdDSA next key is not ES256's.
+    let err = keys.activate_next(&f.store, &f.master, SigningAlgorithm::ES256, t0()).unwrap_err();
+    assert!(matches!(err, SigningError::NoNextKey), "{err}");
 
-    // Rotating to another algorithm works; the JWKS then mixes both.
-    assert_eq!(keys.activate_next(&f.store, &f.master, t0()).unwrap(), next);
-    assert_eq!(keys.algorithm(), SigningAlgorithm::EdDSA);
-    assert_eq!(rows(&f).iter().filter(|r| r.state == STATE_CURRENT).count(), 1);
+    assert_eq!(keys.activate_next(&f.store, &f.master, SigningAlgorithm::EdDSA, t0()).unwrap(), next);
+    assert_eq!(keys.current_kid_of(SigningAlgorithm::EdDSA), next);
+    assert_eq!((keys.algorithm(), keys.current_kid()), (SigningAlgorithm::ES256, access_kid));
+    let currents: Vec<String> =
+        rows(&f).into_iter().filter(|r| r.state == STATE_CURRENT).map(|r| r.algorithm).collect();
+    assert_eq!(currents.len(), 3, "one current key per algorithm: {currents:?}");
 }
 
 #[test]
@@ -136,7 +151,7 @@ fn a_next_key_this_instance_cannot_open_is_not_activated() {
     // Prepared by an instance configured with another master key.
     let row = new_row(&master(9), SigningAlgorithm::ES256, STATE_NEXT, t0()).unwrap();
     f.store.run_blocking(|c| db::insert_if_state_free(c, &row)).unwrap();
-    let err = keys.activate_next(&f.store, &f.master, t0()).unwrap_err();
+    let err = keys.activate_next(&f.store, &f.master, SigningAlgorithm::ES256, t0()).unwrap_err();
     assert!(matches!(err, SigningError::Decrypt(_)), "{err}");
     keys.reload(&f.store, &f.master).unwrap();
     assert_eq!(keys.current_kid(), old);
@@ -154,7 +169,7 @@ fn a_retired_key_verifies_only_within_the_retention() {
     let old_token = keys.sign_access_token(&long_lived_claims(t0().timestamp())).unwrap();
     keys.prepare_next(&f.store, &f.master, SigningAlgorithm::ES256, t0()).unwrap();
     let retired_at = t0() + Duration::days(1);
-    keys.activate_next(&f.store, &f.master, retired_at).unwrap();
+    keys.activate_next(&f.store, &f.master, SigningAlgorithm::ES256, retired_at).unwrap();
     let new_token = keys.sign_access_token(&long_lived_claims(retired_at.timestamp())).unwrap();
     let verify = |token: &str, at: DateTime<Utc>| keys.verify_access_token(token, ISS, Some(API), at.timestamp());
 
@@ -168,8 +183,8 @@ fn a_retired_key_verifies_only_within_the_retention() {
     assert!(verify(&old_token, retired_at + keep - Duration::seconds(1)).is_ok());
     assert_eq!(verify(&old_token, retired_at + keep), Err(VerifyError::UnknownKey));
     // A key verifies exactly as long as the JWKS publishes it.
-    assert_eq!(kids(&keys.jwks(retired_at + keep - Duration::seconds(1), keep)).len(), 2);
-    assert_eq!(kids(&keys.jwks(retired_at + keep, keep)), [keys.current_kid()]);
+    assert_eq!(kids(&keys.jwks(retired_at + keep - Duration::seconds(1), keep), SigningAlgorithm::ES256).len(), 2);
+    assert_eq!(kids(&keys.jwks(retired_at + keep, keep), SigningAlgorithm::ES256), [keys.current_kid()]);
 
     // Negative counts as zero; the current key is never refused for age.
     keys.set_retired_retention(Duration::seconds(-5));
@@ -191,12 +206,13 @@ fn pruning_deletes_only_retired_keys_past_the_retention() {
     // a retired at t1, b at t2; c signs, d is next.
     let (t1, t2) = (t0() + Duration::days(1), t0() + Duration::days(2));
     let b = keys.prepare_next(&store, &master, alg, t0()).unwrap();
-    keys.activate_next(&store, &master, t1).unwrap();
+    keys.activate_next(&store, &master, alg, t1).unwrap();
     let c = keys.prepare_next(&store, &master, alg, t1).unwrap();
-    keys.activate_next(&store, &master, t2).unwrap();
+    keys.activate_next(&store, &master, alg, t2).unwrap();
     let d = keys.prepare_next(&store, &master, alg, t2).unwrap();
     let stored = || {
-        let mut kids: Vec<String> = store.run_blocking(db::list_keys).unwrap().into_iter().map(|r| r.kid).collect();
+        let rows = store.run_blocking(db::list_keys).unwrap().into_iter().filter(|r| r.algorithm == alg.as_str());
+        let mut kids: Vec<String> = rows.map(|r| r.kid).collect();
         kids.sort();
         kids
     };
@@ -212,24 +228,24 @@ fn pruning_deletes_only_retired_keys_past_the_retention() {
     assert_eq!(stored(), sorted(vec![b.clone(), c.clone(), d.clone()]));
     // Gone from memory as well: not published, not verifying, whatever the windows say.
     keys.set_retired_retention(forever);
-    assert_eq!(kids(&keys.jwks(t1 + keep, forever)), [c.clone(), d.clone(), b.clone()]);
+    assert_eq!(kids(&keys.jwks(t1 + keep, forever), alg), [c.clone(), d.clone(), b.clone()]);
     let now = (t1 + keep).timestamp();
     assert_eq!(keys.verify_access_token(&a_token, ISS, Some(API), now), Err(VerifyError::UnknownKey));
     // Another instance forgets it when it reloads.
     other.reload(&db.store(), &master).unwrap();
-    assert_eq!(kids(&other.jwks(t1 + keep, forever)), [c.clone(), d.clone(), b]);
+    assert_eq!(kids(&other.jwks(t1 + keep, forever), alg), [c.clone(), d.clone(), b]);
 
     // Current and next keys are kept whatever the retention.
     let late = t2 + forever;
     assert_eq!(keys.prune_retired(&store, late, Duration::zero()).unwrap(), 1);
     assert_eq!(keys.prune_retired(&store, late, Duration::zero()).unwrap(), 0);
     assert_eq!(stored(), sorted(vec![c.clone(), d.clone()]));
-    assert_eq!(kids(&keys.jwks(late, Duration::zero())), [c, d]);
+    assert_eq!(kids(&keys.jwks(late, Duration::zero()), alg), [c, d]);
     let token = keys.sign_access_token(&claims_at(late.timestamp())).unwrap();
     assert!(keys.verify_access_token(&token, ISS, Some(API), late.timestamp()).is_ok());
     // A window longer than the calendar prunes nothing, and does not panic.
     assert_eq!(keys.prune_retired(&store, late, Duration::MAX).unwrap(), 0);
-    assert_eq!(kids(&keys.jwks(late, Duration::MAX)).len(), 2);
+    assert_eq!(kids(&keys.jwks(late, Duration::MAX), alg).len(), 2);
 }
 
 /// A database several "instances" (separate pools, as separate processes
@@ -306,7 +322,8 @@ fn concurrent_instances_agree_on_one_key() {
     let master = master(1);
     let states = |state: &str| {
         let rows = stores[0].run_blocking(db::list_keys).unwrap();
-        rows.into_iter().filter(|r| r.state == state).map(|r| r.kid).collect::<Vec<_>>()
+        let es256 = rows.into_iter().filter(|r| r.algorithm == SigningAlgorithm::ES256.as_str());
+        es256.filter(|r| r.state == state).map(|r| r.kid).collect::<Vec<_>>()
     };
 
     let instances = all_at_once(&stores, |store| {
@@ -337,7 +354,7 @@ fn concurrent_instances_agree_on_one_key() {
 
     let activated = all_at_once(&stores, |store| {
         let keys = SigningKeys::load_or_create(store, &master, SigningAlgorithm::ES256, t0()).unwrap();
-        keys.activate_next(store, &master, t0()).map_err(|e| e.to_string())
+        keys.activate_next(store, &master, SigningAlgorithm::ES256, t0()).map_err(|e| e.to_string())
     });
     assert_eq!(states(STATE_CURRENT), next);
     assert_eq!(states(STATE_RETIRED), first);

@@ -9,7 +9,7 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::Value;
 
 use super::keys::open_private;
-use super::{ACCESS_TOKEN_TYPE, AccessTokenClaims, SigningAlgorithm, SigningKeys};
+use super::{ACCESS_TOKEN_TYPE, ALGORITHMS, AccessTokenClaims, SigningAlgorithm, SigningKeys};
 use crate::store::models::SigningKeyRow;
 use crate::store::signing_keys as db;
 use crate::store::{DatabaseUrl, PoolSettings, Store};
@@ -71,8 +71,10 @@ fn row(f: &Fixture, kid: &str) -> SigningKeyRow {
     rows(f).into_iter().find(|r| r.kid == kid).unwrap()
 }
 
-fn kids(jwks: &Value) -> Vec<String> {
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+/// The kids of the `alg` keys in a JWK Set, in its order.
+fn kids(jwks: &Value, alg: SigningAlgorithm) -> Vec<String> {
+    let keys = jwks["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == alg.as_str());
+    keys.map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
 /// The current key's private part, as jsonwebtoken takes it: to sign

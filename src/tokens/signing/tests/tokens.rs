@@ -12,7 +12,38 @@ for_each_algorithm!(
     refuses_what_fails_a_check,
     other_token_types_are_refused,
     jwks_alone_verifies_and_holds_no_private_member,
+    other_jwts_are_signed_with_the_key_of_their_algorithm,
 );
+
+/// ID and logout tokens: any algorithm, whatever signs access tokens, with
+/// their own `typ`; `verify_jwt` checks the signature only, and none of
+/// them passes for an access token.
+fn other_jwts_are_signed_with_the_key_of_their_algorithm(access: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, access);
+    let now = t0().timestamp();
+    let claims = json!({ "iss": ISS, "sub": "user_1", "aud": "app_1", "exp": now + 60, "iat": now });
+    for alg in ALGORITHMS {
+        let token = keys.sign_jwt(alg, "JWT", &claims).unwrap();
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.alg, alg.jwt());
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(header.kid, Some(keys.current_kid_of(alg)));
+        let (typ, verified): (Option<String>, serde_json::Value) = keys.verify_jwt(&token, now).unwrap();
+        assert_eq!((typ.as_deref(), verified), (Some("JWT"), claims.clone()));
+        // The signature is checked: any change to the payload is refused.
+        let (head, rest) = token.split_once('.').unwrap();
+        let (_, signature) = rest.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(json!({ "sub": "admin" }).to_string());
+        let forged = format!("{head}.{forged}.{signature}");
+        assert_eq!(keys.verify_jwt::<serde_json::Value>(&forged, now), Err(VerifyError::BadSignature));
+        assert_eq!(keys.verify_access_token(&token, ISS, None, now), Err(VerifyError::WrongType));
+    }
+    let logout = keys.sign_jwt(access, "logout+jwt", &claims).unwrap();
+    let (typ, _): (Option<String>, serde_json::Value) = keys.verify_jwt(&logout, now).unwrap();
+    assert_eq!(typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(keys.verify_jwt::<serde_json::Value>("a.b.c", now), Err(VerifyError::Malformed));
+}
 
 fn signs_and_verifies(alg: SigningAlgorithm) {
     let f = fixture();
@@ -97,14 +128,19 @@ fn jwks_alone_verifies_and_holds_no_private_member(alg: SigningAlgorithm) {
     let jwks = keys.jwks(t0(), Duration::hours(1));
 
     let allowed = ["kty", "crv", "x", "y", "n", "e", "kid", "use", "alg"];
-    for key in jwks["keys"].as_array().unwrap() {
+    let published = jwks["keys"].as_array().unwrap();
+    // One current key per algorithm, whichever signs access tokens.
+    let mut algs: Vec<&str> = published.iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    algs.sort_unstable();
+    assert_eq!(algs, ["ES256", "EdDSA", "RS256"]);
+    for key in published {
         for member in key.as_object().unwrap().keys() {
             assert!(allowed.contains(&member.as_str()), "unexpected JWK member {member}: {key}");
         }
         assert_eq!(key["use"], "sig");
-        assert_eq!(key["alg"], alg.as_str());
     }
-    let key = &jwks["keys"][0];
+    let key = published.iter().find(|k| k["kid"] == keys.current_kid().as_str()).unwrap();
+    assert_eq!(key["alg"], alg.as_str());
     match alg {
         SigningAlgorithm::ES256 => assert_eq!((&key["kty"], &key["crv"]), (&json!("EC"), &json!("P-256"))),
         SigningAlgorithm::RS256 => {
@@ -183,7 +219,8 @@ fn tokens_that_are_not_ours_are_refused() {
 
     // Algorithm confusion: HS256 "signed" with the public key as secret.
     let jwks = keys.jwks(t0(), Duration::zero());
-    let secret = jwks["keys"][0]["x"].as_str().unwrap();
+    let published = jwks["keys"].as_array().unwrap();
+    let secret = published.iter().find(|k| k["kid"] == keys.current_kid().as_str()).unwrap()["x"].as_str().unwrap();
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(keys.current_kid());
     header.typ = Some(ACCESS_TOKEN_TYPE.into());

@@ -17,7 +17,7 @@ use portcullis::apikeys::{Environment, KeyKind, NewApiKey, format};
 use portcullis::clock::SystemClock;
 use portcullis::config::{Config, OAuthConfig};
 use portcullis::http::AppState;
-use portcullis::oauth::clients::{Client, ClientCredentials, ClientType, GrantType, NewClient};
+use portcullis::oauth::clients::{Client, ClientCredentials, ClientType, GrantType, NewClient, OidcRegistration};
 use portcullis::oauth::grants::client_credentials;
 use portcullis::tokens::signing::AccessTokenClaims;
 
@@ -85,6 +85,7 @@ fn machine_client(f: &Fixture) -> (Client, String) {
             management: false,
             require_pkce: true,
             created_by: None,
+            oidc: OidcRegistration::default(),
         }))
         .expect("client");
     (client, secret.expect("a confidential client has a secret"))

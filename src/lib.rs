@@ -33,6 +33,7 @@ use crate::oauth::OAuth;
 use crate::oauth::clients::Clients;
 use crate::oauth::scopes::ScopeRegistry;
 use crate::oauth::service::Settings;
+use crate::oauth::subject::PairwiseKey;
 use crate::store::{DatabaseUrl, Store};
 use crate::tokens::master_key::{KeySource, MasterKey};
 use crate::tokens::signing::{SigningAlgorithm, SigningKeys};
@@ -100,7 +101,8 @@ pub fn build_oauth(
     // Verification and the JWKS keep retired keys for the same window.
     keys.set_retired_retention(settings.retired_key_retention);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings })
+    let pairwise = Arc::new(PairwiseKey::derive(master_key));
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

@@ -10,8 +10,9 @@ use portcullis::accounts::passwords::PasswordHashing;
 use portcullis::accounts::{Accounts, Role};
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
-use portcullis::oauth::clients::{ClientType, Clients, GrantType, NewClient};
+use portcullis::oauth::clients::{ClientType, Clients, GrantType, NewClient, OidcRegistration, SubjectType};
 use portcullis::oauth::scopes::ScopeRegistry;
+use portcullis::tokens::signing::SigningAlgorithm;
 
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "OAuth 2.0 / OpenID Connect authorization server and API-key platform")]
@@ -51,49 +52,7 @@ enum OrgCommand {
 enum ClientCommand {
     /// Register an app. A confidential client's secret is printed once and
     /// stored only as a digest: copy it now.
-    Create {
-        /// Id of the organization that owns the app, or its name when only one has it.
-        #[arg(long)]
-        org: String,
-        /// Name shown on the consent page.
-        #[arg(long)]
-        name: String,
-        /// confidential (has a secret: servers) or public (no secret: SPAs, native apps; PKCE required).
-        #[arg(long = "type", default_value = "confidential")]
-        client_type: ClientType,
-        /// A redirect URI, matched exactly (repeat for several).
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        /// authorization_code, client_credentials or refresh_token (repeat for several).
-        #[arg(long = "grant", required = true)]
-        grants: Vec<GrantType>,
-        /// A scope the app may ask for (repeat for several).
-        #[arg(long = "scope")]
-        scopes: Vec<String>,
-        /// Homepage shown on the consent page.
-        #[arg(long)]
-        homepage: Option<String>,
-        /// Logo (https) shown on the consent page.
-        #[arg(long)]
-        logo: Option<String>,
-        /// Access-token lifetime in seconds (default from configuration).
-        #[arg(long)]
-        access_token_ttl: Option<i64>,
-        /// Refresh-token idle lifetime in seconds (default from configuration).
-        #[arg(long)]
-        refresh_token_ttl: Option<i64>,
-        /// Issue a refresh token in the code flow even without offline_access.
-        #[arg(long)]
-        always_issue_refresh_token: bool,
-        /// May introspect tokens issued to any client (for resource servers).
-        #[arg(long)]
-        resource_server: bool,
-        /// PKCE (S256) on the code flow: required (default, OAuth 2.1), or
-        /// optional for a legacy confidential client that cannot send it.
-        /// Public clients always require it.
-        #[arg(long, value_name = "required|optional", default_value = "required")]
-        pkce: PkceRule,
-    },
+    Create(Box<CreateClient>),
     /// List registered apps.
     List {
         /// Only this organization's apps (id, or a name only one has).
@@ -107,6 +66,71 @@ enum ClientCommand {
         #[arg(long, default_value_t = 0)]
         grace: i64,
     },
+}
+
+/// What `client create` registers.
+#[derive(clap::Args)]
+struct CreateClient {
+    /// Id of the organization that owns the app, or its name when only one has it.
+    #[arg(long)]
+    org: String,
+    /// Name shown on the consent page.
+    #[arg(long)]
+    name: String,
+    /// confidential (has a secret: servers) or public (no secret: SPAs, native apps; PKCE required).
+    #[arg(long = "type", default_value = "confidential")]
+    client_type: ClientType,
+    /// A redirect URI, matched exactly (repeat for several).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// authorization_code, client_credentials or refresh_token (repeat for several).
+    #[arg(long = "grant", required = true)]
+    grants: Vec<GrantType>,
+    /// A scope the app may ask for (repeat for several).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Homepage shown on the consent page.
+    #[arg(long)]
+    homepage: Option<String>,
+    /// Logo (https) shown on the consent page.
+    #[arg(long)]
+    logo: Option<String>,
+    /// Access-token lifetime in seconds (default from configuration).
+    #[arg(long)]
+    access_token_ttl: Option<i64>,
+    /// Refresh-token idle lifetime in seconds (default from configuration).
+    #[arg(long)]
+    refresh_token_ttl: Option<i64>,
+    /// Issue a refresh token in the code flow even without offline_access.
+    #[arg(long)]
+    always_issue_refresh_token: bool,
+    /// May introspect tokens issued to any client (for resource servers).
+    #[arg(long)]
+    resource_server: bool,
+    /// PKCE (S256) on the code flow: required (default, OAuth 2.1), or
+    /// optional for a legacy confidential client that cannot send it.
+    /// Public clients always require it.
+    #[arg(long, value_name = "required|optional", default_value = "required")]
+    pkce: PkceRule,
+    /// Where /oauth/logout may send the browser after sign-out, matched
+    /// exactly (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where a logout token is POSTed when a user's session ends
+    /// (OpenID Connect Back-Channel Logout): https, or http on loopback.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// The `sub` of ID tokens: the user's id (public), or one per sector
+    /// identifier (pairwise).
+    #[arg(long, value_name = "public|pairwise", default_value = "public")]
+    subject_type: SubjectType,
+    /// For a pairwise app whose redirect URIs span several hosts: the host
+    /// its subjects are computed for.
+    #[arg(long)]
+    sector_identifier: Option<String>,
+    /// The ID-token signing algorithm.
+    #[arg(long, value_name = "RS256|ES256|EdDSA", default_value = "RS256")]
+    id_token_alg: SigningAlgorithm,
 }
 
 /// Whether a client must use PKCE in the code flow.
@@ -262,21 +286,27 @@ fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> 
     let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry);
     let rt = runtime()?;
     match command {
-        ClientCommand::Create {
-            org,
-            name,
-            client_type,
-            redirect_uris,
-            grants,
-            scopes,
-            homepage,
-            logo,
-            access_token_ttl,
-            refresh_token_ttl,
-            always_issue_refresh_token,
-            resource_server,
-            pkce,
-        } => {
+        ClientCommand::Create(create) => {
+            let CreateClient {
+                org,
+                name,
+                client_type,
+                redirect_uris,
+                grants,
+                scopes,
+                homepage,
+                logo,
+                access_token_ttl,
+                refresh_token_ttl,
+                always_issue_refresh_token,
+                resource_server,
+                pkce,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                subject_type,
+                sector_identifier,
+                id_token_alg,
+            } = *create;
             let organization_id = organization_id(&store, &org)?;
             let new = NewClient {
                 organization_id,
@@ -295,6 +325,13 @@ fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> 
                 // Clients::create refuses an exemption for a public client.
                 require_pkce: pkce == PkceRule::Required,
                 created_by: None,
+                oidc: OidcRegistration {
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    subject_type,
+                    sector_identifier,
+                    id_token_alg,
+                },
             };
             let (client, secret) = rt.block_on(clients.create(new))?;
             println!("client_id:     {}", client.client_id);

@@ -17,6 +17,7 @@ use crate::clock::Clock;
 use crate::store::clients::{self as rows, ClientRow, ClientSecretRow};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
+use crate::tokens::signing::SigningAlgorithm;
 
 const TOPIC: &str = "client";
 
@@ -80,6 +81,36 @@ impl FromStr for GrantType {
     }
 }
 
+/// How the `sub` of a user's ID tokens is chosen for a client (OIDC Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubjectType {
+    /// The user's id, the same for every client.
+    #[default]
+    Public,
+    /// A different, unlinkable `sub` per sector identifier (see `subject`).
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
+impl FromStr for SubjectType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "public" => Ok(Self::Public),
+            "pairwise" => Ok(Self::Pairwise),
+            other => Err(format!("unknown subject_type {other:?}: use public or pairwise")),
+        }
+    }
+}
+
 /// A client secret's digest and, once rotated out, when it stops working.
 #[derive(Debug, Clone)]
 pub struct SecretDigest {
@@ -112,6 +143,15 @@ pub struct Client {
     pub require_pkce: bool,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Where RP-initiated logout may send the browser, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where back-channel logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    pub subject_type: SubjectType,
+    /// The host pairwise subjects are computed for (pairwise clients only).
+    pub sector_identifier: Option<String>,
+    /// `id_token_signed_response_alg`: RS256 unless the client asked otherwise.
+    pub id_token_alg: SigningAlgorithm,
     secrets: Vec<SecretDigest>,
 }
 
@@ -142,6 +182,11 @@ impl Client {
             require_pkce: true,
             created_by: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            subject_type: SubjectType::Public,
+            sector_identifier: None,
+            id_token_alg: SigningAlgorithm::RS256,
             secrets: Vec::new(),
         }
     }
@@ -183,6 +228,33 @@ pub struct NewClient {
     pub management: bool,
     pub require_pkce: bool,
     pub created_by: Option<String>,
+    pub oidc: OidcRegistration,
+}
+
+/// The OpenID Connect part of a registration (OIDC Registration §2,
+/// RP-Initiated Logout §3.1, Back-Channel Logout §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcRegistration {
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub subject_type: SubjectType,
+    /// For a pairwise client: the host its subjects are computed for. Needed
+    /// when its redirect URIs span several hosts; else their one host.
+    pub sector_identifier: Option<String>,
+    pub id_token_alg: SigningAlgorithm,
+}
+
+impl Default for OidcRegistration {
+    fn default() -> Self {
+        Self {
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+            subject_type: SubjectType::Public,
+            sector_identifier: None,
+            // OIDC Core §3.1.3.7: RS256 unless the client registered another.
+            id_token_alg: SigningAlgorithm::RS256,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +284,12 @@ pub struct ClientChanges {
     /// The member the app acts for from now on: whoever last changed it,
     /// so that changing an app never hands out someone else's power.
     pub acting_for: Option<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub subject_type: Option<SubjectType>,
+    /// `Some(None)` computes it again from the redirect URIs.
+    pub sector_identifier: Option<Option<String>>,
+    pub id_token_alg: Option<SigningAlgorithm>,
 }
 
 /// How a client presented itself at an endpoint that authenticates it.
@@ -255,6 +333,11 @@ fn from_rows(
 ) -> Result<Client, StoreError> {
     let bad = |what: &str| StoreError::Other(format!("client {}: malformed {what}", row.client_id));
     let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris).map_err(|_| bad("redirect_uris"))?;
+    // '' is the column's default: rows from before OIDC registration.
+    let post_logout_redirect_uris: Vec<String> = match row.post_logout_redirect_uris.as_str() {
+        "" => Vec::new(),
+        json => serde_json::from_str(json).map_err(|_| bad("post_logout_redirect_uris"))?,
+    };
     let grant_types = row
         .grant_types
         .split_whitespace()
@@ -263,6 +346,11 @@ fn from_rows(
         .map_err(|_| bad("grant_types"))?;
     Ok(Client {
         client_type: row.client_type.parse().map_err(|_| bad("client_type"))?,
+        subject_type: row.subject_type.parse().map_err(|_| bad("subject_type"))?,
+        id_token_alg: row.id_token_signed_response_alg.parse().map_err(|_| bad("id_token_signed_response_alg"))?,
+        post_logout_redirect_uris,
+        backchannel_logout_uri: row.backchannel_logout_uri,
+        sector_identifier: row.sector_identifier,
         scopes: scopes::parse(&row.scopes).map_err(|_| bad("scopes"))?,
         pk: row.id,
         client_id: row.client_id,
@@ -344,6 +432,92 @@ fn check_pkce_exemption(public: bool, require_pkce: bool) -> Result<(), ClientEr
     Ok(())
 }
 
+/// The OIDC columns of a client, checked.
+struct OidcColumns {
+    post_logout_redirect_uris: String,
+    backchannel_logout_uri: Option<String>,
+    subject_type: &'static str,
+    sector_identifier: Option<String>,
+    id_token_alg: &'static str,
+}
+
+/// Checks the OIDC fields of a registration whose redirect URIs are
+/// `redirect_uris`; a pairwise client without a given sector identifier
+/// gets the one host of its redirect URIs (OIDC Core §8.1).
+fn check_oidc(oidc: OidcRegistration, redirect_uris: &[String], public: bool) -> Result<OidcColumns, ClientError> {
+    for uri in &oidc.post_logout_redirect_uris {
+        redirect::validate_labelled("post_logout_redirect_uri", uri, public).map_err(ClientError::Validation)?;
+    }
+    let backchannel_logout_uri = match oidc.backchannel_logout_uri.map(|v| v.trim().to_owned()) {
+        Some(v) if !v.is_empty() => Some(check_backchannel_uri(&v).map_err(ClientError::Validation)?),
+        _ => None,
+    };
+    let sector_identifier = match (oidc.subject_type, oidc.sector_identifier) {
+        (SubjectType::Public, None) => None,
+        (SubjectType::Public, Some(_)) => {
+            return Err(ClientError::Validation("sector_identifier is used only with subject_type pairwise".into()));
+        }
+        (SubjectType::Pairwise, Some(given)) => Some(check_sector_identifier(&given).map_err(ClientError::Validation)?),
+        (SubjectType::Pairwise, None) => Some(sector_of(redirect_uris).map_err(ClientError::Validation)?),
+    };
+    Ok(OidcColumns {
+        // serde_json cannot fail on a Vec<String>.
+        post_logout_redirect_uris: serde_json::to_string(&oidc.post_logout_redirect_uris)
+            .unwrap_or_else(|_| "[]".into()),
+        backchannel_logout_uri,
+        subject_type: oidc.subject_type.as_str(),
+        sector_identifier,
+        id_token_alg: oidc.id_token_alg.as_str(),
+    })
+}
+
+/// Back-Channel Logout 1.0 §2.2: an absolute URI without a fragment; https,
+/// or http to a loopback host (development and tests).
+fn check_backchannel_uri(uri: &str) -> Result<String, String> {
+    let label = "backchannel_logout_uri";
+    let url = url::Url::parse(uri).map_err(|_| format!("{label} {uri:?} is not an absolute URI"))?;
+    if url.fragment().is_some() {
+        return Err(format!("{label} {uri:?} must not contain a fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{label} {uri:?} must not contain a user name or password"));
+    }
+    match url.scheme() {
+        "https" if url.has_host() => Ok(uri.to_owned()),
+        "http" if redirect::is_loopback(&url) => Ok(uri.to_owned()),
+        _ => Err(format!("{label} {uri:?} must use https (http only for loopback)")),
+    }
+}
+
+/// A sector identifier given by the operator: a bare host name.
+fn check_sector_identifier(given: &str) -> Result<String, String> {
+    let host = given.trim().to_ascii_lowercase();
+    let parsed = url::Url::parse(&format!("https://{host}/")).ok();
+    match parsed {
+        Some(u) if !host.is_empty() && u.host_str() == Some(host.as_str()) && u.port().is_none() => Ok(host),
+        _ => Err(format!(
+            "sector_identifier {given:?} must be a host name such as app.example (no scheme, port or path)"
+        )),
+    }
+}
+
+/// OIDC Core §8.1: without a sector identifier, pairwise subjects are
+/// computed for the host of the redirect URIs, which must then be one.
+fn sector_of(redirect_uris: &[String]) -> Result<String, String> {
+    let hosts: BTreeSet<Option<String>> = redirect_uris
+        .iter()
+        .map(|u| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)))
+        .collect();
+    let mut hosts = hosts.into_iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(Some(host)), None) => Ok(host),
+        (None, _) => Err("a pairwise app needs redirect URIs or a sector_identifier".into()),
+        _ => Err("the redirect URIs of a pairwise app span several hosts (or have none): give a sector_identifier, \
+                  the host its subjects are computed for"
+            .into()),
+    }
+}
+
 /// A client_id: 16 random bytes, URL-safe (unguessable, not a secret).
 fn new_client_id() -> String {
     use base64::Engine;
@@ -382,6 +556,7 @@ impl Clients {
         let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::Validation(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
         check_resource_server(new.resource_server, public)?;
+        let oidc = check_oidc(new.oidc, &new.redirect_uris, public)?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -404,6 +579,11 @@ impl Clients {
             updated_at: now,
             management: new.management,
             require_pkce: new.require_pkce,
+            post_logout_redirect_uris: oidc.post_logout_redirect_uris,
+            backchannel_logout_uri: oidc.backchannel_logout_uri,
+            subject_type: oidc.subject_type.into(),
+            sector_identifier: oidc.sector_identifier,
+            id_token_signed_response_alg: oidc.id_token_alg.into(),
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -525,6 +705,25 @@ impl Clients {
         check_management(management, public, &grant_types, created_by.as_deref())?;
         let resource_server = changes.resource_server.unwrap_or(current.resource_server);
         check_resource_server(resource_server, public)?;
+        let subject_type = changes.subject_type.unwrap_or(current.subject_type);
+        let oidc = OidcRegistration {
+            post_logout_redirect_uris: changes
+                .post_logout_redirect_uris
+                .unwrap_or_else(|| current.post_logout_redirect_uris.clone()),
+            backchannel_logout_uri: changes
+                .backchannel_logout_uri
+                .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
+            subject_type,
+            // A pairwise client keeps its sector (and so its users' subjects)
+            // when its redirect URIs change; a public one has none.
+            sector_identifier: match changes.sector_identifier {
+                Some(given) => given,
+                None if subject_type == SubjectType::Pairwise => current.sector_identifier.clone(),
+                None => None,
+            },
+            id_token_alg: changes.id_token_alg.unwrap_or(current.id_token_alg),
+        };
+        let oidc = check_oidc(oidc, &redirect_uris, public)?;
         let now = self.clock.now().naive_utc();
         let update = rows::ClientUpdate {
             management,
@@ -538,6 +737,11 @@ impl Clients {
             logo_url: logo,
             require_pkce,
             updated_at: now,
+            post_logout_redirect_uris: oidc.post_logout_redirect_uris,
+            backchannel_logout_uri: oidc.backchannel_logout_uri,
+            subject_type: oidc.subject_type.into(),
+            sector_identifier: oidc.sector_identifier,
+            id_token_signed_response_alg: oidc.id_token_alg.into(),
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
         self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid, now))).await?;
@@ -652,6 +856,11 @@ mod tests {
             require_pkce: true,
             created_by: None,
             created_at: Utc::now(),
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            subject_type: SubjectType::Public,
+            sector_identifier: None,
+            id_token_alg: SigningAlgorithm::RS256,
             secrets,
         }
     }
@@ -669,6 +878,30 @@ mod tests {
         assert!(!c.secret_matches("old", now + Duration::seconds(10)));
         assert!(!c.secret_matches("older", now));
         assert!(!c.secret_matches("", now));
+    }
+
+    #[test]
+    fn a_pairwise_sector_is_the_one_host_of_the_redirect_uris_or_given() {
+        let uris = |list: &[&str]| list.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert_eq!(sector_of(&uris(&["https://A.example/cb", "https://a.example/other"])).unwrap(), "a.example");
+        assert!(sector_of(&uris(&["https://a.example/cb", "https://b.example/cb"])).is_err());
+        assert!(sector_of(&uris(&["https://a.example/cb", "com.example.app:/cb"])).is_err());
+        assert!(sector_of(&uris(&["com.example.app:/cb"])).is_err());
+        assert!(sector_of(&[]).is_err());
+        assert_eq!(check_sector_identifier(" Apps.Example ").unwrap(), "apps.example");
+        for bad in ["", "https://a.example", "a.example/x", "a.example:443", "user@a.example", "a b"] {
+            assert!(check_sector_identifier(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backchannel_uris_are_https_or_loopback_http_without_fragment() {
+        for good in ["https://rp.example/bc?x=1", "http://127.0.0.1:9/bc", "http://[::1]/bc", "http://localhost/bc"] {
+            assert_eq!(check_backchannel_uri(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["http://rp.example/bc", "https://rp.example/bc#f", "urn:x:y", "https://u@rp.example/"] {
+            assert!(check_backchannel_uri(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

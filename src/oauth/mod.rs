@@ -12,6 +12,7 @@ pub mod redirect;
 pub mod revocation;
 pub mod scopes;
 pub mod service;
+pub mod subject;
 
 pub use error::{ErrorCode, OAuthError};
 pub use service::OAuth;

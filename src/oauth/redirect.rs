@@ -5,18 +5,29 @@ use url::Url;
 
 /// Checks a redirect URI for registration. Returns a message for people.
 pub fn validate_for_registration(uri: &str, public_client: bool) -> Result<(), String> {
-    let url = Url::parse(uri).map_err(|_| format!("redirect URI {uri:?} is not an absolute URI"))?;
+    validate_labelled("redirect URI", uri, public_client)
+}
+
+/// The redirect-URI rules for another URI the browser is sent to (a
+/// post_logout_redirect_uri); `label` names it in the message.
+pub fn validate_labelled(label: &str, uri: &str, public_client: bool) -> Result<(), String> {
+    let url = Url::parse(uri).map_err(|_| format!("{label} {uri:?} is not an absolute URI"))?;
     if url.fragment().is_some() {
-        return Err(format!("redirect URI {uri:?} must not contain a fragment"));
+        return Err(format!("{label} {uri:?} must not contain a fragment"));
     }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback_host(&url) || url.host_str() == Some("localhost") => Ok(()),
-        "http" => Err(format!("redirect URI {uri:?} must use https (http only for loopback)")),
+        "http" if is_loopback(&url) => Ok(()),
+        "http" => Err(format!("{label} {uri:?} must use https (http only for loopback)")),
         // Private-use schemes for native apps (RFC 8252 §7.1): reverse domain names.
         scheme if public_client && scheme.contains('.') => Ok(()),
-        scheme => Err(format!("redirect URI scheme {scheme:?} is not allowed")),
+        scheme => Err(format!("{label} scheme {scheme:?} is not allowed")),
     }
+}
+
+/// A loopback IP literal, or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    is_loopback_host(url) || url.host_str() == Some("localhost")
 }
 
 fn is_loopback_host(url: &Url) -> bool {

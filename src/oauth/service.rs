@@ -80,6 +80,8 @@ pub struct OAuth {
     pub scopes: Arc<ScopeRegistry>,
     pub keys: Arc<SigningKeys>,
     pub settings: Settings,
+    /// Keys the `sub` of pairwise clients (`subject::subject`).
+    pub pairwise: Arc<super::subject::PairwiseKey>,
 }
 
 pub fn new_jti() -> String {

@@ -30,6 +30,11 @@ pub struct ClientRow {
     pub updated_at: NaiveDateTime,
     pub management: bool,
     pub require_pkce: bool,
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub subject_type: String,
+    pub sector_identifier: Option<String>,
+    pub id_token_signed_response_alg: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -142,6 +147,11 @@ pub struct ClientUpdate {
     pub management: bool,
     pub resource_server: bool,
     pub created_by: Option<String>,
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    pub subject_type: String,
+    pub sector_identifier: Option<String>,
+    pub id_token_signed_response_alg: String,
 }
 
 /// What a change announces in the change log, so every instance drops

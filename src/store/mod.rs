@@ -10,6 +10,7 @@ pub mod conn;
 pub mod grants;
 pub mod invitations;
 pub mod models;
+pub mod oidc_logins;
 pub mod orgs;
 pub mod schema;
 pub mod sessions;

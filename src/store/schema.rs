@@ -71,6 +71,19 @@ diesel::table! {
         updated_at -> Timestamp,
         management -> Bool,
         require_pkce -> Bool,
+        post_logout_redirect_uris -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        subject_type -> Text,
+        sector_identifier -> Nullable<Text>,
+        id_token_signed_response_alg -> Text,
+    }
+}
+
+diesel::table! {
+    oidc_logins (session_id, client_id) {
+        session_id -> Text,
+        client_id -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -214,6 +227,7 @@ diesel::table! {
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(oidc_logins -> sessions (session_id));
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 diesel::joinable!(client_secrets -> oauth_clients (client_pk));
 diesel::joinable!(api_keys -> organizations (organization_id));
@@ -236,4 +250,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_keys,
     audit_events,
     invitations,
+    oidc_logins,
 );

@@ -20,6 +20,7 @@ mod oauth_code;
 mod oauth_code_rules;
 mod oauth_support;
 mod oauth_tokens;
+mod oidc_logout;
 mod page_protection;
 mod pages;
 mod password_hashing;

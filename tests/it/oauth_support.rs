@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl, TokenUrl};
-use portcullis::oauth::clients::{Client, ClientType, GrantType, NewClient};
+use portcullis::oauth::clients::{Client, ClientType, GrantType, NewClient, OidcRegistration};
 
 use crate::support::{TestApp, csrf_token, location};
 
@@ -57,6 +57,7 @@ impl TestApp {
                 management: false,
                 require_pkce: true,
                 created_by: None,
+                oidc: OidcRegistration::default(),
             },
         }
     }

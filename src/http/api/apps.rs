@@ -15,8 +15,9 @@ use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope
 use super::{Page, ok, page};
 use crate::authority::Denied;
 use crate::http::AppState;
-use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient};
+use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient, OidcRegistration, SubjectType};
 use crate::oauth::scopes;
+use crate::tokens::signing::SigningAlgorithm;
 
 pub fn app_json(c: &Client) -> Value {
     json!({
@@ -36,6 +37,11 @@ pub fn app_json(c: &Client) -> Value {
         "resource_server": c.resource_server,
         "management": c.management,
         "require_pkce": c.require_pkce,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "subject_type": c.subject_type.as_str(),
+        "sector_identifier": c.sector_identifier,
+        "id_token_signed_response_alg": c.id_token_alg.as_str(),
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
     })
@@ -43,6 +49,16 @@ pub fn app_json(c: &Client) -> Value {
 
 fn grants(list: Vec<String>) -> Result<BTreeSet<GrantType>, ApiError> {
     list.iter().map(|g| g.parse::<GrantType>().map_err(ApiError::validation)).collect()
+}
+
+fn subject_type(s: &str) -> Result<SubjectType, ApiError> {
+    s.parse().map_err(ApiError::validation)
+}
+
+fn id_token_alg(s: &str) -> Result<SigningAlgorithm, ApiError> {
+    s.parse().map_err(|_| {
+        ApiError::validation(format!("id_token_signed_response_alg {s:?} is not supported: use RS256, ES256 or EdDSA"))
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -76,6 +92,25 @@ pub struct CreateApp {
     /// app (refused for public apps). Default `true`.
     #[serde(default)]
     require_pkce: Option<bool>,
+    /// Where /oauth/logout may send the browser after signing out
+    /// (RP-Initiated Logout 1.0), matched exactly; the redirect-URI rules apply.
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where a logout token is POSTed when a user's session ends
+    /// (Back-Channel Logout 1.0): https (http only for loopback), no fragment.
+    #[serde(default)]
+    backchannel_logout_uri: Option<String>,
+    /// `public` (default: `sub` is the user's id) or `pairwise` (a `sub` per
+    /// sector identifier, unlinkable across sectors; OIDC Core §8).
+    #[serde(default)]
+    subject_type: Option<String>,
+    /// For a pairwise app: the host its subjects are computed for. Required
+    /// when its redirect URIs span several hosts; else their one host.
+    #[serde(default)]
+    sector_identifier: Option<String>,
+    /// The ID-token signing algorithm: RS256 (default), ES256 or EdDSA.
+    #[serde(default)]
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -100,6 +135,20 @@ pub struct UpdateApp {
     /// `false` exempts a legacy confidential app from PKCE.
     #[serde(default)]
     require_pkce: Option<bool>,
+    #[serde(default)]
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    backchannel_logout_uri: Option<Option<String>>,
+    /// `public` or `pairwise`. Changing it changes the `sub` the app sees.
+    #[serde(default)]
+    subject_type: Option<String>,
+    /// `null` computes it again from the redirect URIs. Changing it changes
+    /// the `sub` a pairwise app sees.
+    #[serde(default, deserialize_with = "present")]
+    sector_identifier: Option<Option<String>>,
+    #[serde(default)]
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// A field that is present (a value, or `null` to clear it), as opposed to
@@ -256,6 +305,18 @@ pub async fn create(
             management: b.management,
             require_pkce: b.require_pkce.unwrap_or(true),
             created_by: p.user_id.clone(),
+            oidc: OidcRegistration {
+                post_logout_redirect_uris: b.post_logout_redirect_uris,
+                backchannel_logout_uri: b.backchannel_logout_uri,
+                subject_type: b.subject_type.as_deref().map(subject_type).transpose()?.unwrap_or_default(),
+                sector_identifier: b.sector_identifier,
+                id_token_alg: b
+                    .id_token_signed_response_alg
+                    .as_deref()
+                    .map(id_token_alg)
+                    .transpose()?
+                    .unwrap_or(SigningAlgorithm::RS256),
+            },
         })
         .await?;
     audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;
@@ -310,6 +371,11 @@ pub async fn update(
         resource_server: b.resource_server,
         require_pkce: b.require_pkce,
         acting_for: p.user_id.clone(),
+        post_logout_redirect_uris: b.post_logout_redirect_uris,
+        backchannel_logout_uri: b.backchannel_logout_uri,
+        subject_type: b.subject_type.as_deref().map(subject_type).transpose()?,
+        sector_identifier: b.sector_identifier,
+        id_token_alg: b.id_token_signed_response_alg.as_deref().map(id_token_alg).transpose()?,
     };
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });

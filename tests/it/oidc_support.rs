@@ -165,8 +165,20 @@ impl Rig {
     /// parameters, approved in the browser and redeemed: its nonce and the
     /// tokens.
     pub async fn sign_in(&self, scopes: &[&str], extra: &[(&str, &str)]) -> (Nonce, CoreTokenResponse) {
-        let req = auth_request(&self.rp, scopes, extra);
-        let back = self.app.authorize(&self.browser, req.url.as_str(), "approve").await;
-        (req.nonce, exchange(&self.rp, &back, req.verifier).await)
+        sign_in_with(&self.app, &self.browser, &self.rp, scopes, extra).await
     }
+}
+
+/// An authentication request of `rp`, approved in `browser` (signed in)
+/// and redeemed: its nonce and the tokens.
+pub async fn sign_in_with(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    rp: &Rp,
+    scopes: &[&str],
+    extra: &[(&str, &str)],
+) -> (Nonce, CoreTokenResponse) {
+    let req = auth_request(rp, scopes, extra);
+    let back = app.authorize(browser, req.url.as_str(), "approve").await;
+    (req.nonce, exchange(rp, &back, req.verifier).await)
 }

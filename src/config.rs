@@ -491,6 +491,25 @@ mod tests {
     }
 
     #[test]
+    fn id_token_lifetime_is_a_minute_to_a_day() {
+        assert_eq!(Config::default().oidc.id_token_ttl_secs, 3600);
+        for (secs, ok) in [(59, false), (60, true), (86_400, true), (86_401, false)] {
+            let mut c = Config::default();
+            c.oidc.id_token_ttl_secs = secs;
+            match c.validate() {
+                Ok(()) => assert!(ok, "{secs} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{secs} refused");
+                    let expected = format!(
+                        "invalid configuration: oidc.id_token_ttl_secs: {secs} is out of range: between 60 and 86400 (a day)"
+                    );
+                    assert_eq!(e.to_string(), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn file_then_env_override_defaults() {
         Jail::expect_with(|jail| {
             jail.create_file("p.toml", "pool_size = 3\nissuer = \"http://a.example\"\n[login_throttle]\nper_ip = 7\n")?;

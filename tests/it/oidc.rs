@@ -212,3 +212,15 @@ async fn request_objects_are_refused_with_the_oidc_errors() {
     let back = app.authorize(browser, req.url.as_str(), "approve").await;
     assert!(query(&back, "code").is_some(), "{back}");
 }
+
+#[actix_web::test]
+async fn the_id_token_lives_as_configured() {
+    let rig = Rig::start_with(|c| c.oidc.id_token_ttl_secs = 600).await;
+    let (nonce, tokens) = rig.sign_in(&[], &[]).await;
+    let claims = verified_claims(&rig.app, &rig.rp, &tokens, Some(&nonce));
+    assert_eq!((claims.expiration() - claims.issue_time()).num_seconds(), 600);
+    // Expired by the server's clock: the crate refuses it.
+    rig.app.clock.advance(Duration::seconds(600));
+    let err = tokens.id_token().unwrap().claims(&verifier(&rig.app, &rig.rp), &nonce).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+}

@@ -154,7 +154,12 @@ pub struct Rig {
 
 impl Rig {
     pub async fn start() -> Self {
-        let app = TestApp::spawn().await;
+        Self::start_with(|_| {}).await
+    }
+
+    /// The same on a server with the test's changes to its configuration.
+    pub async fn start_with(change: impl FnOnce(&mut portcullis::config::Config)) -> Self {
+        let app = TestApp::spawn_with(change).await;
         let reg = app.oauth_client().await.scopes(&OIDC_SCOPES).create().await;
         let rp = relying_party(&app, &reg).await;
         let (browser, user_id, email) = signed_in_user(&app).await;

@@ -21,6 +21,7 @@ mod oauth_code_rules;
 mod oauth_support;
 mod oauth_tokens;
 mod oidc;
+mod oidc_browser;
 mod oidc_clients;
 mod oidc_logout;
 mod oidc_prompts;

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod oidc;
 pub mod pkce;
 pub mod redirect;
 pub mod revocation;

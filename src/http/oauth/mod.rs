@@ -1,10 +1,12 @@
-//! OAuth endpoints: authorize, token, introspect, revoke, JWKS, metadata.
+//! OAuth endpoints: authorize, token, introspect, revoke, userinfo, JWKS,
+//! metadata.
 //! Errors are RFC 6749 §5.2 JSON with `Cache-Control: no-store`, except at
 //! /authorize, which shows a page or redirects.
 
 mod authorize;
 mod metadata;
 mod token;
+mod userinfo;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -23,7 +25,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/token", web::post().to(token::token))
         .route("/oauth/introspect", web::post().to(token::introspect))
         .route("/oauth/revoke", web::post().to(token::revoke))
+        .route("/oauth/userinfo", web::get().to(userinfo::get))
+        .route("/oauth/userinfo", web::post().to(userinfo::post))
+        .route("/oauth/userinfo", web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight))
         .route("/.well-known/oauth-authorization-server", web::get().to(metadata::metadata))
+        .route("/.well-known/openid-configuration", web::get().to(metadata::metadata))
         .route("/.well-known/jwks.json", web::get().to(metadata::jwks));
 }
 

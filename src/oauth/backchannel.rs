@@ -138,6 +138,12 @@ impl BackChannel {
             }
         };
         let Some(uri) = client.backchannel_logout_uri.clone() else { return false };
+        // Registration lets http through for loopback hosts, for development;
+        // a production (https) server posts nothing to its own host's ports.
+        if uri.starts_with("http:") && self.inner.issuer.starts_with("https:") {
+            tracing::warn!(client_id, "back-channel logout: an http URI is used only by an http (development) issuer");
+            return false;
+        }
         let token = match self.logout_token(&client, user_id, session_id) {
             Ok(t) => t,
             Err(e) => {

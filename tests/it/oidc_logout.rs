@@ -871,3 +871,25 @@ async fn signing_in_over_an_old_session_tells_its_apps() {
     assert!(now.len() == 1 && now[0] != s.session_id, "{now:?}");
     listener.stop().await;
 }
+
+#[actix_web::test]
+async fn an_https_server_posts_nothing_to_http_back_channel_uris() {
+    use portcullis::oauth::backchannel::{BackChannel, DeliveryPolicy};
+
+    let app = TestApp::spawn().await;
+    let listener = Listener::start(&[]).await;
+    let s = signed_in(&app, Some(&listener.url)).await;
+    let oauth = &app.state.oauth;
+    let sender = |issuer: &str| {
+        let (store, clock, keys, pairwise) =
+            (app.state.store.clone(), app.clock.clone(), oauth.keys.clone(), oauth.pairwise.clone());
+        BackChannel::new(store, clock, keys, pairwise, issuer.to_owned(), DeliveryPolicy::default()).unwrap()
+    };
+    let client_id = &s.reg.client.client_id;
+    assert!(!sender("https://auth.example").deliver(client_id, &s.user.id, &s.session_id).await);
+    assert!(listener.received.lock().unwrap().is_empty());
+    // The development server does.
+    assert!(sender(&app.base).deliver(client_id, &s.user.id, &s.session_id).await);
+    assert_eq!(listener.wait_for(1).await.len(), 1);
+    listener.stop().await;
+}

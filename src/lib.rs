@@ -112,7 +112,8 @@ pub fn build_oauth(
     keys.set_retired_retention(settings.retired_key_retention);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise })
+    let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, reauth })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

@@ -79,6 +79,8 @@ pub struct CurrentSession {
     pub user: User,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// When the user signed in to start this session (OIDC `auth_time`).
+    pub authenticated_at: DateTime<Utc>,
 }
 
 /// A session just started: the cookie value is shown to the browser once
@@ -494,6 +496,7 @@ impl Accounts {
                 user,
                 csrf_token: row.csrf_token,
                 expires_at: row.expires_at.and_utc(),
+                authenticated_at: row.created_at.and_utc(),
             },
         })
     }
@@ -508,6 +511,7 @@ impl Accounts {
             user: u.into(),
             csrf_token: s.csrf_token,
             expires_at: s.expires_at.and_utc(),
+            authenticated_at: s.created_at.and_utc(),
         }))
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod logout;
+pub mod oidc;
 pub mod pkce;
 pub mod redirect;
 pub mod revocation;

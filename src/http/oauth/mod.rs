@@ -1,4 +1,5 @@
-//! OAuth endpoints: authorize, token, introspect, revoke, JWKS, metadata.
+//! OAuth endpoints: authorize, token, introspect, revoke, userinfo, JWKS,
+//! metadata.
 //! Errors are RFC 6749 §5.2 JSON with `Cache-Control: no-store`, except at
 //! /authorize, which shows a page or redirects.
 
@@ -6,6 +7,7 @@ mod authorize;
 mod logout;
 mod metadata;
 mod token;
+mod userinfo;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -26,7 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/revoke", web::post().to(token::revoke))
         .route("/oauth/logout", web::get().to(logout::logout_get))
         .route("/oauth/logout", web::post().to(logout::logout_post))
+        .route("/oauth/userinfo", web::get().to(userinfo::get))
+        .route("/oauth/userinfo", web::post().to(userinfo::post))
+        .route("/oauth/userinfo", web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight))
         .route("/.well-known/oauth-authorization-server", web::get().to(metadata::metadata))
+        .route("/.well-known/openid-configuration", web::get().to(metadata::metadata))
         .route("/.well-known/jwks.json", web::get().to(metadata::jwks));
 }
 

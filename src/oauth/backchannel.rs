@@ -184,10 +184,23 @@ impl BackChannel {
             .map_err(|e| e.to_string())?;
         match tokio::time::timeout(self.inner.policy.timeout, self.inner.http.request(request)).await {
             Ok(Ok(response)) => Ok(response.status().as_u16()),
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(causes(&e)),
             Err(_) => Err(format!("no answer within {:?}", self.inner.policy.timeout)),
         }
     }
+}
+
+/// An error with its causes: hyper-util's own message alone says little
+/// ("client error (Connect)").
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;

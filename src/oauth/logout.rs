@@ -11,10 +11,9 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::OAuth;
 use super::clients::Client;
+use super::oidc::hint::IdTokenHint;
 use super::subject::{PairwiseKey, subject};
 use crate::store::StoreError;
 
@@ -95,19 +94,6 @@ pub enum LogoutError {
     Store(#[from] StoreError),
 }
 
-/// The claims of an ID token that matter as a hint.
-#[derive(Deserialize)]
-struct HintClaims {
-    iss: String,
-    /// A string, or an array of them (RFC 7519 §4.1.3).
-    aud: serde_json::Value,
-    sub: String,
-    #[serde(default)]
-    sid: Option<String>,
-    #[serde(default)]
-    azp: Option<String>,
-}
-
 fn invalid(message: &str) -> LogoutError {
     LogoutError::Invalid(message.to_owned())
 }
@@ -161,23 +147,9 @@ impl OAuth {
     /// The hint's subject and the client it was issued to.
     fn read_hint(&self, token: &str) -> Result<(Hint, String), LogoutError> {
         let not_ours = || invalid("The id_token_hint is not an ID token issued by this server.");
-        let (typ, claims) =
-            self.keys.verify_jwt::<HintClaims>(token, self.now().timestamp()).map_err(|_| not_ours())?;
-        if typ.as_deref() != Some("JWT") || claims.iss != self.settings.issuer {
-            return Err(not_ours());
-        }
-        // OIDC Core §2: azp names the party when there are several audiences.
-        let audience: Vec<&str> = match &claims.aud {
-            serde_json::Value::String(one) => vec![one.as_str()],
-            serde_json::Value::Array(many) => many.iter().filter_map(|a| a.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        let client_id = match (claims.azp, audience.as_slice()) {
-            (Some(azp), aud) if aud.contains(&azp.as_str()) => azp,
-            (None, [one]) => (*one).to_owned(),
-            _ => return Err(not_ours()),
-        };
-        Ok((Hint { sub: claims.sub, sid: claims.sid }, client_id))
+        let hint = IdTokenHint::read(self, token).ok_or_else(not_ours)?;
+        let client_id = hint.client_id().ok_or_else(not_ours)?.to_owned();
+        Ok((Hint { sub: hint.sub, sid: hint.sid }, client_id))
     }
 }
 

@@ -541,9 +541,12 @@ async fn hints_that_are_not_our_id_tokens_are_refused() {
         // Several audiences and no azp: whose is it?
         keys.sign_jwt(SigningAlgorithm::RS256, "JWT", &claims(&app.base, json!([client_id, "pc_other"]))).unwrap(),
     ];
+    // One signature character changed (well inside: the last one may carry
+    // only padding bits).
     let mut tampered = id_token_hint(&app, &s.reg.client.client_id, &s.user.id, None);
-    tampered.pop();
-    tampered.push('A');
+    let at = tampered.len() - 10;
+    let swapped = if &tampered[at..=at] == "A" { "B" } else { "A" };
+    tampered.replace_range(at..=at, swapped);
     for hint in refused.iter().chain([&tampered]) {
         let res = s.browser.get(logout_url(&app, &[("id_token_hint", hint)])).send().await.unwrap();
         assert_eq!(res.status(), 400);
@@ -891,5 +894,60 @@ async fn an_https_server_posts_nothing_to_http_back_channel_uris() {
     // The development server does.
     assert!(sender(&app.base).deliver(client_id, &s.user.id, &s.session_id).await);
     assert_eq!(listener.wait_for(1).await.len(), 1);
+    listener.stop().await;
+}
+
+// ---- End to end, with the openidconnect crate as the relying party ----
+
+#[actix_web::test]
+async fn an_app_signs_in_with_openid_connect_then_out_and_hears_of_it_on_its_back_channel() {
+    use openidconnect::TokenResponse;
+
+    use crate::oidc_support::{OIDC_SCOPES, auth_request, payload, relying_party, sign_in_with, verified_claims};
+
+    let app = TestApp::spawn().await;
+    let listener = Listener::start(&[]).await;
+    let (user, org) = app.user().create().await;
+    let mut builder = app.client_in(&org.id, &user.id).scopes(&OIDC_SCOPES);
+    let oidc = &mut builder.new_mut().oidc;
+    oidc.post_logout_redirect_uris = vec![BYE.into()];
+    oidc.backchannel_logout_uri = Some(listener.url.clone());
+    oidc.subject_type = SubjectType::Pairwise;
+    oidc.id_token_alg = SigningAlgorithm::ES256;
+    let reg = builder.create().await;
+    let rp = relying_party(&app, &reg).await;
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &user.email, PASSWORD).await.status(), 303);
+
+    // The discovery document names the end_session_endpoint.
+    let discovery: Value =
+        reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    let end_session = discovery["end_session_endpoint"].as_str().unwrap().to_owned();
+    assert_eq!(end_session, app.url("/oauth/logout"));
+
+    let (nonce, tokens) = sign_in_with(&app, &browser, &rp, &[], &[]).await;
+    let claims = verified_claims(&app, &rp, &tokens, Some(&nonce));
+    let id_token = tokens.id_token().unwrap().to_string();
+    let (sub, sid) = (claims.subject().to_string(), payload(&id_token)["sid"].as_str().unwrap().to_owned());
+    assert_ne!(sub, user.id, "pairwise");
+
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", BYE), ("state", "st8")])
+        .finish();
+    let res = browser.get(format!("{end_session}?{query}")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), location(&res)), (303, format!("{BYE}?state=st8")));
+
+    let received = listener.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    let logout = verified_logout_token(&app, the_token(&received[0]), &reg.client).await;
+    assert_eq!((logout["sub"].as_str(), logout["sid"].as_str()), (Some(sub.as_str()), Some(sid.as_str())));
+
+    // Signed out for real: prompt=none now answers login_required.
+    let req = auth_request(&rp, &[], &[("prompt", "none")]);
+    let res = browser.get(req.url.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let back = url::Url::parse(&location(&res)).unwrap();
+    assert!(back.as_str().starts_with(REDIRECT), "{back}");
+    assert_eq!(crate::oauth_support::query(&back, "error").as_deref(), Some("login_required"));
     listener.stop().await;
 }

@@ -3,7 +3,7 @@
 //! made of: the hop to the blocking pool, the checkout, the query),
 //! access-token signing and verification per algorithm, client
 //! authentication from the cache, the whole client-credentials grant, and
-//! the bare crypto crates underneath. Optionally the API-key group again on
+//! the bare crypto library underneath (aws-lc-rs). Optionally the API-key group again on
 //! PostgreSQL (`PORTCULLIS_BENCH_POSTGRES_URL`, an empty database).
 //! Run: `cargo bench --bench verify`. Results and how to read them: BENCHMARKS.md.
 
@@ -173,32 +173,39 @@ fn api_key_group(c: &mut Criterion, group: &str, f: &Fixture) {
     g.finish();
 }
 
-/// What the crypto libraries cost alone, on a token-sized message: the floor
-/// under `access_token/*` (the machine's own signing rate with these crates).
+/// What the crypto library costs alone, on a token-sized message: the floor
+/// under `access_token/*` (aws-lc-rs, with keys parsed once as the server does).
 fn crypto_floor(c: &mut Criterion) {
-    use p256::ecdsa::signature::{RandomizedSigner, Signer, Verifier};
-    use rand::rngs::OsRng;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{self as sig, KeyPair};
     let message = [b'x'; 320];
+    let rng = SystemRandom::new();
     let mut g = c.benchmark_group("crypto_floor");
 
-    let es = p256::ecdsa::SigningKey::random(&mut OsRng);
-    let es_sig: p256::ecdsa::Signature = es.sign(&message);
-    let es_pub = *es.verifying_key();
-    g.bench_function("p256_sign", |b| b.iter(|| -> p256::ecdsa::Signature { es.sign(black_box(&message)) }));
-    g.bench_function("p256_verify", |b| b.iter(|| es_pub.verify(black_box(&message), &es_sig).is_ok()));
+    let es = sig::EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_FIXED_SIGNING).expect("p256 key");
+    let es_sig = es.sign(&rng, &message).expect("sign");
+    let es_pub = sig::ParsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, es.public_key().as_ref()).expect("key");
+    g.bench_function("p256_sign", |b| b.iter(|| es.sign(&rng, black_box(&message)).expect("sign")));
+    g.bench_function("p256_verify", |b| b.iter(|| es_pub.verify_sig(black_box(&message), es_sig.as_ref()).is_ok()));
 
-    let ed = ed25519_dalek::SigningKey::generate(&mut OsRng);
+    let ed = sig::Ed25519KeyPair::generate().expect("ed25519 key");
     let ed_sig = ed.sign(&message);
-    let ed_pub = ed.verifying_key();
+    let ed_pub = sig::ParsedPublicKey::new(&sig::ED25519, ed.public_key().as_ref()).expect("key");
     g.bench_function("ed25519_sign", |b| b.iter(|| ed.sign(black_box(&message))));
-    g.bench_function("ed25519_verify", |b| b.iter(|| ed_pub.verify(black_box(&message), &ed_sig).is_ok()));
+    g.bench_function("ed25519_verify", |b| b.iter(|| ed_pub.verify_sig(black_box(&message), ed_sig.as_ref()).is_ok()));
 
-    let rsa_key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).expect("rsa key");
-    let rs_pub = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(rsa_key.to_public_key());
-    let rs = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(rsa_key);
-    let rs_sig = rs.sign_with_rng(&mut OsRng, &message);
-    g.bench_function("rsa2048_sign", |b| b.iter(|| rs.sign_with_rng(&mut OsRng, black_box(&message))));
-    g.bench_function("rsa2048_verify", |b| b.iter(|| rs_pub.verify(black_box(&message), &rs_sig).is_ok()));
+    let rs = sig::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("rsa key");
+    let mut rs_sig = vec![0; rs.public_modulus_len()];
+    rs.sign(&sig::RSA_PKCS1_SHA256, &rng, &message, &mut rs_sig).expect("sign");
+    let rs_pub = sig::ParsedPublicKey::new(&sig::RSA_PKCS1_2048_8192_SHA256, rs.public_key().as_ref()).expect("key");
+    g.bench_function("rsa2048_sign", |b| {
+        b.iter(|| {
+            let mut out = vec![0; rs.public_modulus_len()];
+            rs.sign(&sig::RSA_PKCS1_SHA256, &rng, black_box(&message), &mut out).expect("sign");
+            out
+        })
+    });
+    g.bench_function("rsa2048_verify", |b| b.iter(|| rs_pub.verify_sig(black_box(&message), &rs_sig).is_ok()));
     g.finish();
 }
 

@@ -209,6 +209,14 @@ pub struct OAuthConfig {
     pub allow_plain_pkce: bool,
     /// Scopes beyond the built-in ones, e.g. `{ name = "invoices:read", description = "Read invoices" }`.
     pub scopes: Vec<crate::oauth::scopes::ScopeDefinition>,
+    /// Rotate each signing key (every algorithm) this many days after it
+    /// started signing; 0: only by `portcullis keys rotate`.
+    pub key_rotation_days: u32,
+    /// `Cache-Control: max-age` of the JWKS, in seconds. A new key is
+    /// published at least this long (plus `change_poll_interval_ms`) before
+    /// it signs, and a retired one stays published this much longer than
+    /// its tokens live.
+    pub jwks_max_age_secs: u32,
 }
 
 impl Default for OAuthConfig {
@@ -223,6 +231,8 @@ impl Default for OAuthConfig {
             audience: Vec::new(),
             allow_plain_pkce: false,
             scopes: Vec::new(),
+            key_rotation_days: 0,
+            jwks_max_age_secs: 300,
         }
     }
 }
@@ -391,6 +401,18 @@ impl Config {
                 "oauth.authorization_code_ttl_secs: {} is out of range: \
                  an authorization code lives between 1 and {MAX_AUTHORIZATION_CODE_TTL_SECS} seconds",
                 o.authorization_code_ttl_secs
+            ));
+        }
+        if o.key_rotation_days > 3650 {
+            return invalid(format!(
+                "oauth.key_rotation_days: {} is out of range: 0 (off) to 3650 (ten years)",
+                o.key_rotation_days
+            ));
+        }
+        if o.jwks_max_age_secs > 86_400 {
+            return invalid(format!(
+                "oauth.jwks_max_age_secs: {} is out of range: 0 to 86400 (a day)",
+                o.jwks_max_age_secs
             ));
         }
         // Longer than a minute is no longer a race but a window for a thief.

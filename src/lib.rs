@@ -37,7 +37,7 @@ use crate::oauth::service::Settings;
 use crate::oauth::subject::PairwiseKey;
 use crate::store::{DatabaseUrl, Store};
 use crate::tokens::master_key::{KeySource, MasterKey};
-use crate::tokens::signing::{SigningAlgorithm, SigningKeys};
+use crate::tokens::signing::{Housekeeping, RotationPolicy, SigningAlgorithm, SigningError, SigningKeys};
 
 /// Opens the database named by the configuration and applies migrations.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -108,8 +108,9 @@ pub fn build_oauth(
         config.oauth.signing_algorithm.parse().map_err(|e| anyhow::anyhow!("oauth.signing_algorithm: {e}"))?;
     let keys = Arc::new(SigningKeys::load_or_create(store, master_key, algorithm, clock.now())?);
     let settings = Settings::from_config(config);
-    // Verification and the JWKS keep retired keys for the same window.
-    keys.set_retired_retention(settings.retired_key_retention);
+    // Verification and the JWKS keep retired keys for the same window, the
+    // housekeeping updates it as clients change.
+    keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
@@ -151,12 +152,16 @@ fn blocking_threads(config: &Config, workers: usize) -> usize {
 /// Every `change_poll_interval_ms`: drops from the caches what other instances (or the CLI)
 /// changed, as the change log in the database records.
 fn spawn_change_poller(state: web::Data<AppState>) {
+    let policy = Arc::new(RotationPolicy::from_config(&state.config));
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_millis(state.config.change_poll_interval_ms));
         loop {
             tick.tick().await;
-            let s = state.clone();
+            let (s, policy) = (state.clone(), policy.clone());
             let result = tokio::task::spawn_blocking(move || {
+                if let Err(e) = signing_key_housekeeping(&s, &policy) {
+                    tracing::warn!(cause = %e, "signing-key housekeeping failed");
+                }
                 s.oauth.clients.apply_changes()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();
@@ -173,4 +178,10 @@ fn spawn_change_poller(state: web::Data<AppState>) {
             }
         }
     });
+}
+
+/// The signing keys' part of the housekeeping (`SigningKeys::housekeeping`):
+/// picks up a rotation made elsewhere, rotates on schedule, prunes.
+pub fn signing_key_housekeeping(state: &AppState, policy: &RotationPolicy) -> Result<Housekeeping, SigningError> {
+    state.oauth.keys.housekeeping(&state.store, &state.master_key, policy, state.clock.now())
 }

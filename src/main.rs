@@ -40,6 +40,9 @@ enum Command {
     /// Organizations.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Signing keys: list, rotate, retire.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Subcommand)]
@@ -174,6 +177,7 @@ fn main() -> ExitCode {
         Command::User(UserCommand::Create { email, org, role }) => create_user(config, &email, &org, role),
         Command::Client(command) => client_command(config, command),
         Command::Org(command) => org_command(config, command),
+        Command::Keys(command) => keys::command(config, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +187,10 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[path = "cli/keys.rs"]
+mod keys;
+use keys::KeysCommand;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)

@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::SigningKeyRow;
-use super::schema::signing_keys;
+use super::schema::{oauth_clients, signing_keys};
 use super::{DbConnection, StoreError};
 
 pub const STATE_NEXT: &str = "next";
@@ -25,6 +25,96 @@ pub enum GuardedInsert {
     Inserted,
     /// Another key already holds the state: its kid.
     Exists(String),
+}
+
+/// A key without its key material: what `keys list` shows and what the
+/// housekeeping decides on.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = signing_keys)]
+pub struct KeyStatus {
+    pub kid: String,
+    pub algorithm: String,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+    pub activated_at: Option<NaiveDateTime>,
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+/// What `retire_retired` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retired {
+    /// The retired key is gone: no longer published, verifies nothing.
+    Removed,
+    /// The key is in another state (`current` or `next`): kept.
+    InState {
+        state: String,
+        algorithm: String,
+    },
+    NotFound,
+}
+
+/// Every key's status, newest first; a few rows, read on every change poll.
+pub fn list_statuses(conn: &mut DbConnection) -> Result<Vec<KeyStatus>, StoreError> {
+    Ok(signing_keys::table
+        .select(KeyStatus::as_select())
+        .order((signing_keys::created_at.desc(), signing_keys::kid.asc()))
+        .load(conn)?)
+}
+
+/// The longest access-token lifetime a client overrides the configured one
+/// with, in seconds, if any client does.
+pub fn longest_client_access_ttl(conn: &mut DbConnection) -> Result<Option<i64>, StoreError> {
+    let longest: Option<i32> =
+        oauth_clients::table.select(diesel::dsl::max(oauth_clients::access_token_ttl_secs)).first(conn)?;
+    Ok(longest.map(i64::from))
+}
+
+/// Deletes the key `kid` if it is `retired` (a compromised key: it must stop
+/// verifying now, not at the end of its window). One conditional DELETE;
+/// the state is read only to explain a refusal.
+pub fn retire_retired(conn: &mut DbConnection, kid: &str) -> Result<Retired, StoreError> {
+    let deleted = diesel::delete(
+        signing_keys::table.filter(signing_keys::kid.eq(kid)).filter(signing_keys::state.eq(STATE_RETIRED)),
+    )
+    .execute(conn)?;
+    if deleted > 0 {
+        return Ok(Retired::Removed);
+    }
+    let found: Option<(String, String)> = signing_keys::table
+        .filter(signing_keys::kid.eq(kid))
+        .select((signing_keys::state, signing_keys::algorithm))
+        .first(conn)
+        .optional()?;
+    Ok(found.map_or(Retired::NotFound, |(state, algorithm)| Retired::InState { state, algorithm }))
+}
+
+/// Inserts `row` (a `next` key) if its algorithm has no `next` key and its
+/// current key was activated at or before `due`: the scheduled rotation,
+/// decided in one transaction so that instances running the schedule
+/// together prepare one key, and none when a rotation just happened.
+pub fn insert_next_if_due(
+    conn: &mut DbConnection,
+    row: &SigningKeyRow,
+    due: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    super::serializable_transaction(conn, |c| {
+        let of_algorithm = signing_keys::table.filter(signing_keys::algorithm.eq(&row.algorithm));
+        let next = of_algorithm.filter(signing_keys::state.eq(STATE_NEXT)).select(signing_keys::kid).first::<String>(c);
+        if next.optional()?.is_some() {
+            return Ok(false);
+        }
+        let current: Option<(NaiveDateTime, Option<NaiveDateTime>)> = of_algorithm
+            .filter(signing_keys::state.eq(STATE_CURRENT))
+            .select((signing_keys::created_at, signing_keys::activated_at))
+            .first(c)
+            .optional()?;
+        match current {
+            Some((created, activated)) if activated.unwrap_or(created) <= due => {}
+            _ => return Ok(false),
+        }
+        diesel::insert_into(signing_keys::table).values(row).execute(c)?;
+        Ok(true)
+    })
 }
 
 /// Every key, newest first.

@@ -451,3 +451,85 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
     let m = accounts.memberships(&third.id).await.unwrap();
     assert_eq!((m.len(), m[0].organization.id.as_str(), m[0].role.as_str()), (1, second.id.as_str(), "VIEWER"));
 }
+
+#[test]
+fn keys_list_rotate_and_retire() {
+    let dir = Workspace::new();
+    let keys = |args: &[&str]| {
+        let mut cmd = dir.portcullis();
+        cmd.env("PORTCULLIS_MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").arg("keys").args(args);
+        cmd.output().unwrap()
+    };
+    let listed = || -> Vec<serde_json::Value> {
+        let out = keys(&["list", "--json"]);
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let kid_of = |list: &[serde_json::Value], alg: &str, state: &str| -> String {
+        let found = list.iter().find(|k| k["algorithm"] == alg && k["state"] == state);
+        found.unwrap_or_else(|| panic!("no {state} {alg} key in {list:?}"))["kid"].as_str().unwrap().to_owned()
+    };
+
+    // The first rotation creates the current keys too: one per algorithm, then RS256's next.
+    let out = keys(&["rotate", "--algorithm", "RS256"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let list = listed();
+    assert_eq!(list.len(), 4, "{list:?}");
+    let (old, next) = (kid_of(&list, "RS256", "current"), kid_of(&list, "RS256", "next"));
+    assert!(stdout.starts_with(&format!("RS256\tnext\t{next}\tactivates after ")), "{stdout}");
+    let access: Vec<&serde_json::Value> = list.iter().filter(|k| k["signs_access_tokens"] == true).collect();
+    assert_eq!(access.len(), 1);
+    assert_eq!((access[0]["algorithm"].as_str(), access[0]["state"].as_str()), (Some("ES256"), Some("current")));
+    let row = list.iter().find(|k| k["kid"] == next.as_str()).unwrap();
+    assert!(row["activated_at"].is_null() && row["until"].is_string(), "{row}");
+
+    // Again: the prepared key is kept, not doubled.
+    let out = keys(&["rotate", "--algorithm", "RS256"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{next}\talready prepared")));
+    assert_eq!(listed().len(), 4);
+
+    // A current or next key cannot be retired.
+    let es = kid_of(&list, "ES256", "current");
+    for (kid, state) in [(&es, "current"), (&next, "next")] {
+        let out = keys(&["retire", kid]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("error: key {kid} is the {state} key and cannot be retired")), "{err}");
+    }
+
+    // --now: the next key signs at once, with a warning.
+    let out = keys(&["rotate", "--algorithm", "RS256", "--now"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("RS256\tcurrent\t{next}\tretired {old}\n"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: "), "{}", text(&out));
+    let list = listed();
+    assert_eq!((kid_of(&list, "RS256", "current"), kid_of(&list, "RS256", "retired")), (next.clone(), old.clone()));
+
+    // Tab-separated: kid, algorithm, state, created, activated, retired, until, access.
+    let out = keys(&["list"]);
+    let tsv = String::from_utf8(out.stdout).unwrap();
+    let line = tsv.lines().find(|l| l.starts_with(&old)).unwrap();
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!((fields.len(), fields[1], fields[2], fields[7]), (8, "RS256", "retired", "-"), "{line}");
+    assert!(fields[5] != "-" && fields[6] != "-", "retired and published until: {line}");
+
+    // A retired key is removed at once; unknown kids are refused.
+    let out = keys(&["retire", &old]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{old}\tremoved\n"));
+    assert!(listed().iter().all(|k| k["kid"] != old.as_str()));
+    let out = keys(&["retire", &old]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no signing key has the kid"), "{}", text(&out));
+
+    // `all` rotates the three; a bad algorithm is a usage error.
+    let out = keys(&["rotate"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    assert_eq!(listed().iter().filter(|k| k["state"] == "next").count(), 3);
+    let out = keys(&["rotate", "--algorithm", "RS512"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ES256, RS256 or EdDSA, or all"), "{}", text(&out));
+}

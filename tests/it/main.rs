@@ -16,6 +16,7 @@ mod concurrent_writes;
 mod every_instance;
 mod health;
 mod invitations;
+mod key_rotation;
 mod oauth_code;
 mod oauth_code_rules;
 mod oauth_support;

@@ -12,12 +12,15 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Published keys: next, current, and retired ones whose tokens may still
-/// be alive. Cached briefly by clients; rotation publishes a key before it
-/// signs, so a cached set never misses a signing key.
+/// be alive. Cached for `oauth.jwks_max_age_secs`; rotation publishes a key
+/// at least that long before it signs, so a cached set never misses a
+/// signing key.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
-    let body = state.oauth.keys.jwks(state.clock.now(), state.oauth.settings.retired_key_retention);
+    let keys = &state.oauth.keys;
+    let body = keys.jwks(state.clock.now(), keys.retired_retention());
+    let max_age = state.config.oauth.jwks_max_age_secs;
     HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
+        .insert_header(("Cache-Control", format!("public, max-age={max_age}")))
         .content_type("application/jwk-set+json")
         .json(body)
 }

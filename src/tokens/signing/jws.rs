@@ -1,36 +1,31 @@
 //! Compact JWS (RFC 7515): signing with a parsed current key, verification
 //! with the parsed published keys; access tokens' claim checks.
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use rand::rngs::OsRng;
-use serde::Serialize;
-use sha2::Sha256;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::keys::{CurrentKey, KeySet};
 use super::{
     ACCESS_TOKEN_TYPE, AccessTokenClaims, NBF_LEEWAY_SECS, SigningAlgorithm, SigningError, VerifyError, crypto_error,
 };
 
-/// The current key's private half, parsed once at load: jsonwebtoken's
-/// rust_crypto backend re-parses the key DER on every signature, which for
-/// ES256 costs more than the signature itself. Deliberately not `Debug`
-/// (`RsaPrivateKey`'s Debug prints the private exponent); each key zeroizes
-/// itself on drop.
+/// The current key's private half, parsed once at load (aws-lc-rs:
+/// constant-time, and the RSA key's precomputed CRT values are kept).
+/// Deliberately not `Debug`; aws-lc frees (and zeroes) the key on drop.
 pub(super) enum PrivateKey {
-    Es256(p256::ecdsa::SigningKey),
-    Rs256(rsa::pkcs1v15::SigningKey<Sha256>),
-    EdDsa(ed25519_dalek::SigningKey),
+    /// With `ECDSA_P256_SHA256_FIXED_SIGNING`: 64-byte `r || s` signatures.
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+    EdDsa(Ed25519KeyPair),
 }
 
-/// A published key, parsed once at load rather than on every verification.
+/// A published key, parsed once at load for the one algorithm it may verify.
 #[derive(Clone)]
-pub(super) enum PublicKey {
-    Es256(p256::ecdsa::VerifyingKey),
-    Rs256(rsa::pkcs1v15::VerifyingKey<Sha256>),
-    EdDsa(ed25519_dalek::VerifyingKey),
-}
+pub(super) struct PublicKey(pub(super) ParsedPublicKey);
 
 /// The JOSE header of our tokens, members in this order (RFC 9068 §2.1).
 #[derive(Serialize)]
@@ -81,18 +76,14 @@ pub(super) fn verify_signature(
     if payload.contains('.') {
         return Err(VerifyError::Malformed);
     }
-    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-    // RFC 7515 §4.1.11: we understand no extension, so none may be critical.
-    if header.crit.is_some() {
-        return Err(VerifyError::Malformed);
-    }
+    let header = ReceivedHeader::parse(message)?;
     let key = header.kid.as_deref().and_then(|kid| set.find(kid)).ok_or(VerifyError::UnknownKey)?;
     // A retired key past its window is as unknown as one never published.
     if !key.is_published_at(unix_time(now), keep_retired_for) {
         return Err(VerifyError::UnknownKey);
     }
     // The key fixes the algorithm: a token cannot choose it (no alg confusion).
-    if header.alg != key.algorithm.jwt() {
+    if header.alg != key.algorithm.as_str() {
         return Err(VerifyError::BadSignature);
     }
     let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| VerifyError::BadSignature)?;
@@ -152,36 +143,64 @@ fn is_access_token_type(typ: Option<&str>) -> bool {
     typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
 }
 
+/// The members of a received JOSE header we read (RFC 7515 §4.1). Parsed
+/// strictly: the segment must be canonical base64url of a JSON object, a
+/// member we read must be a string and appear once (serde refuses a
+/// duplicate), and `crit` must be absent: we understand no extension
+/// (§4.1.11), and a JWS with unencoded payload (RFC 7797) must name `b64` there.
+#[derive(Deserialize)]
+struct ReceivedHeader {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// True for any value, `null` included: the member is there.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+impl ReceivedHeader {
+    /// The header of `message` (`header . payload`).
+    fn parse(message: &str) -> Result<Self, VerifyError> {
+        let (header, _) = message.split_once('.').ok_or(VerifyError::Malformed)?;
+        let json = URL_SAFE_NO_PAD.decode(header).map_err(|_| VerifyError::Malformed)?;
+        let header: Self = serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)?;
+        if header.crit {
+            return Err(VerifyError::Malformed);
+        }
+        Ok(header)
+    }
+}
+
 impl PrivateKey {
     /// The JWS signature of `message` (RFC 7518 §3): ES256 as the 64-byte
     /// `r || s`, not DER; EdDSA the raw 64 bytes; RS256 PKCS#1 v1.5 over
-    /// SHA-256.
+    /// SHA-256 (aws-lc blinds the private-key operation itself).
     pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
-        use p256::ecdsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
-        let failed = |e: p256::ecdsa::signature::Error| crypto_error("signing failed", e);
+        let failed = |e: aws_lc_rs::error::Unspecified| crypto_error("signing failed", e);
         match self {
-            Self::Es256(key) => {
-                let signature: p256::ecdsa::Signature = key.try_sign(message).map_err(failed)?;
-                Ok(signature.to_vec())
+            // aws-lc-rs draws the nonce itself; the RNG argument is for ring's API.
+            Self::Es256(key) => Ok(key.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec()),
+            Self::Rs256(key) => {
+                let mut signature = vec![0; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).map_err(failed)?;
+                Ok(signature)
             }
-            // With an RNG so the private-key operation is blinded, as
-            // jsonwebtoken does; the signature itself is deterministic.
-            Self::Rs256(key) => Ok(key.try_sign_with_rng(&mut OsRng, message).map_err(failed)?.to_vec()),
-            Self::EdDsa(key) => Ok(key.try_sign(message).map_err(failed)?.to_vec()),
+            Self::EdDsa(key) => Ok(key.try_sign(message).map_err(failed)?.as_ref().to_vec()),
         }
     }
 }
 
 impl PublicKey {
+    /// False for a wrong signature and for a malformed one (an ES256
+    /// signature not 64 bytes, `r` or `s` out of range; an RS256 one not the
+    /// modulus' length).
     pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        use p256::ecdsa::signature::Verifier;
-        match self {
-            Self::Es256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-            Self::Rs256(key) => rsa::pkcs1v15::Signature::try_from(signature)
-                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-            Self::EdDsa(key) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|signature| key.verify(message, &signature).is_ok()),
-        }
+        self.0.verify_sig(message, signature).is_ok()
     }
 }

@@ -10,12 +10,18 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use std::sync::Arc;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, RsaPublicKeyComponents,
+};
 use chrono::{DateTime, Duration, Utc};
-use p256::elliptic_curve::zeroize::Zeroizing;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use super::jws::{self, PrivateKey, PublicKey};
 use super::{ALGORITHMS, SigningAlgorithm, SigningError, crypto_error};
@@ -24,7 +30,6 @@ use crate::store::models::SigningKeyRow;
 use crate::store::signing_keys::{self as db, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::tokens::master_key::MasterKey;
 
-const RSA_BITS: usize = 2048;
 pub(super) const NONCE_LEN: usize = 24;
 
 /// What `SigningKeys` holds, swapped whole on reload.
@@ -34,6 +39,16 @@ pub(super) struct KeySet {
     pub(super) current: Vec<Arc<CurrentKey>>,
     /// Current keys first, then next, then retired (most recently retired first).
     pub(super) published: Vec<PublishedKey>,
+    /// Every row's kid and state when the set was read: the poll re-reads
+    /// the keys only when these change.
+    pub(super) states: Vec<(String, String)>,
+}
+
+/// `(kid, state)` pairs in a canonical order.
+pub(super) fn states_of<'a>(rows: impl Iterator<Item = (&'a String, &'a String)>) -> Vec<(String, String)> {
+    let mut states: Vec<(String, String)> = rows.map(|(kid, state)| (kid.clone(), state.clone())).collect();
+    states.sort();
+    states
 }
 
 /// A key that signs, with its private part parsed.
@@ -74,6 +89,7 @@ pub(super) fn load_set(store: &Store, master: &MasterKey) -> Result<KeySet, Sign
 }
 
 fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<KeySet, SigningError> {
+    let states = states_of(rows.iter().map(|r| (&r.kid, &r.state)));
     let mut current: Vec<Arc<CurrentKey>> = Vec::with_capacity(ALGORITHMS.len());
     for algorithm in ALGORITHMS {
         let currents: Vec<&SigningKeyRow> =
@@ -108,7 +124,7 @@ fn build_set(rows: &[SigningKeyRow], master: &MasterKey) -> Result<KeySet, Signi
             Err(e) => return Err(e),
         }
     }
-    Ok(KeySet { current, published })
+    Ok(KeySet { current, published, states })
 }
 
 impl CurrentKey {
@@ -172,20 +188,23 @@ pub(super) fn new_row(
     })
 }
 
-/// A fresh private key as PKCS#8 DER.
+/// A fresh private key as PKCS#8 DER: v1 for P-256 (with the public key)
+/// and RSA-2048, v2 (RFC 5958, with the public key) for Ed25519. Keys
+/// stored by earlier versions (p256, rsa and ed25519-dalek's PKCS#8) load too.
 fn generate_pkcs8(algorithm: SigningAlgorithm) -> Result<Zeroizing<Vec<u8>>, SigningError> {
-    use p256::pkcs8::EncodePrivateKey;
-    let doc = match algorithm {
-        SigningAlgorithm::ES256 => p256::ecdsa::SigningKey::random(&mut OsRng).to_pkcs8_der(),
-        SigningAlgorithm::RS256 => {
-            let key =
-                rsa::RsaPrivateKey::new(&mut OsRng, RSA_BITS).map_err(|e| crypto_error("RSA key generation", e))?;
-            key.to_pkcs8_der()
+    let failed = |e: aws_lc_rs::error::Unspecified| crypto_error("key generation", e);
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let der = match algorithm {
+        SigningAlgorithm::ES256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(failed)?.as_ref().to_vec()
         }
-        SigningAlgorithm::EdDSA => ed25519_dalek::SigningKey::generate(&mut OsRng).to_pkcs8_der(),
-    }
-    .map_err(|e| crypto_error("PKCS#8 encoding", e))?;
-    Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+        SigningAlgorithm::RS256 => {
+            let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(failed)?;
+            key.as_der().map_err(failed)?.as_ref().to_vec()
+        }
+        SigningAlgorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?.as_ref().to_vec(),
+    };
+    Ok(Zeroizing::new(der))
 }
 
 /// The signing key and the public part of a PKCS#8 private key.
@@ -193,30 +212,30 @@ pub(super) fn parse_private(
     algorithm: SigningAlgorithm,
     pkcs8: &[u8],
 ) -> Result<(PrivateKey, PublicParts), SigningError> {
-    use p256::pkcs8::DecodePrivateKey;
     let invalid = |e: &dyn fmt::Display| crypto_error("invalid private key", e);
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
     match algorithm {
         SigningAlgorithm::ES256 => {
-            let key = p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
-            let point = key.verifying_key().to_encoded_point(false);
-            let (Some(x), Some(y)) = (point.x(), point.y()) else {
-                return Err(invalid(&"P-256 point has no coordinates"));
+            let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|e| invalid(&e))?;
+            // SEC 1 §2.3.3, uncompressed: 0x04 || x || y.
+            let public = match key.public_key().as_ref() {
+                [4, xy @ ..] if xy.len() == 64 => PublicParts::Ec { x: b64(&xy[..32]), y: b64(&xy[32..]) },
+                _ => return Err(invalid(&"P-256 public key is not an uncompressed point")),
             };
-            let public = PublicParts::Ec { x: URL_SAFE_NO_PAD.encode(x), y: URL_SAFE_NO_PAD.encode(y) };
             Ok((PrivateKey::Es256(key), public))
         }
         SigningAlgorithm::RS256 => {
-            use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
+            let key = RsaKeyPair::from_pkcs8(pkcs8).map_err(|e| invalid(&e))?;
+            let public = key.public_key();
             let public = PublicParts::Rsa {
-                n: URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
-                e: URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+                n: b64(public.modulus().big_endian_without_leading_zero()),
+                e: b64(public.exponent().big_endian_without_leading_zero()),
             };
-            Ok((PrivateKey::Rs256(rsa::pkcs1v15::SigningKey::new(key)), public))
+            Ok((PrivateKey::Rs256(key), public))
         }
         SigningAlgorithm::EdDSA => {
-            let key = ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| invalid(&e))?;
-            let public = PublicParts::Okp { x: URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes()) };
+            let key = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|e| invalid(&e))?;
+            let public = PublicParts::Okp { x: b64(key.public_key().as_ref()) };
             Ok((PrivateKey::EdDsa(key), public))
         }
     }
@@ -231,7 +250,7 @@ pub(super) enum PublicParts {
 }
 
 impl PublicParts {
-    fn from_jwk(stored: &str) -> Result<Self, SigningError> {
+    pub(super) fn from_jwk(stored: &str) -> Result<Self, SigningError> {
         let bad = || SigningError::Crypto("stored public key is not a JWK this server writes".into());
         let jwk: Value = serde_json::from_str(stored).map_err(|_| bad())?;
         let member = |name: &str| jwk.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(bad);
@@ -243,7 +262,7 @@ impl PublicParts {
         }
     }
 
-    fn to_jwk(&self, kid: &str, algorithm: SigningAlgorithm) -> Value {
+    pub(super) fn to_jwk(&self, kid: &str, algorithm: SigningAlgorithm) -> Value {
         let mut jwk = match self {
             Self::Ec { x, y } => json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }),
             Self::Rsa { n, e } => json!({ "kty": "RSA", "n": n, "e": e }),
@@ -260,7 +279,7 @@ impl PublicParts {
 
     /// RFC 7638: SHA-256 of the required members, in lexicographic order,
     /// without whitespace. The base64url values need no JSON escaping.
-    fn thumbprint(&self) -> String {
+    pub(super) fn thumbprint(&self) -> String {
         let canonical = match self {
             Self::Ec { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
             Self::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
@@ -273,28 +292,29 @@ impl PublicParts {
     fn parse(&self) -> Result<PublicKey, SigningError> {
         let invalid = |e: &dyn fmt::Display| crypto_error("invalid public key", e);
         let decode = |b64: &str| URL_SAFE_NO_PAD.decode(b64).map_err(|e| invalid(&e));
-        match self {
+        let key = match self {
             Self::Ec { x, y } => {
                 let (x, y) = (decode(x)?, decode(y)?);
                 if x.len() != 32 || y.len() != 32 {
                     return Err(invalid(&"P-256 coordinates are not 32 bytes"));
                 }
-                // SEC 1 §2.3.3, uncompressed: 0x04 || x || y.
-                let sec1 = [&[4u8][..], &x, &y].concat();
-                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).map_err(|e| invalid(&e))?;
-                Ok(PublicKey::Es256(key))
+                // SEC 1 §2.3.3, uncompressed: 0x04 || x || y; aws-lc checks the point is on the curve.
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, [&[4u8][..], &x, &y].concat())
             }
             Self::Rsa { n, e } => {
-                let (n, e) = (rsa::BigUint::from_bytes_be(&decode(n)?), rsa::BigUint::from_bytes_be(&decode(e)?));
-                let key = rsa::RsaPublicKey::new(n, e).map_err(|e| invalid(&e))?;
-                Ok(PublicKey::Rs256(rsa::pkcs1v15::VerifyingKey::new(key)))
+                let (n, e) = (decode(n)?, decode(e)?);
+                RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+                    .to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256)
             }
             Self::Okp { x } => {
-                let x: [u8; 32] = decode(x)?.try_into().map_err(|_| invalid(&"Ed25519 key is not 32 bytes"))?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|e| invalid(&e))?;
-                Ok(PublicKey::EdDsa(key))
+                let x = decode(x)?;
+                if x.len() != 32 {
+                    return Err(invalid(&"Ed25519 key is not 32 bytes"));
+                }
+                ParsedPublicKey::new(&ED25519, x)
             }
-        }
+        };
+        key.map(PublicKey).map_err(|e| invalid(&e))
     }
 }
 
@@ -303,7 +323,7 @@ fn cipher(master: &MasterKey) -> XChaCha20Poly1305 {
 }
 
 /// `base64(nonce || XChaCha20-Poly1305(pkcs8, aad = kid))`.
-fn seal_private(master: &MasterKey, kid: &str, pkcs8: &[u8]) -> Result<String, SigningError> {
+pub(super) fn seal_private(master: &MasterKey, kid: &str, pkcs8: &[u8]) -> Result<String, SigningError> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let sealed = cipher(master)

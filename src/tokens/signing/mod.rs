@@ -26,6 +26,7 @@
 
 mod jws;
 mod keys;
+mod rotation;
 #[cfg(test)]
 mod tests;
 
@@ -35,13 +36,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use self::keys::{CurrentKey, KeySet, load_set, new_row};
-use crate::store::signing_keys::{self as db, GuardedInsert, STATE_CURRENT, STATE_NEXT};
+pub use self::rotation::{Housekeeping, RotationPolicy};
+pub use crate::store::signing_keys::KeyStatus;
+use crate::store::signing_keys::{self as db, GuardedInsert, Retired, STATE_CURRENT, STATE_NEXT};
 use crate::store::{Store, StoreError};
 use crate::tokens::master_key::MasterKey;
 
@@ -67,14 +69,6 @@ impl SigningAlgorithm {
             Self::ES256 => "ES256",
             Self::RS256 => "RS256",
             Self::EdDSA => "EdDSA",
-        }
-    }
-
-    fn jwt(self) -> Algorithm {
-        match self {
-            Self::ES256 => Algorithm::ES256,
-            Self::RS256 => Algorithm::RS256,
-            Self::EdDSA => Algorithm::EdDSA,
         }
     }
 }
@@ -164,6 +158,15 @@ pub enum SigningError {
     NoNextKey,
     #[error("a next signing key is already prepared: {0}")]
     NextAlreadyPrepared(String),
+    #[error("no signing key has the kid {0:?} (see `portcullis keys list`)")]
+    UnknownKid(String),
+    /// `keys retire` takes a retired key only: a current or next key is
+    /// still needed (rotate it first).
+    #[error(
+        "key {kid} is the {state} key and cannot be retired: rotate first (`portcullis keys rotate --algorithm \
+         {algorithm} --now`), then retire it"
+    )]
+    NotRetired { kid: String, state: String, algorithm: String },
 }
 
 /// Why a token was refused. Says nothing about the keys, so it may be shown.
@@ -315,6 +318,28 @@ impl SigningKeys {
         }
     }
 
+    /// Every key, newest first, without key material.
+    pub fn statuses(store: &Store) -> Result<Vec<KeyStatus>, SigningError> {
+        Ok(store.run_blocking(db::list_statuses)?)
+    }
+
+    /// Deletes the retired key `kid` at once, for a compromised key instead
+    /// of waiting for its retention to end: every instance stops publishing
+    /// it and refuses its tokens at its next poll. Refused for a current or
+    /// next key.
+    pub fn remove_retired(store: &Store, kid: &str) -> Result<(), SigningError> {
+        match store.run_blocking(|c| db::retire_retired(c, kid))? {
+            Retired::Removed => {
+                tracing::warn!(%kid, "removed a retired signing key before the end of its retention");
+                Ok(())
+            }
+            Retired::NotFound => Err(SigningError::UnknownKid(kid.to_owned())),
+            Retired::InState { state, algorithm } => {
+                Err(SigningError::NotRetired { kid: kid.to_owned(), state, algorithm })
+            }
+        }
+    }
+
     /// The kid of the key that signs access tokens.
     pub fn current_kid(&self) -> String {
         self.current_kid_of(self.access)
@@ -408,7 +433,7 @@ impl SigningKeys {
         }
         let mut set = self.set.write().unwrap_or_else(PoisonError::into_inner);
         let published = set.published.iter().filter(|k| k.is_published_at(now, keep)).cloned().collect();
-        *set = Arc::new(KeySet { current: set.current.clone(), published });
+        *set = Arc::new(KeySet { current: set.current.clone(), published, states: set.states.clone() });
         Ok(deleted)
     }
 
@@ -429,7 +454,8 @@ impl SigningKeys {
         }
     }
 
-    fn retired_retention(&self) -> Duration {
+    /// How long after its retirement a retired key still verifies (and is published).
+    pub fn retired_retention(&self) -> Duration {
         Duration::milliseconds(self.retired_retention_ms.load(Ordering::Relaxed))
     }
 

@@ -6,14 +6,77 @@ use jsonwebtoken::decode_header;
 use super::*;
 use crate::store::signing_keys::{GuardedInsert, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::store::{PoolSettings, StoreError};
-use crate::tokens::signing::keys::{NONCE_LEN, new_row, parse_private};
+use crate::tokens::signing::keys::{NONCE_LEN, PublicParts, new_row, parse_private, seal_private};
 use crate::tokens::signing::{SigningError, VerifyError};
 
 for_each_algorithm!(
+    keys_stored_by_earlier_versions_still_load_and_sign,
     private_key_is_sealed_under_the_master_key,
     second_instance_shares_the_key,
     rotation_publishes_before_signing_and_keeps_the_old_key,
 );
+
+/// A PKCS#8 key the code before aws-lc-rs generated, the public members it
+/// published, and its signature of `b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmaXh0dXJlIn0"`
+/// (see fixtures/README.md).
+fn stored_by_earlier_version(alg: SigningAlgorithm) -> (&'static [u8], &'static str, &'static [u8]) {
+    match alg {
+        SigningAlgorithm::ES256 => (
+            include_bytes!("fixtures/es256.pk8"),
+            include_str!("fixtures/es256.jwk"),
+            include_bytes!("fixtures/es256.sig"),
+        ),
+        SigningAlgorithm::RS256 => (
+            include_bytes!("fixtures/rs256.pk8"),
+            include_str!("fixtures/rs256.jwk"),
+            include_bytes!("fixtures/rs256.sig"),
+        ),
+        SigningAlgorithm::EdDSA => (
+            include_bytes!("fixtures/eddsa.pk8"),
+            include_str!("fixtures/eddsa.jwk"),
+            include_bytes!("fixtures/eddsa.sig"),
+        ),
+    }
+}
+
+/// A database written before the move to aws-lc-rs keeps working: its
+/// keys load as they are, keep their kid and JWK, sign tokens that verify,
+/// and what they signed before still verifies.
+fn keys_stored_by_earlier_versions_still_load_and_sign(alg: SigningAlgorithm) {
+    const MESSAGE: &[u8] = b"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJmaXh0dXJlIn0";
+    let (pkcs8, jwk, old_signature) = stored_by_earlier_version(alg);
+    let (private, public) = parse_private(alg, pkcs8).unwrap();
+    assert_eq!(public, PublicParts::from_jwk(jwk).unwrap(), "the same public key as before");
+    // RS256 and EdDSA signatures are deterministic: the very same bytes.
+    if alg != SigningAlgorithm::ES256 {
+        assert_eq!(private.sign(MESSAGE).unwrap(), old_signature);
+    }
+
+    // Stored as the earlier version stored it: the current key of its algorithm.
+    let f = fixture();
+    let kid = public.thumbprint();
+    let row = SigningKeyRow {
+        kid: kid.clone(),
+        algorithm: alg.as_str().into(),
+        state: STATE_CURRENT.into(),
+        private_key_encrypted: seal_private(&f.master, &kid, pkcs8).unwrap(),
+        public_jwk: public.to_jwk(&kid, alg).to_string(),
+        created_at: t0().naive_utc(),
+        activated_at: Some(t0().naive_utc()),
+        retired_at: None,
+    };
+    assert_eq!(f.store.run_blocking(|c| db::insert_if_state_free(c, &row)).unwrap(), GuardedInsert::Inserted);
+    let keys = create(&f, alg);
+    assert_eq!(keys.current_kid(), kid);
+    let now = t0().timestamp();
+    let token = keys.sign_access_token(&claims_at(now)).unwrap();
+    assert_eq!(keys.verify_access_token(&token, ISS, Some(API), now), Ok(claims_at(now)));
+    let set = keys.snapshot();
+    let published = set.find(&kid).unwrap();
+    assert!(published.public.verify(MESSAGE, old_signature));
+    assert!(!published.public.verify(b"another message", old_signature));
+    assert_eq!(kids(&keys.jwks(t0(), Duration::zero()), alg), vec![kid]);
+}
 
 fn private_key_is_sealed_under_the_master_key(alg: SigningAlgorithm) {
     let f = fixture();

@@ -3,9 +3,9 @@
 //! between instances.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeZone, Utc};
-use jsonwebtoken::{EncodingKey, Header};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 
 use super::keys::open_private;
@@ -77,30 +77,35 @@ fn kids(jwks: &Value, alg: SigningAlgorithm) -> Vec<String> {
     keys.map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
 }
 
-/// The current key's private part, as jsonwebtoken takes it: to sign
-/// tokens the server itself never would. jsonwebtoken (rust_crypto)
-/// wants PKCS#8 for EC and Ed25519 but PKCS#1 for RSA.
-fn private_encoding_key(f: &Fixture, keys: &SigningKeys) -> EncodingKey {
-    use p256::pkcs8::DecodePrivateKey;
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    let row = row(f, &keys.current_kid());
-    let pkcs8 = open_private(&f.master, &row.kid, &row.private_key_encrypted).unwrap();
-    match keys.algorithm() {
-        SigningAlgorithm::ES256 => EncodingKey::from_ec_der(&pkcs8),
-        SigningAlgorithm::RS256 => {
-            let pkcs1 = rsa::RsaPrivateKey::from_pkcs8_der(&pkcs8).unwrap().to_pkcs1_der().unwrap();
-            EncodingKey::from_rsa_der(pkcs1.as_bytes())
-        }
-        SigningAlgorithm::EdDSA => EncodingKey::from_ed_der(&pkcs8),
+/// jsonwebtoken's name for `alg`.
+fn jwt_alg(alg: SigningAlgorithm) -> Algorithm {
+    match alg {
+        SigningAlgorithm::ES256 => Algorithm::ES256,
+        SigningAlgorithm::RS256 => Algorithm::RS256,
+        SigningAlgorithm::EdDSA => Algorithm::EdDSA,
     }
 }
 
-fn sign_with_header(f: &Fixture, keys: &SigningKeys, edit: impl FnOnce(&mut Header)) -> String {
-    let mut header = Header::new(keys.algorithm().jwt());
+/// `message.signature`, signed by the current `alg` key: to sign tokens the
+/// server itself never would.
+fn sign_message(keys: &SigningKeys, alg: SigningAlgorithm, message: &str) -> String {
+    let signature = keys.snapshot().current(alg).unwrap().private.sign(message.as_bytes()).unwrap();
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// An access token with the header as `edit` leaves it, signed by the current key.
+fn sign_with_header(keys: &SigningKeys, edit: impl FnOnce(&mut Header)) -> String {
+    let mut header = Header::new(jwt_alg(keys.algorithm()));
     header.kid = Some(keys.current_kid());
     header.typ = Some(ACCESS_TOKEN_TYPE.into());
     edit(&mut header);
-    jsonwebtoken::encode(&header, &claims_at(t0().timestamp()), &private_encoding_key(f, keys)).unwrap()
+    let encode = |v: Vec<u8>| URL_SAFE_NO_PAD.encode(v);
+    let message = format!(
+        "{}.{}",
+        encode(serde_json::to_vec(&header).unwrap()),
+        encode(serde_json::to_vec(&claims_at(t0().timestamp())).unwrap())
+    );
+    sign_message(keys, keys.algorithm(), &message)
 }
 
 /// Runs each check, a function of the algorithm, once per algorithm.

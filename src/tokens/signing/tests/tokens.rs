@@ -11,6 +11,7 @@ for_each_algorithm!(
     signs_and_verifies,
     refuses_what_fails_a_check,
     other_token_types_are_refused,
+    malformed_signatures_and_headers_are_refused,
     jwks_alone_verifies_and_holds_no_private_member,
     other_jwts_are_signed_with_the_key_of_their_algorithm,
 );
@@ -26,7 +27,7 @@ fn other_jwts_are_signed_with_the_key_of_their_algorithm(access: SigningAlgorith
     for alg in ALGORITHMS {
         let token = keys.sign_jwt(alg, "JWT", &claims).unwrap();
         let header = decode_header(&token).unwrap();
-        assert_eq!(header.alg, alg.jwt());
+        assert_eq!(header.alg, jwt_alg(alg));
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         assert_eq!(header.kid, Some(keys.current_kid_of(alg)));
         let (typ, verified): (Option<String>, serde_json::Value) = keys.verify_jwt(&token, now).unwrap();
@@ -55,19 +56,24 @@ fn signs_and_verifies(alg: SigningAlgorithm) {
 
     let header = decode_header(&token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    assert_eq!(header.alg, alg.jwt());
+    assert_eq!(header.alg, jwt_alg(alg));
     assert_eq!(header.kid, Some(keys.current_kid()));
 
     assert_eq!(keys.verify_access_token(&token, ISS, Some(API), now), Ok(claims.clone()));
     assert_eq!(keys.verify_access_token(&token, ISS, None, now), Ok(claims.clone()));
 
-    // The same bytes jsonwebtoken produces: header members in the same
-    // order, and all three signatures are deterministic (RFC 6979 nonces
-    // for ES256; RSA blinding does not change the result).
-    let mut header = Header::new(alg.jwt());
+    // The same header and payload bytes jsonwebtoken produces (members in
+    // the same order); the same signature too where it is deterministic
+    // (RS256, EdDSA; aws-lc draws ECDSA nonces at random).
+    let mut header = Header::new(jwt_alg(alg));
     header.typ = Some(ACCESS_TOKEN_TYPE.into());
     header.kid = Some(keys.current_kid());
-    assert_eq!(jsonwebtoken::encode(&header, &claims, &private_encoding_key(&f, &keys)).unwrap(), token);
+    let same = sign_with_header(&keys, |h| *h = header);
+    let (message, _) = token.rsplit_once('.').unwrap();
+    assert!(same.starts_with(&format!("{message}.")), "{same} {token}");
+    if alg != SigningAlgorithm::ES256 {
+        assert_eq!(same, token);
+    }
 
     let many = AccessTokenClaims { aud: vec![API.into(), "https://other.example.com".into()], ..claims_at(now) };
     let token = keys.sign_access_token(&many).unwrap();
@@ -115,11 +121,75 @@ fn other_token_types_are_refused(alg: SigningAlgorithm) {
     let verify = |token: &str| keys.verify_access_token(token, ISS, Some(API), now);
 
     // Validly signed by our key, but an ID token or a bare JWT is no access token.
-    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("JWT".into()))), Err(VerifyError::WrongType));
-    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.typ = None)), Err(VerifyError::WrongType));
+    assert_eq!(verify(&sign_with_header(&keys, |h| h.typ = Some("JWT".into()))), Err(VerifyError::WrongType));
+    assert_eq!(verify(&sign_with_header(&keys, |h| h.typ = None)), Err(VerifyError::WrongType));
     // RFC 7515 §4.1.9: case-insensitive, "application/" optional.
-    assert!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("application/at+jwt".into()))).is_ok());
-    assert!(verify(&sign_with_header(&f, &keys, |h| h.typ = Some("AT+JWT".into()))).is_ok());
+    assert!(verify(&sign_with_header(&keys, |h| h.typ = Some("application/at+jwt".into()))).is_ok());
+    assert!(verify(&sign_with_header(&keys, |h| h.typ = Some("AT+JWT".into()))).is_ok());
+}
+
+/// A signature of the wrong shape is refused as a bad one (never a panic):
+/// empty, cut, lengthened, DER instead of `r || s`, out-of-range values.
+/// A header is read strictly: canonical base64url of one JSON object,
+/// members once, no `crit`.
+fn malformed_signatures_and_headers_are_refused(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    let now = t0().timestamp();
+    let verify = |token: &str| keys.verify_access_token(token, ISS, Some(API), now);
+    let token = keys.sign_access_token(&claims_at(now)).unwrap();
+    let (message, signature) = token.rsplit_once('.').unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let with = |sig: &[u8]| format!("{message}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert!(verify(&with(&signature)).is_ok());
+
+    let len = signature.len();
+    let order_p256 = hex::decode("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551").unwrap();
+    let mut der = vec![0x30, 0x44, 0x02, 0x20];
+    der.extend_from_slice(&signature[..len / 2]);
+    der.extend_from_slice(&[0x02, 0x20]);
+    der.extend_from_slice(&signature[len / 2..]);
+    let bad: Vec<Vec<u8>> = vec![
+        vec![],
+        signature[..len - 1].to_vec(),
+        [&signature[..], &[0]].concat(),
+        [&[0], &signature[..]].concat(),
+        vec![0; len],
+        vec![0xff; len],
+        der,
+        // r = n (the group order): out of range, whatever s is.
+        [&order_p256[..], &signature[len / 2..]].concat(),
+    ];
+    for sig in bad {
+        assert_eq!(verify(&with(&sig)), Err(VerifyError::BadSignature), "{sig:02x?}");
+    }
+    // A signature segment that is not base64url.
+    assert_eq!(verify(&format!("{message}.{}=", URL_SAFE_NO_PAD.encode(&signature))), Err(VerifyError::BadSignature));
+    assert_eq!(verify(&format!("{message}.!!")), Err(VerifyError::BadSignature));
+
+    let (_, payload) = message.split_once('.').unwrap();
+    let header = |json: &str| sign_message(&keys, alg, &format!("{}.{payload}", URL_SAFE_NO_PAD.encode(json)));
+    let (a, k) = (alg.as_str(), keys.current_kid());
+    assert!(verify(&header(&format!(r#"{{"typ":"at+jwt","alg":"{a}","kid":"{k}"}}"#))).is_ok());
+    for json in [
+        format!(r#"{{"typ":"at+jwt","alg":"{a}","alg":"{a}","kid":"{k}"}}"#),
+        format!(r#"{{"typ":"at+jwt","alg":"{a}","kid":"{k}","crit":null}}"#),
+        format!(r#"{{"typ":"at+jwt","alg":"{a}","kid":"{k}","crit":["b64"],"b64":false}}"#),
+        format!(r#"{{"typ":"at+jwt","kid":"{k}"}}"#),
+        format!(r#"{{"typ":"at+jwt","alg":7,"kid":"{k}"}}"#),
+        format!(r#"[{{"typ":"at+jwt","alg":"{a}","kid":"{k}"}}]"#),
+        format!(r#"{{"typ":"at+jwt","alg":"{a}","kid":"{k}"}} x"#),
+    ] {
+        assert_eq!(verify(&header(&json)), Err(VerifyError::Malformed), "{json}");
+    }
+    // The kid picks the key, and the key its one algorithm.
+    for other in ["none", "HS256", &a.to_lowercase()] {
+        let json = format!(r#"{{"typ":"at+jwt","alg":"{other}","kid":"{k}"}}"#);
+        assert_eq!(verify(&header(&json)), Err(VerifyError::BadSignature), "{json}");
+    }
+    // Padding on the header segment is not base64url (RFC 7515 §2).
+    let padded = URL_SAFE_NO_PAD.encode(format!(r#"{{"typ":"at+jwt","alg":"{a}","kid":"{k}"}} "#)) + "=";
+    assert_eq!(verify(&sign_message(&keys, alg, &format!("{padded}.{payload}"))), Err(VerifyError::Malformed));
 }
 
 fn jwks_alone_verifies_and_holds_no_private_member(alg: SigningAlgorithm) {
@@ -158,7 +228,7 @@ fn jwks_alone_verifies_and_holds_no_private_member(alg: SigningAlgorithm) {
     let now = jsonwebtoken::get_current_timestamp() as i64;
     let claims = claims_at(now);
     let token = keys.sign_access_token(&claims).unwrap();
-    let mut validation = Validation::new(alg.jwt());
+    let mut validation = Validation::new(jwt_alg(alg));
     validation.set_issuer(&[ISS]);
     validation.set_audience(&[API]);
     let decoded =
@@ -204,18 +274,16 @@ fn tokens_that_are_not_ours_are_refused() {
     for junk in ["", "abc", "a.b", "a.b.c.d", "!!.??.**"] {
         assert_eq!(verify(junk), Err(VerifyError::Malformed), "{junk:?}");
     }
-    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.kid = None)), Err(VerifyError::UnknownKey));
-    assert_eq!(verify(&sign_with_header(&f, &keys, |h| h.kid = Some("nope".into()))), Err(VerifyError::UnknownKey));
-    let crit = sign_with_header(&f, &keys, |h| h.crit = Some(vec!["exp".into()]));
+    assert_eq!(verify(&sign_with_header(&keys, |h| h.kid = None)), Err(VerifyError::UnknownKey));
+    assert_eq!(verify(&sign_with_header(&keys, |h| h.kid = Some("nope".into()))), Err(VerifyError::UnknownKey));
+    let crit = sign_with_header(&keys, |h| h.crit = Some(vec!["exp".into()]));
     assert_eq!(verify(&crit), Err(VerifyError::Malformed));
 
     // A correctly signed payload that is not our claims.
     let header =
         URL_SAFE_NO_PAD.encode(json!({ "alg": "ES256", "typ": "at+jwt", "kid": keys.current_kid() }).to_string());
     let message = format!("{header}.{}", URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#));
-    let key = private_encoding_key(&f, &keys);
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::ES256).unwrap();
-    assert_eq!(verify(&format!("{message}.{signature}")), Err(VerifyError::Malformed));
+    assert_eq!(verify(&sign_message(&keys, SigningAlgorithm::ES256, &message)), Err(VerifyError::Malformed));
 
     // Algorithm confusion: HS256 "signed" with the public key as secret.
     let jwks = keys.jwks(t0(), Duration::zero());

@@ -4,6 +4,7 @@
 //! /authorize, which shows a page or redirects.
 
 mod authorize;
+mod logout;
 mod metadata;
 mod token;
 mod userinfo;
@@ -28,6 +29,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/userinfo", web::get().to(userinfo::get))
         .route("/oauth/userinfo", web::post().to(userinfo::post))
         .route("/oauth/userinfo", web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight))
+        .route("/oauth/logout", web::get().to(logout::logout_get))
+        .route("/oauth/logout", web::post().to(logout::logout_post))
         .route("/.well-known/oauth-authorization-server", web::get().to(metadata::metadata))
         .route("/.well-known/openid-configuration", web::get().to(metadata::metadata))
         .route("/.well-known/jwks.json", web::get().to(metadata::jwks));
@@ -96,8 +99,13 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request("The body must be application/x-www-form-urlencoded."));
     }
+    unique_params(body)
+}
+
+/// Form-encoded parameters (a body or a query string), each at most once.
+pub fn unique_params(encoded: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        url::form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut seen = std::collections::HashSet::new();
     for (k, _) in &pairs {
         if !seen.insert(k.as_str()) {

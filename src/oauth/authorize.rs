@@ -60,8 +60,6 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     /// OIDC Core §3.1.2.1: the oldest sign-in, in seconds, this request accepts.
     pub max_age: Option<i64>,
-    /// OIDC Core §3.1.2.1: the email to pre-fill on the login page.
-    pub login_hint: Option<String>,
     /// The `sub` named by a valid `id_token_hint`.
     pub hinted_subject: Option<String>,
     /// When the browser was sent to sign in again for this request, if it
@@ -69,13 +67,6 @@ pub struct AuthorizationRequest {
     pub reauth_since: Option<DateTime<Utc>>,
     /// The parameters, to carry through the login and consent pages.
     pub params: Vec<(String, String)>,
-}
-
-impl AuthorizationRequest {
-    /// An OpenID Connect authentication request (OIDC Core §3.1.2.1).
-    pub fn is_openid(&self) -> bool {
-        self.scope.contains(OPENID)
-    }
 }
 
 /// The signed-in browser session a request is answered for.
@@ -187,7 +178,6 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
                 .ok_or_else(|| reject(OAuthError::invalid_request("max_age must be a number of seconds")))?,
         ),
     };
-    let login_hint = get("login_hint").map(str::to_owned);
     let hinted_subject = match get("id_token_hint") {
         Some(hint) => Some(oidc::hint::hinted_subject(oauth, &client, hint).map_err(reject)?),
         None => None,
@@ -205,7 +195,6 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
         nonce,
         prompt,
         max_age,
-        login_hint,
         hinted_subject,
         reauth_since,
         params: kept,

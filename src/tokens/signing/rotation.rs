@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{ALGORITHMS, SigningAlgorithm, SigningError, SigningKeys, keys};
 use crate::config::Config;
-use crate::store::signing_keys::{self as db, KeyStatus, STATE_CURRENT, STATE_NEXT};
+use crate::store::signing_keys::{self as db, KeyStatus, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::store::{Store, StoreError};
 use crate::tokens::master_key::MasterKey;
 
@@ -134,7 +134,13 @@ impl SigningKeys {
         }
         let retention = policy.retired_retention(store)?;
         self.set_retired_retention(retention);
-        done.pruned = self.prune_retired(store, now, retention)?;
+        // A DELETE only when a key is due: on SQLite even one that matches
+        // nothing takes the write lock, on every instance at every poll.
+        let expired =
+            |s: &KeyStatus| s.state == STATE_RETIRED && s.retired_at.is_some_and(|at| at.and_utc() + retention <= now);
+        if statuses.iter().any(expired) {
+            done.pruned = self.prune_retired(store, now, retention)?;
+        }
         Ok(done)
     }
 

@@ -1,8 +1,10 @@
 //! Concurrent writes against a running portcullis, for `bench/writes.sh`:
 //! `--flows` clients run signed-in authorization-code flows (authorize with
 //! remembered consent, then the PKCE token exchange) while `--keys` clients
-//! create API keys, for `--secs` seconds. Prints one Markdown table row:
-//! flows/s, keys/s, and every failure by what it was.
+//! create API keys and `--refreshes` clients rotate a refresh token (each
+//! starts with one code flow for `read offline_access`), for `--secs`
+//! seconds. Prints one Markdown table row: flows/s, keys/s, and every failure
+//! by what it was; with `--json`, one JSON object instead (for bench/kit.sh).
 //!
 //! Only meant for 127.0.0.1; it stops by itself at the deadline.
 
@@ -38,6 +40,11 @@ struct Args {
     flows: usize,
     #[arg(long, default_value_t = 4)]
     keys: usize,
+    #[arg(long, default_value_t = 0)]
+    refreshes: usize,
+    /// Print a JSON object instead of a table row.
+    #[arg(long)]
+    json: bool,
     #[arg(long, default_value_t = 5)]
     secs: u64,
     /// First column of the printed row.
@@ -49,6 +56,7 @@ struct Args {
 struct Tally {
     flows: u64,
     keys: u64,
+    refreshes: u64,
     /// "what failed: how" → how often.
     failures: BTreeMap<String, u64>,
 }
@@ -67,7 +75,6 @@ async fn main() -> Result<()> {
         bail!("--base must be a loopback address, not {host}");
     }
     let tally = Shared::default();
-    let deadline = Instant::now() + Duration::from_secs(args.secs);
 
     // Sign everyone in before the clock starts.
     let mut browsers = Vec::new();
@@ -75,15 +82,23 @@ async fn main() -> Result<()> {
         browsers.push(signed_in_browser(&args).await?);
     }
     let token = dashboard_token(&args).await?;
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..args.refreshes {
+        let browser = signed_in_browser(&args).await?;
+        let tokens = code_flow(&args, &browser, "read offline_access").await.map_err(anyhow::Error::msg)?;
+        let refresh = tokens["refresh_token"].as_str().context("the code flow returned no refresh token")?;
+        refresh_tokens.push(refresh.to_owned());
+    }
 
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.secs);
     let mut tasks = Vec::new();
     for browser in browsers {
         let (args, tally) = (args.clone(), tally.clone());
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                match code_flow(&args, &browser).await {
-                    Ok(()) => tally.lock().unwrap().flows += 1,
+                match code_flow(&args, &browser, "read").await {
+                    Ok(_) => tally.lock().unwrap().flows += 1,
                     Err(e) => fail(&tally, e),
                 }
             }
@@ -101,6 +116,22 @@ async fn main() -> Result<()> {
             }
         }));
     }
+    for mut refresh in refresh_tokens {
+        let (args, tally) = (args.clone(), tally.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = plain_client();
+            while Instant::now() < deadline {
+                match rotate(&args, &http, &refresh).await {
+                    Ok(next) => {
+                        refresh = next;
+                        tally.lock().unwrap().refreshes += 1;
+                    }
+                    // A lost refresh token ends this client: counted, not retried.
+                    Err(e) => return fail(&tally, e),
+                }
+            }
+        }));
+    }
     for t in tasks {
         t.await?;
     }
@@ -108,6 +139,18 @@ async fn main() -> Result<()> {
     let tally = tally.lock().unwrap();
     let failed: u64 = tally.failures.values().sum();
     let detail: Vec<String> = tally.failures.iter().map(|(what, n)| format!("{n}× {what}")).collect();
+    if args.json {
+        let rate = |n: u64| n as f64 / secs;
+        let out = serde_json::json!({
+            "flows_per_sec": rate(tally.flows),
+            "keys_per_sec": rate(tally.keys),
+            "refreshes_per_sec": rate(tally.refreshes),
+            "failures": failed,
+            "failures_by_kind": detail,
+        });
+        println!("{out}");
+        return Ok(());
+    }
     println!(
         "| {} | {} + {} | {:.0} | {:.0} | {} | {} |",
         args.label,
@@ -202,16 +245,17 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-/// One signed-in flow: authorize (answering the consent page the first
-/// time), then exchange the code. The error says which step failed and how.
-async fn code_flow(args: &Args, browser: &reqwest::Client) -> Result<(), String> {
+/// One signed-in flow for `scope`: authorize (answering the consent page
+/// the first time), then exchange the code; the token response. The error
+/// says which step failed and how.
+async fn code_flow(args: &Args, browser: &reqwest::Client, scope: &str) -> Result<serde_json::Value, String> {
     let (verifier, challenge) = pkce();
     let mut url = url::Url::parse(&format!("{}/oauth/authorize", args.base)).map_err(|e| e.to_string())?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &args.client_id)
         .append_pair("redirect_uri", &args.redirect_uri)
-        .append_pair("scope", "read")
+        .append_pair("scope", scope)
         .append_pair("state", "load")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
@@ -253,8 +297,25 @@ async fn code_flow(args: &Args, browser: &reqwest::Client) -> Result<(), String>
     let status = res.status().as_u16();
     let body: serde_json::Value = res.json().await.unwrap_or_default();
     match (status, body["access_token"].is_string()) {
-        (200, true) => Ok(()),
+        (200, true) => Ok(body),
         _ => Err(format!("token: {status} {}", body["error"].as_str().unwrap_or("(no error field)"))),
+    }
+}
+
+/// One refresh-token rotation; the new refresh token.
+async fn rotate(args: &Args, http: &reqwest::Client, refresh: &str) -> Result<String, String> {
+    let res = http
+        .post(format!("{}/oauth/token", args.base))
+        .basic_auth(&args.client_id, Some(&args.client_secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .send()
+        .await
+        .map_err(|e| format!("refresh: {}", if e.is_timeout() { "timeout" } else { "connection" }))?;
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    match body["refresh_token"].as_str() {
+        Some(next) if status == 200 => Ok(next.to_owned()),
+        _ => Err(format!("refresh: {status} {}", body["error"].as_str().unwrap_or("(no error field)"))),
     }
 }
 

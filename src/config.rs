@@ -60,7 +60,23 @@ pub struct Config {
     pub login_throttle: LoginThrottle,
     pub password_hash: PasswordHashConfig,
     pub oauth: OAuthConfig,
+    pub oidc: OidcConfig,
     pub api: ApiConfig,
+}
+
+/// OpenID Connect (see the README's "OpenID Connect for relying parties").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// How long an ID token is valid (`exp - iat`), 60 s to a day. An RP
+    /// checks it once, at sign-in; it is not an access credential.
+    pub id_token_ttl_secs: i64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self { id_token_ttl_secs: 3600 }
+    }
 }
 
 /// Password hashing (argon2id): the cost of each hash, and the bound on how
@@ -309,6 +325,7 @@ impl Default for Config {
             login_throttle: LoginThrottle::default(),
             password_hash: PasswordHashConfig::default(),
             oauth: OAuthConfig::default(),
+            oidc: OidcConfig::default(),
             api: ApiConfig::default(),
         }
     }
@@ -405,6 +422,12 @@ impl Config {
         if !["ES256", "RS256", "EdDSA"].contains(&o.signing_algorithm.as_str()) {
             return invalid(format!("oauth.signing_algorithm: {:?} is not ES256, RS256 or EdDSA", o.signing_algorithm));
         }
+        if !(60..=86_400).contains(&self.oidc.id_token_ttl_secs) {
+            return invalid(format!(
+                "oidc.id_token_ttl_secs: {} is out of range: between 60 and 86400 (a day)",
+                self.oidc.id_token_ttl_secs
+            ));
+        }
         let a = &self.api;
         if a.rate_limit_per_minute == 0 || a.rate_limit_burst == 0 || a.unauthenticated_per_minute == 0 {
             return invalid("api: rate limits must be positive".into());
@@ -484,6 +507,25 @@ mod tests {
                         e.to_string(),
                         "invalid configuration: oauth.refresh_reuse_grace_secs must be between 0 and 60"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn id_token_lifetime_is_a_minute_to_a_day() {
+        assert_eq!(Config::default().oidc.id_token_ttl_secs, 3600);
+        for (secs, ok) in [(59, false), (60, true), (86_400, true), (86_401, false)] {
+            let mut c = Config::default();
+            c.oidc.id_token_ttl_secs = secs;
+            match c.validate() {
+                Ok(()) => assert!(ok, "{secs} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{secs} refused");
+                    let expected = format!(
+                        "invalid configuration: oidc.id_token_ttl_secs: {secs} is out of range: between 60 and 86400 (a day)"
+                    );
+                    assert_eq!(e.to_string(), expected);
                 }
             }
         }

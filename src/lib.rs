@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::http::api::rate_limit::RateLimits;
 use crate::oauth::OAuth;
+use crate::oauth::backchannel::{BackChannel, DeliveryPolicy};
 use crate::oauth::clients::Clients;
 use crate::oauth::scopes::ScopeRegistry;
 use crate::oauth::service::Settings;
@@ -75,8 +76,17 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
     // Retired keys are kept for the longest access-token lifetime too.
     let passwords = PasswordHashing::new(&config.password_hash)?;
     let throttle = config.login_throttle.clone();
+    let backchannel = BackChannel::new(
+        store.clone(),
+        clock.clone(),
+        oauth.keys.clone(),
+        oauth.pairwise.clone(),
+        oauth.settings.issuer.clone(),
+        DeliveryPolicy::default(),
+    )?;
     let accounts = Accounts::new(store.clone(), clock.clone(), throttle, passwords, config.session_ttl_secs)
-        .with_token_lifetime(oauth.settings.retired_key_retention);
+        .with_token_lifetime(oauth.settings.retired_key_retention)
+        .on_session_end(Arc::new(move |ended| backchannel.notify(ended)));
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
     let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words);
@@ -103,7 +113,8 @@ pub fn build_oauth(
     keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise })
+    let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, reauth })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::LoginThrottle;
 use crate::oauth::OAuth;
 use crate::store::models::{MembershipRow, OrganizationRow, SessionRow, UserRow};
+use crate::store::oidc_logins::EndedSession;
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
 use passwords::{PasswordError, PasswordHashing, Verified};
@@ -78,6 +79,8 @@ pub struct CurrentSession {
     pub user: User,
     pub csrf_token: String,
     pub expires_at: DateTime<Utc>,
+    /// When the user signed in to start this session (OIDC `auth_time`).
+    pub authenticated_at: DateTime<Utc>,
 }
 
 /// A session just started: the cookie value is shown to the browser once
@@ -123,6 +126,10 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Hears of sessions that ended (sign-out, a sign-in over an old session, a
+/// password change), once that is committed: back-channel logout.
+pub type SessionEndHook = Arc<dyn Fn(Vec<EndedSession>) + Send + Sync>;
+
 /// The accounts service: one per app, cheap to clone.
 #[derive(Clone)]
 pub struct Accounts {
@@ -134,6 +141,7 @@ pub struct Accounts {
     /// The longest an access token lives: how long the denylist must hold
     /// the tokens of a user whose tokens are revoked as a whole.
     token_lifetime: Duration,
+    session_end: Option<SessionEndHook>,
 }
 
 impl Accounts {
@@ -151,6 +159,21 @@ impl Accounts {
             passwords,
             session_ttl: Duration::seconds(session_ttl_secs),
             token_lifetime: Duration::seconds(crate::config::OAuthConfig::default().access_token_ttl_secs),
+            session_end: None,
+        }
+    }
+
+    /// Calls `hook` with the sessions that end, for each of them that
+    /// received an ID token.
+    pub fn on_session_end(mut self, hook: SessionEndHook) -> Self {
+        self.session_end = Some(hook);
+        self
+    }
+
+    fn sessions_ended(&self, ended: impl IntoIterator<Item = EndedSession>) {
+        let ended: Vec<EndedSession> = ended.into_iter().filter(|e| !e.client_ids.is_empty()).collect();
+        if let (Some(hook), false) = (&self.session_end, ended.is_empty()) {
+            hook(ended);
         }
     }
 
@@ -452,16 +475,20 @@ impl Accounts {
         };
         let old_digest = replacing.map(opaque::digest);
         let row2 = row.clone();
-        self.store
+        let replaced = self
+            .store
             .run(move |conn| {
-                if let Some(d) = old_digest {
-                    store::sessions::delete_session_by_digest(conn, &d)?;
-                }
+                let replaced = match old_digest {
+                    Some(d) => store::oidc_logins::end_session_by_digest(conn, &d)?,
+                    None => None,
+                };
                 // Housekeeping that costs one indexed delete per sign-in.
                 store::sessions::delete_expired_sessions(conn, now)?;
-                store::sessions::insert_session(conn, &row2)
+                store::sessions::insert_session(conn, &row2)?;
+                Ok(replaced)
             })
             .await?;
+        self.sessions_ended(replaced);
         Ok(NewSession {
             token,
             session: CurrentSession {
@@ -469,6 +496,7 @@ impl Accounts {
                 user,
                 csrf_token: row.csrf_token,
                 expires_at: row.expires_at.and_utc(),
+                authenticated_at: row.created_at.and_utc(),
             },
         })
     }
@@ -483,12 +511,14 @@ impl Accounts {
             user: u.into(),
             csrf_token: s.csrf_token,
             expires_at: s.expires_at.and_utc(),
+            authenticated_at: s.created_at.and_utc(),
         }))
     }
 
     pub async fn end_session(&self, token: &str) -> Result<(), AccountsError> {
         let digest = opaque::digest(token);
-        self.store.run(move |conn| store::sessions::delete_session_by_digest(conn, &digest)).await?;
+        let ended = self.store.run(move |conn| store::oidc_logins::end_session_by_digest(conn, &digest)).await?;
+        self.sessions_ended(ended);
         Ok(())
     }
 
@@ -537,16 +567,18 @@ impl Accounts {
         let now = self.now();
         let keep = session.session_id.clone();
         let revoke_tokens = self.revoke_user_tokens();
-        self.store
+        let ended = self
+            .store
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
                     store::users::update_password(c, &user_id, &hash, now)?;
-                    store::sessions::delete_sessions_of_user(c, &user_id, Some(&keep))?;
+                    let ended = store::oidc_logins::end_sessions_of_user(c, &user_id, Some(&keep))?;
                     revoke_tokens(c, &user_id)?;
-                    Ok(())
+                    Ok(ended)
                 })
             })
             .await?;
+        self.sessions_ended(ended);
         Ok(())
     }
 }

@@ -7,18 +7,23 @@ mod decision;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use super::clients::{Client, GrantType};
 use super::error::{ErrorCode, OAuthError};
+use super::oidc::{self, reauth::TICKET_PARAM};
 use super::pkce::{self, Method};
 use super::redirect;
-use super::scopes::{self, ScopeSet};
+use super::scopes::{self, OPENID, ScopeSet};
 use super::service::OAuth;
 use crate::store::grants::{self, AuthorizationCodeRow};
 use crate::tokens::opaque;
 
 /// The parameters an authorization request may carry (and the consent
-/// form sends back as hidden fields).
-pub const PARAMS: [&str; 8] = [
+/// form sends back as hidden fields). Others are ignored. `ui_locales`,
+/// `claims_locales`, `display` and `acr_values` are accepted and have no
+/// effect (one language, one display, one kind of sign-in).
+pub const PARAMS: [&str; 18] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -27,9 +32,19 @@ pub const PARAMS: [&str; 8] = [
     "code_challenge",
     "code_challenge_method",
     "nonce",
+    "response_mode",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "id_token_hint",
+    "ui_locales",
+    "claims_locales",
+    "display",
+    "acr_values",
+    TICKET_PARAM,
 ];
 
-pub use decision::{Decision, Prompt, PromptContext, decide};
+pub use decision::{Authentication, Decision, Prompt, PromptContext, SignInFacts, authentication, decide};
 
 #[derive(Debug, Clone)]
 pub struct AuthorizationRequest {
@@ -43,8 +58,34 @@ pub struct AuthorizationRequest {
     pub code_challenge: Option<(String, Method)>,
     pub nonce: Option<String>,
     pub prompt: Prompt,
+    /// OIDC Core §3.1.2.1: the oldest sign-in, in seconds, this request accepts.
+    pub max_age: Option<i64>,
+    /// OIDC Core §3.1.2.1: the email to pre-fill on the login page.
+    pub login_hint: Option<String>,
+    /// The `sub` named by a valid `id_token_hint`.
+    pub hinted_subject: Option<String>,
+    /// When the browser was sent to sign in again for this request, if it
+    /// carries a valid re-authentication ticket (see `oidc::reauth`).
+    pub reauth_since: Option<DateTime<Utc>>,
     /// The parameters, to carry through the login and consent pages.
     pub params: Vec<(String, String)>,
+}
+
+impl AuthorizationRequest {
+    /// An OpenID Connect authentication request (OIDC Core §3.1.2.1).
+    pub fn is_openid(&self) -> bool {
+        self.scope.contains(OPENID)
+    }
+}
+
+/// The signed-in browser session a request is answered for.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user_id: String,
+    /// `sessions.id`: the ID token's `sid`.
+    pub session_id: String,
+    /// When the user signed in: the ID token's `auth_time`.
+    pub authenticated_at: DateTime<Utc>,
 }
 
 /// The error description when PKCE is required and absent.
@@ -129,15 +170,31 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     if (client.require_pkce || client.is_public()) && code_challenge.is_none() {
         return Err(reject(OAuthError::invalid_request(CODE_CHALLENGE_REQUIRED)));
     }
-    let prompt = match map.get("prompt").copied().unwrap_or("") {
-        "" => Prompt::Default,
-        "none" => Prompt::None,
-        "consent" => Prompt::Consent,
-        other => return Err(reject(OAuthError::invalid_request(format!("unsupported prompt {other:?}")))),
-    };
+    let prompt = Prompt::parse(map.get("prompt").copied().unwrap_or("")).map_err(reject)?;
     let nonce = get("nonce").map(str::to_owned);
+    if scope.contains(OPENID) {
+        oidc_checks(&map, redirect_uri_given, client.is_public() && code_challenge.is_none(), nonce.is_some())
+            .map_err(reject)?;
+    } else {
+        request_objects_refused(&map).map_err(reject)?;
+    }
+    let max_age = match get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|s| *s >= 0 && v.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| reject(OAuthError::invalid_request("max_age must be a number of seconds")))?,
+        ),
+    };
+    let login_hint = get("login_hint").map(str::to_owned);
+    let hinted_subject = match get("id_token_hint") {
+        Some(hint) => Some(oidc::hint::hinted_subject(oauth, &client, hint).map_err(reject)?),
+        None => None,
+    };
     drop(map);
-    let kept = params.into_iter().filter(|(k, _)| PARAMS.contains(&k.as_str()) || k == "prompt").collect();
+    let kept: Vec<(String, String)> = params.into_iter().filter(|(k, _)| PARAMS.contains(&k.as_str())).collect();
+    let reauth_since = oauth.reauth.verify(&kept, oauth.now());
     Ok(AuthorizationRequest {
         client,
         redirect_uri,
@@ -147,8 +204,51 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
         code_challenge,
         nonce,
         prompt,
+        max_age,
+        login_hint,
+        hinted_subject,
+        reauth_since,
         params: kept,
     })
+}
+
+/// OIDC Core §6: request objects are not supported (discovery says so).
+/// `response_mode` (OAuth 2.0 Multiple Response Type Encoding §2.1): only
+/// the default for `code`, the query, is offered.
+fn request_objects_refused(params: &HashMap<&str, &str>) -> Result<(), OAuthError> {
+    if params.contains_key("request") {
+        return Err(OAuthError::new(ErrorCode::RequestNotSupported, "The request parameter is not supported."));
+    }
+    if params.contains_key("request_uri") {
+        return Err(OAuthError::new(ErrorCode::RequestUriNotSupported, "The request_uri parameter is not supported."));
+    }
+    match params.get("response_mode").copied() {
+        None | Some("" | "query") => Ok(()),
+        Some(other) => Err(OAuthError::invalid_request(format!("response_mode {other:?} is not supported; use query"))),
+    }
+}
+
+/// What OpenID Connect adds to the checks of an authentication request
+/// (OIDC Core §3.1.2.2), before anything is shown.
+fn oidc_checks(
+    params: &HashMap<&str, &str>,
+    redirect_uri_given: bool,
+    public_without_pkce: bool,
+    has_nonce: bool,
+) -> Result<(), OAuthError> {
+    request_objects_refused(params)?;
+    // §3.1.2.1: REQUIRED here, though OAuth lets a client with one
+    // registered URI leave it out.
+    if !redirect_uri_given {
+        return Err(OAuthError::invalid_request("redirect_uri is required in an OpenID Connect request"));
+    }
+    // The nonce is what binds the ID token to the browser when nothing else
+    // does: a public client without PKCE must send one (none may, today:
+    // public clients always use PKCE).
+    if public_without_pkce && !has_nonce {
+        return Err(OAuthError::invalid_request("nonce is required for a public client without PKCE"));
+    }
+    Ok(())
 }
 
 /// The scopes this user approved for this client before, if any.
@@ -165,29 +265,63 @@ pub async fn remembered_consent(
 
 /// What to do with a valid request, for a user signed in or not (see
 /// `decision`). The one I/O is reading the remembered consent.
+/// `account_chosen`: the user answered the select-account page.
 pub async fn next_step(
     oauth: &OAuth,
     request: &AuthorizationRequest,
-    user_id: Option<&str>,
+    signed_in: Option<&SignedIn>,
+    account_chosen: bool,
 ) -> Result<Decision, OAuthError> {
-    let remembered = match user_id {
-        Some(u) => remembered_consent(oauth, u, request).await?,
-        None => None,
+    let authentication = authentication(SignInFacts {
+        prompt: request.prompt,
+        max_age: request.max_age,
+        reauth_since: request.reauth_since,
+        authenticated_at: signed_in.map(|s| s.authenticated_at),
+        hint_matches: match (&request.hinted_subject, signed_in) {
+            (Some(sub), Some(s)) => Some(*sub == oidc::subject(oauth, &request.client, &s.user_id)),
+            _ => None,
+        },
+        now: oauth.now(),
+    });
+    let remembered = match (signed_in, authentication) {
+        (Some(s), Authentication::Valid | Authentication::Fresh) => {
+            remembered_consent(oauth, &s.user_id, request).await?
+        }
+        _ => None,
     };
     Ok(decide(PromptContext {
         client_type: request.client.client_type,
         requested: &request.scope,
         remembered: remembered.as_ref(),
         prompt: request.prompt,
-        signed_in: user_id.is_some(),
+        authentication,
+        account_chosen,
     }))
+}
+
+/// Where to send the browser to sign in: the login page, coming back to
+/// this request with a fresh re-authentication ticket (`oidc::reauth`), so
+/// the sign-in is recognised as made for it.
+pub fn login_path(oauth: &OAuth, request: &AuthorizationRequest) -> String {
+    let mut params: Vec<(String, String)> = request.params.iter().filter(|(k, _)| k != TICKET_PARAM).cloned().collect();
+    let ticket = oauth.reauth.issue(&params, oauth.now());
+    params.push((TICKET_PARAM.to_owned(), ticket));
+    let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let back = format!("/oauth/authorize?{query}");
+    let back: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+    format!("/login?return_to={back}&reauth=1")
 }
 
 /// Records consent (widening any earlier one) and issues a code; returns
 /// the redirect that carries it.
-pub async fn approve(oauth: &OAuth, user_id: &str, request: &AuthorizationRequest) -> Result<String, OAuthError> {
+pub async fn approve(
+    oauth: &OAuth,
+    signed_in: &SignedIn,
+    request: &AuthorizationRequest,
+) -> Result<String, OAuthError> {
     let now = oauth.now().naive_utc();
     let code = opaque::random_secret();
+    let user_id = signed_in.user_id.as_str();
     let row = AuthorizationCodeRow {
         code_digest: opaque::digest(&code),
         client_id: request.client.client_id.clone(),
@@ -202,6 +336,8 @@ pub async fn approve(oauth: &OAuth, user_id: &str, request: &AuthorizationReques
         consumed_at: None,
         issued_jti: None,
         issued_family_id: None,
+        session_id: Some(signed_in.session_id.clone()),
+        auth_time: Some(signed_in.authenticated_at.naive_utc()),
     };
     let (u, c, scope) = (user_id.to_owned(), request.client.client_id.clone(), request.scope.clone());
     oauth
@@ -260,5 +396,23 @@ mod tests {
         assert_eq!(u, "https://app.example/cb?tenant=7&code=abc&state=s+t&iss=https%3A%2F%2Fissuer");
         let e = error_url("https://app.example/cb", &OAuthError::new(ErrorCode::AccessDenied, "no"), None, "i");
         assert_eq!(e, "https://app.example/cb?error=access_denied&error_description=no&iss=i");
+    }
+
+    fn params(pairs: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn openid_requests_need_a_redirect_uri_and_a_public_client_without_pkce_a_nonce() {
+        assert_eq!(oidc_checks(&params(&[]), true, false, false), Ok(()));
+        let e = oidc_checks(&params(&[]), false, false, true).unwrap_err();
+        assert_eq!(e.description, "redirect_uri is required in an OpenID Connect request");
+        let e = oidc_checks(&params(&[]), true, true, false).unwrap_err();
+        assert_eq!(e.description, "nonce is required for a public client without PKCE");
+        assert_eq!(oidc_checks(&params(&[]), true, true, true), Ok(()));
+        let e = oidc_checks(&params(&[("request", "x")]), true, false, false).unwrap_err();
+        assert_eq!(e.code, ErrorCode::RequestNotSupported);
+        let e = request_objects_refused(&params(&[("request_uri", "https://x")])).unwrap_err();
+        assert_eq!(e.code, ErrorCode::RequestUriNotSupported);
     }
 }

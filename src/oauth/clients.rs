@@ -376,6 +376,14 @@ fn from_rows(
     })
 }
 
+/// The client as stored now, past any cache: for work in the background
+/// (back-channel logout) that has no `Clients` at hand.
+pub async fn find_uncached(store: &Store, client_id: &str) -> Result<Option<Client>, StoreError> {
+    let id = client_id.to_owned();
+    let found = store.run(move |conn| rows::find_client(conn, &id)).await?;
+    found.map(|(row, org, secrets)| from_rows(row, org, secrets)).transpose()
+}
+
 fn optional_url(label: &str, value: Option<String>) -> Result<Option<String>, ClientError> {
     match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
         None => Ok(None),

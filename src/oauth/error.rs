@@ -17,6 +17,9 @@ pub enum ErrorCode {
     AccessDenied,
     LoginRequired,
     ConsentRequired,
+    /// OIDC Core §3.1.2.6: the `request` and `request_uri` parameters.
+    RequestNotSupported,
+    RequestUriNotSupported,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -35,6 +38,8 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

@@ -2,11 +2,14 @@
 //! parse requests into these types and render what comes back.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod dashboard;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod logout;
+pub mod oidc;
 pub mod pkce;
 pub mod redirect;
 pub mod revocation;

@@ -16,14 +16,23 @@ pub struct ScopeDefinition {
 }
 
 pub const OFFLINE_ACCESS: &str = "offline_access";
+/// OpenID Connect Core §3.1.2.1: makes an authorization request an
+/// authentication request (an ID token comes with the tokens).
+pub const OPENID: &str = "openid";
+/// OpenID Connect Core §5.4: the claims these two scopes release.
+pub const PROFILE: &str = "profile";
+pub const EMAIL: &str = "email";
 
-const BUILT_IN: [(&str, &str); 6] = [
+const BUILT_IN: [(&str, &str); 9] = [
     ("read", "Read your data"),
     ("write", "Create and change your data"),
     ("delete", "Delete your data"),
     ("admin", "Administer your organization"),
     ("webhook", "Manage your webhooks"),
     (OFFLINE_ACCESS, "Stay connected when you are not using the app"),
+    (OPENID, "Sign you in with your account"),
+    (PROFILE, "See your basic profile information"),
+    (EMAIL, "See your email address"),
 ];
 
 #[derive(Debug, Clone)]
@@ -99,11 +108,13 @@ impl ScopeRegistry {
     }
 
     /// The scopes granted for a request: the requested ones (all known and
-    /// allowed), or all the client's allowed ones when none were requested.
+    /// allowed), or, when none were requested, all the client's allowed ones
+    /// but `openid`: only a request that asks for `openid` is an OpenID
+    /// Connect authentication request (OIDC Core §3.1.2.1).
     pub fn grant(&self, requested: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
         let requested = match requested.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => self.parse_known(s)?,
-            None => return Ok(allowed.clone()),
+            None => return Ok(allowed.iter().filter(|s| *s != OPENID).cloned().collect()),
         };
         if let Some(extra) = requested.iter().find(|s| !allowed.contains(*s)) {
             return Err(OAuthError::invalid_scope(format!("scope {extra:?} is not allowed for this client")));
@@ -142,6 +153,17 @@ mod tests {
         assert_eq!(r.grant(Some("write"), &allowed).unwrap_err().code, super::super::error::ErrorCode::InvalidScope);
         assert!(r.grant(Some("nope"), &allowed).unwrap_err().description.contains("unknown scope"));
         assert!(ScopeRegistry::new(&[ScopeDefinition { name: "read".into(), description: "x".into() }]).is_err());
+    }
+
+    #[test]
+    fn openid_is_granted_only_when_asked_for() {
+        let r = ScopeRegistry::new(&[]).unwrap();
+        let allowed = set("openid profile email read");
+        assert_eq!(r.grant(None, &allowed).unwrap(), set("profile email read"));
+        assert_eq!(r.grant(Some("openid email"), &allowed).unwrap(), set("openid email"));
+        assert_eq!(r.describe(OPENID), Some("Sign you in with your account"));
+        let refused = r.grant(Some("openid"), &set("read")).unwrap_err();
+        assert_eq!(refused.description, "scope \"openid\" is not allowed for this client");
     }
 }
 
@@ -231,8 +253,8 @@ mod properties {
         }
 
         /// Narrowing never widens: a grant is the requested set when that is
-        /// known and within the allowed set, the allowed set when nothing is
-        /// requested, and otherwise an invalid_scope refusal.
+        /// known and within the allowed set, the allowed set but `openid`
+        /// when nothing is requested, and otherwise an invalid_scope refusal.
         #[test]
         fn a_grant_never_exceeds_the_allowed_scopes(
             allowed in proptest::collection::btree_set(scope_name(), 0..6),
@@ -244,7 +266,10 @@ mod properties {
             let requested = requested.map(|r| r.join(&separator));
             let wanted = requested.as_deref().map(|r| parse(r).unwrap()).filter(|w| !w.is_empty());
             match (registry.grant(requested.as_deref(), &allowed), wanted) {
-                (Ok(granted), None) => prop_assert_eq!(granted, allowed),
+                (Ok(granted), None) => {
+                    let without_openid: ScopeSet = allowed.iter().filter(|s| *s != OPENID).cloned().collect();
+                    prop_assert_eq!(granted, without_openid)
+                }
                 (Ok(granted), Some(wanted)) => {
                     prop_assert!(granted.is_subset(&allowed));
                     prop_assert_eq!(granted, wanted);

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::clients::{Client, Clients};
 use super::error::OAuthError;
+use super::oidc::reauth::ReauthKey;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -34,6 +35,8 @@ pub struct Settings {
     /// How long a retired signing key stays published and verifying: the
     /// longest access-token lifetime plus five minutes of clock skew.
     pub retired_key_retention: Duration,
+    /// How long an ID token is valid (its `exp`).
+    pub id_token_ttl: Duration,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Settings {
             management_audience: config.management_audience(),
             refresh_reuse_grace: Duration::seconds(o.refresh_reuse_grace_secs),
             retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
+            id_token_ttl: Duration::seconds(config.oidc.id_token_ttl_secs),
         }
     }
 }
@@ -63,6 +67,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OIDC Core §3.1.3.3: when `openid` was granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// An access token just signed.
@@ -82,6 +89,8 @@ pub struct OAuth {
     pub settings: Settings,
     /// Keys the `sub` of pairwise clients (`subject::subject`).
     pub pairwise: Arc<super::subject::PairwiseKey>,
+    /// Signs the tickets that recognise a sign-in made for a request.
+    pub reauth: ReauthKey,
 }
 
 pub fn new_jti() -> String {
@@ -226,6 +235,8 @@ impl OAuth {
             access_jti: Some(access_jti.to_owned()),
             organization_id: None,
             parent_id: None,
+            session_id: None,
+            auth_time: None,
         };
         (token, row)
     }

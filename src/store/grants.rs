@@ -25,6 +25,10 @@ pub struct AuthorizationCodeRow {
     pub consumed_at: Option<NaiveDateTime>,
     pub issued_jti: Option<String>,
     pub issued_family_id: Option<String>,
+    /// The browser session that approved the code (OIDC `sid`).
+    pub session_id: Option<String>,
+    /// When that session's user authenticated (OIDC `auth_time`).
+    pub auth_time: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -46,6 +50,10 @@ pub struct RefreshTokenRow {
     pub organization_id: Option<String>,
     /// The token this one replaced at rotation.
     pub parent_id: Option<String>,
+    /// The browser session and authentication time of the code that began
+    /// the family, so a refresh's ID token repeats its `sid` and `auth_time`.
+    pub session_id: Option<String>,
+    pub auth_time: Option<NaiveDateTime>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, row: &AuthorizationCodeRow) -> Result<(), StoreError> {
@@ -103,22 +111,34 @@ pub fn approve(
     })
 }
 
-/// Redeems a code: marks it used with what its use issues and stores the
-/// refresh token, in one write transaction; false when someone else won.
+/// What a code's redemption leaves behind besides the code's new state.
+pub struct Redemption<'a> {
+    pub refresh: Option<&'a RefreshTokenRow>,
+    /// `(session_id, client_id)`: the browser session gets an ID token for
+    /// this client (what back-channel logout notifies).
+    pub oidc_login: Option<(&'a str, &'a str)>,
+}
+
+/// Redeems a code: marks it used with what its use issues, stores the
+/// refresh token and the OpenID Connect login, in one write transaction;
+/// false when someone else won.
 pub fn redeem_code(
     conn: &mut DbConnection,
     digest: &str,
     now: NaiveDateTime,
     issued_jti: &str,
     issued_family_id: Option<&str>,
-    refresh: Option<&RefreshTokenRow>,
+    redemption: &Redemption<'_>,
 ) -> Result<bool, StoreError> {
     super::write_transaction(conn, |c| {
         if !consume_code(c, digest, now, issued_jti, issued_family_id)? {
             return Ok(false);
         }
-        if let Some(r) = refresh {
+        if let Some(r) = redemption.refresh {
             insert_refresh_token(c, r)?;
+        }
+        if let Some((session_id, client_id)) = redemption.oidc_login {
+            super::oidc_logins::record(c, session_id, client_id, now)?;
         }
         Ok(true)
     })

@@ -112,6 +112,8 @@ diesel::table! {
         consumed_at -> Nullable<Timestamp>,
         issued_jti -> Nullable<Text>,
         issued_family_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
     }
 }
 
@@ -131,6 +133,8 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         organization_id -> Nullable<Text>,
         parent_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
     }
 }
 

@@ -27,23 +27,6 @@ pub fn find_live_session(
         .optional()?)
 }
 
-pub fn delete_session_by_digest(conn: &mut DbConnection, token_digest: &str) -> Result<usize, StoreError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::token_digest.eq(token_digest))).execute(conn)?)
-}
-
-/// Ends every session of a user except `keep` (the one changing the password).
-pub fn delete_sessions_of_user(
-    conn: &mut DbConnection,
-    user_id: &str,
-    keep: Option<&str>,
-) -> Result<usize, StoreError> {
-    let doomed = sessions::table.filter(sessions::user_id.eq(user_id));
-    Ok(match keep {
-        Some(id) => diesel::delete(doomed.filter(sessions::id.ne(id))).execute(conn)?,
-        None => diesel::delete(doomed).execute(conn)?,
-    })
-}
-
 pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }

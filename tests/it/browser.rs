@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::{PASSWORD, TestApp};
 
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -35,7 +35,7 @@ fn find(names: &[&str]) -> Option<String> {
 }
 
 /// Starts chromedriver and a headless Chromium session.
-async fn open_browser() -> (ChromeDriver, Client) {
+pub(crate) async fn open_browser() -> (ChromeDriver, Client) {
     let (Some(driver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser"])) else {
         panic!("the browser tests need chromium and chromedriver on PATH (Debian: chromium, chromium-driver)");
     };
@@ -88,17 +88,17 @@ async fn open_browser() -> (ChromeDriver, Client) {
     }
 }
 
-async fn fill(b: &Client, id: &str, value: &str) {
+pub(crate) async fn fill(b: &Client, id: &str, value: &str) {
     b.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
 }
 
 /// The text of an element, waiting for the page that has it (a click that
 /// submits a form returns before the next page is there).
-async fn text_of(b: &Client, id: &str) -> String {
+pub(crate) async fn text_of(b: &Client, id: &str) -> String {
     b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id(id)).await.unwrap().text().await.unwrap()
 }
 
-async fn submit(b: &Client, form_action: &str) {
+pub(crate) async fn submit(b: &Client, form_action: &str) {
     b.find(Locator::Css(&format!("form[action='{form_action}'] button[type=submit]")))
         .await
         .unwrap()

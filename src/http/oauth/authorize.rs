@@ -5,11 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 
+use crate::accounts::CurrentSession;
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::pages::{render, see_other};
-use crate::http::session::{MaybeSession, urlencode, verify_form_token};
-use crate::oauth::authorize::{self, AuthorizationRequest, Decision, Rejection};
+use crate::http::session::{MaybeSession, verify_form_token};
+use crate::oauth::authorize::{self, AuthorizationRequest, Decision, Rejection, SignedIn};
 use crate::oauth::{ErrorCode, OAuthError};
 
 struct ScopeLine {
@@ -87,37 +88,80 @@ fn consent_page(
     render(StatusCode::OK, &page, None)
 }
 
+#[derive(Template)]
+#[template(path = "select_account.html")]
+struct SelectAccountPage {
+    csrf_token: String,
+    email: String,
+    app_name: String,
+    organization: String,
+    params: Vec<(String, String)>,
+    /// The login page, coming back to this request.
+    other_account: String,
+}
+
+fn signed_in(session: &CurrentSession) -> SignedIn {
+    SignedIn {
+        user_id: session.user.id.clone(),
+        session_id: session.session_id.clone(),
+        authenticated_at: session.authenticated_at,
+    }
+}
+
+/// Acts on the decision for a valid request: the one place that turns a
+/// `Decision` into a page or a redirect, for the request and for the
+/// answers of the pages it shows.
+async fn proceed(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: Option<&CurrentSession>,
+    account_chosen: bool,
+) -> HttpResponse {
+    let who = session.map(signed_in);
+    let decision = match authorize::next_step(&state.oauth, request, who.as_ref(), account_chosen).await {
+        Ok(d) => d,
+        Err(e) => return redirect_error(state, request, e),
+    };
+    match (decision, session, who) {
+        (Decision::Refuse(e), _, _) => redirect_error(state, request, e),
+        (Decision::Issue, Some(_), Some(who)) => match authorize::approve(&state.oauth, &who, request).await {
+            Ok(url) => see_other(&url).finish(),
+            Err(e) => redirect_error(state, request, e),
+        },
+        (Decision::Consent { remembered }, Some(session), _) => {
+            consent_page(state, request, session.user.email.clone(), session.csrf_token.clone(), remembered)
+                .unwrap_or_else(|e| e.error_response())
+        }
+        (Decision::SelectAccount, Some(session), _) => {
+            let page = SelectAccountPage {
+                csrf_token: session.csrf_token.clone(),
+                email: session.user.email.clone(),
+                app_name: request.client.name.clone(),
+                organization: request.client.organization_name.clone(),
+                params: request.params.clone(),
+                other_account: authorize::login_path(&state.oauth, request),
+            };
+            render(StatusCode::OK, &page, None).unwrap_or_else(|e| e.error_response())
+        }
+        // Login, or (never, by `decide`) a page for nobody: sign in first.
+        (Decision::Login | Decision::Issue | Decision::Consent { .. } | Decision::SelectAccount, _, _) => {
+            see_other(&authorize::login_path(&state.oauth, request)).finish()
+        }
+    }
+}
+
 pub async fn authorize(req: HttpRequest, state: web::Data<AppState>, session: MaybeSession) -> HttpResponse {
     let request = match authorize::validate(&state.oauth, query_pairs(&req)).await {
         Ok(r) => r,
         Err(rejection) => return rejected(&state, rejection),
     };
-    let session = session.session;
-    let user_id = session.as_ref().map(|s| s.user.id.as_str());
-    let decision = match authorize::next_step(&state.oauth, &request, user_id).await {
-        Ok(d) => d,
-        Err(e) => return redirect_error(&state, &request, e),
-    };
-    match (decision, session) {
-        (Decision::Refuse(e), _) => redirect_error(&state, &request, e),
-        (Decision::Issue, Some(session)) => match authorize::approve(&state.oauth, &session.user.id, &request).await {
-            Ok(url) => see_other(&url).finish(),
-            Err(e) => redirect_error(&state, &request, e),
-        },
-        (Decision::Consent { remembered }, Some(session)) => {
-            consent_page(&state, &request, session.user.email.clone(), session.csrf_token.clone(), remembered)
-                .unwrap_or_else(|e| e.error_response())
-        }
-        // Login, or (never, by `decide`) a page for nobody: sign in first.
-        (Decision::Login | Decision::Issue | Decision::Consent { .. }, _) => {
-            let back = format!("/oauth/authorize?{}", req.query_string());
-            see_other(&format!("/login?return_to={}", urlencode(&back))).finish()
-        }
-    }
+    proceed(&state, &request, session.session.as_ref(), false).await
 }
 
-/// The consent form: Approve or Deny, CSRF-checked, the request validated
-/// again from the hidden fields.
+/// The answer of the consent page (Approve or Deny) or of the
+/// select-account page (Continue): CSRF-checked, the request validated
+/// again from the hidden fields, and the sign-in checked again, since the
+/// page may have been open a long time.
 pub async fn decide(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -142,10 +186,21 @@ pub async fn decide(
         Err(rejection) => return rejected(&state, rejection),
     };
     match field("decision").as_str() {
-        "approve" => match authorize::approve(&state.oauth, &session.user.id, &request).await {
-            Ok(url) => see_other(&url).finish(),
-            Err(e) => redirect_error(&state, &request, e),
-        },
+        "continue" => proceed(&state, &request, Some(&session), true).await,
+        "approve" => {
+            let who = signed_in(&session);
+            // The consent page was shown after the sign-in checks; they must
+            // still hold (prompt=login, max_age) when the answer comes.
+            match authorize::next_step(&state.oauth, &request, Some(&who), true).await {
+                Ok(Decision::Refuse(e)) => redirect_error(&state, &request, e),
+                Ok(Decision::Login) => see_other(&authorize::login_path(&state.oauth, &request)).finish(),
+                Ok(_) => match authorize::approve(&state.oauth, &who, &request).await {
+                    Ok(url) => see_other(&url).finish(),
+                    Err(e) => redirect_error(&state, &request, e),
+                },
+                Err(e) => redirect_error(&state, &request, e),
+            }
+        }
         "deny" => {
             redirect_error(&state, &request, OAuthError::new(ErrorCode::AccessDenied, "The user denied the request."))
         }

@@ -1,38 +1,14 @@
-//! RFC 8414 metadata and the JWK Set (RFC 7517).
+//! The server's metadata (RFC 8414, OpenID Connect Discovery 1.0) and the
+//! JWK Set (RFC 7517).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use crate::http::AppState;
+use crate::oauth::oidc::discovery;
 
+/// Both well-known metadata URLs serve the same document.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
-    let issuer = state.config.issuer();
-    let mut pkce = vec!["S256"];
-    if state.config.oauth.allow_plain_pkce {
-        pkce.push("plain");
-    }
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
-    let scopes: Vec<&str> = state.oauth.scopes.all().iter().map(|s| s.name.as_str()).collect();
-    let body = json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/oauth/authorize"),
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
-        "code_challenge_methods_supported": pkce,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "scopes_supported": scopes,
-        "authorization_response_iss_parameter_supported": true,
-        "access_token_signing_alg_values_supported": [state.oauth.keys.algorithm().to_string()],
-        "prompt_values_supported": ["none", "consent"],
-    });
-    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(body)
+    HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(discovery::metadata(&state.oauth))
 }
 
 /// Published keys: next, current, and retired ones whose tokens may still

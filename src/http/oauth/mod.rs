@@ -1,10 +1,13 @@
-//! OAuth endpoints: authorize, token, introspect, revoke, JWKS, metadata.
+//! OAuth endpoints: authorize, token, introspect, revoke, userinfo, JWKS,
+//! metadata.
 //! Errors are RFC 6749 §5.2 JSON with `Cache-Control: no-store`, except at
 //! /authorize, which shows a page or redirects.
 
 mod authorize;
+mod logout;
 mod metadata;
 mod token;
+mod userinfo;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -23,7 +26,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oauth/token", web::post().to(token::token))
         .route("/oauth/introspect", web::post().to(token::introspect))
         .route("/oauth/revoke", web::post().to(token::revoke))
+        .route("/oauth/userinfo", web::get().to(userinfo::get))
+        .route("/oauth/userinfo", web::post().to(userinfo::post))
+        .route("/oauth/userinfo", web::method(actix_web::http::Method::OPTIONS).to(userinfo::preflight))
+        .route("/oauth/logout", web::get().to(logout::logout_get))
+        .route("/oauth/logout", web::post().to(logout::logout_post))
         .route("/.well-known/oauth-authorization-server", web::get().to(metadata::metadata))
+        .route("/.well-known/openid-configuration", web::get().to(metadata::metadata))
         .route("/.well-known/jwks.json", web::get().to(metadata::jwks));
 }
 
@@ -90,8 +99,13 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String
     if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(OAuthError::invalid_request("The body must be application/x-www-form-urlencoded."));
     }
+    unique_params(body)
+}
+
+/// Form-encoded parameters (a body or a query string), each at most once.
+pub fn unique_params(encoded: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        url::form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut seen = std::collections::HashSet::new();
     for (k, _) in &pairs {
         if !seen.insert(k.as_str()) {

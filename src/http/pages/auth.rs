@@ -22,6 +22,36 @@ struct LoginPage {
     /// Arrived from sign-up, which says the same whether the email was new.
     signed_up: bool,
     error: Option<String>,
+    /// The app that sent the user here through /oauth/authorize.
+    app: Option<AskingApp>,
+    /// Sent here by /oauth/authorize, which checks the sign-in it wants
+    /// (`prompt=login`, `max_age`…): the form is shown even when signed in.
+    reauth: bool,
+    /// Signed in already, and asked to sign in again.
+    signed_in: bool,
+}
+
+/// The app an authorization request comes from, and its organization.
+#[derive(Clone)]
+struct AskingApp {
+    name: String,
+    organization: String,
+}
+
+/// What the login page shows for a `return_to` that is an authorization
+/// request: the app asking, and its `login_hint` as the email to pre-fill.
+/// Nothing for other pages, or an app that is not registered.
+async fn authorization_context(state: &AppState, return_to: Option<&str>) -> (Option<AskingApp>, Option<String>) {
+    let Some(query) = return_to.and_then(|r| r.strip_prefix("/oauth/authorize?")) else { return (None, None) };
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    };
+    let hint = param("login_hint").filter(|h| h.len() <= 320);
+    let app = match param("client_id") {
+        Some(id) => state.oauth.clients.get(&id).await.ok().flatten(),
+        None => None,
+    };
+    (app.map(|c| AskingApp { name: c.name.clone(), organization: c.organization_name.clone() }), hint)
 }
 
 #[derive(Template)]
@@ -44,6 +74,8 @@ struct LogoutPage {
 pub struct ReturnTo {
     return_to: Option<String>,
     notice: Option<String>,
+    /// `1`: show the form even to a signed-in browser (re-authentication).
+    reauth: Option<String>,
 }
 
 /// Where every accepted sign-up lands, new email or not.
@@ -61,6 +93,8 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     return_to: Option<String>,
+    #[serde(default)]
+    reauth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -88,12 +122,23 @@ pub async fn login_page(
     query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, PageError> {
     let return_to = safe_return_to(query.return_to.as_deref());
-    if session.session.is_some() {
+    let reauth = query.reauth.as_deref() == Some("1");
+    if session.session.is_some() && !reauth {
         return Ok(see_other(return_to.as_deref().unwrap_or("/dashboard")).finish());
     }
-    let token = form_token(&req, &state.config, None);
+    let token = form_token(&req, &state.config, session.session.as_ref());
     let signed_up = query.notice.as_deref() == Some("signed-up");
-    let page = LoginPage { csrf_token: token.token.clone(), email: String::new(), return_to, signed_up, error: None };
+    let (app, hint) = authorization_context(&state, return_to.as_deref()).await;
+    let page = LoginPage {
+        csrf_token: token.token.clone(),
+        email: hint.unwrap_or_default(),
+        return_to,
+        signed_up,
+        error: None,
+        app,
+        reauth,
+        signed_in: session.session.is_some(),
+    };
     render(StatusCode::OK, &page, Some(token))
 }
 
@@ -105,6 +150,8 @@ pub async fn login(
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
     let return_to = safe_return_to(form.return_to.as_deref());
+    let reauth = form.reauth.as_deref() == Some("1");
+    let (app, _) = authorization_context(&state, return_to.as_deref()).await;
     let again = |status: StatusCode, error: String| {
         let token = form_token(&req, &state.config, session.session.as_ref());
         let page = LoginPage {
@@ -113,6 +160,9 @@ pub async fn login(
             return_to: return_to.clone(),
             signed_up: false,
             error: Some(error),
+            app: app.clone(),
+            reauth,
+            signed_in: session.session.is_some(),
         };
         render(status, &page, Some(token))
     };

@@ -6,8 +6,9 @@
 
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
+use crate::oauth::oidc::id_token;
 use crate::oauth::pkce;
-use crate::oauth::scopes::{self, OFFLINE_ACCESS};
+use crate::oauth::scopes::{self, OFFLINE_ACCESS, OPENID};
 use crate::oauth::service::{OAuth, TokenResponse, new_jti};
 use crate::store::grants::{self, AuthorizationCodeRow};
 use crate::tokens::opaque;
@@ -116,13 +117,29 @@ pub async fn grant(
     let wants_refresh =
         client.allows(GrantType::RefreshToken) && (scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh_token);
     let jti = new_jti();
-    let refresh = wants_refresh.then(|| oauth.new_refresh_token(client, Some(&row.user_id), &scope, None, &jti));
+    let refresh = wants_refresh.then(|| {
+        let (token, mut family) = oauth.new_refresh_token(client, Some(&row.user_id), &scope, None, &jti);
+        // The family remembers the sign-in, for the ID tokens of its refreshes.
+        family.session_id = row.session_id.clone();
+        family.auth_time = row.auth_time;
+        (token, family)
+    });
     let family = refresh.as_ref().map(|(_, r)| r.family_id.clone());
 
+    // OIDC: an ID token comes with the tokens, and the browser session
+    // that approved the code is recorded as signed in to this client.
+    let openid = scope.contains(OPENID) && row.auth_time.is_some();
+    let login = row.session_id.clone().filter(|_| openid).map(|s| (s, client.client_id.clone()));
     let (d, j, f, r) = (digest.clone(), jti.clone(), family, refresh.as_ref().map(|(_, r)| r.clone()));
     let won = oauth
         .store
-        .run(move |conn| grants::redeem_code(conn, &d, now.naive_utc(), &j, f.as_deref(), r.as_ref()))
+        .run(move |conn| {
+            let redemption = grants::Redemption {
+                refresh: r.as_ref(),
+                oidc_login: login.as_ref().map(|(s, c)| (s.as_str(), c.as_str())),
+            };
+            grants::redeem_code(conn, &d, now.naive_utc(), &j, f.as_deref(), &redemption)
+        })
         .await?;
     if !won {
         // Another request used the code between our read and our update.
@@ -133,11 +150,33 @@ pub async fn grant(
         return Err(replayed());
     }
     let issued = oauth.sign_access_token(client, &row.user_id, &scope, jti, None)?;
+    // OIDC Core §3.1.3.3: an authentication request's tokens come with an
+    // ID token. Codes from before OpenID Connect have no auth_time, and no
+    // openid scope either.
+    let id_token = match row.auth_time {
+        Some(auth_time) if openid => Some(
+            id_token::issue(
+                oauth,
+                id_token::Subject {
+                    client,
+                    user_id: &row.user_id,
+                    scope: &scope,
+                    nonce: row.nonce.as_deref(),
+                    auth_time: auth_time.and_utc(),
+                    session_id: row.session_id.as_deref(),
+                    access_token: &issued.token,
+                },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         refresh_token: refresh.map(|(t, _)| t),
         scope: scopes::join(&scope),
+        id_token,
     })
 }

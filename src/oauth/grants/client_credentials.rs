@@ -12,6 +12,10 @@ pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<Toke
         return Err(OAuthError::unauthorized_client("This client may not use the client_credentials grant."));
     }
     let granted = oauth.scopes.grant(scope, &client.scopes)?;
+    // OIDC Core §3.1.2.1: `openid` signs a user in; a machine has none.
+    if granted.contains(scopes::OPENID) {
+        return Err(OAuthError::invalid_scope("openid is for signing users in, not for client credentials."));
+    }
     let issued =
         oauth.sign_access_token(client, &client.client_id, &granted, new_jti(), Some(&client.organization_id))?;
     Ok(TokenResponse {
@@ -20,5 +24,6 @@ pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<Toke
         expires_in: issued.expires_in,
         refresh_token: None,
         scope: scopes::join(&granted),
+        id_token: None,
     })
 }

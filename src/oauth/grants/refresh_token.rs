@@ -9,7 +9,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
-use crate::oauth::scopes::{self, ScopeSet};
+use crate::oauth::oidc::id_token;
+use crate::oauth::scopes::{self, OPENID, ScopeSet};
 use crate::oauth::service::{OAuth, TokenResponse, new_jti};
 use crate::store::grants::{self, RefreshTokenRow};
 use crate::tokens::opaque;
@@ -81,6 +82,8 @@ fn successor_of(
         access_jti: Some(access_jti.to_owned()),
         organization_id: parent.organization_id.clone(),
         parent_id: Some(parent.id.clone()),
+        session_id: parent.session_id.clone(),
+        auth_time: parent.auth_time,
     }
 }
 
@@ -179,12 +182,33 @@ pub async fn grant(
     };
     let subject = row.user_id.as_deref().unwrap_or(&client.client_id);
     let issued = oauth.sign_access_token(client, subject, &granted, jti, row.organization_id.as_deref())?;
+    // OIDC Core §12.2: a new ID token for the same sign-in (same sub,
+    // auth_time and sid), without a nonce.
+    let id_token = match (row.user_id.as_deref(), row.auth_time) {
+        (Some(user_id), Some(auth_time)) if granted.contains(OPENID) => Some(
+            id_token::issue(
+                oauth,
+                id_token::Subject {
+                    client,
+                    user_id,
+                    scope: &granted,
+                    nonce: None,
+                    auth_time: auth_time.and_utc(),
+                    session_id: row.session_id.as_deref(),
+                    access_token: &issued.token,
+                },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",
         expires_in: issued.expires_in,
         refresh_token: Some(next),
         scope: scopes::join(&granted),
+        id_token,
     })
 }
 
@@ -214,6 +238,8 @@ mod tests {
             access_jti: None,
             organization_id: Some("org".into()),
             parent_id: None,
+            session_id: Some("session".into()),
+            auth_time: Some(at(-60).naive_utc()),
         }
     }
 
@@ -260,5 +286,10 @@ mod tests {
         assert_eq!((next.family_id.as_str(), next.user_id.as_deref()), ("family", Some("user")));
         assert_eq!(next.expires_at, parent.family_expires_at, "never beyond the family's end");
         assert_eq!(next.access_jti.as_deref(), Some("jti"));
+        assert_eq!(
+            (next.session_id, next.auth_time),
+            (parent.session_id, parent.auth_time),
+            "the ID token's sid, auth_time"
+        );
     }
 }

@@ -21,10 +21,6 @@ use crate::tokens::master_key::MasterKey;
 /// (`oauth::dashboard`), which no configuration overrides.
 const DASHBOARD_ACCESS_TTL_SECS: i64 = crate::oauth::dashboard::ACCESS_TTL_SECS;
 
-/// How long ID tokens live, until the configuration says
-/// (`oidc.id_token_ttl_secs`, from the OpenID Connect work: use it here then).
-const ID_TOKEN_TTL_SECS: i64 = 3600;
-
 /// The rotation settings, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RotationPolicy {
@@ -35,7 +31,7 @@ pub struct RotationPolicy {
     /// a JWKS cached before that has expired).
     pub activation_delay: Duration,
     /// The longest lifetime the configuration gives a token: access tokens
-    /// (and the dashboard's) and ID tokens.
+    /// (and the dashboard's) and ID tokens (`oidc.id_token_ttl_secs`).
     configured_lifetime: Duration,
     /// Added to the longest lifetime: the JWKS max-age, and one change poll
     /// during which an instance that has not yet seen an activation still
@@ -45,7 +41,7 @@ pub struct RotationPolicy {
 
 impl RotationPolicy {
     pub fn from_config(config: &Config) -> Self {
-        let id_token_ttl = Duration::seconds(ID_TOKEN_TTL_SECS);
+        let id_token_ttl = Duration::seconds(config.oidc.id_token_ttl_secs);
         let o = &config.oauth;
         let poll = Duration::milliseconds(i64::try_from(config.change_poll_interval_ms).unwrap_or(i64::MAX));
         let max_age = Duration::seconds(o.jwks_max_age_secs.into());

@@ -1,0 +1,88 @@
+//! What a client's registration changes in its ID tokens: the signing
+//! algorithm (`id_token_signed_response_alg`) and the subject
+//! (`subject_type` pairwise, per sector), all verified by the crate.
+
+use openidconnect::TokenResponse;
+use portcullis::oauth::clients::SubjectType;
+use portcullis::tokens::signing::SigningAlgorithm;
+
+use crate::oauth_support::Registered;
+use crate::oidc_support::{OIDC_SCOPES, header, http, relying_party, sign_in_with, signed_in_user, verified_claims};
+use crate::support::TestApp;
+
+async fn client(
+    app: &TestApp,
+    org: &str,
+    owner: &str,
+    change: impl FnOnce(&mut portcullis::oauth::clients::NewClient),
+) -> Registered {
+    let mut builder = app.client_in(org, owner).scopes(&OIDC_SCOPES);
+    change(builder.new_mut());
+    builder.create().await
+}
+
+#[actix_web::test]
+async fn an_es256_or_eddsa_client_gets_id_tokens_of_that_algorithm() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (browser, user_id, _) = signed_in_user(&app).await;
+    for alg in [SigningAlgorithm::ES256, SigningAlgorithm::EdDSA, SigningAlgorithm::RS256] {
+        let reg = client(&app, &org.id, &owner.id, |n| n.oidc.id_token_alg = alg).await;
+        let rp = relying_party(&app, &reg).await;
+        let (nonce, tokens) = sign_in_with(&app, &browser, &rp, &["offline_access"], &[]).await;
+        let id_token = tokens.id_token().unwrap().to_string();
+        assert_eq!(header(&id_token)["alg"], alg.as_str());
+        // Signature from the JWKS and at_hash (SHA-512 for EdDSA) by the crate.
+        let claims = verified_claims(&app, &rp, &tokens, Some(&nonce));
+        assert_eq!(claims.subject().as_str(), user_id);
+        // Refreshed ID tokens keep the client's algorithm.
+        let refreshed = rp
+            .exchange_refresh_token(openidconnect::OAuth2TokenResponse::refresh_token(&tokens).unwrap())
+            .unwrap()
+            .request_async(&http())
+            .await
+            .unwrap();
+        assert_eq!(header(&refreshed.id_token().unwrap().to_string())["alg"], alg.as_str());
+        verified_claims(&app, &rp, &refreshed, None);
+    }
+}
+
+#[actix_web::test]
+async fn pairwise_subjects_differ_between_sectors_and_stay_stable_for_each() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (browser, user_id, _) = signed_in_user(&app).await;
+    let pairwise = |sector: &'static str| {
+        move |n: &mut portcullis::oauth::clients::NewClient| {
+            n.oidc.subject_type = SubjectType::Pairwise;
+            n.oidc.sector_identifier = Some(sector.into());
+        }
+    };
+    let a = client(&app, &org.id, &owner.id, pairwise("a.example")).await;
+    let b = client(&app, &org.id, &owner.id, pairwise("b.example")).await;
+    let a_again = client(&app, &org.id, &owner.id, pairwise("a.example")).await;
+    let mut subs = Vec::new();
+    for reg in [&a, &b, &a_again, &a] {
+        let rp = relying_party(&app, reg).await;
+        let (nonce, tokens) = sign_in_with(&app, &browser, &rp, &[], &[]).await;
+        let sub = verified_claims(&app, &rp, &tokens, Some(&nonce)).subject().clone();
+        // Userinfo names the user the same way.
+        let info: openidconnect::core::CoreUserInfoClaims = rp
+            .user_info(openidconnect::OAuth2TokenResponse::access_token(&tokens).clone(), Some(sub.clone()))
+            .unwrap()
+            .request_async(&http())
+            .await
+            .expect("userinfo with the pairwise sub");
+        assert_eq!(info.subject(), &sub);
+        // And an id_token_hint with it names this user.
+        let hint = tokens.id_token().unwrap().to_string();
+        let (_, silent) = sign_in_with(&app, &browser, &rp, &[], &[("prompt", "none"), ("id_token_hint", &hint)]).await;
+        assert!(silent.id_token().is_some());
+        subs.push(sub.as_str().to_owned());
+    }
+    assert_ne!(subs[0], user_id, "pairwise: not the user id");
+    assert_ne!(subs[0], subs[1], "another sector, another subject");
+    assert_eq!(subs[0], subs[2], "one sector, one subject");
+    assert_eq!(subs[0], subs[3], "stable");
+    assert_eq!(subs[0].len(), 43, "base64url of 32 bytes");
+}

@@ -13,17 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{ALGORITHMS, SigningAlgorithm, SigningError, SigningKeys, keys};
 use crate::config::Config;
-use crate::store::signing_keys::{self as db, KeyStatus, STATE_CURRENT, STATE_NEXT};
+use crate::store::signing_keys::{self as db, KeyStatus, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::store::{Store, StoreError};
 use crate::tokens::master_key::MasterKey;
 
 /// The access-token lifetime of the dashboard's own sessions
 /// (`oauth::dashboard`), which no configuration overrides.
 const DASHBOARD_ACCESS_TTL_SECS: i64 = crate::oauth::dashboard::ACCESS_TTL_SECS;
-
-/// How long ID tokens live, until the configuration says
-/// (`oidc.id_token_ttl_secs`, from the OpenID Connect work: use it here then).
-const ID_TOKEN_TTL_SECS: i64 = 3600;
 
 /// The rotation settings, from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +31,7 @@ pub struct RotationPolicy {
     /// a JWKS cached before that has expired).
     pub activation_delay: Duration,
     /// The longest lifetime the configuration gives a token: access tokens
-    /// (and the dashboard's) and ID tokens.
+    /// (and the dashboard's) and ID tokens (`oidc.id_token_ttl_secs`).
     configured_lifetime: Duration,
     /// Added to the longest lifetime: the JWKS max-age, and one change poll
     /// during which an instance that has not yet seen an activation still
@@ -45,7 +41,7 @@ pub struct RotationPolicy {
 
 impl RotationPolicy {
     pub fn from_config(config: &Config) -> Self {
-        let id_token_ttl = Duration::seconds(ID_TOKEN_TTL_SECS);
+        let id_token_ttl = Duration::seconds(config.oidc.id_token_ttl_secs);
         let o = &config.oauth;
         let poll = Duration::milliseconds(i64::try_from(config.change_poll_interval_ms).unwrap_or(i64::MAX));
         let max_age = Duration::seconds(o.jwks_max_age_secs.into());
@@ -134,7 +130,13 @@ impl SigningKeys {
         }
         let retention = policy.retired_retention(store)?;
         self.set_retired_retention(retention);
-        done.pruned = self.prune_retired(store, now, retention)?;
+        // A DELETE only when a key is due: on SQLite even one that matches
+        // nothing takes the write lock, on every instance at every poll.
+        let expired =
+            |s: &KeyStatus| s.state == STATE_RETIRED && s.retired_at.is_some_and(|at| at.and_utc() + retention <= now);
+        if statuses.iter().any(expired) {
+            done.pruned = self.prune_retired(store, now, retention)?;
+        }
         Ok(done)
     }
 

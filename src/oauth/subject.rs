@@ -10,13 +10,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use super::clients::{Client, SubjectType};
-use crate::tokens::master_key::MasterKey;
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::tokens::master_key::{MasterKey, hmac_sha256 as hmac};
 
 /// Fixes the derivation: another label (or version) gives other subjects.
 const LABEL: &[u8] = b"portcullis/oidc/pairwise-subject/v1";
@@ -33,17 +29,8 @@ impl std::fmt::Debug for PairwiseKey {
 
 impl PairwiseKey {
     pub fn derive(master: &MasterKey) -> Self {
-        Self(hmac(master.as_bytes(), &[LABEL]))
+        Self(master.derive(LABEL))
     }
-}
-
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC takes a key of any length.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
 }
 
 /// The `sub` of `user_id` for `client`.

@@ -14,6 +14,17 @@ use rand::RngCore;
 
 pub const FILE_NAME: &str = "master.key";
 
+/// HMAC-SHA256 under `key` of `parts`, fed one after another.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length: this cannot fail.
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 #[derive(Clone)]
 pub struct MasterKey([u8; 32]);
 
@@ -53,6 +64,12 @@ impl MasterKey {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A key of its own for one purpose: HMAC-SHA256(master key, `label`),
+    /// useless for anything else the master key protects.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.0, &[label])
     }
 
     /// Configured key, else (http issuer only) the data directory's key,

@@ -43,7 +43,7 @@ impl std::fmt::Debug for ReauthKey {
 
 impl ReauthKey {
     pub fn derive(master: &MasterKey) -> Self {
-        Self(mac_over(master.as_bytes(), &[b"portcullis oidc reauth ticket v1"]))
+        Self(master.derive(b"portcullis oidc reauth ticket v1"))
     }
 
     /// A ticket for the request with `params` (the ticket parameter itself
@@ -88,14 +88,6 @@ fn feed(mac: &mut HmacSha256, t: i64, params: &[(String, String)]) {
             mac.update(part.as_bytes());
         }
     }
-}
-
-fn mac_over(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

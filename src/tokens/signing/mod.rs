@@ -33,7 +33,7 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
@@ -195,6 +195,15 @@ pub enum VerifyError {
 /// never waits on I/O.
 pub struct SigningKeys {
     set: RwLock<Arc<KeySet>>,
+    /// Held from reading the table to swapping the set in, so a reload
+    /// that read the table earlier never replaces the set of one that read
+    /// it later (a background pass racing an activation would otherwise
+    /// put the old current key back until the next poll).
+    reloading: Mutex<()>,
+    /// Held for a whole housekeeping pass: the background poll and a pass
+    /// started by hand (a test, an admin action) take turns, so neither
+    /// returns while the other is half-way through the same activation.
+    pub(super) housekeeping: Mutex<()>,
     /// The algorithm access tokens are signed with.
     access: SigningAlgorithm,
     /// How long after `retired_at` a retired key still verifies, in ms.
@@ -245,6 +254,7 @@ impl SigningKeys {
 
     /// Re-reads the table (after a rotation elsewhere).
     pub fn reload(&self, store: &Store, master: &MasterKey) -> Result<(), SigningError> {
+        let _reloading = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
         let set = Self::checked(load_set(store, master)?)?;
         *self.set.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(set);
         Ok(())
@@ -431,6 +441,7 @@ impl SigningKeys {
         if deleted > 0 {
             tracing::info!(deleted, "deleted retired signing keys");
         }
+        let _reloading = self.reloading.lock().unwrap_or_else(PoisonError::into_inner);
         let mut set = self.set.write().unwrap_or_else(PoisonError::into_inner);
         let published = set.published.iter().filter(|k| k.is_published_at(now, keep)).cloned().collect();
         *set = Arc::new(KeySet { current: set.current.clone(), published, states: set.states.clone() });
@@ -449,6 +460,8 @@ impl SigningKeys {
     fn from_set(set: KeySet, access: SigningAlgorithm) -> Self {
         Self {
             set: RwLock::new(Arc::new(set)),
+            reloading: Mutex::new(()),
+            housekeeping: Mutex::new(()),
             access,
             retired_retention_ms: AtomicI64::new(DEFAULT_RETIRED_RETENTION_MS),
         }

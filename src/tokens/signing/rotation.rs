@@ -97,6 +97,7 @@ impl SigningKeys {
         policy: &RotationPolicy,
         now: DateTime<Utc>,
     ) -> Result<Housekeeping, SigningError> {
+        let _pass = self.housekeeping.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut done = Housekeeping::default();
         let statuses = store.run_blocking(db::list_statuses)?;
         if self.snapshot().states != keys::states_of(statuses.iter().map(|s| (&s.kid, &s.state))) {

@@ -327,7 +327,7 @@ async fn from_access_token(
     // Signature, times, issuer, audience, client, denylist: the same
     // liveness rules as introspection.
     let claims = match oauth.live_access_token(token, Some(&audience)).await? {
-        Some(c) => c,
+        Some(live) => live.claims,
         None => {
             // Tell a revoked token from a bad one, as the envelope promises.
             let revoked = oauth.revoked_access_token(token, Some(&audience)).await?;

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::clients::Client;
 use super::error::{ErrorCode, OAuthError};
 use super::service::OAuth;
+use super::subject::subject;
 use crate::store::grants::{self, RefreshTokenRow};
 use crate::tokens::opaque;
 use crate::tokens::signing::AccessTokenClaims;
@@ -38,7 +39,7 @@ async fn access_token(oauth: &OAuth, token: &str) -> Result<Option<AccessTokenCl
     if !looks_like_jwt(token) {
         return Ok(None);
     }
-    Ok(oauth.live_access_token(token, None).await?)
+    Ok(oauth.live_access_token(token, None).await?.map(|live| live.claims))
 }
 
 async fn refresh_token(oauth: &OAuth, token: &str) -> Result<Option<RefreshTokenRow>, OAuthError> {
@@ -90,8 +91,11 @@ pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<V
             "iat": r.created_at.and_utc().timestamp(),
             "iss": oauth.settings.issuer,
         });
+        // The subject as the token's app knows the user (pairwise or not),
+        // as in its access tokens.
         if let Some(user) = r.user_id {
-            body["sub"] = json!(user);
+            let Some(client) = oauth.clients.get(&r.client_id).await? else { return Ok(inactive()) };
+            body["sub"] = json!(subject(&client, &user, &oauth.pairwise));
         }
         return Ok(body);
     }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use super::clients::{Client, Clients};
+use super::clients::{Client, Clients, SubjectType};
 use super::error::OAuthError;
 use super::oidc::reauth::ReauthKey;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
+use super::subject::{is_pairwise, subject};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::grants::RefreshTokenRow;
@@ -93,6 +94,15 @@ pub struct OAuth {
     pub reauth: ReauthKey,
 }
 
+/// An access token `live_access_token` found good.
+#[derive(Debug, Clone)]
+pub struct LiveAccessToken {
+    pub claims: AccessTokenClaims,
+    /// The user behind it, whatever its `sub` shows the app (the user's id,
+    /// or a pairwise subject); `None` for a machine's token.
+    pub user_id: Option<String>,
+}
+
 pub fn new_jti() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -168,20 +178,23 @@ impl OAuth {
         &self,
         token: &str,
         audience: Option<&str>,
-    ) -> Result<Option<AccessTokenClaims>, StoreError> {
+    ) -> Result<Option<LiveAccessToken>, StoreError> {
         let now = self.now().timestamp();
         let Ok(claims) = self.keys.verify_access_token(token, &self.settings.issuer, audience, now) else {
             return Ok(None);
         };
         // A deleted client's tokens die with it (the dashboard's is built in).
-        if claims.client_id != super::clients::DASHBOARD_CLIENT_ID
-            && self.clients.get(&claims.client_id).await?.is_none()
-        {
-            return Ok(None);
-        }
-        // A user's token also dies with a revocation of all the user's
-        // tokens (password change, removal, demotion); a machine's token has
-        // its own client_id as `sub` (RFC 9068 §2.2) and no user behind it.
+        let organization_id = if claims.client_id == super::clients::DASHBOARD_CLIENT_ID {
+            None
+        } else {
+            match self.clients.get(&claims.client_id).await? {
+                Some(client) => Some(client.organization_id.clone()),
+                None => return Ok(None),
+            }
+        };
+        // A machine's token has its own client_id as `sub` (RFC 9068 §2.2)
+        // and no user behind it. A user's token also dies with a revocation
+        // of all the user's tokens (password change, removal, demotion).
         let user = if claims.sub == claims.client_id {
             None
         } else {
@@ -189,13 +202,41 @@ impl OAuth {
             Some((claims.sub.clone(), iat.naive_utc()))
         };
         let jti = claims.jti.clone();
-        let denied = self
+        let resolved = self
             .store
             .run(move |conn| {
-                store::grants::is_access_token_denied(conn, &jti, user.as_ref().map(|(sub, iat)| (sub.as_str(), *iat)))
+                let user = match user {
+                    // A pairwise subject stands for a user of the app's organization only.
+                    Some((sub, iat)) if is_pairwise(&sub) => {
+                        let Some(org) = organization_id else { return Ok(None) };
+                        match store::pairwise_subjects::user_of(conn, &sub, &org)? {
+                            Some(user_id) => Some((user_id, iat)),
+                            None => return Ok(None),
+                        }
+                    }
+                    user => user,
+                };
+                let denied = store::grants::is_access_token_denied(
+                    conn,
+                    &jti,
+                    user.as_ref().map(|(user_id, iat)| (user_id.as_str(), *iat)),
+                )?;
+                Ok((!denied).then_some(user.map(|(user_id, _)| user_id)))
             })
             .await?;
-        Ok((!denied).then_some(claims))
+        Ok(resolved.map(|user_id| LiveAccessToken { claims, user_id }))
+    }
+
+    /// The `sub` that `client`'s tokens carry for `user_id`; for a pairwise
+    /// client, first records the way back to the user (`live_access_token`).
+    pub async fn user_subject(&self, client: &Client, user_id: &str) -> Result<String, StoreError> {
+        let sub = subject(client, user_id, &self.pairwise);
+        if client.subject_type == SubjectType::Pairwise {
+            let (s, u, org, now) =
+                (sub.clone(), user_id.to_owned(), client.organization_id.clone(), self.now().naive_utc());
+            self.store.run(move |conn| store::pairwise_subjects::record(conn, &s, &u, &org, now)).await?;
+        }
+        Ok(sub)
     }
 
     /// How long a refresh token of `client` may lie unused (idle lifetime).

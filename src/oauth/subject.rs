@@ -33,6 +33,17 @@ impl PairwiseKey {
     }
 }
 
+/// The length of a pairwise subject: base64url of 32 bytes. A user id is a
+/// UUID (36 characters), so a token's `sub` says by its shape alone whether
+/// it needs the way back to its user (`store::pairwise_subjects`), even
+/// when the app has since changed its subject type.
+const PAIRWISE_LEN: usize = 43;
+
+/// True when `sub` has the shape of a pairwise subject, not of a user id.
+pub fn is_pairwise(sub: &str) -> bool {
+    sub.len() == PAIRWISE_LEN
+}
+
 /// The `sub` of `user_id` for `client`.
 pub fn subject(client: &Client, user_id: &str, key: &PairwiseKey) -> String {
     match client.subject_type {
@@ -98,6 +109,7 @@ mod tests {
         let sub = subject(&client(SubjectType::Pairwise, Some("a.example")), user, &k);
         assert!(!sub.contains(user));
         assert_eq!(sub.len(), 43, "base64url of 32 bytes: {sub}");
+        assert!(is_pairwise(&sub) && !is_pairwise(&uuid::Uuid::now_v7().to_string()));
         assert!(sub.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         // Keyed by the derived key, not by the master key itself.
         let raw =

@@ -12,6 +12,7 @@ pub mod invitations;
 pub mod models;
 pub mod oidc_logins;
 pub mod orgs;
+pub mod pairwise_subjects;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;

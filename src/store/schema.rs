@@ -231,6 +231,15 @@ diesel::table! {
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::table! {
+    pairwise_subjects (subject) {
+        subject -> Text,
+        user_id -> Text,
+        organization_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(oidc_logins -> sessions (session_id));
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 diesel::joinable!(client_secrets -> oauth_clients (client_pk));
@@ -255,4 +264,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     invitations,
     oidc_logins,
+    pairwise_subjects,
 );

@@ -149,7 +149,8 @@ pub async fn grant(
         }
         return Err(replayed());
     }
-    let issued = oauth.sign_access_token(client, &row.user_id, &scope, jti, None)?;
+    let subject = oauth.user_subject(client, &row.user_id).await?;
+    let issued = oauth.sign_access_token(client, &subject, &scope, jti, None)?;
     // OIDC Core §3.1.3.3: an authentication request's tokens come with an
     // ID token. Codes from before OpenID Connect have no auth_time, and no
     // openid scope either.

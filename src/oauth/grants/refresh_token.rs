@@ -180,8 +180,11 @@ pub async fn grant(
             });
         }
     };
-    let subject = row.user_id.as_deref().unwrap_or(&client.client_id);
-    let issued = oauth.sign_access_token(client, subject, &granted, jti, row.organization_id.as_deref())?;
+    let subject = match row.user_id.as_deref() {
+        Some(user_id) => oauth.user_subject(client, user_id).await?,
+        None => client.client_id.clone(),
+    };
+    let issued = oauth.sign_access_token(client, &subject, &granted, jti, row.organization_id.as_deref())?;
     // OIDC Core §12.2: a new ID token for the same sign-in (same sub,
     // auth_time and sid), without a nonce.
     let id_token = match (row.user_id.as_deref(), row.auth_time) {

@@ -45,14 +45,15 @@ pub async fn userinfo(oauth: &OAuth, token: &str) -> Result<Map<String, Value>, 
     // organization's APIs, `oauth.audience`): a token for the /v1
     // management API is refused.
     let audience = oauth.settings.audience.first().map(String::as_str);
-    let claims = oauth
+    let live = oauth
         .live_access_token(token, audience)
         .await?
         .ok_or_else(|| invalid_token("The access token is invalid, expired or revoked."))?;
+    let claims = live.claims;
     // A machine's token (client credentials) has no user behind it.
-    if claims.sub == claims.client_id {
+    let Some(user_id) = live.user_id else {
         return Err(invalid_token("The access token was not issued for a user."));
-    }
+    };
     let scope = scopes::parse(&claims.scope).unwrap_or_default();
     if !scope.contains(OPENID) {
         return Err(BearerError::InsufficientScope);
@@ -62,7 +63,6 @@ pub async fn userinfo(oauth: &OAuth, token: &str) -> Result<Map<String, Value>, 
         .get(&claims.client_id)
         .await?
         .ok_or_else(|| invalid_token("The access token's application no longer exists."))?;
-    let user_id = claims.sub.clone();
     let user = oauth
         .store
         .run(move |conn| store::users::find_user(conn, &user_id))

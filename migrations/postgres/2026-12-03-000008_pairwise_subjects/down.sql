@@ -1,0 +1,1 @@
+DROP TABLE pairwise_subjects;

@@ -14,21 +14,16 @@
 //! verify; an old one has expired; and a session older than the ticket
 //! does not satisfy it, so the ticket never stands in for a sign-in.
 
+use crate::tokens::master_key::{MasterKey, hmac_sha256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use crate::tokens::master_key::MasterKey;
 
 /// The parameter that carries a ticket.
 pub const TICKET_PARAM: &str = "reauth_ticket";
 
 /// How long the user has to sign in once sent to the login page.
 pub const TICKET_LIFETIME: Duration = Duration::minutes(10);
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The ticket key: HMAC-SHA256(master key, a label of its own), so it is
 /// useless for anything else the master key protects.
@@ -60,33 +55,23 @@ impl ReauthKey {
         let (t, mac) = ticket.split_once('.')?;
         let t: i64 = t.parse().ok()?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        let mut check = HmacSha256::new_from_slice(&self.0).ok()?;
-        feed(&mut check, t, params);
-        check.verify_slice(&mac).ok()?;
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.mac(t, params), &mac).ok()?;
         let made = DateTime::from_timestamp_millis(t)?;
         // A few seconds of clock difference between instances are allowed.
         (made <= now + Duration::seconds(5) && now - made <= TICKET_LIFETIME).then_some(made)
     }
 
+    /// The MAC's input: `t`, then every parameter but the ticket, sorted,
+    /// each length-prefixed so no two lists encode alike.
     fn mac(&self, t: i64, params: &[(String, String)]) -> [u8; 32] {
-        // HMAC takes a key of any length: this cannot fail.
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC accepts any key length");
-        feed(&mut mac, t, params);
-        mac.finalize().into_bytes().into()
-    }
-}
-
-/// The MAC's input: `t`, then every parameter but the ticket, sorted, each
-/// length-prefixed so no two lists encode alike.
-fn feed(mac: &mut HmacSha256, t: i64, params: &[(String, String)]) {
-    mac.update(t.to_string().as_bytes());
-    let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != TICKET_PARAM).collect();
-    sorted.sort();
-    for (k, v) in sorted {
-        for part in [k, v] {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
+        let mut sorted: Vec<&(String, String)> = params.iter().filter(|(k, _)| k != TICKET_PARAM).collect();
+        sorted.sort();
+        let mut input = t.to_string().into_bytes();
+        for part in sorted.into_iter().flat_map(|(k, v)| [k, v]) {
+            input.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            input.extend_from_slice(part.as_bytes());
         }
+        hmac_sha256(&self.0, &[&input])
     }
 }
 

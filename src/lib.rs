@@ -81,6 +81,7 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         clock.clone(),
         oauth.keys.clone(),
         oauth.pairwise.clone(),
+        oauth.sid.clone(),
         oauth.settings.issuer.clone(),
         DeliveryPolicy::default(),
     )?;
@@ -113,8 +114,9 @@ pub fn build_oauth(
     keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
     let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
+    let sid = Arc::new(crate::oauth::oidc::sid::SidKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, reauth })
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, sid, reauth })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

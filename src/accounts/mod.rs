@@ -192,6 +192,16 @@ impl Accounts {
         move |conn, user_id| OAuth::revoke_user_tokens_blocking(conn, user_id, now, deny_until)
     }
 
+    /// What ends a session's tokens (`OAuth::end_session_tokens_blocking`),
+    /// for the store to run in the transaction that ends the session.
+    fn end_session_tokens(
+        &self,
+    ) -> impl Fn(&mut store::DbConnection, &EndedSession) -> Result<(), StoreError> + Send + 'static {
+        let now = self.clock.now().naive_utc();
+        let deny_until = now + self.token_lifetime;
+        move |conn, session| OAuth::end_session_tokens_blocking(conn, session, now, deny_until)
+    }
+
     /// The bound every argon2 computation goes through.
     pub fn password_hashing(&self) -> &PasswordHashing {
         &self.passwords
@@ -475,11 +485,12 @@ impl Accounts {
         };
         let old_digest = replacing.map(opaque::digest);
         let row2 = row.clone();
+        let end_tokens = self.end_session_tokens();
         let replaced = self
             .store
             .run(move |conn| {
                 let replaced = match old_digest {
-                    Some(d) => store::oidc_logins::end_session_by_digest(conn, &d)?,
+                    Some(d) => store::oidc_logins::end_session_by_digest(conn, &d, &end_tokens)?,
                     None => None,
                 };
                 // Housekeeping that costs one indexed delete per sign-in.
@@ -517,7 +528,9 @@ impl Accounts {
 
     pub async fn end_session(&self, token: &str) -> Result<(), AccountsError> {
         let digest = opaque::digest(token);
-        let ended = self.store.run(move |conn| store::oidc_logins::end_session_by_digest(conn, &digest)).await?;
+        let end_tokens = self.end_session_tokens();
+        let ended =
+            self.store.run(move |conn| store::oidc_logins::end_session_by_digest(conn, &digest, &end_tokens)).await?;
         self.sessions_ended(ended);
         Ok(())
     }
@@ -567,12 +580,13 @@ impl Accounts {
         let now = self.now();
         let keep = session.session_id.clone();
         let revoke_tokens = self.revoke_user_tokens();
+        let end_tokens = self.end_session_tokens();
         let ended = self
             .store
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
                     store::users::update_password(c, &user_id, &hash, now)?;
-                    let ended = store::oidc_logins::end_sessions_of_user(c, &user_id, Some(&keep))?;
+                    let ended = store::oidc_logins::end_sessions_of_user(c, &user_id, Some(&keep), &end_tokens)?;
                     revoke_tokens(c, &user_id)?;
                     Ok(ended)
                 })

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::clients::{self, Client as OAuthClient};
+use super::oidc::sid::SidKey;
 use super::subject::{PairwiseKey, subject};
 use crate::clock::Clock;
 use crate::store::Store;
@@ -79,6 +80,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     keys: Arc<SigningKeys>,
     pairwise: Arc<PairwiseKey>,
+    sid: Arc<SidKey>,
     issuer: String,
     http: HttpClient,
     policy: DeliveryPolicy,
@@ -90,15 +92,17 @@ impl BackChannel {
         clock: Arc<dyn Clock>,
         keys: Arc<SigningKeys>,
         pairwise: Arc<PairwiseKey>,
+        sid: Arc<SidKey>,
         issuer: String,
         policy: DeliveryPolicy,
     ) -> anyhow::Result<Self> {
         let http = http_client(&policy)?;
-        Ok(Self { inner: Arc::new(Inner { store, clock, keys, pairwise, issuer, http, policy }) })
+        Ok(Self { inner: Arc::new(Inner { store, clock, keys, pairwise, sid, issuer, http, policy }) })
     }
 
     /// A signed logout token for `client` about `session` (§2.4): the
-    /// subject as that client knows it, signed with its ID-token algorithm.
+    /// subject and the session's `sid` as that client knows them, signed
+    /// with its ID-token algorithm.
     pub fn logout_token(&self, client: &OAuthClient, user_id: &str, session_id: &str) -> Result<String, SigningError> {
         let now = self.inner.clock.now().timestamp();
         let claims = LogoutTokenClaims {
@@ -108,7 +112,7 @@ impl BackChannel {
             exp: now + TOKEN_LIFETIME_SECS,
             jti: uuid::Uuid::new_v4().to_string(),
             sub: subject(client, user_id, &self.inner.pairwise),
-            sid: session_id.to_owned(),
+            sid: self.inner.sid.sid(session_id, &client.client_id),
             events: json!({ LOGOUT_EVENT: {} }),
         };
         self.inner.keys.sign_jwt(client.id_token_alg, LOGOUT_TOKEN_TYPE, &claims)

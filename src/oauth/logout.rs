@@ -11,11 +11,15 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDateTime;
+
 use super::OAuth;
 use super::clients::Client;
 use super::oidc::hint::IdTokenHint;
-use super::subject::{PairwiseKey, subject};
-use crate::store::StoreError;
+use super::scopes::{self, OFFLINE_ACCESS};
+use super::subject::subject;
+use crate::store::oidc_logins::{self, EndedSession};
+use crate::store::{DbConnection, StoreError};
 
 /// The request's parameters (§2). `ui_locales` is accepted and ignored: the
 /// pages have one language.
@@ -73,11 +77,13 @@ pub struct Logout {
 
 impl Logout {
     /// True when the hint names `user_id` as `client` knows them and, if it
-    /// has a `sid`, the session `session_id`: then no confirmation is asked.
-    pub fn hint_names(&self, user_id: &str, session_id: &str, key: &PairwiseKey) -> bool {
+    /// has a `sid`, the session `session_id` as `client` knows it (a sid
+    /// another app got for it does not do): then no confirmation is asked.
+    pub fn hint_names(&self, oauth: &OAuth, user_id: &str, session_id: &str) -> bool {
         match (&self.hint, &self.client) {
             (Some(hint), Some(client)) => {
-                hint.sub == subject(client, user_id, key) && hint.sid.as_deref().is_none_or(|sid| sid == session_id)
+                hint.sub == subject(client, user_id, &oauth.pairwise)
+                    && hint.sid.as_deref().is_none_or(|sid| sid == oauth.sid.sid(session_id, &client.client_id))
             }
             _ => false,
         }
@@ -142,6 +148,29 @@ impl OAuth {
             }
         };
         Ok(Logout { client, hint: hint.map(|(h, _)| h), redirect_to })
+    }
+
+    /// What the end of a browser session takes along, on the caller's
+    /// connection (it joins the transaction that ends the session).
+    /// Back-Channel Logout §2.7: the refresh-token families signed in
+    /// through it are revoked with their access tokens, but for those with
+    /// `offline_access`, which are meant to outlive it (OIDC Core §11). Codes
+    /// approved in it and not redeemed yet go too: redeemed later, they
+    /// would start a family of a session that has ended.
+    pub fn end_session_tokens_blocking(
+        conn: &mut DbConnection,
+        session: &EndedSession,
+        now: NaiveDateTime,
+        deny_until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        for (family, scope) in oidc_logins::families_of_session(conn, &session.user_id, &session.session_id, now)? {
+            // A scope that does not parse grants nothing to keep.
+            if !scopes::parse(&scope).is_ok_and(|s| s.contains(OFFLINE_ACCESS)) {
+                Self::revoke_family_blocking(conn, &family, now, deny_until)?;
+            }
+        }
+        oidc_logins::delete_pending_codes_of_session(conn, &session.user_id, &session.session_id)?;
+        Ok(())
     }
 
     /// The hint's subject and the client it was issued to.

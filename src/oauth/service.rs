@@ -90,6 +90,8 @@ pub struct OAuth {
     pub settings: Settings,
     /// Keys the `sub` of pairwise clients (`subject::subject`).
     pub pairwise: Arc<super::subject::PairwiseKey>,
+    /// Keys the per-app `sid` of ID and logout tokens (`oidc::sid`).
+    pub sid: Arc<super::oidc::sid::SidKey>,
     /// Signs the tickets that recognise a sign-in made for a request.
     pub reauth: ReauthKey,
 }

@@ -27,6 +27,17 @@ pub fn find_live_session(
         .optional()?)
 }
 
+/// True while the session `session_id` exists and has not expired.
+pub fn is_live(conn: &mut DbConnection, session_id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
+    let found: Option<String> = sessions::table
+        .find(session_id)
+        .filter(sessions::expires_at.gt(now))
+        .select(sessions::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
     Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
 }

@@ -26,6 +26,7 @@ mod oidc_browser;
 mod oidc_clients;
 mod oidc_logout;
 mod oidc_prompts;
+mod oidc_sessions_end;
 mod oidc_support;
 mod oidc_userinfo;
 mod page_protection;

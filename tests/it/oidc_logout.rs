@@ -334,7 +334,7 @@ async fn oidc_logins_are_recorded_once_per_client_and_go_with_their_session() {
 
 // ---- RP-Initiated Logout 1.0 ----
 
-const BYE: &str = "https://rp.example/bye";
+pub(crate) const BYE: &str = "https://rp.example/bye";
 
 /// A relying party registered with a post-logout URI (and a back-channel
 /// URI when given), and a browser signed in to portcullis.
@@ -358,7 +358,7 @@ async fn signed_in(app: &TestApp, backchannel: Option<&str>) -> SignedIn {
     SignedIn { reg, user, browser, session_id: sessions[0].clone() }
 }
 
-async fn session_ids(app: &TestApp, user_id: &str) -> Vec<String> {
+pub(crate) async fn session_ids(app: &TestApp, user_id: &str) -> Vec<String> {
     use diesel::prelude::*;
     use portcullis::store::schema::sessions;
     let user_id = user_id.to_owned();
@@ -371,7 +371,7 @@ async fn session_ids(app: &TestApp, user_id: &str) -> Vec<String> {
 
 /// An ID token as /oauth/token would issue it, long expired: a hint is
 /// accepted past its `exp`.
-fn id_token_hint(app: &TestApp, client_id: &str, sub: &str, sid: Option<&str>) -> String {
+pub(crate) fn id_token_hint(app: &TestApp, client_id: &str, sub: &str, sid: Option<&str>) -> String {
     let now = app.clock.now().timestamp();
     let mut claims = json!({ "iss": app.base, "sub": sub, "aud": client_id, "iat": now - 7200, "exp": now - 3600 });
     if let Some(sid) = sid {
@@ -380,7 +380,12 @@ fn id_token_hint(app: &TestApp, client_id: &str, sub: &str, sid: Option<&str>) -
     app.state.oauth.keys.sign_jwt(SigningAlgorithm::RS256, "JWT", &claims).unwrap()
 }
 
-fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
+/// The `sid` that `client_id` sees for the browser session `session_id`.
+pub(crate) fn app_sid(app: &TestApp, session_id: &str, client_id: &str) -> String {
+    app.state.oauth.sid.sid(session_id, client_id)
+}
+
+pub(crate) fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
     let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
     app.url(&format!("/oauth/logout?{query}"))
 }
@@ -403,7 +408,7 @@ async fn assert_signed_out(app: &TestApp, s: &SignedIn) {
     assert!(location(&res).starts_with("/login?return_to="), "{}", location(&res));
 }
 
-fn clears_the_session_cookie(res: &reqwest::Response) -> bool {
+pub(crate) fn clears_the_session_cookie(res: &reqwest::Response) -> bool {
     res.headers()
         .get_all("set-cookie")
         .iter()
@@ -415,7 +420,12 @@ async fn a_hint_for_the_signed_in_user_signs_out_at_once_and_returns_to_the_app_
     let app = TestApp::spawn().await;
     let s = signed_in(&app, None).await;
     app.dashboard(&s.browser).await;
-    let hint = id_token_hint(&app, &s.reg.client.client_id, &s.user.id, Some(&s.session_id));
+    let hint = id_token_hint(
+        &app,
+        &s.reg.client.client_id,
+        &s.user.id,
+        Some(&app_sid(&app, &s.session_id, &s.reg.client.client_id)),
+    );
     let url = logout_url(
         &app,
         &[("id_token_hint", &hint), ("post_logout_redirect_uri", BYE), ("state", "a b&c"), ("ui_locales", "fr-CA en")],
@@ -469,6 +479,8 @@ async fn a_hint_for_another_user_or_another_session_asks_first() {
     for hint in [
         id_token_hint(&app, client_id, "someone-else", None),
         id_token_hint(&app, client_id, &s.user.id, Some("an-older-session")),
+        // The session's own id is no app's sid.
+        id_token_hint(&app, client_id, &s.user.id, Some(&s.session_id)),
     ] {
         let res = s.browser.get(logout_url(&app, &[("id_token_hint", &hint)])).send().await.unwrap();
         assert_eq!(res.status(), 200);
@@ -492,7 +504,7 @@ async fn only_a_registered_post_logout_uri_of_that_app_is_followed_and_errors_ar
     let mut other = app.oauth_client().await;
     other.new_mut().oidc.post_logout_redirect_uris = vec!["https://other.example/bye".into()];
     let other = other.create().await;
-    let hint = id_token_hint(&app, &client_id, &s.user.id, Some(&s.session_id));
+    let hint = id_token_hint(&app, &client_id, &s.user.id, Some(&app_sid(&app, &s.session_id, &client_id)));
     let not_registered = "The post_logout_redirect_uri is not registered for this app.";
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (vec![("client_id", &client_id), ("post_logout_redirect_uri", "https://rp.example/by")], not_registered),
@@ -581,7 +593,12 @@ async fn without_a_session_the_browser_goes_back_or_is_told_it_is_signed_out() {
 async fn a_relying_partys_form_post_becomes_the_same_request_as_a_get() {
     let app = TestApp::spawn().await;
     let s = signed_in(&app, None).await;
-    let hint = id_token_hint(&app, &s.reg.client.client_id, &s.user.id, Some(&s.session_id));
+    let hint = id_token_hint(
+        &app,
+        &s.reg.client.client_id,
+        &s.user.id,
+        Some(&app_sid(&app, &s.session_id, &s.reg.client.client_id)),
+    );
     let form = [("id_token_hint", hint.as_str()), ("post_logout_redirect_uri", BYE), ("state", "st")];
     // Cross-site, the SameSite=Lax cookie stays home: a GET navigation brings it.
     let res = app.new_browser().post(app.url("/oauth/logout")).form(&form).send().await.unwrap();
@@ -597,14 +614,14 @@ async fn a_relying_partys_form_post_becomes_the_same_request_as_a_get() {
 
 /// A relying party's back-channel endpoint on 127.0.0.1: keeps what each
 /// request sent, and answers the given statuses in turn, then 200.
-struct Listener {
-    url: String,
-    received: Arc<Mutex<Vec<Received>>>,
+pub(crate) struct Listener {
+    pub(crate) url: String,
+    pub(crate) received: Arc<Mutex<Vec<Received>>>,
     server: actix_web::dev::ServerHandle,
 }
 
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     method: String,
     path: String,
     content_type: String,
@@ -612,7 +629,7 @@ struct Received {
 }
 
 impl Listener {
-    async fn start(statuses: &[u16]) -> Self {
+    pub(crate) async fn start(statuses: &[u16]) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let statuses = Arc::new(Mutex::new(statuses.iter().copied().collect::<VecDeque<u16>>()));
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -646,7 +663,7 @@ impl Listener {
     }
 
     /// What arrived once `count` requests did (10 s at most).
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Received> {
         for _ in 0..200 {
             if self.received.lock().unwrap().len() >= count {
                 break;
@@ -656,7 +673,7 @@ impl Listener {
         self.received.lock().unwrap().clone()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.server.stop(false).await;
     }
 }
@@ -670,7 +687,7 @@ async fn signed_in_to(app: &TestApp, session_id: &str, client_id: &str) {
 
 /// A logout token, verified against the JWKS like a relying party would
 /// (Back-Channel Logout §2.6), and its claims.
-async fn verified_logout_token(app: &TestApp, token: &str, client: &Client) -> Value {
+pub(crate) async fn verified_logout_token(app: &TestApp, token: &str, client: &Client) -> Value {
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"), "§2.4");
     assert_eq!(
@@ -708,7 +725,7 @@ async fn sign_out_by_page(app: &TestApp, s: &SignedIn) -> Duration {
     took
 }
 
-fn the_token(received: &Received) -> &str {
+pub(crate) fn the_token(received: &Received) -> &str {
     assert_eq!((received.method.as_str(), received.path.as_str()), ("POST", "/backchannel?tenant=1"));
     assert_eq!(received.content_type, "application/x-www-form-urlencoded");
     assert_eq!(received.form.len(), 1, "{:?}", received.form);
@@ -746,7 +763,7 @@ async fn signing_out_posts_a_signed_logout_token_to_each_app_the_session_signed_
     assert_eq!(received.len(), 1);
     let claims = verified_logout_token(&app, the_token(&received[0]), &s.reg.client).await;
     assert_eq!(claims["sub"], s.user.id.as_str(), "a public app's sub is the user id");
-    assert_eq!(claims["sid"], s.session_id.as_str());
+    assert_eq!(claims["sid"], app_sid(&app, &s.session_id, &s.reg.client.client_id).as_str());
     assert_eq!(claims["aud"], s.reg.client.client_id.as_str());
 
     let received = other_listener.wait_for(1).await;
@@ -755,7 +772,7 @@ async fn signing_out_posts_a_signed_logout_token_to_each_app_the_session_signed_
     let expected = subject(&pairwise.client, &s.user.id, &app.state.oauth.pairwise);
     assert_eq!(claims["sub"], expected.as_str(), "the pairwise sub the app knows");
     assert_ne!(claims["sub"], s.user.id.as_str());
-    assert_eq!(claims["sid"], s.session_id.as_str());
+    assert_eq!(claims["sid"], app_sid(&app, &s.session_id, &pairwise.client.client_id).as_str(), "its own sid");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(other_listener.received.lock().unwrap().len(), 1, "nothing more");
     listener.stop().await;
@@ -769,7 +786,12 @@ async fn a_failed_delivery_is_tried_again_and_failures_are_logged_without_the_to
     let listener = Listener::start(&[500]).await;
     let s = signed_in(&app, Some(&listener.url)).await;
     signed_in_to(&app, &s.session_id, &s.reg.client.client_id).await;
-    let hint = id_token_hint(&app, &s.reg.client.client_id, &s.user.id, Some(&s.session_id));
+    let hint = id_token_hint(
+        &app,
+        &s.reg.client.client_id,
+        &s.user.id,
+        Some(&app_sid(&app, &s.session_id, &s.reg.client.client_id)),
+    );
     let res = s.browser.get(logout_url(&app, &[("id_token_hint", &hint)])).send().await.unwrap();
     assert_eq!(res.status(), 200);
 
@@ -778,7 +800,7 @@ async fn a_failed_delivery_is_tried_again_and_failures_are_logged_without_the_to
     let (first, second) = (the_token(&received[0]), the_token(&received[1]));
     assert_eq!(first, second, "the same event: the same token");
     let claims = verified_logout_token(&app, second, &s.reg.client).await;
-    assert_eq!(claims["sid"], s.session_id.as_str());
+    assert_eq!(claims["sid"], app_sid(&app, &s.session_id, &s.reg.client.client_id).as_str());
     let text = logs.text();
     let client_id = &s.reg.client.client_id;
     assert!(
@@ -847,7 +869,11 @@ async fn a_password_change_tells_the_apps_of_the_sessions_it_ends() {
     let received = listener.wait_for(1).await;
     assert_eq!(received.len(), 1);
     let claims = verified_logout_token(&app, the_token(&received[0]), &s.reg.client).await;
-    assert_eq!(claims["sid"], s.session_id.as_str(), "the ended session; not the one kept");
+    assert_eq!(
+        claims["sid"],
+        app_sid(&app, &s.session_id, &s.reg.client.client_id).as_str(),
+        "the ended session; not the one kept"
+    );
     assert_eq!(session_ids(&app, &s.user.id).await, kept);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(listener.received.lock().unwrap().len(), 1);
@@ -869,7 +895,7 @@ async fn signing_in_over_an_old_session_tells_its_apps() {
     let received = listener.wait_for(1).await;
     assert_eq!(received.len(), 1);
     let claims = verified_logout_token(&app, the_token(&received[0]), &s.reg.client).await;
-    assert_eq!(claims["sid"], s.session_id.as_str());
+    assert_eq!(claims["sid"], app_sid(&app, &s.session_id, &s.reg.client.client_id).as_str());
     let now = session_ids(&app, &s.user.id).await;
     assert!(now.len() == 1 && now[0] != s.session_id, "{now:?}");
     listener.stop().await;
@@ -884,9 +910,9 @@ async fn an_https_server_posts_nothing_to_http_back_channel_uris() {
     let s = signed_in(&app, Some(&listener.url)).await;
     let oauth = &app.state.oauth;
     let sender = |issuer: &str| {
-        let (store, clock, keys, pairwise) =
-            (app.state.store.clone(), app.clock.clone(), oauth.keys.clone(), oauth.pairwise.clone());
-        BackChannel::new(store, clock, keys, pairwise, issuer.to_owned(), DeliveryPolicy::default()).unwrap()
+        let (store, clock, keys, pairwise, sid) =
+            (app.state.store.clone(), app.clock.clone(), oauth.keys.clone(), oauth.pairwise.clone(), oauth.sid.clone());
+        BackChannel::new(store, clock, keys, pairwise, sid, issuer.to_owned(), DeliveryPolicy::default()).unwrap()
     };
     let client_id = &s.reg.client.client_id;
     assert!(!sender("https://auth.example").deliver(client_id, &s.user.id, &s.session_id).await);

@@ -84,7 +84,7 @@ async fn answer(state: &AppState, session: MaybeSession, request: &LogoutRequest
     let (Some(current), Some(token)) = (session.session, session.token) else {
         return signed_out(state, &logout);
     };
-    if logout.hint_names(&current.user.id, &current.session_id, &state.oauth.pairwise) {
+    if logout.hint_names(&state.oauth, &current.user.id, &current.session_id) {
         state.accounts.end_session(&token).await?;
         return signed_out(state, &logout);
     }

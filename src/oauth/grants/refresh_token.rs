@@ -185,8 +185,8 @@ pub async fn grant(
         None => client.client_id.clone(),
     };
     let issued = oauth.sign_access_token(client, &subject, &granted, jti, row.organization_id.as_deref())?;
-    // OIDC Core §12.2: a new ID token for the same sign-in (same sub,
-    // auth_time and sid), without a nonce.
+    // OIDC Core §12.2: a new ID token for the same sign-in (same sub and
+    // auth_time; the sid while that session lasts), without a nonce.
     let id_token = match (row.user_id.as_deref(), row.auth_time) {
         (Some(user_id), Some(auth_time)) if granted.contains(OPENID) => Some(
             id_token::issue(

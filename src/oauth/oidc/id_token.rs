@@ -63,21 +63,33 @@ pub struct Subject<'a> {
     /// Echoed from the authorization request; never on a refresh.
     pub nonce: Option<&'a str>,
     pub auth_time: DateTime<Utc>,
+    /// The browser session signed in through: while it lasts, the token's
+    /// `sid` is this app's own for it (`oidc::sid`).
     pub session_id: Option<&'a str>,
     /// The access token issued with it, for `at_hash`.
     pub access_token: &'a str,
 }
 
-/// Signs an ID token for `s`. Reads the user (for the scopes' claims).
+/// Signs an ID token for `s`. Reads the user (for the scopes' claims) and
+/// whether the session still lasts: an offline_access family outlives it
+/// (Back-Channel Logout §2.7), and its ID tokens then name no session
+/// (OIDC Core §12.2 keeps iss, sub, aud, auth_time and azp, not `sid`).
 pub async fn issue(oauth: &OAuth, s: Subject<'_>) -> Result<String, OAuthError> {
-    let user_id = s.user_id.to_owned();
-    let user = oauth
-        .store
-        .run(move |conn| store::users::find_user(conn, &user_id))
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("The user of this grant no longer exists."))?;
-    let algorithm = s.client.id_token_alg;
     let now = oauth.now();
+    let (user_id, session_id, at) = (s.user_id.to_owned(), s.session_id.map(str::to_owned), now.naive_utc());
+    let (user, session_lasts) = oauth
+        .store
+        .run(move |conn| {
+            let lasts = match &session_id {
+                Some(id) => store::sessions::is_live(conn, id, at)?,
+                None => false,
+            };
+            Ok((store::users::find_user(conn, &user_id)?, lasts))
+        })
+        .await?;
+    let user = user.ok_or_else(|| OAuthError::invalid_grant("The user of this grant no longer exists."))?;
+    let session_id = s.session_id.filter(|_| session_lasts);
+    let algorithm = s.client.id_token_alg;
     let mut extra = Map::new();
     scope_claims(&UserFacts { email: user.email, created_at: user.created_at }, s.scope, &mut extra);
     let claims = IdTokenClaims {
@@ -90,7 +102,7 @@ pub async fn issue(oauth: &OAuth, s: Subject<'_>) -> Result<String, OAuthError> 
         nonce: s.nonce.map(str::to_owned),
         at_hash: Some(at_hash(algorithm, s.access_token)),
         azp: s.client.client_id.clone(),
-        sid: s.session_id.map(str::to_owned),
+        sid: session_id.map(|session| oauth.sid.sid(session, &s.client.client_id)),
         amr: vec![AMR_PASSWORD.to_owned()],
         scope_claims: extra,
     };

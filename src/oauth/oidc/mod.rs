@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod hint;
 pub mod id_token;
 pub mod reauth;
+pub mod sid;
 pub mod userinfo;
 
 use chrono::NaiveDateTime;

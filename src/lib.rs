@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod oauth;
+pub mod outbound;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
@@ -73,7 +74,6 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
     }
     let store = open_store(&config)?;
     let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
-    // Retired keys are kept for the longest access-token lifetime too.
     let passwords = PasswordHashing::new(&config.password_hash)?;
     let throttle = config.login_throttle.clone();
     let backchannel = BackChannel::new(
@@ -86,7 +86,9 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         DeliveryPolicy::default(),
     )?;
     let accounts = Accounts::new(store.clone(), clock.clone(), throttle, passwords, config.session_ttl_secs)
-        .with_token_lifetime(oauth.settings.retired_key_retention)
+        // A revoked user's tokens are denied for as long as a retired key
+        // verifies: the longest lifetime of a token, with its margin.
+        .with_token_lifetime(oauth.keys.retired_retention())
         .on_session_end(Arc::new(move |ended| backchannel.notify(ended)));
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
@@ -112,7 +114,7 @@ pub fn build_oauth(
     // Verification and the JWKS keep retired keys for the same window, the
     // housekeeping updates it as clients change.
     keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
-    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone());
+    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone()).for_issuer(config.is_https());
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
     let sid = Arc::new(crate::oauth::oidc::sid::SidKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);

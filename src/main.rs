@@ -291,7 +291,7 @@ fn org_command(config: Config, command: OrgCommand) -> anyhow::Result<()> {
 fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> {
     let store = portcullis::open_store(&config)?;
     let registry = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
-    let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry);
+    let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry).for_issuer(config.is_https());
     let rt = runtime()?;
     match command {
         ClientCommand::Create(create) => {

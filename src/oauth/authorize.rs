@@ -21,8 +21,9 @@ use crate::tokens::opaque;
 
 /// The parameters an authorization request may carry (and the consent
 /// form sends back as hidden fields). Others are ignored. `ui_locales`,
-/// `claims_locales`, `display` and `acr_values` are accepted and have no
-/// effect (one language, one display, one kind of sign-in).
+/// `claims_locales`, `display` and `acr_values` are accepted, whatever their
+/// value, and have no effect (one language, one responsive page for every
+/// display of `oidc::discovery::DISPLAY_VALUES`, one kind of sign-in).
 pub const PARAMS: [&str; 18] = [
     "response_type",
     "client_id",

@@ -6,7 +6,10 @@
 //! Delivery: `logout_token=<JWT>` as a form (§2.5), redirects not followed,
 //! a connect and a total timeout, up to `ATTEMPTS` tries with a doubling
 //! pause; 200 or 204 is success (§2.8). Failures are logged with the
-//! client_id and the status, never the token.
+//! client_id and the status, never the token. A production (https) server
+//! posts only to public addresses (`crate::outbound`): a URI whose host is,
+//! or resolves to, a private, loopback or link-local address is refused
+//! before any connection, and not tried again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +27,7 @@ use super::clients::{self, Client as OAuthClient};
 use super::oidc::sid::SidKey;
 use super::subject::{PairwiseKey, subject};
 use crate::clock::Clock;
+use crate::outbound::{self, NotPublic, PublicResolver};
 use crate::store::Store;
 use crate::store::oidc_logins::EndedSession;
 use crate::tokens::signing::{SigningError, SigningKeys};
@@ -96,7 +100,7 @@ impl BackChannel {
         issuer: String,
         policy: DeliveryPolicy,
     ) -> anyhow::Result<Self> {
-        let http = http_client(&policy)?;
+        let http = http_client(&policy, public_only(&issuer))?;
         Ok(Self { inner: Arc::new(Inner { store, clock, keys, pairwise, sid, issuer, http, policy }) })
     }
 
@@ -141,11 +145,21 @@ impl BackChannel {
                 return false;
             }
         };
-        let Some(uri) = client.backchannel_logout_uri.clone() else { return false };
+        let Some(uri) = client.backchannel_logout_uri.as_deref() else { return false };
+        let Ok(uri) = url::Url::parse(uri) else {
+            tracing::warn!(client_id, "back-channel logout: the registered URI is not a URI");
+            return false;
+        };
         // Registration lets http through for loopback hosts, for development;
         // a production (https) server posts nothing to its own host's ports.
-        if uri.starts_with("http:") && self.inner.issuer.starts_with("https:") {
+        let public_only = public_only(&self.inner.issuer);
+        if uri.scheme() == "http" && public_only {
             tracing::warn!(client_id, "back-channel logout: an http URI is used only by an http (development) issuer");
+            return false;
+        }
+        // An IP literal never reaches the resolver that checks names.
+        if let Some(refused) = refused_literal(&uri).filter(|_| public_only) {
+            warn_not_public(client_id, &refused);
             return false;
         }
         let token = match self.logout_token(&client, user_id, session_id) {
@@ -160,14 +174,22 @@ impl BackChannel {
         let policy = self.inner.policy;
         let mut pause = policy.first_pause;
         for attempt in 1..=policy.attempts {
-            match self.post(&uri, &body).await {
+            // The URI as parsed, which is what was checked.
+            match self.post(uri.as_str(), &body).await {
                 Ok(200 | 204) => {
                     tracing::info!(client_id, attempt, "back-channel logout delivered");
                     return true;
                 }
                 Ok(status) => tracing::warn!(client_id, attempt, status, "back-channel logout refused"),
+                // Another try would resolve to the same place.
+                Err(NotSent::NotPublic(refused)) => {
+                    warn_not_public(client_id, &refused);
+                    return false;
+                }
                 // The cause names the connection, not the body: no token in the log.
-                Err(cause) => tracing::warn!(client_id, attempt, %cause, "back-channel logout not delivered"),
+                Err(NotSent::Failed(cause)) => {
+                    tracing::warn!(client_id, attempt, %cause, "back-channel logout not delivered")
+                }
             }
             if attempt < policy.attempts {
                 tokio::time::sleep(pause).await;
@@ -180,18 +202,54 @@ impl BackChannel {
 
     /// One POST; its status, or why there is none. The connector's timeout
     /// bounds the connection, this one the whole exchange.
-    async fn post(&self, uri: &str, body: &str) -> Result<u16, String> {
+    async fn post(&self, uri: &str, body: &str) -> Result<u16, NotSent> {
         let request = hyper::Request::post(uri)
             .header(hyper::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(hyper::header::USER_AGENT, concat!("portcullis/", env!("CARGO_PKG_VERSION")))
             .body(Full::new(Bytes::from(body.to_owned())))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| NotSent::Failed(e.to_string()))?;
         match tokio::time::timeout(self.inner.policy.timeout, self.inner.http.request(request)).await {
             Ok(Ok(response)) => Ok(response.status().as_u16()),
-            Ok(Err(e)) => Err(causes(&e)),
-            Err(_) => Err(format!("no answer within {:?}", self.inner.policy.timeout)),
+            Ok(Err(e)) => match NotPublic::among_causes(&e) {
+                Some(refused) => Err(NotSent::NotPublic(refused.clone())),
+                None => Err(NotSent::Failed(causes(&e))),
+            },
+            Err(_) => Err(NotSent::Failed(format!("no answer within {:?}", self.inner.policy.timeout))),
         }
     }
+}
+
+/// Why a POST got no status.
+enum NotSent {
+    /// The host resolved to an address a production server posts nothing to.
+    NotPublic(NotPublic),
+    Failed(String),
+}
+
+/// A production (https) issuer posts only to public addresses; a
+/// development (http) one to the relying parties on its own machine too.
+fn public_only(issuer: &str) -> bool {
+    issuer.starts_with("https:")
+}
+
+/// The refusal of a URI whose host is an IP literal that is not public.
+fn refused_literal(uri: &url::Url) -> Option<NotPublic> {
+    let address = match uri.host()? {
+        url::Host::Ipv4(ip) => ip.into(),
+        url::Host::Ipv6(ip) => ip.into(),
+        url::Host::Domain(_) => return None,
+    };
+    let host = uri.host_str().unwrap_or_default().to_owned();
+    (!outbound::is_public(address)).then_some(NotPublic { host, address })
+}
+
+fn warn_not_public(client_id: &str, refused: &NotPublic) {
+    tracing::warn!(
+        client_id,
+        host = %refused.host,
+        address = %refused.address,
+        "back-channel logout not sent: the host is not a public address, and an https server posts only to public ones"
+    );
 }
 
 /// An error with its causes: hyper-util's own message alone says little
@@ -207,13 +265,14 @@ fn causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector<PublicResolver>>, Full<Bytes>>;
 
 /// hyper-util's client: it never follows a redirect (Back-Channel Logout
 /// §2.8 asks for none, and one would send the token somewhere never
-/// registered), and hyper is already in the tree.
-fn http_client(policy: &DeliveryPolicy) -> anyhow::Result<HttpClient> {
-    let mut tcp = HttpConnector::new();
+/// registered), and hyper is already in the tree. When `public_only`, its
+/// resolver refuses names that resolve to addresses that are not public.
+fn http_client(policy: &DeliveryPolicy, public_only: bool) -> anyhow::Result<HttpClient> {
+    let mut tcp = HttpConnector::new_with_resolver(PublicResolver::new(public_only));
     tcp.enforce_http(false);
     tcp.set_connect_timeout(Some(policy.connect_timeout));
     let connector =

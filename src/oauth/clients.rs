@@ -14,6 +14,7 @@ use super::error::OAuthError;
 use super::redirect;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
 use crate::clock::Clock;
+use crate::outbound;
 use crate::store::clients::{self as rows, ClientRow, ClientSecretRow};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
@@ -320,6 +321,9 @@ pub struct Clients {
     registry: Arc<ScopeRegistry>,
     cache: RwLock<HashMap<String, Arc<Client>>>,
     last_change: AtomicI64,
+    /// Whether back-channel logout URIs must name public hosts: under an
+    /// https (production) issuer; see `crate::outbound`.
+    public_targets_only: bool,
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -452,12 +456,19 @@ struct OidcColumns {
 /// Checks the OIDC fields of a registration whose redirect URIs are
 /// `redirect_uris`; a pairwise client without a given sector identifier
 /// gets the one host of its redirect URIs (OIDC Core §8.1).
-fn check_oidc(oidc: OidcRegistration, redirect_uris: &[String], public: bool) -> Result<OidcColumns, ClientError> {
+fn check_oidc(
+    oidc: OidcRegistration,
+    redirect_uris: &[String],
+    public: bool,
+    public_targets_only: bool,
+) -> Result<OidcColumns, ClientError> {
     for uri in &oidc.post_logout_redirect_uris {
-        redirect::validate_labelled("post_logout_redirect_uri", uri, public).map_err(ClientError::Validation)?;
+        check_post_logout_redirect_uri(uri, public).map_err(ClientError::Validation)?;
     }
     let backchannel_logout_uri = match oidc.backchannel_logout_uri.map(|v| v.trim().to_owned()) {
-        Some(v) if !v.is_empty() => Some(check_backchannel_uri(&v).map_err(ClientError::Validation)?),
+        Some(v) if !v.is_empty() => {
+            Some(check_backchannel_uri(&v, public_targets_only).map_err(ClientError::Validation)?)
+        }
         _ => None,
     };
     let sector_identifier = match (oidc.subject_type, oidc.sector_identifier) {
@@ -479,9 +490,31 @@ fn check_oidc(oidc: OidcRegistration, redirect_uris: &[String], public: bool) ->
     })
 }
 
+/// RP-Initiated Logout 1.0 §3: where a relying party may send the browser
+/// after logout, matched by exact string comparison. So a URI not in its
+/// normal form (`https://RP.example`, `https://rp.example:443/`) is refused
+/// rather than normalized: stored normalized, it would no longer match the
+/// string the relying party sends, and the error names the form to use.
+fn check_post_logout_redirect_uri(uri: &str, public_client: bool) -> Result<(), String> {
+    let label = "post_logout_redirect_uri";
+    redirect::validate_labelled(label, uri, public_client)?;
+    match url::Url::parse(uri) {
+        Ok(url) if url.as_str() != uri => {
+            Err(format!("{label} {uri:?} is not in its normal form: register {:?}", url.as_str()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Back-Channel Logout 1.0 §2.2: an absolute URI without a fragment; https,
-/// or http to a loopback host (development and tests).
-fn check_backchannel_uri(uri: &str) -> Result<String, String> {
+/// or http to a loopback host (development and tests). When
+/// `public_targets_only` (an https issuer), its host must not be a
+/// loopback, private or link-local address or a `localhost` name.
+///
+/// Returned in its normal form, which is what delivery parses and posts
+/// to: nobody compares it with a string, and the host checked is then the
+/// host connected to (`0x7f.1` is stored as `127.0.0.1`).
+fn check_backchannel_uri(uri: &str, public_targets_only: bool) -> Result<String, String> {
     let label = "backchannel_logout_uri";
     let url = url::Url::parse(uri).map_err(|_| format!("{label} {uri:?} is not an absolute URI"))?;
     if url.fragment().is_some() {
@@ -490,9 +523,12 @@ fn check_backchannel_uri(uri: &str) -> Result<String, String> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(format!("{label} {uri:?} must not contain a user name or password"));
     }
+    if public_targets_only && url.host().is_some_and(|host| !outbound::may_be_public(&host)) {
+        return Err(format!("{label} {uri:?} must name a public host, not a loopback, private or link-local address"));
+    }
     match url.scheme() {
-        "https" if url.has_host() => Ok(uri.to_owned()),
-        "http" if redirect::is_loopback(&url) => Ok(uri.to_owned()),
+        "https" if url.has_host() => Ok(url.into()),
+        "http" if redirect::is_loopback(&url) => Ok(url.into()),
         _ => Err(format!("{label} {uri:?} must use https (http only for loopback)")),
     }
 }
@@ -537,7 +573,22 @@ fn new_client_id() -> String {
 
 impl Clients {
     pub fn new(store: Store, clock: Arc<dyn Clock>, registry: Arc<ScopeRegistry>) -> Self {
-        Self { store, clock, registry, cache: RwLock::new(HashMap::new()), last_change: AtomicI64::new(-1) }
+        Self {
+            store,
+            clock,
+            registry,
+            cache: RwLock::new(HashMap::new()),
+            last_change: AtomicI64::new(-1),
+            public_targets_only: true,
+        }
+    }
+
+    /// For an http (development) issuer: back-channel logout URIs may name
+    /// loopback and private hosts, where relying parties under development
+    /// run. Without this call, only public hosts are accepted.
+    pub fn for_issuer(mut self, issuer_is_https: bool) -> Self {
+        self.public_targets_only = issuer_is_https;
+        self
     }
 
     /// Registers a client; a confidential one gets a secret, returned here
@@ -564,7 +615,7 @@ impl Clients {
         let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::Validation(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
         check_resource_server(new.resource_server, public)?;
-        let oidc = check_oidc(new.oidc, &new.redirect_uris, public)?;
+        let oidc = check_oidc(new.oidc, &new.redirect_uris, public, self.public_targets_only)?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -731,7 +782,7 @@ impl Clients {
             },
             id_token_alg: changes.id_token_alg.unwrap_or(current.id_token_alg),
         };
-        let oidc = check_oidc(oidc, &redirect_uris, public)?;
+        let oidc = check_oidc(oidc, &redirect_uris, public, self.public_targets_only)?;
         let now = self.clock.now().naive_utc();
         let update = rows::ClientUpdate {
             management,
@@ -905,10 +956,54 @@ mod tests {
     #[test]
     fn backchannel_uris_are_https_or_loopback_http_without_fragment() {
         for good in ["https://rp.example/bc?x=1", "http://127.0.0.1:9/bc", "http://[::1]/bc", "http://localhost/bc"] {
-            assert_eq!(check_backchannel_uri(good).as_deref(), Ok(good), "{good}");
+            assert_eq!(check_backchannel_uri(good, false).as_deref(), Ok(good), "{good}");
         }
         for bad in ["http://rp.example/bc", "https://rp.example/bc#f", "urn:x:y", "https://u@rp.example/"] {
-            assert!(check_backchannel_uri(bad).is_err(), "{bad}");
+            assert!(check_backchannel_uri(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn under_an_https_issuer_backchannel_uris_name_public_hosts() {
+        assert_eq!(check_backchannel_uri("https://rp.example/bc", true).as_deref(), Ok("https://rp.example/bc"));
+        for internal in ["http://127.0.0.1:9/bc", "https://localhost/bc", "https://10.1.2.3/bc", "https://[fe80::1]/"] {
+            assert_eq!(
+                check_backchannel_uri(internal, true),
+                Err(format!(
+                    "backchannel_logout_uri {internal:?} must name a public host, not a loopback, private or \
+                     link-local address"
+                )),
+            );
+        }
+    }
+
+    #[test]
+    fn backchannel_uris_are_kept_in_their_normal_form() {
+        for (given, stored) in [
+            ("HTTPS://RP.Example:443/bc", "https://rp.example/bc"),
+            ("https://rp.example", "https://rp.example/"),
+            ("http://0x7f.1:9/bc", "http://127.0.0.1:9/bc"),
+            ("https://rp.example/a b", "https://rp.example/a%20b"),
+        ] {
+            assert_eq!(check_backchannel_uri(given, false).as_deref(), Ok(stored), "{given}");
+        }
+    }
+
+    #[test]
+    fn post_logout_redirect_uris_must_be_given_in_their_normal_form() {
+        for normal in ["https://rp.example/bye?x=1", "http://127.0.0.1:8080/bye", "com.example.app:/bye"] {
+            assert_eq!(check_post_logout_redirect_uri(normal, true), Ok(()), "{normal}");
+        }
+        for (given, normal) in [
+            ("https://RP.example/bye", "https://rp.example/bye"),
+            ("https://rp.example", "https://rp.example/"),
+            ("https://rp.example:443/bye", "https://rp.example/bye"),
+            ("https://rp.example/a/../bye", "https://rp.example/bye"),
+        ] {
+            assert_eq!(
+                check_post_logout_redirect_uri(given, false),
+                Err(format!("post_logout_redirect_uri {given:?} is not in its normal form: register {normal:?}"))
+            );
         }
     }
 

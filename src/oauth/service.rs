@@ -33,9 +33,6 @@ pub struct Settings {
     /// How long after a refresh token's rotation a second use of it is taken
     /// for a lost race rather than a replay (RFC 9700 §4.14.2).
     pub refresh_reuse_grace: Duration,
-    /// How long a retired signing key stays published and verifying: the
-    /// longest access-token lifetime plus five minutes of clock skew.
-    pub retired_key_retention: Duration,
     /// How long an ID token is valid (its `exp`).
     pub id_token_ttl: Duration,
 }
@@ -53,7 +50,6 @@ impl Settings {
             allow_plain_pkce: o.allow_plain_pkce,
             management_audience: config.management_audience(),
             refresh_reuse_grace: Duration::seconds(o.refresh_reuse_grace_secs),
-            retired_key_retention: Duration::seconds(o.access_token_ttl_secs.max(3600) + 300),
             id_token_ttl: Duration::seconds(config.oidc.id_token_ttl_secs),
         }
     }

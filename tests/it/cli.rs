@@ -44,6 +44,14 @@ impl Workspace {
         cmd
     }
 
+    /// Creates `email`, owner of a new organization `org`, with the binary.
+    pub(crate) fn create_user(&self, email: &str, org: &str) {
+        let mut cmd = self.portcullis();
+        cmd.args(["user", "create", "--email", email, "--org", org]);
+        let out = run_with_stdin(cmd, &format!("{PASSWORD}\n"));
+        assert!(out.status.success(), "{}", text(&out));
+    }
+
     /// A configuration for the library on this database and directory.
     pub(crate) fn config(&self) -> Config {
         Config { database_url: self.database_url.clone(), data_dir: self.path().join("data"), ..Config::default() }
@@ -87,7 +95,7 @@ fn hashing(config: &Config) -> PasswordHashing {
     PasswordHashing::new(&config.password_hash).unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 

@@ -22,6 +22,7 @@ mod oauth_code_rules;
 mod oauth_support;
 mod oauth_tokens;
 mod oidc;
+mod oidc_backchannel_targets;
 mod oidc_browser;
 mod oidc_clients;
 mod oidc_logout;

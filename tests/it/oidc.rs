@@ -35,7 +35,7 @@ async fn discovery_is_complete_and_the_same_as_the_rfc_8414_document() {
     assert_eq!(oidc["subject_types_supported"], json!(["public", "pairwise"]));
     assert_eq!(oidc["id_token_signing_alg_values_supported"], json!(["RS256", "ES256", "EdDSA"]));
     assert_eq!(oidc["prompt_values_supported"], json!(["none", "login", "consent", "select_account"]));
-    assert_eq!(oidc["display_values_supported"], json!(["page"]));
+    assert_eq!(oidc["display_values_supported"], json!(["page", "popup", "touch", "wap"]));
     assert_eq!(oidc["claim_types_supported"], json!(["normal"]));
     for no in ["claims_parameter_supported", "request_parameter_supported", "request_uri_parameter_supported"] {
         assert_eq!(oidc[no], false, "{no}");

@@ -21,7 +21,8 @@ use crate::api_apps::owner_key;
 use crate::oauth_support::{REDIRECT, Registered, hidden_fields};
 use crate::support::{PASSWORD, TestApp, call, form_token, location, urlencode};
 
-fn oidc_app(extra: Value) -> Value {
+/// A registration body for /v1/apps with the fields of `extra`.
+pub(crate) fn oidc_app(extra: Value) -> Value {
     let mut body = json!({
         "name": "Relying Party", "type": "confidential", "grant_types": ["authorization_code"],
         "redirect_uris": ["https://rp.example/callback"], "scopes": ["read"],
@@ -245,16 +246,8 @@ async fn oidc_registration_refuses_bad_values_with_exact_errors() {
 
 #[test]
 fn the_cli_registers_the_oidc_fields_and_refuses_bad_ones() {
-    use std::io::Write;
-    use std::process::Stdio;
-
     let dir = crate::cli::Workspace::new();
-    let mut user = dir.portcullis();
-    user.args(["user", "create", "--email", "ops@example.com", "--org", "Acme"]).stdin(Stdio::piped());
-    let mut child = user.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    writeln!(child.stdin.take().unwrap(), "{}", crate::support::PASSWORD).unwrap();
-    assert!(child.wait().unwrap().success());
-
+    dir.create_user("ops@example.com", "Acme");
     let create = |extra: &[&str]| {
         let out = dir
             .portcullis()
@@ -263,7 +256,7 @@ fn the_cli_registers_the_oidc_fields_and_refuses_bad_ones() {
             .args(extra)
             .output()
             .unwrap();
-        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        (out.status.code(), crate::cli::text(&out))
     };
     let (code, printed) = create(&[
         "--post-logout-redirect-uri",

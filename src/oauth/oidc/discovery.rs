@@ -13,6 +13,12 @@ use crate::oauth::service::OAuth;
 /// §15.1), ES256 or EdDSA for a client that registers it.
 pub const ID_TOKEN_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
+/// OIDC Core §3.1.2.1: every `display` value is served the same
+/// responsive page, usable from a phone's width up, so each is supported;
+/// an unknown value is ignored, as an authorization request's `display`
+/// is only a hint (`oauth::authorize::PARAMS`).
+pub const DISPLAY_VALUES: [&str; 4] = ["page", "popup", "touch", "wap"];
+
 pub fn metadata(oauth: &OAuth) -> Value {
     let issuer = oauth.settings.issuer.as_str();
     let endpoint = |path: &str| format!("{issuer}{path}");
@@ -49,7 +55,7 @@ pub fn metadata(oauth: &OAuth) -> Value {
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "display_values_supported": ["page"],
+        "display_values_supported": DISPLAY_VALUES,
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,

@@ -171,7 +171,11 @@ fn main() -> ExitCode {
         }
     };
     portcullis::telemetry::init(config.log_format, &config.log_level);
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        quiet_on_closed_pipe();
+    }
+    let result = match command {
         Command::Serve => serve(config),
         Command::Migrate => migrate(&config),
         Command::User(UserCommand::Create { email, org, role }) => create_user(config, &email, &org, role),
@@ -185,6 +189,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command's output piped into `head` (or closed early): end quietly as
+/// other command-line tools do, not with a panic from `println!`. Only for
+/// the commands; the server handles its own sockets.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any
+    // thread is started; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -24,6 +24,9 @@ use crate::tokens::opaque;
 /// `claims_locales`, `display` and `acr_values` are accepted, whatever their
 /// value, and have no effect (one language, one responsive page for every
 /// display of `oidc::discovery::DISPLAY_VALUES`, one kind of sign-in).
+/// The longest `nonce` accepted.
+pub const MAX_NONCE_LEN: usize = 1024;
+
 pub const PARAMS: [&str; 18] = [
     "response_type",
     "client_id",
@@ -164,6 +167,11 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
     }
     let prompt = Prompt::parse(map.get("prompt").copied().unwrap_or("")).map_err(reject)?;
     let nonce = get("nonce").map(str::to_owned);
+    // Stored with the code and copied into the ID token: bounded, though
+    // OIDC sets no limit (relying parties send a random value or its hash).
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_LEN) {
+        return Err(reject(OAuthError::invalid_request(format!("nonce must be at most {MAX_NONCE_LEN} bytes"))));
+    }
     if scope.contains(OPENID) {
         oidc_checks(&map, redirect_uri_given, client.is_public() && code_challenge.is_none(), nonce.is_some())
             .map_err(reject)?;

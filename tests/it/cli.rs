@@ -541,3 +541,18 @@ fn keys_list_rotate_and_retire() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ES256, RS256 or EdDSA, or all"), "{}", text(&out));
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_the_command_without_a_panic() {
+    let dir = Workspace::new();
+    dir.create_user("pipe@example.com", "Pipes");
+    let (reader, writer) = std::io::pipe().unwrap();
+    // The reader is gone before the command writes: its first line meets EPIPE.
+    drop(reader);
+    let create = ["client", "create", "--org", "Pipes", "--name", "Piped", "--grant", "client_credentials"];
+    let out = dir.portcullis().args(create).stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, as `ls | head` would: {stderr}");
+}

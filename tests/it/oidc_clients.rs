@@ -112,6 +112,8 @@ async fn a_pairwise_apps_tokens_carry_its_subject_never_the_user_id_and_still_di
     // The access token, its introspection and the refresh token's: the
     // app's subject, and the user's id nowhere.
     assert_eq!(payload(&access)["sub"], sub.as_str());
+    // The app's organization, for resource servers that check tokens themselves.
+    assert_eq!(payload(&access)["org_id"], org.id.as_str());
     assert!(!payload(&access).to_string().contains(&user_id));
     for token in [&access, &refresh] {
         let (status, _, body) = post_form(&app, "/oauth/introspect", &reg, &[("token", token)]).await;
@@ -122,6 +124,7 @@ async fn a_pairwise_apps_tokens_carry_its_subject_never_the_user_id_and_still_di
     let refreshed =
         rp.exchange_refresh_token(tokens.refresh_token().unwrap()).unwrap().request_async(&http()).await.unwrap();
     assert_eq!(payload(refreshed.access_token().secret())["sub"], sub.as_str());
+    assert_eq!(payload(refreshed.access_token().secret())["org_id"], org.id.as_str());
     let info: openidconnect::core::CoreUserInfoClaims =
         rp.user_info(refreshed.access_token().clone(), None).unwrap().request_async(&http()).await.unwrap();
     assert_eq!(info.subject().as_str(), sub);

@@ -192,12 +192,21 @@ async fn id_token_hint_names_the_expected_user() {
     assert!(query(&url::Url::parse(&loc).unwrap(), "code").is_some(), "{loc}");
 
     // Another user signed in: login_required with prompt=none, else the login page.
-    let (stranger, _, _) = signed_in_user(app).await;
+    let (stranger, _, stranger_email) = signed_in_user(app).await;
     let (_, loc) = visit(&stranger, req.url.as_str()).await;
     assert_eq!(error_of(&loc).0.as_deref(), Some("login_required"));
     let req = auth_request(rp, &[], &[("id_token_hint", &hint)]);
     let (_, loc) = visit(&stranger, req.url.as_str()).await;
     assert!(loc.starts_with("/login?"), "{loc}");
+    // Signing in again, still not as the hinted user: no code, but
+    // login_required (OIDC Core §3.1.2.1), rather than another login page.
+    let back_to = sign_in_on(app, &stranger, &loc, &stranger_email).await;
+    let (_, loc) = visit(&stranger, &app.url(&back_to)).await;
+    assert_eq!(
+        error_of(&loc),
+        (Some("login_required".into()), Some("The user who signed in is not the one the id_token_hint names.".into())),
+        "{loc}"
+    );
 
     // Not an ID token of this server for this client: invalid_request.
     let other_client = app.oauth_client().await.scopes(&OIDC_SCOPES).create().await;
@@ -225,4 +234,26 @@ async fn id_token_hint_names_the_expected_user() {
     let (_, loc) = visit(browser, req.url.as_str()).await;
     assert_eq!(error_of(&loc).0.as_deref(), Some("invalid_request"));
     assert_eq!(payload(&hint)["aud"], json!([reg.client.client_id]));
+}
+
+#[actix_web::test]
+async fn a_nonce_longer_than_1024_bytes_is_refused_and_one_of_1024_is_echoed() {
+    let rig = Rig::start().await;
+    let (app, rp, browser) = (&rig.app, &rig.rp, &rig.browser);
+    // The crate's request with its nonce replaced by one of `len` bytes.
+    let with_nonce = |url: &url::Url, len: usize| {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.to_string(), if k == "nonce" { "n".repeat(len) } else { v.into_owned() }))
+            .collect();
+        let mut url = url.clone();
+        url.query_pairs_mut().clear().extend_pairs(&pairs);
+        url
+    };
+    let req = auth_request(rp, &[], &[]);
+    let (_, loc) = visit(browser, with_nonce(&req.url, 1025).as_str()).await;
+    assert_eq!(error_of(&loc), (Some("invalid_request".into()), Some("nonce must be at most 1024 bytes".into())));
+    let back = app.authorize(browser, with_nonce(&req.url, 1024).as_str(), "approve").await;
+    let tokens = exchange(rp, &back, req.verifier).await;
+    assert_eq!(payload(&tokens.id_token().unwrap().to_string())["nonce"], "n".repeat(1024));
 }

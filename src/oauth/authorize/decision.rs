@@ -60,6 +60,9 @@ pub enum Authentication {
     /// Signed in, but this request wants a new sign-in: `prompt=login`, a
     /// session older than `max_age`, or an `id_token_hint` naming another user.
     Stale,
+    /// Signed in anew for this request, but as another user than the one
+    /// its `id_token_hint` names.
+    OtherUser,
 }
 
 /// What the sign-in check depends on.
@@ -81,7 +84,7 @@ pub struct SignInFacts {
 pub fn authentication(f: SignInFacts) -> Authentication {
     let Some(auth_time) = f.authenticated_at else { return Authentication::Missing };
     if f.reauth_since.is_some_and(|since| auth_time >= since) {
-        return Authentication::Fresh;
+        return if f.hint_matches == Some(false) { Authentication::OtherUser } else { Authentication::Fresh };
     }
     // OIDC Core §3.1.2.1: re-authenticate when more than max_age seconds
     // have passed; max_age=0 is prompt=login (errata set 2).
@@ -142,6 +145,12 @@ pub fn decide(cx: PromptContext<'_>) -> Decision {
             return Decision::Refuse(login_required("The user must sign in again for this request."));
         }
         Authentication::Missing | Authentication::Stale => return Decision::Login,
+        // OIDC Core §3.1.2.1 (id_token_hint): the user the hint names is
+        // neither signed in nor signed in by the request; signing in again
+        // would only loop, so the client hears of it.
+        Authentication::OtherUser => {
+            return Decision::Refuse(login_required("The user who signed in is not the one the id_token_hint names."));
+        }
         Authentication::Valid if cx.prompt.select_account && !cx.account_chosen => return Decision::SelectAccount,
         Authentication::Valid | Authentication::Fresh => {}
     }
@@ -309,8 +318,19 @@ mod tests {
         assert_eq!(authentication(stale), Authentication::Stale);
         let fresh = SignInFacts { authenticated_at: Some(at(100)), ..stale };
         assert_eq!(authentication(fresh), Authentication::Fresh);
+        // Signed in anew, but not as the hinted user: the client is told.
         let fresh_other_user = SignInFacts { hint_matches: Some(false), ..fresh };
-        assert_eq!(authentication(fresh_other_user), Authentication::Fresh);
+        assert_eq!(authentication(fresh_other_user), Authentication::OtherUser);
+        let requested = set(&["openid"]);
+        let decision = decide(PromptContext {
+            client_type: CONFIDENTIAL,
+            requested: &requested,
+            remembered: Some(&requested),
+            prompt: Prompt::default(),
+            authentication: Authentication::OtherUser,
+            account_chosen: true,
+        });
+        assert_eq!(code(&decision), Some(ErrorCode::LoginRequired));
     }
 
     #[test]

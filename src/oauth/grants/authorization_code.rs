@@ -150,7 +150,10 @@ pub async fn grant(
         return Err(replayed());
     }
     let subject = oauth.user_subject(client, &row.user_id).await?;
-    let issued = oauth.sign_access_token(client, &subject, &scope, jti, None)?;
+    // `org_id`: the organization of the app the user granted, so that a
+    // resource server checking tokens itself tells its own apps' tokens
+    // from another organization's (every user token has the same `aud`).
+    let issued = oauth.sign_access_token(client, &subject, &scope, jti, Some(&client.organization_id))?;
     // OIDC Core §3.1.3.3: an authentication request's tokens come with an
     // ID token. Codes from before OpenID Connect have no auth_time, and no
     // openid scope either.

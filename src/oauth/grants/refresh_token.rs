@@ -184,7 +184,10 @@ pub async fn grant(
         Some(user_id) => oauth.user_subject(client, user_id).await?,
         None => client.client_id.clone(),
     };
-    let issued = oauth.sign_access_token(client, &subject, &granted, jti, row.organization_id.as_deref())?;
+    // A dashboard family names the organization it was opened for; an
+    // app's, the app's organization (as at the code grant).
+    let organization = row.organization_id.as_deref().unwrap_or(&client.organization_id);
+    let issued = oauth.sign_access_token(client, &subject, &granted, jti, Some(organization))?;
     // OIDC Core §12.2: a new ID token for the same sign-in (same sub and
     // auth_time; the sid while that session lasts), without a nonce.
     let id_token = match (row.user_id.as_deref(), row.auth_time) {

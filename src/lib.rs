@@ -167,6 +167,7 @@ fn spawn_change_poller(state: web::Data<AppState>) {
                     tracing::warn!(cause = %e, "signing-key housekeeping failed");
                 }
                 s.oauth.clients.apply_changes()?;
+                s.accounts.end_expired_sessions()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();
                 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -493,8 +493,6 @@ impl Accounts {
                     Some(d) => store::oidc_logins::end_session_by_digest(conn, &d, &end_tokens)?,
                     None => None,
                 };
-                // Housekeeping that costs one indexed delete per sign-in.
-                store::sessions::delete_expired_sessions(conn, now)?;
                 store::sessions::insert_session(conn, &row2)?;
                 Ok(replaced)
             })
@@ -510,6 +508,25 @@ impl Accounts {
                 authenticated_at: row.created_at.and_utc(),
             },
         })
+    }
+
+    /// Ends the sessions that have expired, as a sign-out would: their
+    /// apps' tokens without `offline_access` go, and the apps hear of it
+    /// (back-channel logout). Run by every instance at each change poll;
+    /// writes only when a session is due. Returns how many ended.
+    pub fn end_expired_sessions(&self) -> Result<usize, StoreError> {
+        /// Per transaction; the rest wait for the next poll.
+        const BATCH: i64 = 500;
+        let now = self.now();
+        if !self.store.run_blocking(|conn| store::sessions::any_expired(conn, now))? {
+            return Ok(0);
+        }
+        let end_tokens = self.end_session_tokens();
+        let ended =
+            self.store.run_blocking(|conn| store::oidc_logins::end_expired_sessions(conn, now, BATCH, &end_tokens))?;
+        let count = ended.len();
+        self.sessions_ended(ended);
+        Ok(count)
     }
 
     /// The live session for a cookie value, if any.

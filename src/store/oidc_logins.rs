@@ -109,6 +109,29 @@ pub fn end_sessions_of_user(
     })
 }
 
+/// Ends up to `limit` sessions expired at `now`, locked as above: an
+/// expired session ends as a sign-out does, its apps told.
+pub fn end_expired_sessions(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    limit: i64,
+    on_end: OnEnd<'_>,
+) -> Result<Vec<EndedSession>, StoreError> {
+    super::write_transaction(conn, |c| {
+        let query = sessions::table
+            .filter(sessions::expires_at.le(now))
+            .order(sessions::expires_at.asc())
+            .limit(limit)
+            .select((sessions::id, sessions::user_id));
+        let found: Vec<(String, String)> = match c {
+            // Instances polling together skip each other's rows.
+            DbConnection::Postgresql(pg) => query.for_update().skip_locked().load(pg)?,
+            DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
+        };
+        found.into_iter().map(|(session_id, user_id)| end_locked(c, session_id, user_id, on_end)).collect()
+    })
+}
+
 /// Ends a session whose row the caller's transaction has locked: reads its
 /// clients, runs `on_end`, deletes it (its `oidc_logins` rows go along).
 fn end_locked(

@@ -38,6 +38,8 @@ pub fn is_live(conn: &mut DbConnection, session_id: &str, now: NaiveDateTime) ->
     Ok(found.is_some())
 }
 
-pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
-    Ok(diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?)
+/// True when some session has expired at `now` and is still to be ended:
+/// one indexed read, so that the poll that ends them writes only then.
+pub fn any_expired(conn: &mut DbConnection, now: NaiveDateTime) -> Result<bool, StoreError> {
+    Ok(diesel::select(diesel::dsl::exists(sessions::table.filter(sessions::expires_at.le(now)))).get_result(conn)?)
 }

@@ -142,9 +142,16 @@ struct Families {
 }
 
 async fn families() -> Families {
+    families_telling(None).await
+}
+
+/// The same, the app registered with `backchannel` as its back-channel URI.
+async fn families_telling(backchannel: Option<&str>) -> Families {
     let app = TestApp::spawn().await;
     let (user, org) = app.user().create().await;
-    let (reg, rp) = oidc_app(&app, app.client_in(&org.id, &user.id).always_refresh()).await;
+    let mut builder = app.client_in(&org.id, &user.id).always_refresh();
+    builder.new_mut().oidc.backchannel_logout_uri = backchannel.map(str::to_owned);
+    let (reg, rp) = oidc_app(&app, builder).await;
     let (browser, _) = signed_in_browser(&app, &user).await;
     let (_, online) = sign_in_with(&app, &browser, &rp, &["read"], &[]).await;
     let (_, offline) = sign_in_with(&app, &browser, &rp, &["offline_access"], &[]).await;
@@ -259,4 +266,33 @@ async fn an_offline_family_outliving_its_session_by_expiry_names_it_no_more() {
     let claims = payload(&refreshed.id_token().unwrap().to_string());
     assert_eq!(claims.get("sid"), None, "{claims}");
     assert_eq!(claims["auth_time"], payload(&f.offline.id_token().unwrap().to_string())["auth_time"]);
+}
+
+#[actix_web::test]
+async fn an_expired_session_ends_at_the_next_poll_as_a_sign_out_does_and_its_apps_hear_of_it() {
+    let listener = Listener::start(&[]).await;
+    let f = families_telling(Some(&listener.url)).await;
+    let session_id = session_ids(&f.app, &f.user.id).await.remove(0);
+    let sid = sid_of(&f.online).unwrap();
+    f.app.clock.advance(Duration::seconds(f.app.state.config.session_ttl_secs + 1));
+    // The background poll ends it; asking here too only makes it sooner.
+    for _ in 0..100 {
+        let accounts = f.app.state.clone();
+        tokio::task::spawn_blocking(move || accounts.accounts.end_expired_sessions().unwrap()).await.unwrap();
+        if session_ids(&f.app, &f.user.id).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(session_ids(&f.app, &f.user.id).await.is_empty(), "the session {session_id} is gone");
+    let received = listener.wait_for(1).await;
+    assert_eq!(received.len(), 1, "one app, told once");
+    let claims = verified_logout_token(&f.app, the_token(&received[0]), &f.reg.client).await;
+    assert_eq!((claims["sub"].as_str(), claims["sid"].as_str()), (Some(f.user.id.as_str()), Some(sid.as_str())));
+    f.assert_revoked(&f.online).await;
+    // The offline family refreshes (its access token has long expired by
+    // now), naming the session no more.
+    let refreshed = refresh(&f.rp, &f.offline).await;
+    assert_eq!(payload(&refreshed.id_token().unwrap().to_string()).get("sid"), None);
+    listener.stop().await;
 }

@@ -163,13 +163,17 @@ impl OAuth {
         now: NaiveDateTime,
         deny_until: NaiveDateTime,
     ) -> Result<(), StoreError> {
+        // Codes first: a redemption in flight holds its code's row, so on
+        // PostgreSQL this waits for it to commit, and the read of the
+        // families below (a new statement, read committed) then sees the
+        // family it started. The other way round, that family would escape.
+        oidc_logins::delete_pending_codes_of_session(conn, &session.user_id, &session.session_id)?;
         for (family, scope) in oidc_logins::families_of_session(conn, &session.user_id, &session.session_id, now)? {
             // A scope that does not parse grants nothing to keep.
             if !scopes::parse(&scope).is_ok_and(|s| s.contains(OFFLINE_ACCESS)) {
                 Self::revoke_family_blocking(conn, &family, now, deny_until)?;
             }
         }
-        oidc_logins::delete_pending_codes_of_session(conn, &session.user_id, &session.session_id)?;
         Ok(())
     }
 

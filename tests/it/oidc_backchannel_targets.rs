@@ -191,10 +191,10 @@ async fn registered_with(app: &TestApp, uri: &str) -> Registered {
 /// A sender for the app's keys and database, as a server with `issuer` builds it.
 fn sender(app: &TestApp, issuer: &str) -> BackChannel {
     let oauth = &app.state.oauth;
-    let (store, clock, keys, pairwise) =
-        (app.state.store.clone(), app.clock.clone(), oauth.keys.clone(), oauth.pairwise.clone());
+    let (store, clock, keys, pairwise, sid) =
+        (app.state.store.clone(), app.clock.clone(), oauth.keys.clone(), oauth.pairwise.clone(), oauth.sid.clone());
     let once = DeliveryPolicy { attempts: 1, ..DeliveryPolicy::default() };
-    BackChannel::new(store, clock, keys, pairwise, issuer.to_owned(), once).unwrap()
+    BackChannel::new(store, clock, keys, pairwise, sid, issuer.to_owned(), once).unwrap()
 }
 
 #[actix_web::test]

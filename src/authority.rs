@@ -159,10 +159,36 @@ impl Principal {
         Ok(())
     }
 
+    /// A management app's token: a machine, with no person behind it.
+    pub fn is_machine(&self) -> bool {
+        self.kind == CredentialKind::ManagementApp
+    }
+
+    /// How messages name this credential as the maker of a key.
+    fn maker(&self) -> &'static str {
+        match self.kind {
+            CredentialKind::ApiKey => "A key",
+            CredentialKind::ManagementApp => "A management app's token",
+            CredentialKind::DashboardSession => "A dashboard session",
+        }
+    }
+
     /// A new key's kind and scopes within this credential's power:
-    /// restricted keys mint only restricted keys with a subset of their
-    /// scopes; every other credential only scopes it holds.
+    /// a machine makes no key that manages members (the key would act for
+    /// a person, so it would do what the machine may not); restricted keys
+    /// mint only restricted keys with a subset of their scopes; every
+    /// other credential only scopes it holds.
     pub fn may_create_key(&self, kind: KeyKind, requested: &[String]) -> Result<(), Denied> {
+        if self.is_machine()
+            && let Some(scope) = requested.iter().find(|s| policy::MEMBER_SCOPES.contains(&s.as_str()))
+        {
+            return Err(Denied::scope(
+                scope,
+                format!(
+                    "A management app cannot grant {scope:?}: machines never manage members or invitations, nor make keys that do."
+                ),
+            ));
+        }
         if let Some(key) = &self.key
             && key.kind == KeyKind::Restricted
         {
@@ -180,28 +206,51 @@ impl Principal {
         self.may_grant(requested)
     }
 
-    /// A key made by a key lives no longer and runs no faster than its
-    /// maker: unset, it inherits the maker's expiry and rate limit; set
-    /// beyond them, it is refused.
+    /// A key made by a key or by a machine lives no longer and runs no
+    /// faster than its maker (a machine: than its token, at the default
+    /// rate `default_rate`): unset, it inherits the maker's expiry and rate
+    /// limit; set beyond them, it is refused. A person at the dashboard
+    /// makes keys that outlive the session.
     pub fn bound_new_key(
         &self,
         expires_at: Option<DateTime<Utc>>,
         rate_limit: Option<u32>,
+        default_rate: u32,
     ) -> Result<(Option<DateTime<Utc>>, Option<u32>), Denied> {
-        let Some(maker) = &self.key else { return Ok((expires_at, rate_limit)) };
-        let expires_at = match (expires_at, maker.expires_at) {
+        if self.kind == CredentialKind::DashboardSession {
+            return Ok((expires_at, rate_limit));
+        }
+        let own_rate = self.key.as_ref().and_then(|k| k.rate_limit_per_minute);
+        let expires_at = match (expires_at, self.expires_at) {
             (Some(wanted), Some(limit)) if wanted > limit => {
-                return Err(Denied::scope("write", "A key cannot make a key that outlives it."));
+                return Err(Denied::scope("write", format!("{} cannot make a key that outlives it.", self.maker())));
             }
             (wanted, limit) => wanted.or(limit),
         };
-        let rate_limit = match (rate_limit, maker.rate_limit_per_minute) {
-            (Some(wanted), Some(limit)) if wanted > limit => {
-                return Err(Denied::scope("write", "A key cannot make a key with a higher rate limit than its own."));
-            }
-            (wanted, limit) => wanted.or(limit),
-        };
-        Ok((expires_at, rate_limit))
+        if rate_limit.is_some_and(|wanted| wanted > own_rate.unwrap_or(default_rate)) {
+            return Err(Denied::scope(
+                "write",
+                format!("{} cannot make a key with a higher rate limit than its own.", self.maker()),
+            ));
+        }
+        Ok((expires_at, rate_limit.or(own_rate)))
+    }
+
+    /// Rolling hands out a new secret with the old key's power, its expiry
+    /// and rate limit: only to a credential that could create that key
+    /// itself.
+    pub fn may_roll_key(&self, old: &ApiKey, default_rate: u32, max_rate: u32) -> Result<(), Denied> {
+        let scopes: Vec<String> = old.scopes.iter().cloned().collect();
+        self.may_create_key(old.kind, &scopes)?;
+        self.may_set_rate_limit(old.rate_limit_per_minute, default_rate, max_rate)?;
+        let same = (old.expires_at, old.rate_limit_per_minute);
+        if self.bound_new_key(same.0, same.1, default_rate).ok() != Some(same) {
+            return Err(Denied::scope(
+                "write",
+                format!("{} cannot roll a key that would outlive it or run faster than it.", self.maker()),
+            ));
+        }
+        Ok(())
     }
 
     /// A per-key rate limit: between 1 and `max`, and above the default
@@ -224,7 +273,7 @@ impl Principal {
     /// a person's credential (never a machine app), with `admin` or
     /// `members:write`, up to its own role; only an OWNER makes an OWNER.
     pub fn may_assign_role(&self, role: Role) -> Result<Role, Denied> {
-        if self.kind == CredentialKind::ManagementApp {
+        if self.is_machine() {
             return Err(Denied::scope("admin", "Machines never manage members or invitations."));
         }
         let actor = self

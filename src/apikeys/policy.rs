@@ -19,6 +19,11 @@ pub const RESOURCE_SCOPES: [&str; 9] = [
     "audit:read",
 ];
 
+/// The scopes that manage members and invitations. Only a person's
+/// credential may hold them (docs/authority.md): a machine neither uses
+/// them nor gives them to a key it makes.
+pub const MEMBER_SCOPES: [&str; 2] = ["admin", "members:write"];
+
 /// True when `role` may exercise `scope`: VIEWER reads, DEVELOPER also
 /// writes and deletes (its own objects, checked per endpoint), ADMIN and
 /// OWNER do everything, `admin` and `members:write` included.

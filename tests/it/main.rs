@@ -17,6 +17,7 @@ mod every_instance;
 mod health;
 mod invitations;
 mod key_rotation;
+mod machine_power;
 mod oauth_code;
 mod oauth_code_rules;
 mod oauth_support;

@@ -146,7 +146,8 @@ pub async fn create(
     p.may_create_key(kind, &body.scopes)?;
     let api = &state.config.api;
     p.may_set_rate_limit(body.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
-    let (expires_at, rate_limit_per_minute) = p.bound_new_key(body.expires_at, body.rate_limit_per_minute)?;
+    let (expires_at, rate_limit_per_minute) =
+        p.bound_new_key(body.expires_at, body.rate_limit_per_minute, api.rate_limit_per_minute)?;
     let (key, plaintext) = state
         .api_keys
         .create(NewApiKey {
@@ -275,18 +276,8 @@ pub async fn roll(
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("keys:write"))?;
     let old = managed(&state, &p, &id).await?;
-    // Rolling hands out a new secret with the old key's power: only to a
-    // credential that could create that key itself.
-    let scopes: Vec<String> = old.scopes.iter().cloned().collect();
-    p.may_create_key(old.kind, &scopes)?;
     let api = &state.config.api;
-    p.may_set_rate_limit(old.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
-    if p.bound_new_key(old.expires_at, old.rate_limit_per_minute)? != (old.expires_at, old.rate_limit_per_minute) {
-        return Err(ApiError::from(crate::authority::Denied::Scope {
-            scope: "write".into(),
-            reason: "A key cannot roll a key that would outlive it or run faster than it.".into(),
-        }));
-    }
+    p.may_roll_key(&old, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
     let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
     if !(0..=30 * 86400).contains(&overlap) {
         return Err(ApiError::validation("expires_in must be between 0 and 2592000 seconds (30 days)"));

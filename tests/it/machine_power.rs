@@ -235,20 +235,33 @@ async fn an_app_a_management_app_makes_is_a_machine_within_the_makers_scopes() {
     let s = app.alice_and_her_management_app().await;
     let mt = app.machine_token(&s.app_id, &s.app_secret, "read write delete admin").await;
 
-    // A management app made by a machine is a machine too.
-    let body = json!({"name": "child", "grant_types": ["client_credentials"],
-        "scopes": ["read", "write", "admin"], "management": true});
-    let (st, b) = call(&app, "POST", "/v1/apps", &mt, Some(body)).await;
+    // A machine makes no management app nor resource server: an app's
+    // secret never expires, so either would outlive it.
+    for (flag, what) in [("management", "management apps"), ("resource_server", "resource servers")] {
+        let body = json!({"name": "child", "grant_types": ["client_credentials"], "scopes": ["read"], flag: true});
+        let (st, b) = call(&app, "POST", "/v1/apps", &mt, Some(body)).await;
+        assert_eq!(
+            refusal(st, &b),
+            denied("admin", &format!("A management app makes no {what}: they would outlive it."))
+        );
+    }
+    // Nor turns one on later, nor takes the secret of one it did not make.
+    let plain = json!({"name": "plain", "grant_types": ["client_credentials"], "scopes": ["read"]});
+    let (st, b) = call(&app, "POST", "/v1/apps", &mt, Some(plain)).await;
     assert_eq!(st, 201, "{b}");
-    let (id, secret) = (b["data"]["client_id"].as_str().unwrap(), b["data"]["client_secret"].as_str().unwrap());
-    let child = app.machine_token(id, secret, "read write admin").await;
-    let invite = json!({"email": "zz@example.com", "role": "OWNER"});
-    let (st, b) = call(&app, "POST", "/v1/invitations", &child, Some(invite.clone())).await;
-    assert_eq!(refusal(st, &b), denied("admin", MACHINES_NEVER));
-    let (st, b) = call(&app, "POST", "/v1/api-keys", &child, Some(json!({"name": "k", "scopes": ["admin"]}))).await;
-    assert_eq!(refusal(st, &b), denied("admin", &no_member_keys("admin")));
+    let plain_id = b["data"]["client_id"].as_str().unwrap().to_owned();
+    let (st, b) = call(&app, "PATCH", &format!("/v1/apps/{plain_id}"), &mt, Some(json!({"management": true}))).await;
+    assert_eq!(refusal(st, &b), denied("admin", "A management app makes no management apps: they would outlive it."));
+    let alices =
+        json!({"name": "other", "grant_types": ["client_credentials"], "scopes": ["read"], "management": true});
+    let (st, b) = call(&app, "POST", "/v1/apps", &s.dashboard, Some(alices)).await;
+    assert_eq!(st, 201, "{b}");
+    let other = b["data"]["client_id"].as_str().unwrap().to_owned();
+    let (st, b) = call(&app, "POST", &format!("/v1/apps/{other}/rotate-secret"), &mt, None).await;
+    assert_eq!(refusal(st, &b), denied("admin", "A management app makes no management apps: they would outlive it."));
 
     // The machine itself invites nobody and removes nobody.
+    let invite = json!({"email": "zz@example.com", "role": "OWNER"});
     let (st, b) = call(&app, "POST", "/v1/invitations", &mt, Some(invite)).await;
     assert_eq!(refusal(st, &b), denied("admin", MACHINES_NEVER));
     let (st, b) = call(&app, "DELETE", &format!("/v1/members/{}", s.bob.id), &mt, None).await;
@@ -262,5 +275,9 @@ async fn an_app_a_management_app_makes_is_a_machine_within_the_makers_scopes() {
     let management =
         json!({"name": "m", "grant_types": ["client_credentials"], "scopes": ["read"], "management": true});
     let (st, b) = call(&app, "POST", "/v1/apps", &narrow, Some(management)).await;
-    assert_eq!(refusal(st, &b), denied("admin", "Only an ADMIN or OWNER makes management apps."));
+    assert_eq!(refusal(st, &b), denied("admin", "A management app makes no management apps: they would outlive it."));
+
+    // Its own secret it may rotate (last: the old one stops working).
+    let (st, b) = call(&app, "POST", &format!("/v1/apps/{}/rotate-secret", s.app_id), &mt, None).await;
+    assert_eq!(st, 200, "{b}");
 }

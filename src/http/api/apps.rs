@@ -193,11 +193,20 @@ fn known_scopes(state: &AppState, scopes: &[String]) -> Result<(), ApiError> {
 /// An app is bounded by whoever registers or changes it: its management
 /// scopes within the caller's power; resource servers (which see every
 /// token) and management apps (which act on /v1) are made, or unmade, only
-/// by an administrator.
+/// by an administrator, and never by a machine: an app's secret does not
+/// expire, so such an app would outlive the machine that made it (the
+/// same reason its keys expire with its token).
 fn bounded(p: &Principal, scopes: &[String], resource_server: bool, management: bool) -> Result<(), ApiError> {
     p.may_grant(scopes)?;
+    let what = if management { "management apps" } else { "resource servers" };
+    if (resource_server || management) && p.is_machine() {
+        return Err(Denied::Scope {
+            scope: "admin".into(),
+            reason: format!("A management app makes no {what}: they would outlive it."),
+        }
+        .into());
+    }
     if (resource_server || management) && !p.is_administrator() {
-        let what = if management { "management apps" } else { "resource servers" };
         return Err(
             Denied::Scope { scope: "admin".into(), reason: format!("Only an ADMIN or OWNER makes {what}.") }.into()
         );
@@ -433,7 +442,10 @@ pub async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let app = managed(&state, &p, &id).await?;
-    bounded(&p, &app.scopes.iter().cloned().collect::<Vec<_>>(), app.resource_server, app.management)?;
+    // A machine may rotate its own secret: it gets nothing it did not hold.
+    let own = p.client_id.as_deref() == Some(app.client_id.as_str());
+    let (resource_server, management) = if own { (false, false) } else { (app.resource_server, app.management) };
+    bounded(&p, &app.scopes.iter().cloned().collect::<Vec<_>>(), resource_server, management)?;
     let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
     if !(0..=30 * 86400).contains(&grace) {
         return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));

@@ -147,7 +147,10 @@ async fn families() -> Families {
 
 /// The same, the app registered with `backchannel` as its back-channel URI.
 async fn families_telling(backchannel: Option<&str>) -> Families {
-    let app = TestApp::spawn().await;
+    families_on(TestApp::spawn().await, backchannel).await
+}
+
+async fn families_on(app: TestApp, backchannel: Option<&str>) -> Families {
     let (user, org) = app.user().create().await;
     let mut builder = app.client_in(&org.id, &user.id).always_refresh();
     builder.new_mut().oidc.backchannel_logout_uri = backchannel.map(str::to_owned);
@@ -295,4 +298,16 @@ async fn an_expired_session_ends_at_the_next_poll_as_a_sign_out_does_and_its_app
     let refreshed = refresh(&f.rp, &f.offline).await;
     assert_eq!(payload(&refreshed.id_token().unwrap().to_string()).get("sid"), None);
     listener.stop().await;
+}
+
+#[actix_web::test]
+async fn a_refresh_after_the_session_expired_ends_the_online_family_before_any_poll_does() {
+    // The first poll runs at start, the next in an hour: only the refresh can see the expiry.
+    let app = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let f = families_on(app, None).await;
+    f.app.clock.advance(Duration::seconds(f.app.state.config.session_ttl_secs + 1));
+    assert_eq!(session_ids(&f.app, &f.user.id).await.len(), 1, "no poll has ended it");
+    f.assert_revoked(&f.online).await;
+    let refreshed = refresh(&f.rp, &f.offline).await;
+    assert_eq!(payload(&refreshed.id_token().unwrap().to_string()).get("sid"), None, "offline lives on");
 }

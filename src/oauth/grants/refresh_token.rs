@@ -10,8 +10,9 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::oidc::id_token;
-use crate::oauth::scopes::{self, OPENID, ScopeSet};
+use crate::oauth::scopes::{self, OFFLINE_ACCESS, OPENID, ScopeSet};
 use crate::oauth::service::{OAuth, TokenResponse, new_jti};
+use crate::store;
 use crate::store::grants::{self, RefreshTokenRow};
 use crate::tokens::opaque;
 
@@ -136,6 +137,17 @@ pub async fn grant(
                         return Ok(Err(Refused::Verdict(Verdict::Replayed)));
                     }
                     other => return Ok(Err(Refused::Verdict(other))),
+                }
+                // Back-Channel Logout §2.7: a family without offline_access
+                // lives as long as the session it was signed in through. One
+                // whose session has expired, and no poll has ended yet, ends
+                // here as that poll would end it.
+                if let Some(session_id) = &row.session_id
+                    && !scopes::parse(&row.scope).is_ok_and(|s| s.contains(OFFLINE_ACCESS))
+                    && !store::sessions::is_live(c, session_id, now.naive_utc())?
+                {
+                    OAuth::revoke_family_blocking(c, &row.family_id, now.naive_utc(), deny_until)?;
+                    return Ok(Err(Refused::Verdict(Verdict::Revoked)));
                 }
                 // The family keeps no scope its app has since lost.
                 let original: ScopeSet = match scopes::parse(&row.scope) {

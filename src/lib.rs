@@ -114,7 +114,7 @@ pub fn build_oauth(
     // Verification and the JWKS keep retired keys for the same window, the
     // housekeeping updates it as clients change.
     keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
-    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone()).for_issuer(config.is_https());
+    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone()).for_config(config);
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
     let sid = Arc::new(crate::oauth::oidc::sid::SidKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);

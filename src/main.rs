@@ -98,7 +98,7 @@ struct CreateClient {
     /// Logo (https) shown on the consent page.
     #[arg(long)]
     logo: Option<String>,
-    /// Access-token lifetime in seconds (default from configuration).
+    /// Access-token lifetime in seconds, at most 86400 (default from configuration).
     #[arg(long)]
     access_token_ttl: Option<i64>,
     /// Refresh-token idle lifetime in seconds (default from configuration).
@@ -127,8 +127,8 @@ struct CreateClient {
     /// identifier (pairwise).
     #[arg(long, value_name = "public|pairwise", default_value = "public")]
     subject_type: SubjectType,
-    /// For a pairwise app whose redirect URIs span several hosts: the host
-    /// its subjects are computed for.
+    /// For a pairwise app whose redirect URIs span several hosts: the one of
+    /// them its subjects are computed for.
     #[arg(long)]
     sector_identifier: Option<String>,
     /// The ID-token signing algorithm.
@@ -307,7 +307,7 @@ fn org_command(config: Config, command: OrgCommand) -> anyhow::Result<()> {
 fn client_command(config: Config, command: ClientCommand) -> anyhow::Result<()> {
     let store = portcullis::open_store(&config)?;
     let registry = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
-    let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry).for_issuer(config.is_https());
+    let clients = Clients::new(store.clone(), Arc::new(SystemClock), registry).for_config(&config);
     let rt = runtime()?;
     match command {
         ClientCommand::Create(create) => {

@@ -22,6 +22,12 @@ use crate::tokens::signing::SigningAlgorithm;
 
 const TOPIC: &str = "client";
 
+/// The longest access-token lifetime an app may set: a day. RFC 9700 §2.2
+/// favours short-lived access tokens, and a retired signing key stays
+/// published as long as the longest of them lives, so `RotationPolicy`
+/// clamps each stored lifetime (rows older than this bound too) to it.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: i64 = 86_400;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientType {
     Confidential,
@@ -239,8 +245,9 @@ pub struct OidcRegistration {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub subject_type: SubjectType,
-    /// For a pairwise client: the host its subjects are computed for. Needed
-    /// when its redirect URIs span several hosts; else their one host.
+    /// For a pairwise client: the host its subjects are computed for, one of
+    /// its redirect URIs' hosts. Needed when they span several hosts; else
+    /// their one host.
     pub sector_identifier: Option<String>,
     pub id_token_alg: SigningAlgorithm,
 }
@@ -287,8 +294,9 @@ pub struct ClientChanges {
     pub acting_for: Option<String>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub backchannel_logout_uri: Option<Option<String>>,
+    /// Fixed at registration: only the current value is accepted.
     pub subject_type: Option<SubjectType>,
-    /// `Some(None)` computes it again from the redirect URIs.
+    /// Fixed at registration: only the current value is accepted.
     pub sector_identifier: Option<Option<String>>,
     pub id_token_alg: Option<SigningAlgorithm>,
 }
@@ -324,6 +332,9 @@ pub struct Clients {
     /// Whether back-channel logout URIs must name public hosts: under an
     /// https (production) issuer; see `crate::outbound`.
     public_targets_only: bool,
+    /// `oauth.refresh_token_absolute_ttl_secs`: a refresh-token family ends
+    /// then, so no app's idle lifetime may be longer.
+    refresh_token_absolute_ttl_secs: i64,
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -365,7 +376,8 @@ fn from_rows(
         grant_types,
         homepage_url: row.homepage_url,
         logo_url: row.logo_url,
-        access_token_ttl_secs: row.access_token_ttl_secs.map(i64::from),
+        // A row from before the bound issues tokens no longer than it.
+        access_token_ttl_secs: row.access_token_ttl_secs.map(|s| i64::from(s).min(MAX_ACCESS_TOKEN_TTL_SECS)),
         refresh_token_ttl_secs: row.refresh_token_ttl_secs.map(i64::from),
         always_issue_refresh_token: row.always_issue_refresh_token,
         resource_server: row.resource_server,
@@ -398,11 +410,14 @@ fn optional_url(label: &str, value: Option<String>) -> Result<Option<String>, Cl
     }
 }
 
-fn ttl(label: &str, value: Option<i64>) -> Result<Option<i32>, ClientError> {
+/// A token lifetime an app sets for itself: 1 to `max` seconds, `why` says
+/// where the bound comes from.
+fn ttl(label: &str, value: Option<i64>, max: i64, why: &str) -> Result<Option<i32>, ClientError> {
+    let max = max.min(i64::from(i32::MAX));
     match value {
         None => Ok(None),
-        Some(v) if (1..=i64::from(i32::MAX)).contains(&v) => Ok(Some(v as i32)),
-        Some(_) => Err(ClientError::Validation(format!("{label} must be a positive number of seconds"))),
+        Some(v) if (1..=max).contains(&v) => Ok(i32::try_from(v).ok()),
+        Some(_) => Err(ClientError::Validation(format!("{label} must be between 1 and {max} seconds: {why}"))),
     }
 }
 
@@ -453,15 +468,9 @@ struct OidcColumns {
     id_token_alg: &'static str,
 }
 
-/// Checks the OIDC fields of a registration whose redirect URIs are
-/// `redirect_uris`; a pairwise client without a given sector identifier
-/// gets the one host of its redirect URIs (OIDC Core §8.1).
-fn check_oidc(
-    oidc: OidcRegistration,
-    redirect_uris: &[String],
-    public: bool,
-    public_targets_only: bool,
-) -> Result<OidcColumns, ClientError> {
+/// Checks the OIDC fields of a registration whose sector identifier was
+/// decided already (`registered_sector`, or kept by an update).
+fn check_oidc(oidc: OidcRegistration, public: bool, public_targets_only: bool) -> Result<OidcColumns, ClientError> {
     for uri in &oidc.post_logout_redirect_uris {
         check_post_logout_redirect_uri(uri, public).map_err(ClientError::Validation)?;
     }
@@ -471,21 +480,13 @@ fn check_oidc(
         }
         _ => None,
     };
-    let sector_identifier = match (oidc.subject_type, oidc.sector_identifier) {
-        (SubjectType::Public, None) => None,
-        (SubjectType::Public, Some(_)) => {
-            return Err(ClientError::Validation("sector_identifier is used only with subject_type pairwise".into()));
-        }
-        (SubjectType::Pairwise, Some(given)) => Some(check_sector_identifier(&given).map_err(ClientError::Validation)?),
-        (SubjectType::Pairwise, None) => Some(sector_of(redirect_uris).map_err(ClientError::Validation)?),
-    };
     Ok(OidcColumns {
         // serde_json cannot fail on a Vec<String>.
         post_logout_redirect_uris: serde_json::to_string(&oidc.post_logout_redirect_uris)
             .unwrap_or_else(|_| "[]".into()),
         backchannel_logout_uri,
         subject_type: oidc.subject_type.as_str(),
-        sector_identifier,
+        sector_identifier: oidc.sector_identifier,
         id_token_alg: oidc.id_token_alg.as_str(),
     })
 }
@@ -545,20 +546,98 @@ fn check_sector_identifier(given: &str) -> Result<String, String> {
     }
 }
 
+/// The host of each redirect URI, lower-cased; `None` for one without a
+/// host (a private-use scheme).
+fn redirect_hosts(redirect_uris: &[String]) -> BTreeSet<Option<String>> {
+    redirect_uris
+        .iter()
+        .map(|u| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)))
+        .collect()
+}
+
 /// OIDC Core §8.1: without a sector identifier, pairwise subjects are
 /// computed for the host of the redirect URIs, which must then be one.
 fn sector_of(redirect_uris: &[String]) -> Result<String, String> {
-    let hosts: BTreeSet<Option<String>> = redirect_uris
-        .iter()
-        .map(|u| url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)))
-        .collect();
-    let mut hosts = hosts.into_iter();
+    let mut hosts = redirect_hosts(redirect_uris).into_iter();
     match (hosts.next(), hosts.next()) {
         (Some(Some(host)), None) => Ok(host),
-        (None, _) => Err("a pairwise app needs redirect URIs or a sector_identifier".into()),
+        (None, _) => Err("a pairwise app needs redirect URIs: its subjects are computed for their host".into()),
         _ => Err("the redirect URIs of a pairwise app span several hosts (or have none): give a sector_identifier, \
-                  the host its subjects are computed for"
+                  the one of their hosts its subjects are computed for"
             .into()),
+    }
+}
+
+/// OIDC Core §8.1 trusts a sector once the client has shown it controls
+/// it, with a `sector_identifier_uri` listing its redirect URIs. portcullis
+/// fetches none, so the one proof it has is the app's own redirect URIs:
+/// the sector must be the host of one of them. Else an app could name
+/// another app's host and receive the same subjects for its users.
+fn check_sector_among(sector: &str, redirect_uris: &[String]) -> Result<(), String> {
+    let hosts: Vec<String> = redirect_hosts(redirect_uris).into_iter().flatten().collect();
+    if hosts.iter().any(|h| h == sector) {
+        return Ok(());
+    }
+    let listed = if hosts.is_empty() { "none".to_owned() } else { hosts.join(", ") };
+    Err(format!(
+        "sector_identifier {sector:?} must be the host of one of the app's redirect URIs ({listed}): \
+         portcullis can verify no other sector"
+    ))
+}
+
+/// The sector a new app's pairwise subjects are computed for: the one
+/// given, if it is one of its redirect hosts, else the one host of its
+/// redirect URIs; none for a public app.
+fn registered_sector(
+    subject_type: SubjectType,
+    given: Option<String>,
+    redirect_uris: &[String],
+) -> Result<Option<String>, String> {
+    match (subject_type, given) {
+        (SubjectType::Public, None) => Ok(None),
+        (SubjectType::Public, Some(_)) => Err("sector_identifier is used only with subject_type pairwise".into()),
+        (SubjectType::Pairwise, Some(given)) => {
+            let sector = check_sector_identifier(&given)?;
+            check_sector_among(&sector, redirect_uris)?;
+            Ok(Some(sector))
+        }
+        (SubjectType::Pairwise, None) => sector_of(redirect_uris).map(Some),
+    }
+}
+
+/// `subject_type` and `sector_identifier` are fixed at registration: a
+/// change would hand the app other subjects for its users (or their real
+/// id) under the consents they gave it. Giving the current value again is
+/// no change.
+fn check_subjects_unchanged(
+    current: &Client,
+    subject_type: Option<SubjectType>,
+    sector: Option<Option<String>>,
+) -> Result<(), String> {
+    if subject_type.is_some_and(|s| s != current.subject_type) {
+        return Err("subject_type cannot change after registration: register a new app".into());
+    }
+    if let Some(given) = sector {
+        let given = given.as_deref().map(check_sector_identifier).transpose()?;
+        if given != current.sector_identifier {
+            return Err("sector_identifier cannot change after registration: register a new app".into());
+        }
+    }
+    Ok(())
+}
+
+/// New redirect URIs of a pairwise app keep one on its (fixed) sector host,
+/// so that the sector stays one the app has shown it controls.
+fn check_keeps_sector(current: &Client, redirect_uris: &[String]) -> Result<(), String> {
+    match &current.sector_identifier {
+        Some(sector) if current.subject_type == SubjectType::Pairwise => check_sector_among(sector, redirect_uris)
+            .map_err(|_| {
+                format!(
+                    "the redirect URIs of a pairwise app must keep one on its sector host {sector:?}, which its \
+                     subjects are computed for and cannot change"
+                )
+            }),
+        _ => Ok(()),
     }
 }
 
@@ -580,14 +659,18 @@ impl Clients {
             cache: RwLock::new(HashMap::new()),
             last_change: AtomicI64::new(-1),
             public_targets_only: true,
+            refresh_token_absolute_ttl_secs: crate::config::OAuthConfig::default().refresh_token_absolute_ttl_secs,
         }
     }
 
-    /// For an http (development) issuer: back-channel logout URIs may name
-    /// loopback and private hosts, where relying parties under development
-    /// run. Without this call, only public hosts are accepted.
-    pub fn for_issuer(mut self, issuer_is_https: bool) -> Self {
-        self.public_targets_only = issuer_is_https;
+    /// The registration rules that follow the configuration. For an http
+    /// (development) issuer, back-channel logout URIs may name loopback and
+    /// private hosts, where relying parties under development run; without
+    /// this call, only public hosts are accepted, and refresh tokens are
+    /// bounded by the default absolute lifetime.
+    pub fn for_config(mut self, config: &crate::config::Config) -> Self {
+        self.public_targets_only = config.is_https();
+        self.refresh_token_absolute_ttl_secs = config.oauth.refresh_token_absolute_ttl_secs;
         self
     }
 
@@ -615,7 +698,10 @@ impl Clients {
         let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::Validation(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
         check_resource_server(new.resource_server, public)?;
-        let oidc = check_oidc(new.oidc, &new.redirect_uris, public, self.public_targets_only)?;
+        let mut oidc = new.oidc;
+        oidc.sector_identifier = registered_sector(oidc.subject_type, oidc.sector_identifier, &new.redirect_uris)
+            .map_err(ClientError::Validation)?;
+        let oidc = check_oidc(oidc, public, self.public_targets_only)?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -629,8 +715,18 @@ impl Clients {
             scopes: scopes::join(&scopes),
             homepage_url: optional_url("homepage", new.homepage_url)?,
             logo_url: optional_url("logo URL", new.logo_url)?,
-            access_token_ttl_secs: ttl("access token lifetime", new.access_token_ttl_secs)?,
-            refresh_token_ttl_secs: ttl("refresh token lifetime", new.refresh_token_ttl_secs)?,
+            access_token_ttl_secs: ttl(
+                "access_token_ttl",
+                new.access_token_ttl_secs,
+                MAX_ACCESS_TOKEN_TTL_SECS,
+                "an access token lives a day at most (RFC 9700: short-lived access tokens)",
+            )?,
+            refresh_token_ttl_secs: ttl(
+                "refresh_token_ttl",
+                new.refresh_token_ttl_secs,
+                self.refresh_token_absolute_ttl_secs,
+                "a refresh token's family ends then (oauth.refresh_token_absolute_ttl_secs)",
+            )?,
             always_issue_refresh_token: new.always_issue_refresh_token,
             resource_server: new.resource_server,
             created_by: new.created_by,
@@ -731,10 +827,18 @@ impl Clients {
             }
             None => current.name.clone(),
         };
-        let redirect_uris = changes.redirect_uris.unwrap_or_else(|| current.redirect_uris.clone());
-        for uri in &redirect_uris {
-            redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
-        }
+        check_subjects_unchanged(&current, changes.subject_type, changes.sector_identifier)
+            .map_err(ClientError::Validation)?;
+        let redirect_uris = match changes.redirect_uris {
+            Some(uris) => {
+                for uri in &uris {
+                    redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
+                }
+                check_keeps_sector(&current, &uris).map_err(ClientError::Validation)?;
+                uris
+            }
+            None => current.redirect_uris.clone(),
+        };
         let grant_types = changes.grant_types.unwrap_or_else(|| current.grant_types.clone());
         if grant_types.is_empty() {
             return Err(ClientError::Validation("at least one grant type is required".into()));
@@ -764,7 +868,6 @@ impl Clients {
         check_management(management, public, &grant_types, created_by.as_deref())?;
         let resource_server = changes.resource_server.unwrap_or(current.resource_server);
         check_resource_server(resource_server, public)?;
-        let subject_type = changes.subject_type.unwrap_or(current.subject_type);
         let oidc = OidcRegistration {
             post_logout_redirect_uris: changes
                 .post_logout_redirect_uris
@@ -772,17 +875,11 @@ impl Clients {
             backchannel_logout_uri: changes
                 .backchannel_logout_uri
                 .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
-            subject_type,
-            // A pairwise client keeps its sector (and so its users' subjects)
-            // when its redirect URIs change; a public one has none.
-            sector_identifier: match changes.sector_identifier {
-                Some(given) => given,
-                None if subject_type == SubjectType::Pairwise => current.sector_identifier.clone(),
-                None => None,
-            },
+            subject_type: current.subject_type,
+            sector_identifier: current.sector_identifier.clone(),
             id_token_alg: changes.id_token_alg.unwrap_or(current.id_token_alg),
         };
-        let oidc = check_oidc(oidc, &redirect_uris, public, self.public_targets_only)?;
+        let oidc = check_oidc(oidc, public, self.public_targets_only)?;
         let now = self.clock.now().naive_utc();
         let update = rows::ClientUpdate {
             management,
@@ -798,8 +895,6 @@ impl Clients {
             updated_at: now,
             post_logout_redirect_uris: oidc.post_logout_redirect_uris,
             backchannel_logout_uri: oidc.backchannel_logout_uri,
-            subject_type: oidc.subject_type.into(),
-            sector_identifier: oidc.sector_identifier,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
@@ -951,6 +1046,44 @@ mod tests {
         for bad in ["", "https://a.example", "a.example/x", "a.example:443", "user@a.example", "a b"] {
             assert!(check_sector_identifier(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_given_sector_must_be_one_of_the_redirect_hosts() {
+        let uris = |list: &[&str]| list.iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        let spread = uris(&["https://a.example/cb", "https://B.example/cb", "com.example.app:/cb"]);
+        let pairwise =
+            |given: &str, redirects: &[String]| registered_sector(SubjectType::Pairwise, Some(given.into()), redirects);
+        assert_eq!(pairwise("b.example", &spread), Ok(Some("b.example".into())));
+        assert_eq!(pairwise("A.Example", &spread), Ok(Some("a.example".into())));
+        for (foreign, redirects, listed) in [
+            ("c.example", &spread, "a.example, b.example"),
+            ("*", &spread, "a.example, b.example"),
+            ("a.example.", &spread, "a.example, b.example"),
+            ("localhost", &uris(&["http://127.0.0.1:9/cb"]), "127.0.0.1"),
+            ("a.example", &uris(&["com.example.app:/cb"]), "none"),
+        ] {
+            let refusal = format!(
+                "sector_identifier {:?} must be the host of one of the app's redirect URIs ({listed}): portcullis can \
+                 verify no other sector",
+                foreign.to_ascii_lowercase()
+            );
+            assert_eq!(pairwise(foreign, redirects), Err(refusal), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        let why = "why";
+        assert_eq!(ttl("t", Some(86_400), MAX_ACCESS_TOKEN_TTL_SECS, why).unwrap(), Some(86_400));
+        assert_eq!(ttl("t", None, MAX_ACCESS_TOKEN_TTL_SECS, why).unwrap(), None);
+        for bad in [0, -1, 86_401, 315_360_000] {
+            let err = ttl("t", Some(bad), MAX_ACCESS_TOKEN_TTL_SECS, why).unwrap_err().to_string();
+            assert_eq!(err, "t must be between 1 and 86400 seconds: why");
+        }
+        // A configured bound past what the column holds is the column's.
+        let err = ttl("t", Some(i64::MAX), i64::MAX, why).unwrap_err().to_string();
+        assert_eq!(err, format!("t must be between 1 and {} seconds: why", i32::MAX));
     }
 
     #[test]

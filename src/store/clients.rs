@@ -149,8 +149,8 @@ pub struct ClientUpdate {
     pub created_by: Option<String>,
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: Option<String>,
-    pub subject_type: String,
-    pub sector_identifier: Option<String>,
+    // No subject_type or sector_identifier: fixed at registration, so an
+    // update never writes them.
     pub id_token_signed_response_alg: String,
 }
 

@@ -62,7 +62,8 @@ pub fn list_statuses(conn: &mut DbConnection) -> Result<Vec<KeyStatus>, StoreErr
 }
 
 /// The longest access-token lifetime a client overrides the configured one
-/// with, in seconds, if any client does.
+/// with, in seconds, if any client does; as stored, so a row from before
+/// registration bounded it may exceed the bound (`RotationPolicy` clamps).
 pub fn longest_client_access_ttl(conn: &mut DbConnection) -> Result<Option<i64>, StoreError> {
     let longest: Option<i32> =
         oauth_clients::table.select(diesel::dsl::max(oauth_clients::access_token_ttl_secs)).first(conn)?;

@@ -52,6 +52,14 @@ impl Workspace {
         assert!(out.status.success(), "{}", text(&out));
     }
 
+    /// `client create --org Acme --name RP` with `args`: the exit code and
+    /// what it printed.
+    pub(crate) fn client_create(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out =
+            self.portcullis().args(["client", "create", "--org", "Acme", "--name", "RP"]).args(args).output().unwrap();
+        (out.status.code(), text(&out))
+    }
+
     /// A configuration for the library on this database and directory.
     pub(crate) fn config(&self) -> Config {
         Config { database_url: self.database_url.clone(), data_dir: self.path().join("data"), ..Config::default() }

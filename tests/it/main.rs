@@ -9,6 +9,7 @@ mod api_keys;
 mod api_members;
 mod api_openapi;
 mod api_session;
+mod app_registration_limits;
 mod authority;
 mod browser;
 mod cli;

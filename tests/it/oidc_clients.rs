@@ -60,6 +60,8 @@ async fn pairwise_subjects_differ_between_sectors_and_stay_stable_for_each() {
         move |n: &mut portcullis::oauth::clients::NewClient| {
             n.oidc.subject_type = SubjectType::Pairwise;
             n.oidc.sector_identifier = Some(sector.into());
+            // A sector is one of the app's redirect hosts.
+            n.redirect_uris = vec![format!("https://{sector}/callback")];
         }
     };
     let a = client(&app, &org.id, &owner.id, pairwise("a.example")).await;
@@ -100,6 +102,7 @@ async fn a_pairwise_apps_tokens_carry_its_subject_never_the_user_id_and_still_di
     let reg = client(&app, &org.id, &owner.id, |n| {
         n.oidc.subject_type = SubjectType::Pairwise;
         n.oidc.sector_identifier = Some("rp.example".into());
+        n.redirect_uris = vec!["https://rp.example/callback".into()];
     })
     .await;
     let rp = relying_party(&app, &reg).await;

@@ -23,10 +23,15 @@ use crate::support::{PASSWORD, TestApp, call, form_token, location, urlencode};
 
 /// A registration body for /v1/apps with the fields of `extra`.
 pub(crate) fn oidc_app(extra: Value) -> Value {
-    let mut body = json!({
+    let body = json!({
         "name": "Relying Party", "type": "confidential", "grant_types": ["authorization_code"],
         "redirect_uris": ["https://rp.example/callback"], "scopes": ["read"],
     });
+    with_fields(body, extra)
+}
+
+/// `body` with the fields of `extra` set (replaced when present).
+pub(crate) fn with_fields(mut body: Value, extra: Value) -> Value {
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -76,41 +81,34 @@ async fn oidc_registration_fields_are_stored_shown_and_changed_through_v1_apps()
     assert_eq!(client.id_token_alg, portcullis::tokens::signing::SigningAlgorithm::ES256);
     assert_eq!(client.subject_type, portcullis::oauth::clients::SubjectType::Pairwise);
 
-    // New redirect URIs on other hosts: the sector (and so every subject) stays.
+    // New redirect URIs that keep one on the sector host: the sector (and
+    // so every subject) stays.
     let (s, b) = call(
         &app,
         "PATCH",
         &format!("/v1/apps/{id}"),
         &key,
-        Some(json!({ "redirect_uris": ["https://a.example/cb", "https://b.example/cb"], "id_token_signed_response_alg": "EdDSA" })),
+        Some(json!({ "redirect_uris": ["https://rp.example/cb", "https://b.example/cb"], "id_token_signed_response_alg": "EdDSA" })),
     )
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["data"]["sector_identifier"], "rp.example");
     assert_eq!(b["data"]["id_token_signed_response_alg"], "EdDSA");
-    // Recomputed from hosts that differ: refused until one is given.
-    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &key, Some(json!({ "sector_identifier": null }))).await;
-    assert_eq!(s, 400, "{b}");
-    assert_eq!(
-        b["error"]["message"],
-        "the redirect URIs of a pairwise app span several hosts (or have none): give a sector_identifier, the host its subjects are computed for"
-    );
     let (s, b) = call(
         &app,
         "PATCH",
         &format!("/v1/apps/{id}"),
         &key,
-        Some(json!({ "sector_identifier": "Apps.Example", "backchannel_logout_uri": null, "post_logout_redirect_uris": [] })),
+        Some(json!({ "backchannel_logout_uri": null, "post_logout_redirect_uris": [] })),
     )
     .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(b["data"]["sector_identifier"], "apps.example");
     assert_eq!(b["data"]["backchannel_logout_uri"], Value::Null);
     assert_eq!(b["data"]["post_logout_redirect_uris"], json!([]));
-    // Public again: no sector.
+    // The subject type and sector are fixed (app_registration_limits).
     let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &key, Some(json!({ "subject_type": "public" }))).await;
-    assert_eq!(s, 200, "{b}");
-    assert_eq!((b["data"]["subject_type"].as_str(), &b["data"]["sector_identifier"]), (Some("public"), &Value::Null));
+    assert_eq!(s, 400, "{b}");
+    assert_eq!(b["error"]["message"], "subject_type cannot change after registration: register a new app");
 }
 
 #[actix_web::test]
@@ -168,11 +166,11 @@ async fn oidc_registration_refuses_bad_values_with_exact_errors() {
         ),
         (
             json!({ "subject_type": "pairwise", "redirect_uris": ["https://a.example/cb", "https://b.example/cb"] }),
-            "the redirect URIs of a pairwise app span several hosts (or have none): give a sector_identifier, the host its subjects are computed for",
+            "the redirect URIs of a pairwise app span several hosts (or have none): give a sector_identifier, the one of their hosts its subjects are computed for",
         ),
         (
             json!({ "subject_type": "pairwise", "grant_types": ["client_credentials"], "redirect_uris": [] }),
-            "a pairwise app needs redirect URIs or a sector_identifier",
+            "a pairwise app needs redirect URIs: its subjects are computed for their host",
         ),
         (
             json!({ "id_token_signed_response_alg": "HS256" }),
@@ -188,11 +186,11 @@ async fn oidc_registration_refuses_bad_values_with_exact_errors() {
         assert_eq!(b["error"]["message"], message, "{extra}");
     }
     // What a native app may use for redirects it may use after logout too;
-    // several hosts are fine with a sector identifier; loopback http for
+    // several hosts are fine with one of them as sector; loopback http for
     // back-channel delivery in development.
     for extra in [
         json!({ "post_logout_redirect_uris": ["com.example.app:/bye"] }),
-        json!({ "subject_type": "pairwise", "sector_identifier": "apps.example", "redirect_uris": ["https://a.example/cb", "https://b.example/cb"] }),
+        json!({ "subject_type": "pairwise", "sector_identifier": "b.example", "redirect_uris": ["https://a.example/cb", "https://b.example/cb"] }),
         json!({ "backchannel_logout_uri": "http://localhost:9000/bc" }),
         json!({ "backchannel_logout_uri": "http://[::1]:9000/bc?tenant=1" }),
     ] {
@@ -249,14 +247,9 @@ fn the_cli_registers_the_oidc_fields_and_refuses_bad_ones() {
     let dir = crate::cli::Workspace::new();
     dir.create_user("ops@example.com", "Acme");
     let create = |extra: &[&str]| {
-        let out = dir
-            .portcullis()
-            .args(["client", "create", "--org", "Acme", "--name", "RP", "--grant", "authorization_code"])
-            .args(["--redirect-uri", "https://rp.example/cb", "--redirect-uri", "https://other.example/cb"])
-            .args(extra)
-            .output()
-            .unwrap();
-        (out.status.code(), crate::cli::text(&out))
+        let mut args = vec!["--grant", "authorization_code"];
+        args.extend(["--redirect-uri", "https://rp.example/cb", "--redirect-uri", "https://other.example/cb"]);
+        dir.client_create(&[&args[..], extra].concat())
     };
     let (code, printed) = create(&[
         "--post-logout-redirect-uri",

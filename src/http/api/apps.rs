@@ -76,8 +76,10 @@ pub struct CreateApp {
     homepage_url: Option<String>,
     #[serde(default)]
     logo_url: Option<String>,
+    /// Seconds, at most 86400 (a day); default from the configuration.
     #[serde(default)]
     access_token_ttl: Option<i64>,
+    /// Idle lifetime in seconds, at most `oauth.refresh_token_absolute_ttl_secs`.
     #[serde(default)]
     refresh_token_ttl: Option<i64>,
     #[serde(default)]
@@ -104,8 +106,9 @@ pub struct CreateApp {
     /// sector identifier, unlinkable across sectors; OIDC Core §8).
     #[serde(default)]
     subject_type: Option<String>,
-    /// For a pairwise app: the host its subjects are computed for. Required
-    /// when its redirect URIs span several hosts; else their one host.
+    /// For a pairwise app: the host its subjects are computed for, one of
+    /// its redirect URIs' hosts. Required when they span several hosts;
+    /// else their one host.
     #[serde(default)]
     sector_identifier: Option<String>,
     /// The ID-token signing algorithm: RS256 (default), ES256 or EdDSA.
@@ -140,11 +143,11 @@ pub struct UpdateApp {
     /// `null` removes it.
     #[serde(default, deserialize_with = "present")]
     backchannel_logout_uri: Option<Option<String>>,
-    /// `public` or `pairwise`. Changing it changes the `sub` the app sees.
+    /// Fixed at registration (a change would give the app other subjects
+    /// for its users): only the current value is accepted.
     #[serde(default)]
     subject_type: Option<String>,
-    /// `null` computes it again from the redirect URIs. Changing it changes
-    /// the `sub` a pairwise app sees.
+    /// Fixed at registration, like `subject_type`.
     #[serde(default, deserialize_with = "present")]
     sector_identifier: Option<Option<String>>,
     #[serde(default)]

@@ -13,6 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{ALGORITHMS, SigningAlgorithm, SigningError, SigningKeys, keys};
 use crate::config::Config;
+use crate::oauth::clients::MAX_ACCESS_TOKEN_TTL_SECS;
 use crate::store::signing_keys::{self as db, KeyStatus, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::store::{Store, StoreError};
 use crate::tokens::master_key::MasterKey;
@@ -58,10 +59,15 @@ impl RotationPolicy {
     /// the longest lifetime of a token it may have signed — configured, or
     /// a client's own access-token lifetime, which may be longer — plus the
     /// margin. Read from the database, since clients change at run time.
+    ///
+    /// Each client's lifetime counts up to `MAX_ACCESS_TOKEN_TTL_SECS`, the
+    /// bound registration enforces and issuance applies: a row written
+    /// before the bound cannot keep every retired key published for years.
     pub fn retired_retention(&self, store: &Store) -> Result<Duration, StoreError> {
         let longest_client = store.run_blocking(db::longest_client_access_ttl)?;
-        let lifetime = longest_client
-            .map_or(self.configured_lifetime, |secs| self.configured_lifetime.max(Duration::seconds(secs)));
+        // The longest of the clamped lifetimes is the clamped longest one.
+        let clamped = longest_client.map(|secs| Duration::seconds(secs.min(MAX_ACCESS_TOKEN_TTL_SECS)));
+        let lifetime = clamped.map_or(self.configured_lifetime, |client| self.configured_lifetime.max(client));
         Ok(lifetime + self.margin)
     }
 

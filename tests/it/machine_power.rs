@@ -258,7 +258,23 @@ async fn an_app_a_management_app_makes_is_a_machine_within_the_makers_scopes() {
     assert_eq!(st, 201, "{b}");
     let other = b["data"]["client_id"].as_str().unwrap().to_owned();
     let (st, b) = call(&app, "POST", &format!("/v1/apps/{other}/rotate-secret"), &mt, None).await;
-    assert_eq!(refusal(st, &b), denied("admin", "A management app makes no management apps: they would outlive it."));
+    let changes_none = "A management app changes no other management app or resource server.";
+    assert_eq!(refusal(st, &b), denied("admin", changes_none));
+    // Nor changes or deletes one (a resource server included).
+    let resource_server =
+        json!({"name": "rs", "grant_types": ["client_credentials"], "scopes": ["read"], "resource_server": true});
+    let (st, b) = call(&app, "POST", "/v1/apps", &s.dashboard, Some(resource_server)).await;
+    assert_eq!(st, 201, "{b}");
+    let rs = b["data"]["client_id"].as_str().unwrap().to_owned();
+    for id in [&other, &rs] {
+        let widen = json!({"scopes": ["read", "write", "admin"]});
+        let (st, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &mt, Some(widen)).await;
+        assert_eq!(refusal(st, &b), denied("admin", changes_none));
+        let (st, b) = call(&app, "DELETE", &format!("/v1/apps/{id}"), &mt, None).await;
+        assert_eq!(refusal(st, &b), denied("admin", changes_none));
+        let (st, b) = call(&app, "GET", &format!("/v1/apps/{id}"), &s.dashboard, None).await;
+        assert_eq!((st, &b["data"]["scopes"]), (200, &json!(["read"])), "unchanged: {b}");
+    }
 
     // The machine itself invites nobody and removes nobody.
     let invite = json!({"email": "zz@example.com", "role": "OWNER"});

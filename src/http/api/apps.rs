@@ -222,6 +222,19 @@ fn bounded(p: &Principal, scopes: &[String], resource_server: bool, management: 
 /// power covers it: otherwise rotating its secret would hand out more.
 async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
     let app = app_of(state, p, id).await?;
+    // A machine makes no management app or resource server (`bounded`), so
+    // it changes or deletes none either, but itself: widening one would
+    // hand power to a credential that outlives it.
+    if p.is_machine()
+        && (app.management || app.resource_server)
+        && p.client_id.as_deref() != Some(app.client_id.as_str())
+    {
+        return Err(Denied::Scope {
+            scope: "admin".into(),
+            reason: "A management app changes no other management app or resource server.".into(),
+        }
+        .into());
+    }
     if !p.may_manage(app.created_by.as_deref()) {
         return Err(ApiError::insufficient_scope("admin").details(
             json!({ "required_scope": "admin", "reason": "only the app's creator or an ADMIN may change it" }),

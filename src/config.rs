@@ -62,6 +62,30 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub oidc: OidcConfig,
     pub api: ApiConfig,
+    pub cache: CacheConfig,
+}
+
+/// Verification from memory (API keys, OAuth clients). An entry is dropped
+/// on every instance when the change log says it changed: within
+/// milliseconds on PostgreSQL (LISTEN/NOTIFY), within
+/// `change_poll_interval_ms` on SQLite shared by several processes, at
+/// once on the instance that made the change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Read the database on every verification instead (each request then
+    /// costs a query; a change is seen by the next request everywhere).
+    pub strict: bool,
+    /// An entry is read again after this many seconds whatever happened.
+    pub max_age_secs: u64,
+    /// Most entries per cache.
+    pub max_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { strict: false, max_age_secs: 300, max_entries: 10_000 }
+    }
 }
 
 /// OpenID Connect (see the README's "OpenID Connect for relying parties").
@@ -327,6 +351,7 @@ impl Default for Config {
             oauth: OAuthConfig::default(),
             oidc: OidcConfig::default(),
             api: ApiConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -379,6 +404,11 @@ impl Config {
         }
         if !(10..=3_600_000).contains(&self.change_poll_interval_ms) {
             return invalid("change_poll_interval_ms must be between 10 and 3600000".into());
+        }
+        if !(1..=86_400).contains(&self.cache.max_age_secs) || !(100..=10_000_000).contains(&self.cache.max_entries) {
+            return invalid(
+                "cache: max_age_secs must be between 1 and 86400, max_entries between 100 and 10000000".into(),
+            );
         }
         if self.session_ttl_secs < 60 {
             return invalid("session_ttl_secs must be at least 60".into());

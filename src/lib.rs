@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod apikeys;
 pub mod audit;
 pub mod authority;
+pub mod cache;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod http;
@@ -26,6 +28,7 @@ use actix_web::{App, HttpServer, web};
 use crate::accounts::Accounts;
 use crate::accounts::passwords::PasswordHashing;
 use crate::apikeys::{ApiKeys, KeyWords};
+use crate::changes::Changes;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::AppState;
@@ -73,7 +76,8 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         KeySource::Configured => {}
     }
     let store = open_store(&config)?;
-    let oauth = build_oauth(&config, &store, &master_key, clock.clone())?;
+    let changes = Changes::new(store.clone())?;
+    let oauth = build_oauth(&config, &store, &master_key, clock.clone(), &changes)?;
     let passwords = PasswordHashing::new(&config.password_hash)?;
     let throttle = config.login_throttle.clone();
     let backchannel = BackChannel::new(
@@ -89,13 +93,15 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         // A revoked user's tokens are denied for as long as a retired key
         // verifies: the longest lifetime of a token, with its margin.
         .with_token_lifetime(oauth.keys.retired_retention())
-        .on_session_end(Arc::new(move |ended| backchannel.notify(ended)));
+        .on_session_end(Arc::new(move |ended| backchannel.notify(ended)))
+        .with_changes(changes.clone());
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
-    let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words);
+    let api_keys =
+        ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words).with_cache(&config.cache, &changes);
     let a = &config.api;
     let rate_limits = RateLimits::new(a.rate_limit_per_minute, a.rate_limit_burst, a.unauthenticated_per_minute);
-    Ok(web::Data::new(AppState { config, store, accounts, oauth, api_keys, rate_limits, clock, master_key }))
+    Ok(web::Data::new(AppState { config, store, accounts, oauth, api_keys, rate_limits, clock, master_key, changes }))
 }
 
 /// The OAuth server: scope registry, signing keys (created on first start,
@@ -105,6 +111,7 @@ pub fn build_oauth(
     store: &Store,
     master_key: &MasterKey,
     clock: Arc<dyn Clock>,
+    changes: &Changes,
 ) -> anyhow::Result<OAuth> {
     let scopes = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
     let algorithm: SigningAlgorithm =
@@ -114,7 +121,9 @@ pub fn build_oauth(
     // Verification and the JWKS keep retired keys for the same window, the
     // housekeeping updates it as clients change.
     keys.set_retired_retention(RotationPolicy::from_config(config).retired_retention(store)?);
-    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone()).for_config(config);
+    let clients = Clients::new(store.clone(), clock.clone(), scopes.clone())
+        .for_config(config)
+        .with_cache(&config.cache, changes);
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
     let sid = Arc::new(crate::oauth::oidc::sid::SidKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
@@ -127,6 +136,7 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
     let blocking = blocking_threads(&state.config, workers.max(1));
+    state.changes.listen();
     spawn_change_poller(state.clone());
     let server = HttpServer::new(move || {
         let config = state.config.clone();
@@ -166,7 +176,10 @@ fn spawn_change_poller(state: web::Data<AppState>) {
                 if let Err(e) = signing_key_housekeeping(&s, &policy) {
                     tracing::warn!(cause = %e, "signing-key housekeeping failed");
                 }
-                s.oauth.clients.apply_changes()?;
+                if let Err(e) = s.changes.catch_up() {
+                    tracing::warn!(cause = %e, "reading the change log failed; caches emptied");
+                }
+                s.changes.prune_now_and_then()?;
                 s.accounts.end_expired_sessions()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();

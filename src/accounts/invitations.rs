@@ -123,6 +123,7 @@ impl Accounts {
         };
         let id = invitation.id.clone();
         let won = self.store.run(move |conn| rows::accept(conn, &id, &membership, now.naive_utc())).await?;
+        self.caught_up().await;
         if !won {
             return Err(no_longer_valid());
         }

@@ -90,6 +90,7 @@ impl Accounts {
                 })
             })
             .await?;
+        self.caught_up().await;
         outcome.map_err(refuse)
     }
 
@@ -121,6 +122,7 @@ impl Accounts {
                 })
             })
             .await?;
+        self.caught_up().await;
         outcome.map_err(refuse)
     }
 }

@@ -142,6 +142,9 @@ pub struct Accounts {
     /// the tokens of a user whose tokens are revoked as a whole.
     token_lifetime: Duration,
     session_end: Option<SessionEndHook>,
+    /// Read after a membership changes, so this instance's caches know
+    /// before the request that changed it is answered.
+    changes: Option<Arc<crate::changes::Changes>>,
 }
 
 impl Accounts {
@@ -160,6 +163,20 @@ impl Accounts {
             session_ttl: Duration::seconds(session_ttl_secs),
             token_lifetime: Duration::seconds(crate::config::OAuthConfig::default().access_token_ttl_secs),
             session_end: None,
+            changes: None,
+        }
+    }
+
+    /// Reads the change log after each membership change (see `changes`).
+    pub fn with_changes(mut self, changes: Arc<crate::changes::Changes>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// This instance's caches see the change just made.
+    pub(crate) async fn caught_up(&self) {
+        if let Some(changes) = &self.changes {
+            changes.catch_up_now().await;
         }
     }
 

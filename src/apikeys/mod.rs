@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::accounts::Role;
+use crate::cache::Cache;
+use crate::changes::{Change, Changes};
 use crate::clock::Clock;
+use crate::config::CacheConfig;
 use crate::oauth::scopes::{self, ScopeRegistry, ScopeSet};
 use crate::store::api_keys::{self as rows, ApiKeyRow};
 use crate::store::{Store, StoreError};
@@ -127,6 +130,20 @@ pub struct ApiKeys {
     pending_uses: Mutex<HashMap<String, DateTime<Utc>>>,
     /// Last time each key's use was written, to write at most once a minute.
     written_uses: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Keys by digest, as last read (none: every verification reads the
+    /// database), and the change log that keeps them current.
+    cache: Option<Arc<Cache<StoredKey>>>,
+    changes: Option<Arc<Changes>>,
+}
+
+/// What verification reads of a key: the key, its organization's name and
+/// its creator's role there now. Revocation and expiry are checked at
+/// each use against the clock.
+#[derive(Debug)]
+pub struct StoredKey {
+    key: ApiKey,
+    organization_name: String,
+    role: Option<Role>,
 }
 
 impl ApiKeys {
@@ -138,6 +155,38 @@ impl ApiKeys {
             words,
             pending_uses: Mutex::new(HashMap::new()),
             written_uses: Mutex::new(HashMap::new()),
+            cache: None,
+            changes: None,
+        }
+    }
+
+    /// Verifies from memory (unless `config.strict`); an entry goes when
+    /// the change log names its key, its creator's membership or its
+    /// organization. Changes made here are read back before the call that
+    /// made them returns.
+    pub fn with_cache(mut self, config: &CacheConfig, changes: &Arc<Changes>) -> Self {
+        self.changes = Some(changes.clone());
+        if config.strict {
+            return self;
+        }
+        let cache = Arc::new(Cache::new(config.max_entries, std::time::Duration::from_secs(config.max_age_secs)));
+        let c = cache.clone();
+        changes.subscribe(Arc::new(move |change| forget_changed(&c, change)));
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Whether the key is held in memory (a verification of it reads no
+    /// database).
+    pub fn is_cached(&self, presented: &str) -> bool {
+        self.cache.as_ref().is_some_and(|c| c.get(&opaque::digest(presented)).is_some())
+    }
+
+    /// This instance's caches see the change just made (the database's
+    /// triggers logged it).
+    async fn caught_up(&self) {
+        if let Some(changes) = &self.changes {
+            changes.catch_up_now().await;
         }
     }
 
@@ -217,35 +266,68 @@ impl ApiKeys {
         }
     }
 
-    /// The hot path: format and checksum (no I/O), digest, one indexed
-    /// lookup, scope arithmetic. Writes nothing; the use is noted in memory.
+    /// The hot path: format and checksum (no I/O), digest, the key from
+    /// memory (one indexed lookup on a miss), scope arithmetic. Writes
+    /// nothing; the use is noted in memory.
     pub async fn verify(&self, presented: &str) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
         if format::parse(&self.words, presented).is_none() {
             return Ok(Err(VerifyFailure::Invalid));
         }
         let digest = opaque::digest(presented);
-        let found = self.store.run(move |conn| rows::find_for_verification(conn, &digest)).await?;
-        let Some((row, org, role)) = found else { return Ok(Err(VerifyFailure::Invalid)) };
-        // The digest matched by index; compare again in constant time anyway.
-        if !opaque::constant_time_eq(&row.key_digest, &opaque::digest(presented)) {
-            return Ok(Err(VerifyFailure::Invalid));
-        }
-        let key = from_row(row)?;
+        let cached = self.cache.as_ref().and_then(|c| c.get(&digest));
+        let stored = match cached {
+            Some(stored) => stored,
+            None => match self.load(digest).await? {
+                Some(stored) => stored,
+                None => return Ok(Err(VerifyFailure::Invalid)),
+            },
+        };
+        let key = &stored.key;
         let now = self.clock.now();
         if let Some(at) = key.revoked_at {
-            return Ok(Err(VerifyFailure::Revoked { key_id: key.id, organization_id: key.organization_id, at }));
+            return Ok(Err(VerifyFailure::Revoked {
+                key_id: key.id.clone(),
+                organization_id: key.organization_id.clone(),
+                at,
+            }));
         }
         if let Some(at) = key.expires_at.filter(|t| *t <= now) {
-            return Ok(Err(VerifyFailure::Expired { key_id: key.id, organization_id: key.organization_id, at }));
+            return Ok(Err(VerifyFailure::Expired {
+                key_id: key.id.clone(),
+                organization_id: key.organization_id.clone(),
+                at,
+            }));
         }
-        let role = role.and_then(|r| r.parse::<Role>().ok());
         self.note_use(&key.id, now);
         Ok(Ok(VerifiedKey {
-            effective_scopes: policy::effective(&key.scopes, role),
-            organization_name: org.name,
-            role,
-            key,
+            effective_scopes: policy::effective(&key.scopes, stored.role),
+            organization_name: stored.organization_name.clone(),
+            role: stored.role,
+            key: key.clone(),
         }))
+    }
+
+    /// The key with this digest from the database, kept in the cache
+    /// unless a change arrived while it was read. Unknown digests are not
+    /// kept: made-up keys cost a lookup each, never memory.
+    async fn load(&self, digest: String) -> Result<Option<Arc<StoredKey>>, StoreError> {
+        let since = self.cache.as_ref().map(|c| c.generation());
+        let d = digest.clone();
+        let found = self.store.run(move |conn| rows::find_for_verification(conn, &d)).await?;
+        let Some((row, org, role)) = found else { return Ok(None) };
+        // The digest matched by index; compare again in constant time anyway.
+        if !opaque::constant_time_eq(&row.key_digest, &digest) {
+            return Ok(None);
+        }
+        let stored = Arc::new(StoredKey {
+            key: from_row(row)?,
+            organization_name: org.name,
+            role: role.and_then(|r| r.parse::<Role>().ok()),
+        });
+        if let (Some(cache), Some(since)) = (&self.cache, since) {
+            cache.insert(since, digest, stored.clone());
+        }
+        Ok(Some(stored))
     }
 
     /// RFC 7662 answer for a key, for a resource server of `organization_id`:
@@ -346,6 +428,7 @@ impl ApiKeys {
         let now = self.clock.now().naive_utc();
         let i = key.id.clone();
         self.store.run(move |conn| rows::revoke_key(conn, &i, now)).await?;
+        self.caught_up().await;
         self.get(organization_id, id).await
     }
 
@@ -377,6 +460,7 @@ impl ApiKeys {
         };
         let (i, j) = (key.id.clone(), scopes::join(&scopes));
         self.store.run(move |conn| rows::update_key(conn, &i, &name, &j)).await?;
+        self.caught_up().await;
         self.get(organization_id, id).await
     }
 
@@ -411,7 +495,23 @@ impl ApiKeys {
         let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));
         let (r, oid, until) = (row.clone(), old.id.clone(), (now + overlap).naive_utc());
         self.store.run(move |conn| rows::roll_key(conn, &oid, &r, until)).await?;
+        self.caught_up().await;
         let old = self.get(organization_id, id).await?;
         Ok((from_row(row)?, plaintext, old))
+    }
+}
+
+/// Drops the keys a change names: the key itself, the keys its creator made
+/// in an organization whose membership changed, an organization's keys.
+fn forget_changed(cache: &Cache<StoredKey>, change: Change<'_>) {
+    match change {
+        Change::Everything => cache.clear(),
+        Change::Item { topic: "api_key", item } => cache.forget_where(|s| s.key.id == item),
+        Change::Item { topic: "member", item } => {
+            let Some((org, user)) = item.split_once(' ') else { return cache.clear() };
+            cache.forget_where(|s| s.key.organization_id == org && s.key.created_by.as_deref() == Some(user));
+        }
+        Change::Item { topic: "organization", item } => cache.forget_where(|s| s.key.organization_id == item),
+        Change::Item { .. } => {}
     }
 }

@@ -32,7 +32,11 @@ pub enum KeysCommand {
     },
     /// Stop publishing a retired key at once, before the end of its
     /// retention (for a compromised key): tokens it signed are refused.
-    Retire { kid: String },
+    Retire {
+        /// A kid may begin with `-` (it is base64url).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 /// One algorithm or every one.

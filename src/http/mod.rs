@@ -32,6 +32,8 @@ pub struct AppState {
     pub rate_limits: api::rate_limit::RateLimits,
     pub clock: Arc<dyn Clock>,
     pub master_key: MasterKey,
+    /// The change log every cache follows.
+    pub changes: Arc<crate::changes::Changes>,
 }
 
 /// The client's IP: the peer address, or, behind the operator's

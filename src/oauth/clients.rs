@@ -2,18 +2,20 @@
 //! authentication, and an in-memory cache that every instance empties when
 //! the change log says a client changed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
 use super::error::OAuthError;
 use super::redirect;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::cache::Cache;
+use crate::changes::{Change, Changes};
 use crate::clock::Clock;
+use crate::config::CacheConfig;
 use crate::outbound;
 use crate::store::clients::{self as rows, ClientRow, ClientSecretRow};
 use crate::store::{self, Store, StoreError};
@@ -327,8 +329,8 @@ pub struct Clients {
     store: Store,
     clock: Arc<dyn Clock>,
     registry: Arc<ScopeRegistry>,
-    cache: RwLock<HashMap<String, Arc<Client>>>,
-    last_change: AtomicI64,
+    /// Clients by id, as last read (none: every use reads the database).
+    cache: Option<Arc<Cache<Client>>>,
     /// Whether back-channel logout URIs must name public hosts: under an
     /// https (production) issuer; see `crate::outbound`.
     public_targets_only: bool,
@@ -656,8 +658,7 @@ impl Clients {
             store,
             clock,
             registry,
-            cache: RwLock::new(HashMap::new()),
-            last_change: AtomicI64::new(-1),
+            cache: Some(Arc::new(Cache::new(10_000, std::time::Duration::from_secs(300)))),
             public_targets_only: true,
             refresh_token_absolute_ttl_secs: crate::config::OAuthConfig::default().refresh_token_absolute_ttl_secs,
         }
@@ -671,6 +672,24 @@ impl Clients {
     pub fn for_config(mut self, config: &crate::config::Config) -> Self {
         self.public_targets_only = config.is_https();
         self.refresh_token_absolute_ttl_secs = config.oauth.refresh_token_absolute_ttl_secs;
+        self
+    }
+
+    /// The cache as configured (none when `strict`), emptied of a client
+    /// whenever the change log names it.
+    pub fn with_cache(mut self, config: &CacheConfig, changes: &Changes) -> Self {
+        if config.strict {
+            self.cache = None;
+            return self;
+        }
+        let cache = Arc::new(Cache::new(config.max_entries, std::time::Duration::from_secs(config.max_age_secs)));
+        let c = cache.clone();
+        changes.subscribe(Arc::new(move |change| match change {
+            Change::Everything => c.clear(),
+            Change::Item { topic: TOPIC, item } => c.forget(item),
+            Change::Item { .. } => {}
+        }));
+        self.cache = Some(cache);
         self
     }
 
@@ -787,7 +806,7 @@ impl Clients {
         self.store
             .run(move |conn| {
                 rows::rotate_secret(conn, &new, until, now)?;
-                rows::record_invalidation(conn, TOPIC, &cid, now)
+                crate::store::changes::record_invalidation(conn, TOPIC, &cid)
             })
             .await?;
         self.forget(client_id);
@@ -898,7 +917,7 @@ impl Clients {
             id_token_signed_response_alg: oidc.id_token_alg.into(),
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid, now))).await?;
+        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid))).await?;
         self.forget(client_id);
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         Ok((*client).clone())
@@ -908,9 +927,8 @@ impl Clients {
     /// access tokens stop at the next introspection (the client is gone).
     pub async fn delete(&self, client_id: &str) -> Result<(), ClientError> {
         let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
-        let now = self.clock.now().naive_utc();
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid, now))).await?;
+        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid))).await?;
         self.forget(client_id);
         Ok(())
     }
@@ -918,54 +936,33 @@ impl Clients {
     /// The client, from memory when cached: the token endpoint's hot path
     /// touches the database only on a miss.
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(c) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(client_id) {
-            return Ok(Some(c.clone()));
+        if let Some(c) = self.cache.as_ref().and_then(|c| c.get(client_id)) {
+            return Ok(Some(c));
         }
         self.load(client_id).await
     }
 
+    /// Unknown ids are not kept: a flood of made-up ids costs lookups, never
+    /// memory.
     async fn load(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Ok(None);
         }
+        let since = self.cache.as_ref().map(|c| c.generation());
         let id = client_id.to_owned();
         let found = self.store.run(move |conn| rows::find_client(conn, &id)).await?;
         let Some((row, org, secrets)) = found else { return Ok(None) };
         let client = Arc::new(from_rows(row, org, secrets)?);
-        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
-        // Bounded: a flood of distinct unknown ids never reaches here (misses
-        // are not cached), and real clients are few.
-        if cache.len() >= 10_000 {
-            cache.clear();
+        if let (Some(cache), Some(since)) = (&self.cache, since) {
+            cache.insert(since, client_id.to_owned(), client.clone());
         }
-        cache.insert(client_id.to_owned(), client.clone());
         Ok(Some(client))
     }
 
     fn forget(&self, client_id: &str) {
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(client_id);
-    }
-
-    /// Reads the change log and drops changed clients from the cache. Called
-    /// periodically by every instance; cheap when nothing changed.
-    pub fn apply_changes(&self) -> Result<(), StoreError> {
-        let last = self.last_change.load(Ordering::Acquire);
-        if last < 0 {
-            // First poll: whatever is cached was loaded after every change so far.
-            let id = self.store.run_blocking(rows::last_invalidation_id)?;
-            self.last_change.store(id, Ordering::Release);
-            return Ok(());
+        if let Some(cache) = &self.cache {
+            cache.forget(client_id);
         }
-        let changes = self.store.run_blocking(|conn| rows::invalidations_after(conn, last))?;
-        if let Some((id, _, _)) = changes.last() {
-            for (_, topic, item) in &changes {
-                if topic == TOPIC {
-                    self.forget(item);
-                }
-            }
-            self.last_change.store(*id, Ordering::Release);
-        }
-        Ok(())
     }
 
     /// Authenticates a client at the token, introspection or revocation

@@ -4,8 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::changes::record_invalidation;
 use super::models::OrganizationRow;
-use super::schema::{cache_invalidations, client_secrets, consents, oauth_clients, organizations, refresh_tokens};
+use super::schema::{client_secrets, consents, oauth_clients, organizations, refresh_tokens};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -156,18 +157,18 @@ pub struct ClientUpdate {
 
 /// What a change announces in the change log, so every instance drops
 /// its cached copy: (topic, key, when).
-pub type Announcement<'a> = (&'a str, &'a str, NaiveDateTime);
+pub type Announcement<'a> = (&'a str, &'a str);
 
 /// Changes a client and announces it, in one transaction.
 pub fn update_client(
     conn: &mut DbConnection,
     pk: &str,
     update: &ClientUpdate,
-    (topic, key, at): Announcement<'_>,
+    (topic, key): Announcement<'_>,
 ) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
         diesel::update(oauth_clients::table.find(pk)).set(update).execute(c)?;
-        record_invalidation(c, topic, key, at)
+        record_invalidation(c, topic, key)
     })
 }
 
@@ -177,14 +178,14 @@ pub fn delete_client(
     conn: &mut DbConnection,
     pk: &str,
     client_id: &str,
-    (topic, key, at): Announcement<'_>,
+    (topic, key): Announcement<'_>,
 ) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(c)?;
         diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
         diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(c)?;
         diesel::delete(oauth_clients::table.find(pk)).execute(c)?;
-        record_invalidation(c, topic, key, at)
+        record_invalidation(c, topic, key)
     })
 }
 
@@ -218,40 +219,4 @@ pub fn rotate_secret(
         diesel::update(oauth_clients::table.find(&new.client_pk)).set(oauth_clients::updated_at.eq(now)).execute(c)?;
         Ok(())
     })
-}
-
-/// Tells every instance that `item` of `topic` changed.
-pub fn record_invalidation(
-    conn: &mut DbConnection,
-    topic: &str,
-    item: &str,
-    now: NaiveDateTime,
-) -> Result<(), StoreError> {
-    diesel::insert_into(cache_invalidations::table)
-        .values((
-            cache_invalidations::topic.eq(topic),
-            cache_invalidations::item.eq(item),
-            cache_invalidations::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Changes recorded after `after`, oldest first.
-pub fn invalidations_after(conn: &mut DbConnection, after: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
-    Ok(cache_invalidations::table
-        .filter(cache_invalidations::id.gt(after))
-        .order(cache_invalidations::id.asc())
-        .select((cache_invalidations::id, cache_invalidations::topic, cache_invalidations::item))
-        .limit(1000)
-        .load(conn)?)
-}
-
-pub fn last_invalidation_id(conn: &mut DbConnection) -> Result<i64, StoreError> {
-    use diesel::dsl::max;
-    Ok(cache_invalidations::table.select(max(cache_invalidations::id)).first::<Option<i64>>(conn)?.unwrap_or(0))
-}
-
-pub fn prune_invalidations(conn: &mut DbConnection, before: NaiveDateTime) -> Result<usize, StoreError> {
-    Ok(diesel::delete(cache_invalidations::table.filter(cache_invalidations::created_at.lt(before))).execute(conn)?)
 }

@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod changes;
 pub mod clients;
 pub mod conn;
 pub mod grants;

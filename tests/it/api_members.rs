@@ -1,28 +1,13 @@
 //! /v1/members: roles, the last OWNER, who may do what.
 
 use portcullis::accounts::{Role, User};
-use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
 use serde_json::json;
 
 use crate::support::{TestApp, call};
 
 pub(crate) async fn key_for(app: &TestApp, user: &User, scopes: &[&str]) -> String {
     let org_id = app.state.accounts.memberships(&user.id).await.unwrap()[0].organization.id.clone();
-    app.state
-        .api_keys
-        .create(NewApiKey {
-            organization_id: org_id,
-            created_by: Some(user.id.clone()),
-            name: "k".into(),
-            kind: KeyKind::Secret,
-            environment: Environment::Live,
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            expires_at: None,
-            rate_limit_per_minute: None,
-        })
-        .await
-        .unwrap()
-        .1
+    app.secret_key(&org_id, &user.id, scopes).await.1
 }
 
 #[actix_web::test]

@@ -515,6 +515,10 @@ fn keys_list_rotate_and_retire() {
         assert!(err.contains(&format!("error: key {kid} is the {state} key and cannot be retired")), "{err}");
     }
 
+    // A kid is base64url: one that begins with '-' is a kid, not an option.
+    let out = keys(&["retire", "-x7-unknown"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
     // --now: the next key signs at once, with a warning.
     let out = keys(&["rotate", "--algorithm", "RS256", "--now"]);
     assert!(out.status.success(), "{}", text(&out));

@@ -12,6 +12,7 @@ mod api_session;
 mod app_registration_limits;
 mod authority;
 mod browser;
+mod cached_verification;
 mod cli;
 mod concurrent_writes;
 mod every_instance;

@@ -122,6 +122,27 @@ impl TestApp {
         browser()
     }
 
+    /// A live secret key of `organization_id` made by `creator`: its id and
+    /// the key itself.
+    pub async fn secret_key(&self, organization_id: &str, creator: &str, scopes: &[&str]) -> (String, String) {
+        let (key, plaintext) = self
+            .state
+            .api_keys
+            .create(portcullis::apikeys::NewApiKey {
+                organization_id: organization_id.into(),
+                created_by: Some(creator.into()),
+                name: "test key".into(),
+                kind: portcullis::apikeys::KeyKind::Secret,
+                environment: portcullis::apikeys::Environment::Live,
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                expires_at: None,
+                rate_limit_per_minute: None,
+            })
+            .await
+            .unwrap();
+        (key.id, plaintext)
+    }
+
     pub fn user(&self) -> UserBuilder<'_> {
         UserBuilder {
             app: self,

@@ -1,0 +1,121 @@
+//! A verification cache: entries loaded from the database, dropped when
+//! the change log says they changed (`changes`), and in any case after
+//! `max_age`. A load that raced a change is never kept: every drop moves a
+//! generation forward, and an entry is only stored when no drop happened
+//! between the start of its load and its insertion.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Cache<V> {
+    entries: RwLock<HashMap<String, (Arc<V>, Instant)>>,
+    generation: AtomicU64,
+    max_entries: usize,
+    max_age: Duration,
+}
+
+impl<V> Cache<V> {
+    pub fn new(max_entries: usize, max_age: Duration) -> Self {
+        Self { entries: RwLock::new(HashMap::new()), generation: AtomicU64::new(0), max_entries, max_age }
+    }
+
+    /// The entry, unless it is older than `max_age`.
+    pub fn get(&self, key: &str) -> Option<Arc<V>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        let (v, loaded) = entries.get(key)?;
+        (loaded.elapsed() < self.max_age).then(|| v.clone())
+    }
+
+    /// Take this before reading the database, give it to `insert` after.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Stores what a load read, unless something was dropped since it began
+    /// (what it read may be older than that change). Full: expired entries
+    /// go, then everything (a flood of distinct keys costs reloads, never
+    /// memory).
+    pub fn insert(&self, since: u64, key: String, value: Arc<V>) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != since {
+            return;
+        }
+        if entries.len() >= self.max_entries && !entries.contains_key(&key) {
+            entries.retain(|_, (_, loaded)| loaded.elapsed() < self.max_age);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    /// Drops every entry `changed` picks.
+    pub fn forget_where(&self, changed: impl Fn(&V) -> bool) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, (v, _)| !changed(v));
+    }
+
+    pub fn forget(&self, key: &str) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(key);
+    }
+
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_that_raced_a_change_is_not_kept() {
+        let cache = Cache::new(10, Duration::from_secs(60));
+        let before = cache.generation();
+        cache.forget("k"); // a change lands while the load reads the old row
+        cache.insert(before, "k".into(), Arc::new(1));
+        assert!(cache.get("k").is_none());
+        let now = cache.generation();
+        cache.insert(now, "k".into(), Arc::new(2));
+        assert_eq!(cache.get("k").as_deref(), Some(&2));
+    }
+
+    #[test]
+    fn forget_where_drops_only_what_it_picks() {
+        let cache = Cache::new(10, Duration::from_secs(60));
+        for i in 0..4 {
+            cache.insert(cache.generation(), format!("k{i}"), Arc::new(i));
+        }
+        cache.forget_where(|v| v % 2 == 0);
+        assert_eq!((0..4).filter(|i| cache.get(&format!("k{i}")).is_some()).collect::<Vec<_>>(), vec![1, 3]);
+    }
+
+    #[test]
+    fn entries_expire_and_a_full_cache_never_grows() {
+        let cache = Cache::new(3, Duration::ZERO);
+        cache.insert(cache.generation(), "a".into(), Arc::new(1));
+        assert!(cache.get("a").is_none(), "older than max_age");
+        let cache = Cache::new(3, Duration::from_secs(60));
+        for i in 0..10 {
+            cache.insert(cache.generation(), format!("k{i}"), Arc::new(i));
+            assert!(cache.len() <= 3);
+        }
+        assert_eq!(cache.get("k9").as_deref(), Some(&9));
+    }
+}

@@ -5,10 +5,15 @@
 //! reports them as ignored, and `cargo test -- --include-ignored` (as
 //! `.ci/run` does) runs them, failing when the browser is missing.
 
-use std::io::{BufRead, BufReader};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -34,25 +39,27 @@ fn find(names: &[&str]) -> Option<String> {
     })
 }
 
-/// Starts chromedriver and a headless Chromium session.
-pub(crate) async fn open_browser() -> (ChromeDriver, Client) {
-    let (Some(driver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser"])) else {
-        panic!("the browser tests need chromium and chromedriver on PATH (Debian: chromium, chromium-driver)");
-    };
-    // Port 0: chromedriver picks a free port and says which on stdout.
+/// Starts chromedriver; on its exit, what it said on stdout and stderr.
+fn start_chromedriver(driver: &str) -> Result<(ChromeDriver, u16), String> {
+    let mut stderr = tempfile::tempfile().unwrap();
     let mut child = Command::new(driver)
         .arg("--port=0")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(stderr.try_clone().unwrap()))
         .spawn()
         .expect("chromedriver starts");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     // Killed on drop, also when the test fails while it starts.
-    let mut driver = ChromeDriver { child, url: String::new(), _profile: tempfile::tempdir().unwrap() };
+    let driver = ChromeDriver { child, url: String::new(), _profile: tempfile::tempdir().unwrap() };
     let mut said = String::new();
     let port = loop {
         let mut line = String::new();
-        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "chromedriver exited: {said}");
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            drop(driver);
+            let mut errors = String::new();
+            let _ = stderr.seek(SeekFrom::Start(0)).and_then(|_| stderr.read_to_string(&mut errors));
+            return Err(format!("chromedriver exited: {said}{errors}"));
+        }
         said.push_str(&line);
         if let Some(rest) = line.trim_end().strip_prefix("ChromeDriver was started successfully on port ") {
             break rest.trim_end_matches('.').parse::<u16>().unwrap_or_else(|_| panic!("no port in {line:?}"));
@@ -60,6 +67,25 @@ pub(crate) async fn open_browser() -> (ChromeDriver, Client) {
     };
     // Keep reading what it prints, so that it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Ok((driver, port))
+}
+
+/// Starts chromedriver and a headless Chromium session.
+pub(crate) async fn open_browser() -> (ChromeDriver, Client) {
+    let (Some(driver), Some(chromium)) = (find(&["chromedriver"]), find(&["chromium", "chromium-browser"])) else {
+        panic!("the browser tests need chromium and chromedriver on PATH (Debian: chromium, chromium-driver)");
+    };
+    // Port 0: chromedriver picks a free port and says which on stdout. Under
+    // load it has exited once right after starting: then it is started again,
+    // and if it keeps exiting, the failure says what it wrote.
+    let mut failures = Vec::new();
+    let (mut driver, port) = loop {
+        match start_chromedriver(&driver) {
+            Ok(started) => break started,
+            Err(said) if failures.len() < 2 => failures.push(said),
+            Err(said) => panic!("chromedriver exited three times: {failures:?}, {said}"),
+        }
+    };
     driver.url = format!("http://127.0.0.1:{port}");
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -88,35 +114,191 @@ pub(crate) async fn open_browser() -> (ChromeDriver, Client) {
     }
 }
 
+/// How long a page may take to come, under load included.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Where the browser is and what its page says, for failure messages.
+pub(crate) async fn whereabouts(b: &Client) -> String {
+    let url = match b.current_url().await {
+        Ok(url) => url.to_string(),
+        Err(e) => format!("(no URL: {e})"),
+    };
+    let text = match b
+        .execute("return document.body ? document.body.innerText : document.documentElement.outerHTML", vec![])
+        .await
+    {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("(no page text: {e})"),
+    };
+    let text: String = text.chars().take(800).collect();
+    format!("browser is at {url}; the page says {text:?}")
+}
+
+/// Waits for an element of the page; a failure says where the browser is.
+pub(crate) async fn wait_for(b: &Client, what: Locator<'_>) -> Element {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match b.find(what).await {
+            Ok(element) => return element,
+            Err(e) if e.is_no_such_element() && Instant::now() < deadline => {}
+            Err(e) => panic!("no {what:?} ({e}); {}", whereabouts(b).await),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub(crate) async fn fill(b: &Client, id: &str, value: &str) {
-    b.find(Locator::Id(id)).await.unwrap().send_keys(value).await.unwrap();
+    if let Err(e) = wait_for(b, Locator::Id(id)).await.send_keys(value).await {
+        panic!("cannot fill #{id} ({e}); {}", whereabouts(b).await);
+    }
 }
 
 /// The text of an element, waiting for the page that has it (a click that
-/// submits a form returns before the next page is there).
+/// submits a form returns before the next page is there, and an element
+/// found just before the page goes is stale: found again).
 pub(crate) async fn text_of(b: &Client, id: &str) -> String {
-    b.wait().at_most(Duration::from_secs(10)).for_element(Locator::Id(id)).await.unwrap().text().await.unwrap()
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match wait_for(b, Locator::Id(id)).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {}
+            Err(e) => panic!("no text of #{id} ({e}); {}", whereabouts(b).await),
+        }
+    }
+}
+
+/// Clicks an element once it is there.
+pub(crate) async fn click(b: &Client, what: Locator<'_>) {
+    if let Err(e) = wait_for(b, what).await.click().await {
+        panic!("cannot click {what:?} ({e}); {}", whereabouts(b).await);
+    }
 }
 
 pub(crate) async fn submit(b: &Client, form_action: &str) {
-    b.find(Locator::Css(&format!("form[action='{form_action}'] button[type=submit]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, Locator::Css(&format!("form[action='{form_action}'] button[type=submit]"))).await;
 }
 
 async fn wait_for_path(b: &Client, path: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + WAIT;
     loop {
         let url = b.current_url().await.unwrap();
         let here = format!("{}{}", url.path(), url.query().map(|q| format!("?{q}")).unwrap_or_default());
         if here == path {
             return here;
         }
-        assert!(Instant::now() < deadline, "expected {path}, browser is at {here}");
+        if Instant::now() >= deadline {
+            panic!("expected {path}; {}", whereabouts(b).await);
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An app's redirect URI, `http://127.0.0.1:PORT/callback`, served for the
+/// whole test: every request gets a small page, and the request lines are
+/// kept. Listening (rather than leaving the port closed) keeps the port from
+/// being taken by another test's server, and the browser lands on a real page.
+pub(crate) struct AppCallback {
+    pub(crate) url: String,
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    seen: AtomicUsize,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AppCallback {
+    pub(crate) fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let requests = requests.clone();
+                    // One thread a connection: a browser's preconnected socket may never ask.
+                    std::thread::spawn(move || answer(stream, &requests));
+                }
+            })
+        };
+        AppCallback {
+            url: format!("http://{addr}/callback"),
+            addr,
+            requests,
+            seen: AtomicUsize::new(0),
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits until the browser has asked for the callback again and is on its
+    /// page; the query of the browser's URL, which is the one the app got.
+    pub(crate) async fn landed(&self, b: &Client) -> HashMap<String, String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let callbacks: Vec<String> =
+                self.requests.lock().unwrap().iter().filter(|r| r.starts_with("GET /callback")).cloned().collect();
+            let seen = self.seen.load(Ordering::SeqCst);
+            if callbacks.len() > seen {
+                let url = b.current_url().await.unwrap();
+                if url.as_str().starts_with(&self.url) {
+                    let target = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+                    let asked = &callbacks[callbacks.len() - 1];
+                    assert_eq!(asked, &format!("GET {target} HTTP/1.1"), "the app got what the browser shows");
+                    self.seen.store(callbacks.len(), Ordering::SeqCst);
+                    return url.query_pairs().into_owned().collect();
+                }
+            }
+            if Instant::now() >= deadline {
+                let all = self.requests.lock().unwrap().clone();
+                panic!("the browser did not land at {} (it asked {all:?}); {}", self.url, whereabouts(b).await);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Reads one request's head, keeps its request line and answers with a page.
+fn answer(stream: TcpStream, requests: &Mutex<Vec<String>>) {
+    let _ = stream.set_read_timeout(Some(WAIT));
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        let mut header = String::new();
+        match reader.read_line(&mut header) {
+            Ok(0) | Err(_) => return,
+            Ok(_) if header.trim_end().is_empty() => break,
+            Ok(_) => {}
+        }
+    }
+    requests.lock().unwrap().push(request_line.trim_end().to_owned());
+    let body = "<!doctype html><title>The app</title><p id=\"app-callback\">The app got the answer.</p>";
+    let _ = (&stream).write_all(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+impl Drop for AppCallback {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread, which then stops.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -164,18 +346,10 @@ async fn signup_dashboard_logout_login_in_chromium() {
     fill(&b, "password", "not the password").await;
     submit(&b, "/login").await;
     // The answer is the same page: wait for it rather than race the submit.
-    let error = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("p.error"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let error = wait_for(&b, Locator::Css("p.error")).await.text().await.unwrap();
     assert_eq!(error, "Invalid email or password.");
 
-    b.find(Locator::Id("password")).await.unwrap().send_keys(PASSWORD).await.unwrap();
+    fill(&b, "password", PASSWORD).await;
     submit(&b, "/login").await;
     wait_for_path(&b, "/dashboard").await;
     assert_eq!(text_of(&b, "who").await, "lin@example.com");
@@ -188,9 +362,9 @@ async fn signup_dashboard_logout_login_in_chromium() {
 async fn consent_page_in_chromium_sends_the_code_back_to_the_app() {
     let (_driver, b) = open_browser().await;
     let app = TestApp::spawn().await;
-    // Nothing listens at the app's callback: the browser stops there and we read the URL.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let callback = format!("http://127.0.0.1:{port}/callback");
+    // The app's callback: a page that the browser lands on, and we read the URL.
+    let app_callback = AppCallback::start();
+    let callback = app_callback.url.clone();
     let reg = app.oauth_client().await.redirect_uris(&[&callback]).create().await;
     let (user, _) = app.user().create().await;
 
@@ -206,25 +380,18 @@ async fn consent_page_in_chromium_sends_the_code_back_to_the_app() {
     fill(&b, "email", &user.email).await;
     fill(&b, "password", PASSWORD).await;
     submit(&b, "/login").await;
+    // The login page names the app too: wait for the consent page's button.
+    let approve = wait_for(&b, Locator::Id("approve")).await;
     assert_eq!(text_of(&b, "app-name").await, "Example App");
     assert_eq!(text_of(&b, "redirect-to").await, callback);
-    let scopes = b.find(Locator::Css("ul.scopes")).await.unwrap().text().await.unwrap();
+    let scopes = wait_for(&b, Locator::Css("ul.scopes")).await.text().await.unwrap();
     assert!(scopes.contains("Read your data") && scopes.contains("Create and change your data"), "{scopes}");
     if let Ok(png) = b.screenshot().await {
         let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent.png"), png);
     }
-    b.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    approve.click().await.unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let landed = loop {
-        let url = b.current_url().await.unwrap();
-        if url.as_str().starts_with(&callback) {
-            break url;
-        }
-        assert!(Instant::now() < deadline, "browser is at {url}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let q: std::collections::HashMap<_, _> = landed.query_pairs().into_owned().collect();
+    let q = app_callback.landed(&b).await;
     assert_eq!(q.get("state").map(String::as_str), Some("st-42"));
     assert_eq!(q.get("iss").map(String::as_str), Some(app.base.as_str()));
     assert!(q.get("code").is_some_and(|c| c.len() >= 43));

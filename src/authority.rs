@@ -58,6 +58,9 @@ pub struct Principal {
     pub user_id: Option<String>,
     /// The acting member's current role; `None` when they are no member.
     pub role: Option<Role>,
+    /// The acting member's email when the credential brought it along (an
+    /// API key's creator, from the same lookup); otherwise ask `Accounts`.
+    pub user_email: Option<String>,
     /// What it may do now: its scopes ∩ the acting member's role.
     pub scopes: ScopeSet,
     pub key: Option<ApiKey>,
@@ -348,6 +351,7 @@ async fn from_api_key(api_keys: &ApiKeys, credential: &str) -> Result<Result<Pri
             organization_id: v.key.organization_id.clone(),
             organization_name: v.organization_name,
             user_id: v.key.created_by.clone(),
+            user_email: v.creator_email,
             role: v.role,
             scopes: v.effective_scopes,
             expires_at: v.key.expires_at,
@@ -413,6 +417,7 @@ async fn from_access_token(
         organization_id,
         organization_name: m.organization_name,
         user_id: acting,
+        user_email: None,
         scopes: policy::effective(&token_scopes, m.role),
         role: m.role,
         key: None,

@@ -46,6 +46,7 @@ pub struct VerifiedKey {
     pub key: ApiKey,
     pub organization_name: String,
     pub role: Option<Role>,
+    pub creator_email: Option<String>,
     pub effective_scopes: ScopeSet,
 }
 
@@ -144,6 +145,7 @@ pub struct StoredKey {
     key: ApiKey,
     organization_name: String,
     role: Option<Role>,
+    creator_email: Option<String>,
 }
 
 impl ApiKeys {
@@ -303,6 +305,7 @@ impl ApiKeys {
             effective_scopes: policy::effective(&key.scopes, stored.role),
             organization_name: stored.organization_name.clone(),
             role: stored.role,
+            creator_email: stored.creator_email.clone(),
             key: key.clone(),
         }))
     }
@@ -314,7 +317,7 @@ impl ApiKeys {
         let since = self.cache.as_ref().map(|c| c.generation());
         let d = digest.clone();
         let found = self.store.run(move |conn| rows::find_for_verification(conn, &d)).await?;
-        let Some((row, org, role)) = found else { return Ok(None) };
+        let Some((row, org, role, creator_email)) = found else { return Ok(None) };
         // The digest matched by index; compare again in constant time anyway.
         if !opaque::constant_time_eq(&row.key_digest, &digest) {
             return Ok(None);
@@ -323,6 +326,7 @@ impl ApiKeys {
             key: from_row(row)?,
             organization_name: org.name,
             role: role.and_then(|r| r.parse::<Role>().ok()),
+            creator_email,
         });
         if let (Some(cache), Some(since)) = (&self.cache, since) {
             cache.insert(since, digest, stored.clone());
@@ -502,7 +506,8 @@ impl ApiKeys {
 }
 
 /// Drops the keys a change names: the key itself, the keys its creator made
-/// in an organization whose membership changed, an organization's keys.
+/// in an organization whose membership changed, an organization's keys, a
+/// user's keys (the email changed).
 fn forget_changed(cache: &Cache<StoredKey>, change: Change<'_>) {
     match change {
         Change::Everything => cache.clear(),
@@ -512,6 +517,7 @@ fn forget_changed(cache: &Cache<StoredKey>, change: Change<'_>) {
             cache.forget_where(|s| s.key.organization_id == org && s.key.created_by.as_deref() == Some(user));
         }
         Change::Item { topic: "organization", item } => cache.forget_where(|s| s.key.organization_id == item),
+        Change::Item { topic: "user", item } => cache.forget_where(|s| s.key.created_by.as_deref() == Some(item)),
         Change::Item { .. } => {}
     }
 }

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::OrganizationRow;
-use super::schema::{api_keys, memberships, organizations};
+use super::schema::{api_keys, memberships, organizations, users};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -33,12 +33,12 @@ pub fn insert_key(conn: &mut DbConnection, row: &ApiKeyRow) -> Result<(), StoreE
     Ok(())
 }
 
-/// The hot path: one indexed lookup that also brings the organization and
-/// the creator's current role in it (none when the creator left).
-pub fn find_for_verification(
-    conn: &mut DbConnection,
-    digest: &str,
-) -> Result<Option<(ApiKeyRow, OrganizationRow, Option<String>)>, StoreError> {
+/// A key as verification reads it: the key, its organization, its
+/// creator's current role there (none when the creator left) and email.
+pub type KeyForVerification = (ApiKeyRow, OrganizationRow, Option<String>, Option<String>);
+
+/// The hot path's one indexed lookup (once per key while it is cached).
+pub fn find_for_verification(conn: &mut DbConnection, digest: &str) -> Result<Option<KeyForVerification>, StoreError> {
     Ok(api_keys::table
         .inner_join(organizations::table)
         .left_join(
@@ -46,8 +46,14 @@ pub fn find_for_verification(
                 .eq(api_keys::organization_id)
                 .and(memberships::user_id.nullable().eq(api_keys::created_by))),
         )
+        .left_join(users::table.on(users::id.nullable().eq(api_keys::created_by)))
         .filter(api_keys::key_digest.eq(digest))
-        .select((ApiKeyRow::as_select(), OrganizationRow::as_select(), memberships::role.nullable()))
+        .select((
+            ApiKeyRow::as_select(),
+            OrganizationRow::as_select(),
+            memberships::role.nullable(),
+            users::email.nullable(),
+        ))
         .first(conn)
         .optional()?)
 }

@@ -93,10 +93,32 @@ async fn a_change_made_by_another_process_reaches_the_cache_through_the_change_l
     // The CLI or another instance revokes it in the shared database: the
     // triggers log it, whatever code made the change.
     let elsewhere = elsewhere(&app);
+    // The creator's email, shown by validate, changed past the server.
+    let (_, b) = call(&app, "GET", "/v1/auth/validate", &k, None).await;
+    assert_eq!(b["data"]["user"], json!({"id": owner.id, "email": owner.email}));
+    let uid = owner.id.clone();
+    app.state
+        .store
+        .run(move |c| {
+            use diesel::prelude::*;
+            use portcullis::store::schema::users;
+            Ok(diesel::update(users::table.find(uid)).set(users::email.eq("new@example.com")).execute(c)?)
+        })
+        .await
+        .unwrap();
+    read_log(&app).await;
+    let (_, b) = call(&app, "GET", "/v1/auth/validate", &k, None).await;
+    assert_eq!(b["data"]["user"]["email"], "new@example.com");
+
     elsewhere.revoke(&org.id, &id).await.unwrap();
-    let state = app.state.clone();
-    tokio::task::spawn_blocking(move || state.changes.catch_up()).await.unwrap().unwrap();
+    read_log(&app).await;
     assert_eq!(validate(&app, &k).await, Err("401 REVOKED_API_KEY".into()));
+}
+
+/// What every poll does: read the change log.
+async fn read_log(app: &TestApp) {
+    let changes = app.state.changes.clone();
+    tokio::task::spawn_blocking(move || changes.catch_up()).await.unwrap().unwrap();
 }
 
 #[actix_web::test]

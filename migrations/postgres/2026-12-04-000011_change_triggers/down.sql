@@ -1,4 +1,6 @@
 DROP INDEX cache_invalidations_created_at;
+DROP TRIGGER users_email_changed ON users;
+DROP FUNCTION portcullis_user_changed();
 DROP TRIGGER cache_invalidations_announced ON cache_invalidations;
 DROP FUNCTION portcullis_announce_change();
 DROP TRIGGER organizations_changed ON organizations;

@@ -2,7 +2,8 @@
 -- written to the change log by the database itself, whichever code path
 -- (server, CLI, a cascade) made it: a key's revocation, expiry, scopes,
 -- name or limit; a membership added, changed or removed (the creator's role
--- bounds the key); an organization renamed or deleted. Each entry of the
+-- bounds the key); an organization renamed or deleted; a creator's email
+-- (shown by /v1/auth/validate). Each entry of the
 -- log is also announced on the channel portcullis_changes when its
 -- transaction commits, so that every instance drops it at once; the log
 -- itself is the fallback for an instance that missed the announcement.
@@ -50,5 +51,15 @@ END $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER cache_invalidations_announced AFTER INSERT ON cache_invalidations
     FOR EACH ROW EXECUTE FUNCTION portcullis_announce_change();
+
+CREATE FUNCTION portcullis_user_changed() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at)
+    VALUES ('user', OLD.id, now() AT TIME ZONE 'UTC');
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+
+CREATE TRIGGER users_email_changed AFTER UPDATE OF email ON users
+    FOR EACH ROW EXECUTE FUNCTION portcullis_user_changed();
 
 CREATE INDEX cache_invalidations_created_at ON cache_invalidations (created_at);

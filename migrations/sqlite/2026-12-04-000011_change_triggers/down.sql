@@ -1,4 +1,5 @@
 DROP INDEX cache_invalidations_created_at;
+DROP TRIGGER users_email_changed;
 DROP TRIGGER organizations_deleted;
 DROP TRIGGER organizations_changed;
 DROP TRIGGER memberships_deleted;

@@ -2,7 +2,8 @@
 -- written to the change log by the database itself, whichever code path
 -- (server, CLI, a cascade) made it: a key's revocation, expiry, scopes,
 -- name or limit; a membership added, changed or removed (the creator's role
--- bounds the key); an organization renamed or deleted.
+-- bounds the key); an organization renamed or deleted; a creator's email
+-- (shown by /v1/auth/validate).
 CREATE TRIGGER api_keys_changed AFTER UPDATE OF revoked_at, expires_at, scopes, name, rate_limit_per_minute,
     organization_id, created_by, key_digest ON api_keys
 BEGIN
@@ -44,6 +45,12 @@ CREATE TRIGGER organizations_deleted AFTER DELETE ON organizations
 BEGIN
     INSERT INTO cache_invalidations (topic, item, created_at)
     VALUES ('organization', OLD.id, strftime('%Y-%m-%d %H:%M:%f', 'now'));
+END;
+
+CREATE TRIGGER users_email_changed AFTER UPDATE OF email ON users
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at)
+    VALUES ('user', OLD.id, strftime('%Y-%m-%d %H:%M:%f', 'now'));
 END;
 
 CREATE INDEX cache_invalidations_created_at ON cache_invalidations (created_at);

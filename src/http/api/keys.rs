@@ -303,9 +303,10 @@ pub async fn roll(
     security(("bearer" = []))
 )]
 pub async fn validate(p: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let user = match &p.user_id {
-        Some(id) => state.accounts.user(id).await?.map(|u| json!({ "id": u.id, "email": u.email })),
-        None => None,
+    let user = match (&p.user_id, &p.user_email) {
+        (Some(id), Some(email)) => Some(json!({ "id": id, "email": email })),
+        (Some(id), None) => state.accounts.user(id).await?.map(|u| json!({ "id": u.id, "email": u.email })),
+        (None, _) => None,
     };
     let data = json!({
         "valid": true,

@@ -223,6 +223,12 @@ bench_backend() { # backend, database url
     expect 200 -H "Authorization: Bearer $key" "$BASE/v1/auth/validate"
     measure "/v1/auth/validate, API key" "$backend" "$SERVER" -H "Authorization: Bearer $key" \
         "$BASE/v1/auth/validate"
+    # The same with cache.strict: the database read on every request, as before the cache.
+    PORTCULLIS_CACHE__STRICT=true restart_as "$backend" ES256
+    expect 200 -H "Authorization: Bearer $key" "$BASE/v1/auth/validate"
+    measure "/v1/auth/validate, API key, cache.strict" "$backend" "$SERVER" -H "Authorization: Bearer $key" \
+        "$BASE/v1/auth/validate"
+    restart_as "$backend" ES256
     expect 200 "$BASE/.well-known/jwks.json"
     measure "JWKS" "$backend" "$SERVER" "$BASE/.well-known/jwks.json"
 

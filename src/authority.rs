@@ -327,15 +327,18 @@ async fn member(store: &Store, organization_id: &str, user_id: Option<&str>) -> 
 }
 
 /// The one resolution of a /v1 credential: an API key (by its format), or
-/// an access token whose audience is the management API.
+/// an access token whose audience is the management API. `for_change`: the
+/// request changes something, so an API key is read from the database, not
+/// from memory (see `ApiKeys::verify_fresh`).
 pub async fn resolve(
     api_keys: &ApiKeys,
     oauth: &OAuth,
     store: &Store,
     credential: &str,
+    for_change: bool,
 ) -> Result<Result<Principal, Refusal>, StoreError> {
     if format::parse(api_keys.words(), credential).is_some() {
-        return from_api_key(api_keys, credential).await;
+        return from_api_key(api_keys, credential, for_change).await;
     }
     if credential.bytes().filter(|b| *b == b'.').count() == 2 {
         return from_access_token(oauth, store, credential).await;
@@ -343,8 +346,13 @@ pub async fn resolve(
     Ok(Err(Refusal::Invalid("The provided API key is invalid.")))
 }
 
-async fn from_api_key(api_keys: &ApiKeys, credential: &str) -> Result<Result<Principal, Refusal>, StoreError> {
-    Ok(match api_keys.verify(credential).await? {
+async fn from_api_key(
+    api_keys: &ApiKeys,
+    credential: &str,
+    fresh: bool,
+) -> Result<Result<Principal, Refusal>, StoreError> {
+    let verified = if fresh { api_keys.verify_fresh(credential).await? } else { api_keys.verify(credential).await? };
+    Ok(match verified {
         Ok(v) => Ok(Principal {
             kind: CredentialKind::ApiKey,
             credential_id: v.key.id.clone(),

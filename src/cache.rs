@@ -36,8 +36,9 @@ impl<V> Cache<V> {
 
     /// Stores what a load read, unless something was dropped since it began
     /// (what it read may be older than that change). Full: expired entries
-    /// go, then everything (a flood of distinct keys costs reloads, never
-    /// memory).
+    /// go, then half of the others, picked by the map's random order (a
+    /// flood of distinct keys costs reloads, never memory, and empties no
+    /// one's cache at once).
     pub fn insert(&self, since: u64, key: String, value: Arc<V>) {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) != since {
@@ -45,8 +46,12 @@ impl<V> Cache<V> {
         }
         if entries.len() >= self.max_entries && !entries.contains_key(&key) {
             entries.retain(|_, (_, loaded)| loaded.elapsed() < self.max_age);
+            let mut i = 0usize;
             if entries.len() >= self.max_entries {
-                entries.clear();
+                entries.retain(|_, _| {
+                    i += 1;
+                    i.is_multiple_of(2)
+                });
             }
         }
         entries.insert(key, (value, Instant::now()));

@@ -27,8 +27,10 @@ pub enum Change<'a> {
 
 pub type Subscriber = Arc<dyn Fn(Change<'_>) + Send + Sync>;
 
-/// How long an id missing from the log is asked for again.
-const GAP_WAIT: Duration = Duration::from_secs(60);
+/// How long an id missing from the log is asked for again: longer than
+/// any transaction of ours stays open (and `cache.max_age_secs` bounds what
+/// a transaction held open longer by hand could leave behind).
+const GAP_WAIT: Duration = Duration::from_secs(600);
 /// Most gaps remembered; beyond, caches are emptied instead.
 const MAX_GAPS: usize = 10_000;
 /// Entries read at once.
@@ -39,6 +41,13 @@ const START_OVERLAP: i64 = 100;
 /// How often the listener looks for announcements on its connection (a
 /// non-blocking read of the socket).
 const LISTEN_TICK: Duration = Duration::from_millis(2);
+/// How often the listener asks its connection a question, so that a dead
+/// one (a half-open TCP connection reads as merely quiet) is noticed.
+const LISTEN_HEARTBEAT: Duration = Duration::from_secs(5);
+/// libpq settings for the listener's connection: TCP keepalives, and a cap
+/// on unacknowledged data, so a vanished server is noticed within seconds.
+const LISTEN_CONNECTION: &str =
+    "keepalives=1&keepalives_idle=5&keepalives_interval=2&keepalives_count=3&tcp_user_timeout=10000";
 /// How often the log is pruned, and how long entries are kept.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const KEPT: chrono::Duration = chrono::Duration::hours(1);
@@ -92,9 +101,13 @@ impl Changes {
     /// something: once it returns, this instance's caches know.
     pub async fn catch_up_now(self: &Arc<Self>) {
         let this = self.clone();
-        let done = tokio::task::spawn_blocking(move || this.catch_up()).await;
-        if let Ok(Err(e)) = done {
-            tracing::warn!(cause = %e, "reading the change log failed; caches emptied");
+        match tokio::task::spawn_blocking(move || this.catch_up()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(cause = %e, "reading the change log failed; caches emptied"),
+            Err(e) => {
+                self.dispatch(Change::Everything);
+                tracing::warn!(cause = %e, "reading the change log failed; caches emptied");
+            }
         }
     }
 
@@ -166,10 +179,13 @@ fn listen(changes: &Weak<Changes>, url: &str) {
     use diesel::{Connection, PgConnection, RunQueryDsl};
     let mut failures = 0u32;
     while changes.strong_count() > 0 {
-        let connected = PgConnection::establish(url).map_err(|e| e.to_string()).and_then(|mut conn| {
-            diesel::sql_query(format!("LISTEN {}", rows::CHANNEL)).execute(&mut conn).map_err(|e| e.to_string())?;
-            Ok(conn)
-        });
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let connected = PgConnection::establish(&format!("{url}{sep}{LISTEN_CONNECTION}"))
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                diesel::sql_query(format!("LISTEN {}", rows::CHANNEL)).execute(&mut conn).map_err(|e| e.to_string())?;
+                Ok(conn)
+            });
         let mut conn = match connected {
             Ok(conn) => conn,
             Err(e) => {
@@ -186,11 +202,18 @@ fn listen(changes: &Weak<Changes>, url: &str) {
         if let Some(c) = changes.upgrade() {
             let _ = c.catch_up();
         }
+        let mut asked = std::time::Instant::now();
         loop {
             std::thread::sleep(LISTEN_TICK);
             let Some(c) = changes.upgrade() else { return };
             let mut lost = None;
-            for n in conn.notifications_iter() {
+            if asked.elapsed() >= LISTEN_HEARTBEAT {
+                asked = std::time::Instant::now();
+                if let Err(e) = diesel::sql_query("SELECT 1").execute(&mut conn) {
+                    lost = Some(e);
+                }
+            }
+            for n in conn.notifications_iter().take_while(|_| lost.is_none()) {
                 match n {
                     Ok(n) => {
                         if let Some((topic, item)) = n.payload.split_once(':') {

@@ -173,11 +173,12 @@ fn spawn_change_poller(state: web::Data<AppState>) {
             tick.tick().await;
             let (s, policy) = (state.clone(), policy.clone());
             let result = tokio::task::spawn_blocking(move || {
-                if let Err(e) = signing_key_housekeeping(&s, &policy) {
-                    tracing::warn!(cause = %e, "signing-key housekeeping failed");
-                }
+                // The log first: nothing else delays what another instance changed.
                 if let Err(e) = s.changes.catch_up() {
                     tracing::warn!(cause = %e, "reading the change log failed; caches emptied");
+                }
+                if let Err(e) = signing_key_housekeeping(&s, &policy) {
+                    tracing::warn!(cause = %e, "signing-key housekeeping failed");
                 }
                 s.changes.prune_now_and_then()?;
                 s.accounts.end_expired_sessions()?;

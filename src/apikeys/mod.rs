@@ -272,11 +272,27 @@ impl ApiKeys {
     /// memory (one indexed lookup on a miss), scope arithmetic. Writes
     /// nothing; the use is noted in memory.
     pub async fn verify(&self, presented: &str) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
+        self.verify_from(presented, false).await
+    }
+
+    /// `verify` from the database, past the cache (which it refreshes):
+    /// for requests that change something. A key that lost its power a
+    /// moment ago on another instance makes nothing (no key, no app) in the
+    /// moment before the change reaches this instance's cache.
+    pub async fn verify_fresh(&self, presented: &str) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
+        self.verify_from(presented, true).await
+    }
+
+    async fn verify_from(
+        &self,
+        presented: &str,
+        fresh: bool,
+    ) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
         if format::parse(&self.words, presented).is_none() {
             return Ok(Err(VerifyFailure::Invalid));
         }
         let digest = opaque::digest(presented);
-        let cached = self.cache.as_ref().and_then(|c| c.get(&digest));
+        let cached = if fresh { None } else { self.cache.as_ref().and_then(|c| c.get(&digest)) };
         let stored = match cached {
             Some(stored) => stored,
             None => match self.load(digest).await? {

@@ -687,6 +687,9 @@ impl Clients {
         changes.subscribe(Arc::new(move |change| match change {
             Change::Everything => c.clear(),
             Change::Item { topic: TOPIC, item } => c.forget(item),
+            Change::Item { topic: "organization", item } => {
+                c.forget_where(|client: &Client| client.organization_id == item)
+            }
             Change::Item { .. } => {}
         }));
         self.cache = Some(cache);

@@ -222,3 +222,59 @@ async fn a_log_entry_committed_after_a_later_one_was_read_is_not_missed() {
     read().await;
     assert_eq!(seen.lock().unwrap().len(), 2, "and only once");
 }
+
+/// A request that changes something reads its API key from the database:
+/// a key revoked elsewhere a moment ago makes no new key on an instance
+/// that has not heard of the revocation yet.
+#[actix_web::test]
+async fn a_key_revoked_elsewhere_makes_nothing_before_the_news_arrives() {
+    let app = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let (owner, org) = app.user().create().await;
+    let (id, k) = key(&app, &org.id, &owner.id, &["read", "write"]).await;
+    assert_eq!(validate(&app, &k).await, scopes(&["read", "write"]));
+    elsewhere(&app).revoke(&org.id, &id).await.unwrap();
+    let (s, b) = call(&app, "POST", "/v1/api-keys", &k, Some(json!({"name": "child", "scopes": ["read"]}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")), "{b}");
+}
+
+/// Changes to an app made past the server (SQL by hand, a cascade) are
+/// logged by the database too: a secret deleted there stops working.
+#[actix_web::test]
+async fn an_app_secret_deleted_past_the_server_stops_working_once_the_log_is_read() {
+    use diesel::prelude::*;
+    use portcullis::store::schema::client_secrets;
+    let app = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let reg = app.oauth_client().await.create().await;
+    let form = [("grant_type", "client_credentials"), ("scope", "read")];
+    let token = |secret: String| {
+        let (app, id) = (&app, reg.client.client_id.clone());
+        async move {
+            app.client.post(app.url("/oauth/token")).basic_auth(id, Some(secret)).form(&form).send().await.unwrap()
+        }
+    };
+    assert_eq!(token(reg.secret.clone().unwrap()).await.status(), 200);
+    app.state.store.run(|c| Ok(diesel::delete(client_secrets::table).execute(c)?)).await.unwrap();
+    read_log(&app).await;
+    assert_eq!(token(reg.secret.clone().unwrap()).await.status(), 401);
+}
+
+/// Recording a key's last use changes nothing a verification reads: it
+/// logs nothing, and no cache anywhere is emptied by it.
+#[actix_web::test]
+async fn a_keys_last_use_is_not_a_change() {
+    use diesel::prelude::*;
+    use portcullis::store::schema::cache_invalidations;
+    let app = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let (owner, org) = app.user().create().await;
+    let (_, k) = key(&app, &org.id, &owner.id, &["read"]).await;
+    let count = || async {
+        app.state.store.run(|c| Ok(cache_invalidations::table.count().get_result::<i64>(c)?)).await.unwrap()
+    };
+    let before = count().await;
+    assert_eq!(validate(&app, &k).await, scopes(&["read"]));
+    let api_keys = app.state.clone();
+    let flushed = tokio::task::spawn_blocking(move || api_keys.api_keys.flush_uses()).await.unwrap().unwrap();
+    assert_eq!(flushed, 1);
+    assert_eq!(count().await, before);
+    assert!(app.state.api_keys.is_cached(&k));
+}

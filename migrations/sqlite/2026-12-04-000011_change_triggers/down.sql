@@ -1,4 +1,9 @@
 DROP INDEX cache_invalidations_created_at;
+DROP TRIGGER client_secrets_deleted;
+DROP TRIGGER client_secrets_changed;
+DROP TRIGGER client_secrets_added;
+DROP TRIGGER oauth_clients_deleted;
+DROP TRIGGER oauth_clients_changed;
 DROP TRIGGER users_email_changed;
 DROP TRIGGER organizations_deleted;
 DROP TRIGGER organizations_changed;

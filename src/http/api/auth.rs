@@ -86,7 +86,8 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
             ApiError::new(Code::MissingApiKey, "API key is required.").details(json!({ "header": "Authorization" }))
         );
     };
-    match authority::resolve(&state.api_keys, &state.oauth, &state.store, &credential).await? {
+    let for_change = !req.method().is_safe();
+    match authority::resolve(&state.api_keys, &state.oauth, &state.store, &credential, for_change).await? {
         Ok(p) => {
             let limit = p.key.as_ref().and_then(|k| k.rate_limit_per_minute);
             count(req, state.rate_limits.check_credential(&p.credential_id, limit))?;

@@ -20,6 +20,7 @@ pub mod signing_keys;
 pub mod throttle;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use conn::{DatabaseUrl, DbConnection, Pool};
@@ -220,13 +221,21 @@ impl Default for PoolSettings {
 pub struct Store {
     pool: Pool,
     url: DatabaseUrl,
+    /// One permit per pooled connection, handed out first come, first
+    /// served: a request waits for a connection here, on the async side,
+    /// in order, instead of on a blocking thread in the pool's unordered
+    /// wake-ups (which left a few requests waiting far longer than the rest).
+    turns: Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for its turn before 503.
+    wait: Duration,
 }
 
 impl Store {
     /// Connects, checks the database answers and applies pending migrations.
     pub fn open(url: DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
         let pool = conn::open_pool(&url, settings)?;
-        let store = Self { pool, url };
+        let turns = Arc::new(tokio::sync::Semaphore::new(settings.size.max(1) as usize));
+        let store = Self { pool, url, turns, wait: settings.timeout };
         Ok(store)
     }
 
@@ -246,7 +255,12 @@ impl Store {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let turn = tokio::time::timeout(self.wait, self.turns.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out waiting for a database connection".into()))?
+            .map_err(|e| StoreError::Other(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let mut conn = pool.get()?;
             f(&mut conn)
         })

@@ -56,7 +56,12 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 #[ignore = "needs Redis: TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test -- --include-ignored"]
 async fn two_instances_allow_the_burst_once_between_them() {
     let (url, prefix) = (redis_url(), own_prefix());
-    let first = TestApp::spawn_with(|c| small_limits(c, &url, &prefix, RedisFailure::Closed)).await;
+    let first = TestApp::spawn_with(|c| {
+        small_limits(c, &url, &prefix, RedisFailure::Closed);
+        // A loaded machine must not turn a slow answer into a 503 here.
+        c.api.rate_limit_redis_timeout_ms = 2_000;
+    })
+    .await;
     let second = first.second_instance().await;
     let (_, key) = owner_key(&first).await;
 
@@ -150,4 +155,73 @@ async fn redis_down_failing_closed_answers_503_and_is_not_ready() {
     let (s, h, b) = get(&app, "/readyz", None).await;
     assert_eq!((s, b["reason"].as_str()), (503, Some("redis not answering")), "{b}");
     assert!(!header(&h, "retry-after").is_empty());
+}
+
+/// A TCP relay to Redis that a test can cut (closing every connection and
+/// refusing new ones) and restore.
+struct Relay {
+    url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+async fn relay_to(redis_url: &str) -> Relay {
+    let target = redis::Client::open(redis_url).unwrap().get_connection_info().addr().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let (up, watch) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let (mut watch, target) = (watch.clone(), target.clone());
+            tokio::spawn(async move {
+                if !*watch.borrow() {
+                    return;
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = watch.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    });
+    Relay { url, up }
+}
+
+#[actix_web::test]
+#[ignore = "needs Redis: TEST_REDIS_URL=redis://127.0.0.1:6379 cargo test -- --include-ignored"]
+async fn an_outage_is_logged_once_and_the_limits_are_shared_again_when_redis_returns() {
+    let logs = crate::support::captured_logs();
+    let (relay, prefix) = (relay_to(&redis_url()).await, own_prefix());
+    let app = TestApp::spawn_with(|c| {
+        small_limits(c, &relay.url, &prefix, RedisFailure::Open);
+        c.api.rate_limit_redis_timeout_ms = 2_000;
+    })
+    .await;
+    let (_, key) = owner_key(&app).await;
+    let remaining =
+        async || header(&get(&app, "/v1/auth/validate", Some(&key)).await.1, "x-ratelimit-remaining").to_owned();
+    let said = |what: &str| logs.text().lines().filter(|l| l.contains(&prefix) && l.contains(what)).count();
+
+    assert_eq!(remaining().await, "4", "counted in Redis");
+    relay.up.send_replace(false);
+    // Counted on this instance alone, which has seen none of them yet.
+    assert_eq!(remaining().await, "4");
+    assert_eq!(remaining().await, "3");
+    assert_eq!(said("failed"), 1, "{}", logs.text());
+    let (s, _, b) = get(&app, "/readyz", None).await;
+    assert_eq!((s, b["redis"].as_str()), (200, Some("down")), "{b}");
+
+    relay.up.send_replace(true);
+    let mut back = false;
+    for _ in 0..200 {
+        if get(&app, "/readyz", None).await.2["redis"] == "up" {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(back, "Redis never answered /readyz again");
+    // Redis's count goes on where it was (this instance's would say 2).
+    assert_eq!(remaining().await, "3");
+    assert_eq!((said("failed"), said("answers again")), (1, 1), "{}", logs.text());
 }

@@ -190,6 +190,30 @@ pub struct ApiConfig {
     pub refuse_test_keys: bool,
     /// The highest per-key rate limit an ADMIN or OWNER may set.
     pub max_rate_limit_per_minute: u32,
+    /// Redis that every instance counts in (`redis://127.0.0.1:6379`), so
+    /// N instances allow the rate once, not N times. None: each instance
+    /// counts on its own.
+    pub rate_limit_redis_url: Option<String>,
+    /// What a request gets while Redis does not answer in time: `open`
+    /// counts it on this instance alone, `closed` answers 503.
+    pub rate_limit_redis_failure: RedisFailure,
+    /// How long one Redis decision (or /readyz's PING) may take before it
+    /// counts as a failure.
+    pub rate_limit_redis_timeout_ms: u64,
+    /// The first word of the Redis keys (`{prefix}:rl:…`), so deployments
+    /// (or tests) can share one Redis.
+    pub rate_limit_redis_prefix: String,
+}
+
+/// The answer while the shared rate-limit store is down or slow.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RedisFailure {
+    /// Allow, counting on this instance alone (its own in-memory limit).
+    #[default]
+    Open,
+    /// Refuse with 503 SERVICE_UNAVAILABLE and `Retry-After`.
+    Closed,
 }
 
 impl Default for ApiConfig {
@@ -202,6 +226,10 @@ impl Default for ApiConfig {
             restricted_key_prefix: "rk".into(),
             refuse_test_keys: false,
             max_rate_limit_per_minute: 60_000,
+            rate_limit_redis_url: None,
+            rate_limit_redis_failure: RedisFailure::Open,
+            rate_limit_redis_timeout_ms: 50,
+            rate_limit_redis_prefix: "portcullis".into(),
         }
     }
 }
@@ -479,6 +507,22 @@ impl Config {
         if a.secret_key_prefix == a.restricted_key_prefix {
             return invalid("api: secret and restricted key prefixes must differ".into());
         }
+        if let Some(url) = &a.rate_limit_redis_url {
+            // Plain TCP only: the crate is built without TLS.
+            if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
+                return invalid("api.rate_limit_redis_url must be a redis:// URL (host, port, optional /db)".into());
+            }
+        }
+        if !(1..=5_000).contains(&a.rate_limit_redis_timeout_ms) {
+            return invalid(format!(
+                "api.rate_limit_redis_timeout_ms: {} is out of range: between 1 and 5000",
+                a.rate_limit_redis_timeout_ms
+            ));
+        }
+        let prefix = &a.rate_limit_redis_prefix;
+        if prefix.is_empty() || prefix.len() > 64 || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return invalid("api.rate_limit_redis_prefix must be 1-64 visible ASCII characters".into());
+        }
         crate::oauth::scopes::ScopeRegistry::new(&o.scopes)
             .map_err(|e| ConfigError::Invalid(format!("oauth.scopes: {e}")))?;
         Ok(())
@@ -675,6 +719,41 @@ mod tests {
             jail.clear_env();
             let err = Config::load(Some(Path::new("old.toml"))).unwrap_err().to_string();
             assert!(err.contains("trust_forwarded_for"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn shared_rate_limits_come_from_the_environment_and_are_checked() {
+        Jail::expect_with(|jail| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.api.rate_limit_redis_url, None);
+            assert_eq!(c.api.rate_limit_redis_failure, RedisFailure::Open);
+
+            jail.set_env("PORTCULLIS_API__RATE_LIMIT_REDIS_URL", "redis://127.0.0.1:6379/2");
+            jail.set_env("PORTCULLIS_API__RATE_LIMIT_REDIS_FAILURE", "closed");
+            jail.set_env("PORTCULLIS_API__RATE_LIMIT_REDIS_TIMEOUT_MS", "20");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.api.rate_limit_redis_url.as_deref(), Some("redis://127.0.0.1:6379/2"));
+            assert_eq!(c.api.rate_limit_redis_failure, RedisFailure::Closed);
+            assert_eq!(c.api.rate_limit_redis_timeout_ms, 20);
+
+            jail.set_env("PORTCULLIS_API__RATE_LIMIT_REDIS_FAILURE", "ajar");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("ajar"), "{err}");
+            jail.set_env("PORTCULLIS_API__RATE_LIMIT_REDIS_FAILURE", "open");
+
+            for (key, value, says) in [
+                ("URL", "http://127.0.0.1:6379", "api.rate_limit_redis_url"),
+                ("TIMEOUT_MS", "0", "api.rate_limit_redis_timeout_ms"),
+                ("TIMEOUT_MS", "60000", "api.rate_limit_redis_timeout_ms"),
+                ("PREFIX", "a b", "api.rate_limit_redis_prefix"),
+            ] {
+                jail.set_env(format!("PORTCULLIS_API__RATE_LIMIT_REDIS_{key}"), value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(says), "{key}={value}: {err}");
+                jail.clear_env();
+            }
             Ok(())
         });
     }

@@ -99,8 +99,7 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
     let api_keys =
         ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words).with_cache(&config.cache, &changes);
-    let a = &config.api;
-    let rate_limits = RateLimits::new(a.rate_limit_per_minute, a.rate_limit_burst, a.unauthenticated_per_minute);
+    let rate_limits = RateLimits::from_config(&config.api)?;
     Ok(web::Data::new(AppState { config, store, accounts, oauth, api_keys, rate_limits, clock, master_key, changes }))
 }
 

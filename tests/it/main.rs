@@ -43,4 +43,5 @@ mod refused_changes;
 mod secrets_at_rest;
 mod security;
 mod sessions_end;
+mod shared_rate_limits;
 mod throttle;

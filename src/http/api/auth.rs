@@ -71,17 +71,18 @@ fn count(req: &HttpRequest, decision: Decision) -> Result<(), ApiError> {
             req.extensions_mut().insert(info);
             Err(limited(info, retry_after_secs))
         }
+        Decision::Unavailable => Err(ApiError::unavailable("Rate limits cannot be checked right now.")),
     }
 }
 
 /// Counts a request to a public /v1 endpoint against the client's IP.
-pub fn count_anonymous(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    count(req, state.rate_limits.check_ip(&client_ip(req, state)))
+pub async fn count_anonymous(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    count(req, state.rate_limits.check_ip(&client_ip(req, state)).await)
 }
 
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, ApiError> {
     let Some(credential) = presented(req) else {
-        count(req, state.rate_limits.check_ip(&client_ip(req, state)))?;
+        count(req, state.rate_limits.check_ip(&client_ip(req, state)).await)?;
         return Err(
             ApiError::new(Code::MissingApiKey, "API key is required.").details(json!({ "header": "Authorization" }))
         );
@@ -90,12 +91,12 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
     match authority::resolve(&state.api_keys, &state.oauth, &state.store, &credential, for_change).await? {
         Ok(p) => {
             let limit = p.key.as_ref().and_then(|k| k.rate_limit_per_minute);
-            count(req, state.rate_limits.check_credential(&p.credential_id, limit))?;
+            count(req, state.rate_limits.check_credential(&p.credential_id, limit).await)?;
             Ok(p)
         }
         Err(refusal) => {
             // Failed authentication counts against the client's IP.
-            count(req, state.rate_limits.check_ip(&client_ip(req, state)))?;
+            count(req, state.rate_limits.check_ip(&client_ip(req, state)).await)?;
             Err(refused(state, req, refusal).await)
         }
     }

@@ -124,6 +124,6 @@ pub async fn document(
     req: actix_web::HttpRequest,
     state: actix_web::web::Data<crate::http::AppState>,
 ) -> Result<HttpResponse, super::error::ApiError> {
-    super::auth::count_anonymous(&req, &state)?;
+    super::auth::count_anonymous(&req, &state).await?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(ApiDoc::openapi()))
 }

@@ -1,15 +1,26 @@
-//! Per-credential rate limits (GCRA, from `governor`), with a burst, and
-//! per-IP limits for requests that do not authenticate. Each instance
-//! limits on its own: N instances allow up to N times the rate.
+//! Per-credential rate limits (GCRA), with a burst, and per-IP limits for
+//! requests that do not authenticate.
+//!
+//! Without Redis each instance limits on its own (`governor`, in memory):
+//! N instances allow up to N times the rate. With `api.rate_limit_redis_url`
+//! every instance takes the same decision in Redis, atomically, in one Lua
+//! script over the key's theoretical arrival time, by Redis's clock, so the
+//! instances' clocks do not matter. While Redis does not answer within
+//! `api.rate_limit_redis_timeout_ms`, `open` falls back to the instance's
+//! own limiter and `closed` answers 503.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::{ApiConfig, RedisFailure};
 
 type Limiter = DefaultKeyedRateLimiter<String, StateInformationMiddleware>;
 
@@ -22,9 +33,15 @@ pub struct RateInfo {
     pub reset_secs: u64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Allowed(RateInfo),
-    Limited { info: RateInfo, retry_after_secs: u64 },
+    Limited {
+        info: RateInfo,
+        retry_after_secs: u64,
+    },
+    /// The shared store did not answer and the configuration fails closed.
+    Unavailable,
 }
 
 pub struct RateLimits {
@@ -34,6 +51,7 @@ pub struct RateLimits {
     /// One limiter per distinct per-minute quota (keys may override it).
     limiters: RwLock<HashMap<u32, Arc<Limiter>>>,
     by_ip: Limiter,
+    shared: Option<Shared>,
 }
 
 fn nonzero(n: u32) -> NonZeroU32 {
@@ -53,14 +71,38 @@ impl RateLimits {
             limiters: RwLock::new(HashMap::new()),
             by_ip: governor::RateLimiter::keyed(quota(unauthenticated_per_minute, unauthenticated_per_minute))
                 .with_middleware::<StateInformationMiddleware>(),
+            shared: None,
         }
+    }
+
+    /// The limits of `api`, shared through Redis when it names one. Nothing
+    /// connects yet: a Redis that is down at start-up is a failure like any
+    /// other, not a reason to refuse to start.
+    pub fn from_config(api: &ApiConfig) -> Result<Self, redis::RedisError> {
+        let mut limits = Self::new(api.rate_limit_per_minute, api.rate_limit_burst, api.unauthenticated_per_minute);
+        if let Some(url) = &api.rate_limit_redis_url {
+            limits.shared = Some(Shared {
+                client: redis::Client::open(url.as_str())?,
+                connection: tokio::sync::OnceCell::new(),
+                script: redis::Script::new(GCRA_SCRIPT),
+                timeout: Duration::from_millis(api.rate_limit_redis_timeout_ms),
+                failure: api.rate_limit_redis_failure,
+                prefix: api.rate_limit_redis_prefix.clone(),
+                down: AtomicBool::new(false),
+            });
+        }
+        Ok(limits)
+    }
+
+    fn burst_for(&self, per_minute: u32) -> u32 {
+        if per_minute == self.default_per_minute { self.burst } else { per_minute }
     }
 
     fn limiter(&self, per_minute: u32) -> Arc<Limiter> {
         if let Some(l) = self.limiters.read().unwrap_or_else(|p| p.into_inner()).get(&per_minute) {
             return l.clone();
         }
-        let burst = if per_minute == self.default_per_minute { self.burst } else { per_minute };
+        let burst = self.burst_for(per_minute);
         let mut all = self.limiters.write().unwrap_or_else(|p| p.into_inner());
         all.entry(per_minute)
             .or_insert_with(|| {
@@ -73,15 +115,30 @@ impl RateLimits {
     }
 
     /// Counts one request of a credential (`override_per_minute` from the key).
-    pub fn check_credential(&self, credential: &str, override_per_minute: Option<u32>) -> Decision {
+    pub async fn check_credential(&self, credential: &str, override_per_minute: Option<u32>) -> Decision {
         let per_minute = override_per_minute.unwrap_or(self.default_per_minute);
-        let limiter = self.limiter(per_minute);
-        decide(&limiter, credential, per_minute)
+        let burst = self.burst_for(per_minute);
+        if let Some(shared) = &self.shared {
+            match shared.decide(&format!("{per_minute}-{burst}"), credential, per_minute, burst).await {
+                Some(decision) => return decision,
+                None if shared.failure == RedisFailure::Closed => return Decision::Unavailable,
+                None => {}
+            }
+        }
+        decide(&self.limiter(per_minute), credential, per_minute)
     }
 
     /// Counts one unauthenticated request from an IP.
-    pub fn check_ip(&self, ip: &str) -> Decision {
-        decide(&self.by_ip, ip, self.unauthenticated_per_minute)
+    pub async fn check_ip(&self, ip: &str) -> Decision {
+        let per_minute = self.unauthenticated_per_minute;
+        if let Some(shared) = &self.shared {
+            match shared.decide("ip", ip, per_minute, per_minute).await {
+                Some(decision) => return decision,
+                None if shared.failure == RedisFailure::Closed => return Decision::Unavailable,
+                None => {}
+            }
+        }
+        decide(&self.by_ip, ip, per_minute)
     }
 
     /// Drops state of keys that are back to full burst (memory bound).
@@ -91,32 +148,174 @@ impl RateLimits {
             l.retain_recent();
         }
     }
+
+    /// For /readyz: None without Redis; else whether it answers PING in time.
+    pub async fn redis_answers(&self) -> Option<bool> {
+        let shared = self.shared.as_ref()?;
+        Some(shared.ping().await)
+    }
+
+    /// Whether requests are refused while Redis does not answer.
+    pub fn fails_closed(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.failure == RedisFailure::Closed)
+    }
+}
+
+/// The numbers of a GCRA outcome as the headers state them, whichever
+/// limiter took the decision. `wait` is until the next request would pass.
+fn outcome(per_minute: u32, burst: u32, allowed: bool, remaining: u32, wait: Duration) -> Decision {
+    let interval = 60.0 / f64::from(per_minute.max(1));
+    if allowed {
+        let used = burst.saturating_sub(remaining);
+        Decision::Allowed(RateInfo {
+            limit: per_minute,
+            remaining,
+            reset_secs: (f64::from(used) * interval).ceil() as u64,
+        })
+    } else {
+        Decision::Limited {
+            info: RateInfo { limit: per_minute, remaining: 0, reset_secs: (f64::from(burst) * interval).ceil() as u64 },
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        }
+    }
 }
 
 fn decide(limiter: &Limiter, key: &str, per_minute: u32) -> Decision {
-    let interval = 60.0 / f64::from(per_minute.max(1));
     let key = key.to_owned();
     match limiter.check_key(&key) {
         Ok(snapshot) => {
-            let remaining = snapshot.remaining_burst_capacity();
-            let used = snapshot.quota().burst_size().get().saturating_sub(remaining);
-            Decision::Allowed(RateInfo {
-                limit: per_minute,
-                remaining,
-                reset_secs: (f64::from(used) * interval).ceil() as u64,
-            })
+            let burst = snapshot.quota().burst_size().get();
+            outcome(per_minute, burst, true, snapshot.remaining_burst_capacity(), Duration::ZERO)
         }
         Err(not_until) => {
-            let wait: Duration = not_until.wait_time_from(limiter.clock().now());
-            let burst = not_until.quota().burst_size().get();
-            Decision::Limited {
-                info: RateInfo {
-                    limit: per_minute,
-                    remaining: 0,
-                    reset_secs: (f64::from(burst) * interval).ceil() as u64,
-                },
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            outcome(per_minute, not_until.quota().burst_size().get(), false, 0, wait)
+        }
+    }
+}
+
+/// GCRA as `governor` takes it, in microseconds of Redis's own clock.
+/// KEYS[1]: the key's theoretical arrival time (TAT). ARGV[1]: the emission
+/// interval t; ARGV[2]: tau = t × (burst − 1). Returns {allowed, remaining,
+/// wait}. Numbers are written with %.0f: Lua 5.1 prints a number with 14
+/// digits, too few for microseconds since 1970.
+const GCRA_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local t = tonumber(ARGV[1])
+local tau = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local earliest = tat - tau
+if now < earliest then
+  return {0, 0, earliest - now}
+end
+local new_tat = math.max(tat, now) + t
+-- Once the TAT is past, a missing key means the same: let it expire then.
+local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', string.format('%.0f', ttl_ms))
+return {1, math.floor(math.min(now + tau + t - new_tat, tau + t) / t), 0}
+";
+
+/// The Redis every instance counts in.
+struct Shared {
+    client: redis::Client,
+    /// Made on first use, inside the runtime; it reconnects on its own.
+    connection: tokio::sync::OnceCell<ConnectionManager>,
+    script: redis::Script,
+    timeout: Duration,
+    failure: RedisFailure,
+    prefix: String,
+    /// Whether the last call failed: logs the change, not every request.
+    down: AtomicBool,
+}
+
+impl Shared {
+    async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
+        let made = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
+                    .set_number_of_retries(1);
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await?;
+        Ok(made.clone())
+    }
+
+    /// The shared decision, or None when Redis failed or was too slow.
+    async fn decide(&self, quota: &str, key: &str, per_minute: u32, burst: u32) -> Option<Decision> {
+        let t = 60_000_000 / u64::from(per_minute.max(1));
+        let tau = t * u64::from(burst.max(1) - 1);
+        let redis_key = format!("{}:rl:{quota}:{key}", self.prefix);
+        let call = async {
+            let mut con = self.connection().await?;
+            self.script.key(&redis_key).arg(t).arg(tau).invoke_async::<(i64, i64, i64)>(&mut con).await
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok((allowed, remaining, wait_us))) => {
+                self.answered();
+                let remaining = u32::try_from(remaining.max(0)).unwrap_or(u32::MAX);
+                let wait = Duration::from_micros(u64::try_from(wait_us.max(0)).unwrap_or(0));
+                Some(outcome(per_minute, burst, allowed == 1, remaining, wait))
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed(&format!("no answer within {} ms", self.timeout.as_millis()));
+                None
             }
         }
+    }
+
+    async fn ping(&self) -> bool {
+        let call = async {
+            let mut con = self.connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut con).await
+        };
+        matches!(tokio::time::timeout(self.timeout, call).await, Ok(Ok(_)))
+    }
+
+    fn failed(&self, cause: &str) {
+        if !self.down.swap(true, Ordering::Relaxed) {
+            let then = match self.failure {
+                RedisFailure::Open => "each instance counts on its own until it answers",
+                RedisFailure::Closed => "/v1 answers 503 until it answers",
+            };
+            tracing::warn!(cause, prefix = %self.prefix, "Redis for shared rate limits failed: {then}");
+        }
+    }
+
+    fn answered(&self) {
+        if self.down.swap(false, Ordering::Relaxed) {
+            tracing::warn!(prefix = %self.prefix, "Redis for shared rate limits answers again: the limits are shared");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headers_say_the_same_whichever_limiter_decided() {
+        // 60 a minute, burst 5: one request a second comes back.
+        assert_eq!(
+            outcome(60, 5, true, 3, Duration::ZERO),
+            Decision::Allowed(RateInfo { limit: 60, remaining: 3, reset_secs: 2 })
+        );
+        assert_eq!(
+            outcome(60, 5, false, 0, Duration::from_millis(200)),
+            Decision::Limited { info: RateInfo { limit: 60, remaining: 0, reset_secs: 5 }, retry_after_secs: 1 }
+        );
+        let local = RateLimits::new(60, 5, 60);
+        let limiter = local.limiter(60);
+        let decisions: Vec<Decision> = (0..6).map(|_| decide(&limiter, "k", 60)).collect();
+        assert_eq!(decisions[0], Decision::Allowed(RateInfo { limit: 60, remaining: 4, reset_secs: 1 }));
+        assert_eq!(decisions[4], Decision::Allowed(RateInfo { limit: 60, remaining: 0, reset_secs: 5 }));
+        assert!(matches!(decisions[5], Decision::Limited { retry_after_secs: 1, .. }));
     }
 }

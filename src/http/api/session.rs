@@ -60,7 +60,7 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
-    count_anonymous(&req, &state)?;
+    count_anonymous(&req, &state).await?;
     let ip = client_ip(&req, &state);
     let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
         Ok(u) => u,
@@ -143,7 +143,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<Refresh>,
 ) -> Result<HttpResponse, ApiError> {
-    count_anonymous(&req, &state)?;
+    count_anonymous(&req, &state).await?;
     let tokens = state.oauth.refresh_dashboard_session(&body.refresh_token).await?;
     Ok(ok(StatusCode::OK, serde_json::to_value(tokens).unwrap_or_default()))
 }

@@ -328,8 +328,9 @@ async fn member(store: &Store, organization_id: &str, user_id: Option<&str>) -> 
 
 /// The one resolution of a /v1 credential: an API key (by its format), or
 /// an access token whose audience is the management API. `for_change`: the
-/// request changes something, so an API key is read from the database, not
-/// from memory (see `ApiKeys::verify_fresh`).
+/// request changes something, so the credential's state is read from the
+/// database, not from memory (`ApiKeys::verify_fresh`,
+/// `OAuth::live_access_token_fresh`).
 pub async fn resolve(
     api_keys: &ApiKeys,
     oauth: &OAuth,
@@ -341,7 +342,7 @@ pub async fn resolve(
         return from_api_key(api_keys, credential, for_change).await;
     }
     if credential.bytes().filter(|b| *b == b'.').count() == 2 {
-        return from_access_token(oauth, store, credential).await;
+        return from_access_token(oauth, store, credential, for_change).await;
     }
     Ok(Err(Refusal::Invalid("The provided API key is invalid.")))
 }
@@ -383,11 +384,17 @@ async fn from_access_token(
     oauth: &OAuth,
     store: &Store,
     token: &str,
+    fresh: bool,
 ) -> Result<Result<Principal, Refusal>, StoreError> {
     let audience = oauth.settings.management_audience.clone();
     // Signature, times, issuer, audience, client, denylist: the same
     // liveness rules as introspection.
-    let claims = match oauth.live_access_token(token, Some(&audience)).await? {
+    let live = if fresh {
+        oauth.live_access_token_fresh(token, Some(&audience)).await?
+    } else {
+        oauth.live_access_token(token, Some(&audience)).await?
+    };
+    let claims = match live {
         Some(live) => live.claims,
         None => {
             // Tell a revoked token from a bad one, as the envelope promises.

@@ -69,12 +69,21 @@ impl Changes {
     /// Starts at the end of the log: caches are empty now.
     pub fn new(store: Store) -> Result<Arc<Self>, StoreError> {
         let last = store.run_blocking(rows::last_id)?;
-        Ok(Arc::new(Self {
+        let changes = Arc::new(Self {
             store,
             subscribers: RwLock::new(Vec::new()),
             cursor: Mutex::new(Cursor { after: (last - START_OVERLAP).max(0), gaps: BTreeMap::new() }),
             pruned: Mutex::new(None),
-        }))
+        });
+        // What this instance changes reaches its caches as its transaction
+        // ends, before the request that made it is answered.
+        let weak = Arc::downgrade(&changes);
+        changes.store.on_local_changes(Box::new(move |topic, item| {
+            if let Some(c) = weak.upgrade() {
+                c.dispatch(Change::Item { topic, item });
+            }
+        }));
+        Ok(changes)
     }
 
     pub fn subscribe(&self, subscriber: Subscriber) {

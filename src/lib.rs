@@ -126,7 +126,8 @@ pub fn build_oauth(
     let pairwise = Arc::new(PairwiseKey::derive(master_key));
     let sid = Arc::new(crate::oauth::oidc::sid::SidKey::derive(master_key));
     let reauth = crate::oauth::oidc::reauth::ReauthKey::derive(master_key);
-    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, sid, reauth })
+    let liveness = crate::oauth::liveness::Liveness::new(&config.cache, changes);
+    Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, sid, reauth, liveness })
 }
 
 /// The HTTP server on an already-bound listener. It stops gracefully on

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod grants;
 pub mod introspect;
+pub mod liveness;
 pub mod logout;
 pub mod oidc;
 pub mod pkce;

@@ -90,6 +90,8 @@ pub struct OAuth {
     pub sid: Arc<super::oidc::sid::SidKey>,
     /// Signs the tickets that recognise a sign-in made for a request.
     pub reauth: ReauthKey,
+    /// What `live_access_token` read, kept (none in strict mode).
+    pub liveness: Option<Arc<super::liveness::Liveness>>,
 }
 
 /// An access token `live_access_token` found good.
@@ -177,6 +179,26 @@ impl OAuth {
         token: &str,
         audience: Option<&str>,
     ) -> Result<Option<LiveAccessToken>, StoreError> {
+        self.live_access_token_from(token, audience, false).await
+    }
+
+    /// `live_access_token` from the database, past what is kept in memory:
+    /// for requests that change something, so that a token revoked a moment
+    /// ago on another instance changes nothing here before the news arrives.
+    pub async fn live_access_token_fresh(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<Option<LiveAccessToken>, StoreError> {
+        self.live_access_token_from(token, audience, true).await
+    }
+
+    async fn live_access_token_from(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        fresh: bool,
+    ) -> Result<Option<LiveAccessToken>, StoreError> {
         let now = self.now().timestamp();
         let Ok(claims) = self.keys.verify_access_token(token, &self.settings.issuer, audience, now) else {
             return Ok(None);
@@ -200,29 +222,56 @@ impl OAuth {
             Some((claims.sub.clone(), iat.naive_utc()))
         };
         let jti = claims.jti.clone();
-        let resolved = self
+        // From memory when every fact is known (`liveness`).
+        if let Some(cache) = self.liveness.as_ref().filter(|_| !fresh) {
+            let known_user = match &user {
+                None => Some(None),
+                // A pairwise subject stands for a user of the app's organization only.
+                Some((sub, iat)) if is_pairwise(sub) => match &organization_id {
+                    None => return Ok(None),
+                    Some(org) => cache.pairwise_user(org, sub).map(|u| Some((u, *iat))),
+                },
+                Some((sub, iat)) => Some(Some((sub.clone(), *iat))),
+            };
+            if let Some(u) = known_user
+                && let Some(live) = cache.is_live(&jti, u.as_ref().map(|(id, iat)| (id.as_str(), *iat)))
+            {
+                return Ok(live.then(|| LiveAccessToken { claims, user_id: u.map(|(id, _)| id) }));
+            }
+        }
+        let since = self.liveness.as_ref().map(|c| c.since());
+        let j = jti.clone();
+        let read = self
             .store
             .run(move |conn| {
-                let user = match user {
-                    // A pairwise subject stands for a user of the app's organization only.
+                let (user, pairwise) = match user {
                     Some((sub, iat)) if is_pairwise(&sub) => {
                         let Some(org) = organization_id else { return Ok(None) };
                         match store::pairwise_subjects::user_of(conn, &sub, &org)? {
-                            Some(user_id) => Some((user_id, iat)),
+                            Some(user_id) => (Some((user_id.clone(), iat)), Some((org, sub, user_id))),
                             None => return Ok(None),
                         }
                     }
-                    user => user,
+                    user => (user, None),
                 };
-                let denied = store::grants::is_access_token_denied(
-                    conn,
-                    &jti,
-                    user.as_ref().map(|(user_id, iat)| (user_id.as_str(), *iat)),
-                )?;
-                Ok((!denied).then_some(user.map(|(user_id, _)| user_id)))
+                let (denied, revoked) = store::grants::denial(conn, &j, user.as_ref().map(|(u, _)| u.as_str()))?;
+                Ok(Some((user, pairwise, denied, revoked)))
             })
             .await?;
-        Ok(resolved.map(|user_id| LiveAccessToken { claims, user_id }))
+        let Some((user, pairwise, denied, revoked)) = read else { return Ok(None) };
+        if let (Some(cache), Some(since)) = (&self.liveness, &since) {
+            cache.remember(
+                since,
+                &jti,
+                denied,
+                user.as_ref().map(|(u, _)| (u.as_str(), revoked)),
+                pairwise.as_ref().map(|(o, s, u)| (o.as_str(), s.as_str(), u.as_str())),
+            );
+        }
+        // A user's token also dies when it was issued before the user's
+        // tokens were revoked as a whole.
+        let live = !denied && user.as_ref().is_none_or(|(_, iat)| revoked.is_none_or(|at| at <= *iat));
+        Ok(live.then(|| LiveAccessToken { claims, user_id: user.map(|(u, _)| u) }))
     }
 
     /// The `sub` that `client`'s tokens carry for `user_id`; for a pairwise

@@ -4,6 +4,8 @@
 //! migration `change_triggers`), and on PostgreSQL announce each entry on
 //! the channel `portcullis_changes` as its transaction commits.
 
+use std::cell::RefCell;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -12,6 +14,28 @@ use super::{DbConnection, StoreError};
 
 /// The PostgreSQL channel on which each entry is announced, as `topic:item`.
 pub const CHANNEL: &str = "portcullis_changes";
+
+/// Topics of entries the triggers write for access-token liveness.
+pub const ACCESS_TOKEN: &str = "access_token";
+pub const USER_TOKENS: &str = "user_tokens";
+
+thread_local! {
+    /// What the store functions run on this thread changed, for this
+    /// instance's caches: `Store::run` hands it to them when its closure
+    /// returns, that is after the closure's transaction committed (or
+    /// failed: dropping a cache entry for nothing is harmless).
+    static LOCAL: RefCell<Vec<(&'static str, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes a change for this instance's caches (the triggers tell the others).
+pub fn note_local(topic: &'static str, item: &str) {
+    LOCAL.with(|l| l.borrow_mut().push((topic, item.to_owned())));
+}
+
+/// The changes noted on this thread since the last call.
+pub fn take_local() -> Vec<(&'static str, String)> {
+    LOCAL.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
 
 /// Tells every instance that `item` of `topic` changed. Entries carry the
 /// wall-clock time, as the triggers' do: it only decides when they are

@@ -273,6 +273,7 @@ pub fn live_families_of_user(
 /// would abort everything after it, so a concurrent denial of the same
 /// token is ignored by the database, not caught here.
 pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: NaiveDateTime) -> Result<(), StoreError> {
+    super::changes::note_local(super::changes::ACCESS_TOKEN, jti);
     let values = (revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at));
     match conn {
         DbConnection::Postgresql(pg) => {
@@ -285,24 +286,19 @@ pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: Naive
     Ok(())
 }
 
-/// True when the access token `jti` is on the denylist, or when `user` is
-/// `(sub, iat)` of a user's token issued before that user's tokens were
-/// revoked as a whole (`users.tokens_revoked_at`). One round trip of two
-/// primary-key lookups.
-pub fn is_access_token_denied(
+/// What decides whether a token is live: whether its `jti` is denied, and
+/// since when the user's tokens are revoked as a whole (if ever).
+pub fn denial(
     conn: &mut DbConnection,
     jti: &str,
-    user: Option<(&str, NaiveDateTime)>,
-) -> Result<bool, StoreError> {
-    use diesel::dsl::exists;
-    let by_jti = exists(revoked_access_tokens::table.find(jti));
-    Ok(match user {
-        None => diesel::select(by_jti).get_result(conn)?,
-        Some((user_id, iat)) => {
-            diesel::select(by_jti.or(exists(users::table.find(user_id).filter(users::tokens_revoked_at.gt(iat)))))
-                .get_result(conn)?
-        }
-    })
+    user_id: Option<&str>,
+) -> Result<(bool, Option<NaiveDateTime>), StoreError> {
+    let denied = is_access_token_revoked(conn, jti)?;
+    let since = match user_id {
+        Some(id) => users::table.find(id).select(users::tokens_revoked_at).first(conn).optional()?.flatten(),
+        None => None,
+    };
+    Ok((denied, since))
 }
 
 pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {

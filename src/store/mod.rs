@@ -228,14 +228,20 @@ pub struct Store {
     turns: Arc<tokio::sync::Semaphore>,
     /// How long a request waits for its turn before 503.
     wait: Duration,
+    /// Hears, after each `run`, what its closure noted for this instance's
+    /// caches (`changes::note_local`).
+    local_changes: Arc<std::sync::OnceLock<LocalChanges>>,
 }
+
+pub type LocalChanges = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 impl Store {
     /// Connects, checks the database answers and applies pending migrations.
     pub fn open(url: DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
         let pool = conn::open_pool(&url, settings)?;
         let turns = Arc::new(tokio::sync::Semaphore::new(settings.size.max(1) as usize));
-        let store = Self { pool, url, turns, wait: settings.timeout };
+        let local_changes = Arc::new(std::sync::OnceLock::new());
+        let store = Self { pool, url, turns, wait: settings.timeout, local_changes };
         Ok(store)
     }
 
@@ -259,10 +265,12 @@ impl Store {
             .await
             .map_err(|_| StoreError::Unavailable("timed out waiting for a database connection".into()))?
             .map_err(|e| StoreError::Other(e.to_string()))?;
+        let local = self.local_changes.clone();
         tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            let result = pool.get().map_err(StoreError::from).and_then(|mut conn| f(&mut conn));
+            tell(&local);
+            result
         })
         .await
         .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
@@ -270,8 +278,14 @@ impl Store {
 
     /// Runs `f` synchronously (CLI commands, start-up).
     pub fn run_blocking<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
-        f(&mut conn)
+        let result = self.pool.get().map_err(StoreError::from).and_then(|mut conn| f(&mut conn));
+        tell(&self.local_changes);
+        result
+    }
+
+    /// Where the changes that closures note go (once; the change log's reader).
+    pub fn on_local_changes(&self, hear: LocalChanges) {
+        let _ = self.local_changes.set(hear);
     }
 
     /// True when the database answers within `timeout`: readiness.
@@ -294,6 +308,16 @@ impl Store {
         })
         .await
         .unwrap_or(false)
+    }
+}
+
+/// Hands what the closure just run noted to the listener, if any; forgets it otherwise.
+fn tell(local: &std::sync::OnceLock<LocalChanges>) {
+    let noted = changes::take_local();
+    if let Some(hear) = local.get() {
+        for (topic, item) in &noted {
+            hear(topic, item);
+        }
     }
 }
 

@@ -56,6 +56,7 @@ pub fn upgrade_password_hash(
 /// Marks every token of the user issued before `at` as revoked (the
 /// liveness check compares it with a token's `iat`).
 pub fn set_tokens_revoked_at(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<(), StoreError> {
+    super::changes::note_local(super::changes::USER_TOKENS, id);
     diesel::update(users::table.find(id)).set(users::tokens_revoked_at.eq(at)).execute(conn)?;
     Ok(())
 }

@@ -278,3 +278,79 @@ async fn a_keys_last_use_is_not_a_change() {
     assert_eq!(count().await, before);
     assert!(app.state.api_keys.is_cached(&k));
 }
+
+/// Access tokens checked from memory die at once on the instance that
+/// revoked them: by a revocation (RFC 7009), and by the end of every token
+/// of the user.
+#[actix_web::test]
+async fn an_access_token_checked_from_memory_dies_at_once_where_it_was_revoked() {
+    use crate::oauth_code::tokens_as;
+    use crate::oauth_support::post_form;
+    use crate::refresh_race::active;
+
+    let app = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let reg = app.oauth_client().await.create().await;
+    let (user, _) = app.user().create().await;
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &user.email, crate::support::PASSWORD).await.status(), 303);
+    let (_, access) = tokens_as(&app, &browser, &reg, "read offline_access").await;
+    assert!(active(&app, &reg, &access).await);
+    assert!(active(&app, &reg, &access).await, "now from memory");
+    assert_eq!(post_form(&app, "/oauth/revoke", &reg, &[("token", access.as_str())]).await.0, 200);
+    assert!(!active(&app, &reg, &access).await);
+
+    // Every token of a user ended: one with no refresh
+    // family (none asked), so only the user-wide revocation can end it.
+    let (code, verifier) = crate::oauth_code::code_as(&app, &browser, &reg, "read").await;
+    let token = app
+        .oauth2_client(&reg)
+        .exchange_code(oauth2::AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&crate::oauth_code::http())
+        .await
+        .unwrap();
+    assert!(oauth2::TokenResponse::refresh_token(&token).is_none());
+    let access = oauth2::TokenResponse::access_token(&token).secret().clone();
+    assert!(active(&app, &reg, &access).await);
+    assert!(active(&app, &reg, &access).await, "now from memory");
+    // A token issued in the second of a revocation outlives it (see
+    // `tokens_revoked_at`): the revocation comes a second later, as a
+    // password change, removal or demotion makes it, with nothing after it
+    // that reads the change log.
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (uid, now) = (user.id.clone(), portcullis::clock::Clock::now(app.clock.as_ref()));
+    let until = (now + chrono::Duration::hours(1)).naive_utc();
+    app.state
+        .store
+        .run(move |c| portcullis::oauth::OAuth::revoke_user_tokens_blocking(c, &uid, now, until))
+        .await
+        .unwrap();
+    assert!(!active(&app, &reg, &access).await, "the user's tokens end at once");
+}
+
+#[actix_web::test]
+async fn strict_mode_keeps_no_access_token_facts_in_memory() {
+    let app = TestApp::spawn_with(|c| c.cache.strict = true).await;
+    assert!(app.state.oauth.liveness.is_none());
+    let app = TestApp::spawn().await;
+    assert!(app.state.oauth.liveness.is_some());
+}
+
+/// A request that changes something reads its access token's state from
+/// the database too: a dashboard token signed out on one instance makes no
+/// key on another that has not heard of it yet.
+#[actix_web::test]
+async fn an_access_token_revoked_elsewhere_makes_nothing_before_the_news_arrives() {
+    let first = TestApp::spawn_with(|c| c.change_poll_interval_ms = 3_600_000).await;
+    let second = first.second_instance().await;
+    let (user, _) = first.user().create().await;
+    let login = json!({"email": user.email, "password": crate::support::PASSWORD});
+    let res = first.client.post(first.url("/v1/auth/login")).json(&login).send().await.unwrap();
+    let b: Value = res.json().await.unwrap();
+    let (access, refresh) =
+        (b["data"]["access_token"].as_str().unwrap().to_owned(), b["data"]["refresh_token"].as_str().unwrap());
+    assert_eq!(call(&second, "GET", "/v1/auth/me", &access, None).await.0, 200);
+    assert_eq!(call(&first, "POST", "/v1/auth/logout", &access, Some(json!({"refresh_token": refresh}))).await.0, 200);
+    let (s, b) = call(&second, "POST", "/v1/api-keys", &access, Some(json!({"name": "k", "scopes": ["read"]}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")), "{b}");
+}

@@ -1,6 +1,11 @@
 DROP INDEX cache_invalidations_created_at;
 DROP TRIGGER cache_invalidations_announced ON cache_invalidations;
 DROP FUNCTION portcullis_announce_change();
+DROP TRIGGER users_deleted ON users;
+DROP TRIGGER users_tokens_revoked ON users;
+DROP FUNCTION portcullis_user_tokens_revoked();
+DROP TRIGGER revoked_access_tokens_added ON revoked_access_tokens;
+DROP FUNCTION portcullis_access_token_denied();
 DROP TRIGGER client_secrets_changed ON client_secrets;
 DROP FUNCTION portcullis_client_secret_changed();
 DROP TRIGGER oauth_clients_changed ON oauth_clients;

@@ -3,7 +3,8 @@
 -- SQL by hand, a cascade) made it: any change to an API key but its
 -- last use; a membership added, changed or removed (the creator's role
 -- bounds a key); an organization renamed or deleted; a user's email (shown
--- by /v1/auth/validate); any change to an OAuth client or its secrets.
+-- by /v1/auth/validate); any change to an OAuth client or its secrets; an
+-- access token denied, a user's tokens revoked as a whole.
 -- An update that changes nothing logs nothing.
 -- Each entry of the log is also announced on the channel portcullis_changes
 -- when its transaction commits, so that every instance drops it at once;
@@ -81,6 +82,30 @@ END $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER client_secrets_changed AFTER INSERT OR UPDATE OR DELETE ON client_secrets
     FOR EACH ROW EXECUTE FUNCTION portcullis_client_secret_changed();
+
+-- Access-token liveness (kept in memory too): a token denied, a user's
+-- tokens revoked as a whole.
+CREATE FUNCTION portcullis_access_token_denied() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at) VALUES ('access_token', NEW.jti, now() AT TIME ZONE 'UTC');
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+
+CREATE TRIGGER revoked_access_tokens_added AFTER INSERT ON revoked_access_tokens
+    FOR EACH ROW EXECUTE FUNCTION portcullis_access_token_denied();
+
+CREATE FUNCTION portcullis_user_tokens_revoked() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at) VALUES ('user_tokens', OLD.id, now() AT TIME ZONE 'UTC');
+    RETURN NULL;
+END $$ LANGUAGE plpgsql;
+
+CREATE TRIGGER users_tokens_revoked AFTER UPDATE ON users
+    FOR EACH ROW WHEN (OLD.tokens_revoked_at IS DISTINCT FROM NEW.tokens_revoked_at)
+    EXECUTE FUNCTION portcullis_user_tokens_revoked();
+-- A user deleted: their pairwise subjects go with them (a cascade).
+CREATE TRIGGER users_deleted AFTER DELETE ON users
+    FOR EACH ROW EXECUTE FUNCTION portcullis_user_tokens_revoked();
 
 CREATE FUNCTION portcullis_announce_change() RETURNS trigger AS $$
 BEGIN

@@ -1,4 +1,7 @@
 DROP INDEX cache_invalidations_created_at;
+DROP TRIGGER users_deleted;
+DROP TRIGGER users_tokens_revoked;
+DROP TRIGGER revoked_access_tokens_added;
 DROP TRIGGER client_secrets_deleted;
 DROP TRIGGER client_secrets_changed;
 DROP TRIGGER client_secrets_added;

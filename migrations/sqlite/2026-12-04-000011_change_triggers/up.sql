@@ -3,7 +3,8 @@
 -- SQL by hand, a cascade) made it: any change to an API key but its
 -- last use; a membership added, changed or removed (the creator's role
 -- bounds a key); an organization renamed or deleted; a user's email (shown
--- by /v1/auth/validate); any change to an OAuth client or its secrets.
+-- by /v1/auth/validate); any change to an OAuth client or its secrets; an
+-- access token denied, a user's tokens revoked as a whole.
 -- An update that changes nothing logs nothing.
 
 CREATE TRIGGER api_keys_changed AFTER UPDATE ON api_keys
@@ -78,6 +79,25 @@ CREATE TRIGGER client_secrets_deleted AFTER DELETE ON client_secrets
 BEGIN
     INSERT INTO cache_invalidations (topic, item, created_at)
     SELECT 'client', client_id, strftime('%Y-%m-%d %H:%M:%f', 'now') FROM oauth_clients WHERE id = OLD.client_pk;
+END;
+
+-- Access-token liveness (kept in memory too): a token denied, a user's
+-- tokens revoked as a whole.
+CREATE TRIGGER revoked_access_tokens_added AFTER INSERT ON revoked_access_tokens
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at) VALUES ('access_token', NEW.jti, strftime('%Y-%m-%d %H:%M:%f', 'now'));
+END;
+
+CREATE TRIGGER users_tokens_revoked AFTER UPDATE ON users
+WHEN OLD.tokens_revoked_at IS NOT NEW.tokens_revoked_at
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at) VALUES ('user_tokens', OLD.id, strftime('%Y-%m-%d %H:%M:%f', 'now'));
+END;
+
+-- A user deleted: their pairwise subjects go with them (a cascade).
+CREATE TRIGGER users_deleted AFTER DELETE ON users
+BEGIN
+    INSERT INTO cache_invalidations (topic, item, created_at) VALUES ('user_tokens', OLD.id, strftime('%Y-%m-%d %H:%M:%f', 'now'));
 END;
 
 CREATE INDEX cache_invalidations_created_at ON cache_invalidations (created_at);

@@ -174,13 +174,33 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s).trim()
 }
 
+/// The PostgreSQL advisory lock that instances starting at once take in
+/// turn to migrate (an arbitrary constant: "portcull" in ASCII).
+const MIGRATION_LOCK: i64 = 0x706f_7274_6375_6c6c;
+
 /// Applies every embedded migration not yet applied; returns how many ran.
+/// Several instances may start at once (a rolling deploy): they migrate one
+/// after another, and the later ones find nothing left to do.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
-    let applied = match conn {
-        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-    };
-    applied.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Other(format!("migration failed: {e}"));
+    match conn {
+        DbConnection::Postgresql(c) => {
+            diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(c)?;
+            let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(failed);
+            let unlocked =
+                diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK).execute(c);
+            let applied = applied?;
+            unlocked?;
+            Ok(applied)
+        }
+        // One write transaction from the start: a second process waits for
+        // it (the busy timeout) instead of failing on a lock upgrade.
+        DbConnection::Sqlite(c) => {
+            c.immediate_transaction(|c| c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()).map_err(failed))
+        }
+    }
 }
 
 #[cfg(test)]

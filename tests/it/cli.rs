@@ -19,7 +19,7 @@ use crate::support::{PASSWORD, PgTestDatabase, fresh_postgres};
 /// else SQLite in the directory.
 pub(crate) struct Workspace {
     dir: tempfile::TempDir,
-    database_url: String,
+    pub(crate) database_url: String,
     _pg: Option<PgTestDatabase>,
 }
 
@@ -67,7 +67,7 @@ impl Workspace {
 }
 
 /// The port in the JSON log line that says the server listens.
-fn listening_port(log: &str) -> u16 {
+pub(crate) fn listening_port(log: &str) -> u16 {
     let line = log.lines().find(|l| l.contains("portcullis listening")).expect("a listening line");
     let json: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     let addr = json["addr"].as_str().unwrap_or_else(|| panic!("no addr in {line}"));

@@ -45,3 +45,4 @@ mod security;
 mod sessions_end;
 mod shared_rate_limits;
 mod throttle;
+mod two_processes;

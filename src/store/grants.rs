@@ -185,6 +185,18 @@ pub fn use_refresh_token<T>(
     mut decide: impl FnMut(&mut DbConnection, Option<RefreshTokenRow>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     super::write_transaction(conn, |c| {
+        if let DbConnection::Postgresql(_) = c {
+            // The family's lock before the row's, in the order
+            // `revoke_family` takes them (a family id never changes).
+            let family: Option<String> = refresh_tokens::table
+                .filter(refresh_tokens::token_digest.eq(digest))
+                .select(refresh_tokens::family_id)
+                .first(c)
+                .optional()?;
+            if let Some(family) = family {
+                lock_family(c, &family)?;
+            }
+        }
         let row = match c {
             DbConnection::Postgresql(pg) => refresh_tokens::table
                 .filter(refresh_tokens::token_digest.eq(digest))
@@ -233,24 +245,38 @@ pub fn revoke_family(
     now: NaiveDateTime,
     deny_until: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    diesel::update(
-        refresh_tokens::table
+    // One transaction (a savepoint inside the caller's), so the family's
+    // lock is held to its end. Without the lock, on PostgreSQL, a rotation
+    // committing while the UPDATE below runs would add a successor the
+    // UPDATE cannot see (READ COMMITTED), and the family would live on
+    // through it.
+    super::write_transaction(conn, |c| {
+        lock_family(c, family_id)?;
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(family_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        )
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(c)?;
+        let issued_after = now - (deny_until - now);
+        let jtis: Vec<String> = refresh_tokens::table
             .filter(refresh_tokens::family_id.eq(family_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(now))
-    .execute(conn)?;
-    let issued_after = now - (deny_until - now);
-    let jtis: Vec<String> = refresh_tokens::table
-        .filter(refresh_tokens::family_id.eq(family_id))
-        .filter(refresh_tokens::created_at.ge(issued_after))
-        .filter(refresh_tokens::access_jti.is_not_null())
-        .select(refresh_tokens::access_jti.assume_not_null())
-        .load(conn)?;
-    for jti in jtis {
-        revoke_access_token(conn, &jti, deny_until)?;
-    }
-    Ok(())
+            .filter(refresh_tokens::created_at.ge(issued_after))
+            .filter(refresh_tokens::access_jti.is_not_null())
+            .select(refresh_tokens::access_jti.assume_not_null())
+            .load(c)?;
+        for jti in jtis {
+            revoke_access_token(c, &jti, deny_until)?;
+        }
+        Ok(())
+    })
+}
+
+/// Serializes every writer of one refresh-token family (rotation,
+/// revocation) until the end of its transaction.
+fn lock_family(conn: &mut DbConnection, family_id: &str) -> Result<(), StoreError> {
+    super::lock_until_commit(conn, &format!("refresh-family:{family_id}"))
 }
 
 /// The families of a user that still have an unrevoked, unexpired token.

@@ -100,6 +100,30 @@ impl From<diesel::r2d2::PoolError> for StoreError {
 /// or a deadlock is run in all before `Busy` is answered.
 const TRANSIENT_ATTEMPTS: u32 = 4;
 
+/// Holds, until the end of the current transaction, a PostgreSQL advisory
+/// lock named by `key` (the same on every instance): writers that take it
+/// first serialize on something no row lock covers, such as rows another
+/// transaction is about to insert. Nothing on SQLite, where a write
+/// transaction already excludes every other.
+pub fn lock_until_commit(conn: &mut DbConnection, key: &str) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(advisory_lock_id(key))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// A 64-bit advisory-lock id for `key`: the first 8 bytes of its SHA-256.
+pub fn advisory_lock_id(key: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// Runs `f` in a transaction that serializes with every other writer from
 /// its first read: on SQLite `BEGIN IMMEDIATE` takes the write lock before
 /// anything is read, so two of these can never decide on the same state and

@@ -10,7 +10,6 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use sha2::{Digest, Sha256};
 
 use super::models::LoginFailureRow;
 use super::schema::login_failures;
@@ -44,7 +43,7 @@ pub fn reserve_attempt(
         if let DbConnection::Postgresql(_) = c {
             // One lock per key, taken in a fixed order so two attempts on the
             // same pair of keys cannot deadlock; released at commit.
-            let mut locks: Vec<i64> = keys.iter().map(|(k, _)| lock_id(k)).collect();
+            let mut locks: Vec<i64> = keys.iter().map(|(k, _)| super::advisory_lock_id(k)).collect();
             locks.sort_unstable();
             locks.dedup();
             for id in locks {
@@ -75,14 +74,6 @@ pub fn reserve_attempt(
         }
         Ok(Reservation::Granted(rows.into_iter().map(|r| r.id).collect()))
     })
-}
-
-/// A 64-bit advisory-lock id for a throttle key, the same on every instance.
-fn lock_id(key: &str) -> i64 {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(first)
 }
 
 /// How many attempts `key` has since `since`, and the oldest of them.

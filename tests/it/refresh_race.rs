@@ -203,3 +203,33 @@ async fn a_rotated_dashboard_session_keeps_its_organization_and_links_its_parent
     assert_eq!(successor.1.as_deref(), Some(parent.0.as_str()), "the successor names its parent");
     assert_eq!(successor.2.as_deref(), Some(org.id.as_str()), "the successor keeps the organization");
 }
+
+/// A refresh and a revocation of the same family at the same moment
+/// (RFC 7009 §2.1: revoking a refresh token ends its family): whichever
+/// comes first, afterwards nothing of the family works. The refresh may
+/// have won and answered with a new refresh token; that token must then be
+/// dead too, its access token with it.
+#[actix_web::test]
+async fn a_refresh_racing_a_revocation_of_its_family_leaves_nothing_alive() {
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
+    let reg = app.oauth_client().await.create().await;
+    let browser = signed_in(&app).await;
+    let (mut refreshed_first, mut revoked_first) = (0, 0);
+    for round in 0..30 {
+        let (token, _) = tokens_as(&app, &browser, &reg, "read offline_access").await;
+        let form = [("token", token.as_str())];
+        let revoke = post_form(&app, "/oauth/revoke", &reg, &form);
+        let ((s, b), (revocation, _, _)) = tokio::join!(refresh(&app, &reg, &token), revoke);
+        assert_eq!(revocation, 200, "round {round}");
+        if s == 200 {
+            refreshed_first += 1;
+            let (next, access) = tokens(&b);
+            assert_eq!(refresh(&app, &reg, &next).await, (400, revoked()), "round {round}: the successor lives on");
+            assert!(!active(&app, &reg, &access).await, "round {round}: the successor's access token lives on");
+        } else {
+            revoked_first += 1;
+            assert_eq!((s, b), (400, revoked()), "round {round}");
+        }
+    }
+    eprintln!("refreshed first {refreshed_first}, revoked first {revoked_first}");
+}

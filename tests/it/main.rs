@@ -11,6 +11,7 @@ mod api_openapi;
 mod api_session;
 mod app_registration_limits;
 mod authority;
+mod authority_model;
 mod browser;
 mod cached_verification;
 mod cli;

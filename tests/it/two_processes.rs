@@ -7,9 +7,6 @@
 //! caches, change listener and poller; they share the database, the master
 //! key (one data directory) and the issuer.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -17,87 +14,12 @@ use jsonwebtoken::{DecodingKey, Validation};
 use oauth2::PkceCodeChallenge;
 use serde_json::{Value, json};
 
-use crate::cli::{Workspace, listening_port};
+use crate::cli::Workspace;
 use crate::oauth_support::{REDIRECT, hidden_fields, query};
+use crate::processes::{ISSUER, Instance};
 use crate::support::{PASSWORD, browser, form_token, location, on_postgres, urlencode};
 
-/// The public URL both instances serve under (the load balancer's).
-const ISSUER: &str = "http://portcullis.internal";
-const EMAIL: &str = "owner@acme.example";
-
-/// One `portcullis serve` process; killed when dropped, so a failing test
-/// leaves no server behind.
-struct Instance {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Instance {
-    /// Starts the binary in `workspace` with `env`, on a port the system
-    /// picks. Its log is read all along (a full pipe would stall the
-    /// server) and kept for failure messages. `ready` waits for it.
-    fn spawn(workspace: &Workspace, env: &[(&str, String)]) -> (Instance, tokio::sync::oneshot::Receiver<u16>) {
-        let mut cmd = workspace.portcullis();
-        cmd.arg("serve")
-            .env("PORTCULLIS_BIND", "127.0.0.1:0")
-            .env("PORTCULLIS_LOG_FORMAT", "json")
-            .env("PORTCULLIS_WORKERS", "2")
-            .env("PORTCULLIS_ISSUER", ISSUER);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (sink, (tx, rx)) = (log.clone(), tokio::sync::oneshot::channel());
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("portcullis listening") {
-                    tx.take().map(|tx| tx.send(listening_port(&line)));
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        (Instance { child, base: String::new(), log }, rx)
-    }
-
-    /// Waits until the instance listens and `/readyz` says ready.
-    async fn ready(&mut self, port: tokio::sync::oneshot::Receiver<u16>) {
-        let port = match tokio::time::timeout(Duration::from_secs(60), port).await {
-            Ok(Ok(port)) => port,
-            other => panic!("the server did not start ({other:?}): {}", self.log()),
-        };
-        self.base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = reqwest::get(self.url("/readyz")).await.map(|r| r.status().as_u16());
-            if ready.as_ref().is_ok_and(|s| *s == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "not ready ({ready:?}): {}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub(crate) const EMAIL: &str = "owner@acme.example";
 
 /// Two instances started at once on a fresh database (so they migrate it
 /// at the same time, as in a rolling deploy), with one master key, then
@@ -122,7 +44,7 @@ async fn two_instances(extra: &[(&str, String)]) -> (Workspace, Instance, Instan
 }
 
 /// A /v1 request with a bearer credential: status and JSON body.
-async fn v1(at: &Instance, method: &str, path: &str, credential: &str, body: Option<Value>) -> (u16, Value) {
+pub(crate) async fn v1(at: &Instance, method: &str, path: &str, credential: &str, body: Option<Value>) -> (u16, Value) {
     let mut req = reqwest::Client::new().request(method.parse().unwrap(), at.url(path)).bearer_auth(credential);
     if let Some(b) = body {
         req = req.json(&b);
@@ -132,7 +54,7 @@ async fn v1(at: &Instance, method: &str, path: &str, credential: &str, body: Opt
 }
 
 /// The owner's dashboard session token, signed in at `at`.
-async fn session(at: &Instance) -> String {
+pub(crate) async fn session(at: &Instance) -> String {
     let res = reqwest::Client::new()
         .post(at.url("/v1/auth/login"))
         .json(&json!({"email": EMAIL, "password": PASSWORD}))
@@ -144,19 +66,19 @@ async fn session(at: &Instance) -> String {
 }
 
 /// A new secret API key made at `at`: its id and the key.
-async fn new_key(at: &Instance, credential: &str, body: Value) -> (String, String) {
+pub(crate) async fn new_key(at: &Instance, credential: &str, body: Value) -> (String, String) {
     let (s, b) = v1(at, "POST", "/v1/api-keys", credential, Some(body)).await;
     assert_eq!(s, 201, "{b}");
     (b["data"]["id"].as_str().unwrap().to_owned(), b["data"]["key"].as_str().unwrap().to_owned())
 }
 
-struct App {
-    id: String,
-    secret: String,
+pub(crate) struct App {
+    pub id: String,
+    pub secret: String,
 }
 
 /// An app registered at `at`.
-async fn register(at: &Instance, credential: &str, body: Value) -> App {
+pub(crate) async fn register(at: &Instance, credential: &str, body: Value) -> App {
     let (s, b) = v1(at, "POST", "/v1/apps", credential, Some(body)).await;
     assert_eq!(s, 201, "{b}");
     App {
@@ -166,7 +88,7 @@ async fn register(at: &Instance, credential: &str, body: Value) -> App {
 }
 
 /// POSTs a form to an OAuth endpoint with the app's Basic authentication.
-async fn oauth(at: &Instance, path: &str, app: &App, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn oauth(at: &Instance, path: &str, app: &App, form: &[(&str, &str)]) -> (u16, Value) {
     let res = reqwest::Client::new()
         .post(at.url(path))
         .basic_auth(&app.id, Some(&app.secret))
@@ -177,17 +99,17 @@ async fn oauth(at: &Instance, path: &str, app: &App, form: &[(&str, &str)]) -> (
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
-async fn active(at: &Instance, introspector: &App, token: &str) -> bool {
+pub(crate) async fn active(at: &Instance, introspector: &App, token: &str) -> bool {
     let (s, b) = oauth(at, "/oauth/introspect", introspector, &[("token", token)]).await;
     assert_eq!(s, 200, "{b}");
     b["active"] == json!(true)
 }
 
-async fn refresh(at: &Instance, app: &App, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(at: &Instance, app: &App, token: &str) -> (u16, Value) {
     oauth(at, "/oauth/token", app, &[("grant_type", "refresh_token"), ("refresh_token", token)]).await
 }
 
-fn tokens(b: &Value) -> (String, String) {
+pub(crate) fn tokens(b: &Value) -> (String, String) {
     (b["refresh_token"].as_str().unwrap().to_owned(), b["access_token"].as_str().unwrap().to_owned())
 }
 
@@ -204,7 +126,7 @@ async fn seen_within(what: &str, since: Instant, check: impl AsyncFn() -> bool) 
 /// A user's browser signed in on the login page of `at`. Cookies are kept
 /// per host, not per port, so it is signed in at both instances, as behind
 /// a load balancer.
-async fn signed_in_browser(at: &Instance) -> reqwest::Client {
+pub(crate) async fn signed_in_browser(at: &Instance) -> reqwest::Client {
     let browser = browser();
     let csrf = form_token(&browser, &at.url("/login")).await;
     let res = browser
@@ -219,7 +141,7 @@ async fn signed_in_browser(at: &Instance) -> reqwest::Client {
 
 /// An authorization request for `scope` shown at `at` and approved there
 /// when the consent page asks: the code and the PKCE verifier.
-async fn approve(at: &Instance, browser: &reqwest::Client, app: &App, scope: &str) -> (String, String) {
+pub(crate) async fn approve(at: &Instance, browser: &reqwest::Client, app: &App, scope: &str) -> (String, String) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let url = at.url(&format!(
         "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope={}&state=s1&code_challenge={}&code_challenge_method=S256",

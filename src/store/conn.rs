@@ -156,6 +156,10 @@ pub fn open_pool(url: &DatabaseUrl, settings: &super::PoolSettings) -> Result<Po
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Config(format!("cannot create directory {}: {e}", dir.display())))?;
     }
+    let url = match url {
+        DatabaseUrl::Postgres(raw) => DatabaseUrl::Postgres(bounded_postgres_url(raw, settings.timeout)),
+        sqlite => sqlite.clone(),
+    };
     let manager = Manager::new(url.clone(), settings.sqlite_busy_timeout);
     // Fail fast on the first connection: its error is the one worth showing.
     let mut probe = r2d2::ManageConnection::connect(&manager).map_err(|e| {
@@ -168,6 +172,35 @@ pub fn open_pool(url: &DatabaseUrl, settings: &super::PoolSettings) -> Result<Po
         .connection_timeout(settings.timeout)
         .build(manager)
         .map_err(|e| StoreError::Unavailable(format!("cannot open pool for {}: {e}", url.redacted())))
+}
+
+/// The PostgreSQL URL with libpq settings that bound how long a connection
+/// hangs on a server that stopped answering (a network partition refuses
+/// nothing, so without them a query waits for the kernel to give up, a
+/// quarter of an hour): a connect attempt, unacknowledged data
+/// (`tcp_user_timeout`) and an idle connection (keepalives) each fail
+/// after about `timeout`, the pool's wait for a connection. Settings the
+/// URL makes itself are kept.
+pub fn bounded_postgres_url(url: &str, timeout: Duration) -> String {
+    let secs = timeout.as_secs().max(2);
+    let bounds = [
+        ("connect_timeout", secs.to_string()),
+        ("tcp_user_timeout", (secs * 1000).to_string()),
+        ("keepalives", "1".to_owned()),
+        ("keepalives_idle", secs.to_string()),
+        ("keepalives_interval", "1".to_owned()),
+        ("keepalives_count", "3".to_owned()),
+    ];
+    let set: Vec<String> =
+        url::Url::parse(url).map(|u| u.query_pairs().map(|(k, _)| k.into_owned()).collect()).unwrap_or_default();
+    let mut out = url.to_owned();
+    for (key, value) in bounds {
+        if !set.iter().any(|k| k == key) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{key}={value}"));
+        }
+    }
+    out
 }
 
 fn first_line(s: &str) -> &str {
@@ -206,6 +239,22 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_connections_are_bounded_unless_the_url_says_otherwise() {
+        let url = bounded_postgres_url("postgres://u@h/db", Duration::from_secs(5));
+        assert_eq!(
+            url,
+            "postgres://u@h/db?connect_timeout=5&tcp_user_timeout=5000&keepalives=1&keepalives_idle=5\
+             &keepalives_interval=1&keepalives_count=3"
+        );
+        let url = bounded_postgres_url("postgres://u@h/db?sslmode=require&connect_timeout=30", Duration::from_secs(1));
+        assert!(
+            url.starts_with("postgres://u@h/db?sslmode=require&connect_timeout=30&tcp_user_timeout=2000&"),
+            "{url}"
+        );
+        assert_eq!(url.matches("connect_timeout").count(), 1);
+    }
 
     #[test]
     fn scheme_picks_the_backend() {

@@ -252,6 +252,9 @@ pub struct Store {
     turns: Arc<tokio::sync::Semaphore>,
     /// How long a request waits for its turn before 503.
     wait: Duration,
+    /// How long a request waits for the database to answer once it has its
+    /// turn, before 503 (`answer_bound`).
+    answer: Duration,
     /// Hears, after each `run`, what its closure noted for this instance's
     /// caches (`changes::note_local`).
     local_changes: Arc<std::sync::OnceLock<LocalChanges>>,
@@ -265,7 +268,8 @@ impl Store {
         let pool = conn::open_pool(&url, settings)?;
         let turns = Arc::new(tokio::sync::Semaphore::new(settings.size.max(1) as usize));
         let local_changes = Arc::new(std::sync::OnceLock::new());
-        let store = Self { pool, url, turns, wait: settings.timeout, local_changes };
+        let answer = answer_bound(settings);
+        let store = Self { pool, url, turns, wait: settings.timeout, answer, local_changes };
         Ok(store)
     }
 
@@ -290,14 +294,22 @@ impl Store {
             .map_err(|_| StoreError::Unavailable("timed out waiting for a database connection".into()))?
             .map_err(|e| StoreError::Other(e.to_string()))?;
         let local = self.local_changes.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             let result = pool.get().map_err(StoreError::from).and_then(|mut conn| f(&mut conn));
             tell(&local);
             result
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+        });
+        // A database that accepts and then never answers (a hung server)
+        // would hold the request forever. It is told to try again instead;
+        // the blocking thread keeps its turn until the database answers or
+        // its connection fails, so at most one thread per connection waits.
+        // What it was writing may still commit, as with an answer lost on
+        // the way: clients retry idempotently or find out.
+        match tokio::time::timeout(self.answer, work).await {
+            Ok(done) => done.map_err(|e| StoreError::Other(format!("database task failed: {e}")))?,
+            Err(_) => Err(StoreError::Unavailable("the database did not answer in time".into())),
+        }
     }
 
     /// Runs `f` synchronously (CLI commands, start-up).
@@ -333,6 +345,14 @@ impl Store {
         .await
         .unwrap_or(false)
     }
+}
+
+/// The longest a request waits for the database once it holds a
+/// connection's turn: the pool's wait (to check the connection out, or
+/// connect), then the longer of that and SQLite's busy timeout (a write
+/// waiting for another's). Queries themselves take milliseconds.
+fn answer_bound(settings: &PoolSettings) -> Duration {
+    settings.timeout + settings.timeout.max(settings.sqlite_busy_timeout)
 }
 
 /// Hands what the closure just run noted to the listener, if any; forgets it otherwise.

@@ -35,6 +35,7 @@ mod oidc_prompts;
 mod oidc_sessions_end;
 mod oidc_support;
 mod oidc_userinfo;
+mod outage;
 mod page_protection;
 mod pages;
 mod password_hashing;

@@ -11,6 +11,7 @@ mod api_openapi;
 mod api_session;
 mod app_registration_limits;
 mod authority;
+mod authorized_apps;
 mod browser;
 mod cached_verification;
 mod cli;

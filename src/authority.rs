@@ -122,6 +122,18 @@ impl Principal {
         }
     }
 
+    /// The person signed in at the dashboard (`/v1/auth/login`), if this
+    /// credential is their session: what acts for a user rather than for an
+    /// organization (their own authorized apps) takes nothing else. An API
+    /// key or a management app acts for the organization, even though it
+    /// was made by a person, and must not reach that person's own grants.
+    pub fn signed_in_user(&self) -> Option<&str> {
+        match self.kind {
+            CredentialKind::DashboardSession => self.user_id.as_deref(),
+            CredentialKind::ApiKey | CredentialKind::ManagementApp => None,
+        }
+    }
+
     /// ADMIN and OWNER manage everything of the organization; a DEVELOPER
     /// what it created; nobody else anything.
     pub fn may_manage(&self, created_by: Option<&str>) -> bool {

@@ -2,6 +2,7 @@
 //! parse requests into these types and render what comes back.
 
 pub mod authorize;
+pub mod authorized_apps;
 pub mod backchannel;
 pub mod clients;
 pub mod dashboard;

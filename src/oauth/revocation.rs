@@ -1,7 +1,7 @@
 //! The one way tokens are revoked in bulk: a refresh-token family (reuse,
-//! code replay, RFC 7009 revocation, logout), or every token of a user
-//! (password change, removal, demotion). Both always take the access
-//! tokens with them.
+//! code replay, RFC 7009 revocation, logout), every token of a user
+//! (password change, removal, demotion), or every token one app holds for a
+//! user (a withdrawn consent). Each always takes the access tokens with it.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -36,6 +36,34 @@ impl OAuth {
         store::grants::delete_pending_codes_of_user(conn, user_id)?;
         let now = now.naive_utc();
         for family in store::grants::live_families_of_user(conn, user_id, now)? {
+            Self::revoke_family_blocking(conn, &family, now, deny_until)?;
+        }
+        Ok(())
+    }
+
+    /// Ends every token `client_id` holds for `user_id`: each live
+    /// refresh-token family (with its access tokens), and any other access
+    /// token (a code redeemed without `offline_access`) issued before `now`,
+    /// through `client_tokens_revoked` (see `live_access_token`); the access
+    /// tokens of codes redeemed in the second of `now` are denied by `jti`,
+    /// since the time is rounded down like `users.tokens_revoked_at`.
+    /// `deny_until - now` bounds an access token's lifetime.
+    pub fn revoke_client_tokens_blocking(
+        conn: &mut DbConnection,
+        user_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+        deny_until: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        let at = tokens_revoked_at(now);
+        store::consents::set_client_tokens_revoked_at(conn, user_id, client_id, at)?;
+        // A code not yet redeemed would still give a fresh token.
+        store::consents::delete_pending_codes(conn, user_id, client_id)?;
+        for jti in store::consents::code_issued_jtis(conn, user_id, client_id, at)? {
+            store::grants::revoke_access_token(conn, &jti, deny_until)?;
+        }
+        let now = now.naive_utc();
+        for family in store::consents::live_families(conn, user_id, client_id, now)? {
             Self::revoke_family_blocking(conn, &family, now, deny_until)?;
         }
         Ok(())

@@ -234,13 +234,15 @@ impl OAuth {
                 Some((sub, iat)) => Some(Some((sub.clone(), *iat))),
             };
             if let Some(u) = known_user
-                && let Some(live) = cache.is_live(&jti, u.as_ref().map(|(id, iat)| (id.as_str(), *iat)))
+                && let Some(live) =
+                    cache.is_live(&jti, &claims.client_id, u.as_ref().map(|(id, iat)| (id.as_str(), *iat)))
             {
                 return Ok(live.then(|| LiveAccessToken { claims, user_id: u.map(|(id, _)| id) }));
             }
         }
         let since = self.liveness.as_ref().map(|c| c.since());
         let j = jti.clone();
+        let client_id = claims.client_id.clone();
         let read = self
             .store
             .run(move |conn| {
@@ -254,23 +256,30 @@ impl OAuth {
                     }
                     user => (user, None),
                 };
-                let (denied, revoked) = store::grants::denial(conn, &j, user.as_ref().map(|(u, _)| u.as_str()))?;
-                Ok(Some((user, pairwise, denied, revoked)))
+                let denial =
+                    store::grants::denial(conn, &j, user.as_ref().map(|(u, _)| (u.as_str(), client_id.as_str())))?;
+                Ok(Some((user, pairwise, denial)))
             })
             .await?;
-        let Some((user, pairwise, denied, revoked)) = read else { return Ok(None) };
+        let Some((user, pairwise, denial)) = read else { return Ok(None) };
         if let (Some(cache), Some(since)) = (&self.liveness, &since) {
             cache.remember(
                 since,
                 &jti,
-                denied,
-                user.as_ref().map(|(u, _)| (u.as_str(), revoked)),
+                denial.denied,
+                &claims.client_id,
+                user.as_ref().map(|(u, _)| (u.as_str(), denial.user_since, denial.client_since)),
                 pairwise.as_ref().map(|(o, s, u)| (o.as_str(), s.as_str(), u.as_str())),
             );
         }
         // A user's token also dies when it was issued before the user's
-        // tokens were revoked as a whole.
-        let live = !denied && user.as_ref().is_none_or(|(_, iat)| revoked.is_none_or(|at| at <= *iat));
+        // tokens were revoked as a whole, or before the user withdrew their
+        // consent to its app.
+        let issued_after = |since: Option<NaiveDateTime>, iat: &NaiveDateTime| since.is_none_or(|at| at <= *iat);
+        let live = !denial.denied
+            && user
+                .as_ref()
+                .is_none_or(|(_, iat)| issued_after(denial.user_since, iat) && issued_after(denial.client_since, iat));
         Ok(live.then(|| LiveAccessToken { claims, user_id: user.map(|(u, _)| u) }))
     }
 

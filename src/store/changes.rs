@@ -18,6 +18,8 @@ pub const CHANNEL: &str = "portcullis_changes";
 /// Topics of entries the triggers write for access-token liveness.
 pub const ACCESS_TOKEN: &str = "access_token";
 pub const USER_TOKENS: &str = "user_tokens";
+/// `{user_id} {client_id}`: the user withdrew their consent to the app.
+pub const CLIENT_TOKENS: &str = "client_tokens";
 
 thread_local! {
     /// What the store functions run on this thread changed, for this

@@ -312,19 +312,31 @@ pub fn revoke_access_token(conn: &mut DbConnection, jti: &str, expires_at: Naive
     Ok(())
 }
 
+/// What decides whether a user's token is live, besides its signature.
+#[derive(Debug, Clone, Copy)]
+pub struct Denial {
+    /// Its `jti` is on the denylist.
+    pub denied: bool,
+    /// Since when the user's tokens are revoked as a whole, if ever.
+    pub user_since: Option<NaiveDateTime>,
+    /// Since when the tokens its app holds for the user are revoked (the
+    /// user withdrew their consent), if ever.
+    pub client_since: Option<NaiveDateTime>,
+}
+
 /// What decides whether a token is live: whether its `jti` is denied, and
-/// since when the user's tokens are revoked as a whole (if ever).
-pub fn denial(
-    conn: &mut DbConnection,
-    jti: &str,
-    user_id: Option<&str>,
-) -> Result<(bool, Option<NaiveDateTime>), StoreError> {
+/// for a user's token (`(user_id, client_id)`) since when the user's
+/// tokens, and the app's tokens for the user, are revoked (if ever).
+pub fn denial(conn: &mut DbConnection, jti: &str, user: Option<(&str, &str)>) -> Result<Denial, StoreError> {
     let denied = is_access_token_revoked(conn, jti)?;
-    let since = match user_id {
-        Some(id) => users::table.find(id).select(users::tokens_revoked_at).first(conn).optional()?.flatten(),
-        None => None,
+    let (user_since, client_since) = match user {
+        Some((user_id, client_id)) => (
+            users::table.find(user_id).select(users::tokens_revoked_at).first(conn).optional()?.flatten(),
+            super::consents::client_tokens_revoked_at(conn, user_id, client_id)?,
+        ),
+        None => (None, None),
     };
-    Ok((denied, since))
+    Ok(Denial { denied, user_since, client_since })
 }
 
 pub fn is_access_token_revoked(conn: &mut DbConnection, jti: &str) -> Result<bool, StoreError> {

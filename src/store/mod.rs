@@ -8,6 +8,7 @@ pub mod audit;
 pub mod changes;
 pub mod clients;
 pub mod conn;
+pub mod consents;
 pub mod grants;
 pub mod invitations;
 pub mod models;

@@ -155,6 +155,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    client_tokens_revoked (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        revoked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         algorithm -> Text,
@@ -258,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_access_tokens,
     consents,
+    client_tokens_revoked,
     signing_keys,
     cache_invalidations,
     api_keys,

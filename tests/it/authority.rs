@@ -85,6 +85,9 @@ const MATRIX: &[(&str, &str, [u16; 13])] = &[
     ("DELETE", "/v1/api-keys/{id}",           [200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 401]),
     // The target never expires: a machine's roll would outlive its token (machine_power.rs).
     ("POST",   "/v1/api-keys/{id}/roll",      [201, 201, 403, 403, 403, 403, 403, 403, 403, 401, 401, 404, 401]),
+    // A user's own grants: their dashboard session only; nobody has consented to the target.
+    ("GET",    "/v1/authorized-apps",         [200, 200, 200, 200, 403, 403, 403, 403, 403, 401, 401, 403, 401]),
+    ("DELETE", "/v1/authorized-apps/{client_id}", [404, 404, 404, 404, 403, 403, 403, 403, 403, 401, 401, 403, 401]),
 ];
 
 struct World {
@@ -194,10 +197,12 @@ impl TestApp {
     /// Fresh objects of the organization for a path's `{id}`, so each cell
     /// starts from the same state.
     async fn target(&self, w: &World, path: &str) -> Option<String> {
-        if !path.contains("{id}") {
+        if !path.contains("{id}") && !path.contains("{client_id}") {
             return None;
         }
-        Some(if path.starts_with("/v1/api-keys/") {
+        Some(if path.starts_with("/v1/authorized-apps/") {
+            self.make_app(&w.org, &w.owner, false, &["read"]).await.client_id
+        } else if path.starts_with("/v1/api-keys/") {
             self.make_key(&w.org, &w.owner, KeyKind::Secret, &["read"]).await.0
         } else if path.starts_with("/v1/apps/") {
             self.make_app(&w.org, &w.owner, false, &["read"]).await.client_id
@@ -267,7 +272,7 @@ async fn every_route_with_every_credential_gets_exactly_its_due() {
         for (cred, want) in CREDS.iter().zip(row) {
             let credential = app.credential(&w, *cred).await;
             let url = match app.target(&w, path).await {
-                Some(id) => path.replace("{id}", &id),
+                Some(id) => path.replace("{id}", &id).replace("{client_id}", &id),
                 None => path.to_string(),
             };
             let mut req =

@@ -12,6 +12,7 @@ mod api_session;
 mod app_registration_limits;
 mod authority;
 mod authority_model;
+mod authorized_apps;
 mod browser;
 mod cached_verification;
 mod cli;

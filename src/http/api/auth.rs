@@ -27,6 +27,19 @@ impl Principal {
         if self.allows(broad, resource) { Ok(()) } else { Err(ApiError::insufficient_scope(broad)) }
     }
 
+    /// The signed-in user of a dashboard session, for what acts for a user
+    /// alone; any other credential gets 403 INSUFFICIENT_SCOPE.
+    pub fn require_signed_in_user(&self) -> Result<&str, ApiError> {
+        self.signed_in_user().ok_or_else(|| {
+            ApiError::new(
+                Code::InsufficientScope,
+                "Only the user's own dashboard session (POST /v1/auth/login) may do this; \
+                 API keys and app tokens act for an organization, not for a user.",
+            )
+            .details(json!({ "required_credential": CredentialKind::DashboardSession.as_str() }))
+        })
+    }
+
     /// The audit origin of a request made with this credential.
     pub fn origin(&self, req: &HttpRequest) -> crate::audit::Origin {
         let state = req.app_data::<web::Data<AppState>>();

@@ -4,6 +4,7 @@
 mod apps;
 mod audit_events;
 pub mod auth;
+mod authorized_apps;
 pub mod error;
 mod invitations;
 mod keys;
@@ -72,6 +73,8 @@ fn build(scope: Option<actix_web::Scope>) -> Routes {
         .add("PATCH", "/api-keys/{id}", keys::update)
         .add("DELETE", "/api-keys/{id}", keys::revoke)
         .add("POST", "/api-keys/{id}/roll", keys::roll)
+        .add("GET", "/authorized-apps", authorized_apps::list)
+        .add("DELETE", "/authorized-apps/{client_id}", authorized_apps::revoke)
 }
 
 /// Every /v1 route as (method, full path), from the same code that

@@ -88,7 +88,7 @@ impl Modify for BearerAuth {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "portcullis management API", description = "API keys, OAuth apps, members and the audit log of an organization."),
+    info(title = "portcullis management API", description = "API keys, OAuth apps, members and the audit log of an organization; the apps a signed-in user authorized."),
     paths(
         super::keys::validate,
         super::session::login,
@@ -114,6 +114,8 @@ impl Modify for BearerAuth {
         super::invitations::list,
         super::invitations::revoke,
         super::audit_events::list,
+        super::authorized_apps::list,
+        super::authorized_apps::revoke,
     ),
     components(schemas(DataEnvelope, ListEnvelope, ErrorEnvelope, ErrorBody)),
     modifiers(&BearerAuth)

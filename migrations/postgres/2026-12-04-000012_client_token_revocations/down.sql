@@ -1,0 +1,4 @@
+DROP TRIGGER client_tokens_revoked_changed ON client_tokens_revoked;
+DROP TRIGGER client_tokens_revoked_added ON client_tokens_revoked;
+DROP FUNCTION portcullis_client_tokens_revoked();
+DROP TABLE client_tokens_revoked;

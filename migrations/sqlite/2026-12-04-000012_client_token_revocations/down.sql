@@ -1,0 +1,4 @@
+DROP TRIGGER client_tokens_revoked_deleted;
+DROP TRIGGER client_tokens_revoked_changed;
+DROP TRIGGER client_tokens_revoked_added;
+DROP TABLE client_tokens_revoked;

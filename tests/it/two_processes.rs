@@ -298,6 +298,26 @@ async fn two_processes_on_one_database_act_as_one_server() {
         assert!(p50 < Duration::from_millis(300), "LISTEN/NOTIFY did not carry the change: {lags:?}");
     }
 
+    // A consent withdrawn at A (the user's own dashboard session): B
+    // refuses the app's tokens for that user and asks for consent again.
+    let granted = code_flow(&b, &a, &browser, &app).await;
+    let (held, access) = tokens(&granted);
+    assert!(active(&b, &api, &access).await);
+    let (s, d) = v1(&a, "DELETE", &format!("/v1/authorized-apps/{}", app.id), &owner, None).await;
+    assert_eq!(s, 200, "{d}");
+    let withdrawn_at = Instant::now();
+    assert_eq!(refresh(&b, &app, &held).await.0, 400, "its refresh token ended with it");
+    let consent = seen_within("a consent withdrawn", withdrawn_at, async || !active(&b, &api, &access).await).await;
+    let (challenge, _) = PkceCodeChallenge::new_random_sha256();
+    let ask = b.url(&format!(
+        "/oauth/authorize?response_type=code&client_id={}&redirect_uri={}&scope=read&state=s2&code_challenge={}&code_challenge_method=S256",
+        app.id,
+        urlencode(REDIRECT),
+        challenge.as_str()
+    ));
+    assert_eq!(browser.get(&ask).send().await.unwrap().status(), 200, "the consent page again");
+    eprintln!("a consent withdrawn at A: its access token refused at B after {consent:?}");
+
     // An app deleted at A: B, which holds it in memory, refuses it, and
     // its tokens die with it.
     let (s, t) = oauth(&b, "/oauth/token", &app, &[("grant_type", "client_credentials"), ("scope", "read")]).await;

@@ -86,6 +86,12 @@ impl Instance {
         instance
     }
 
+    /// The number of threads the process runs now.
+    pub fn threads(&self) -> usize {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
+    }
+
     /// SIGKILL: no shutdown, no flush, whatever it was doing. Waits until the
     /// process is gone.
     pub fn kill_9(&mut self) {

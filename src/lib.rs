@@ -168,7 +168,11 @@ fn blocking_threads(config: &Config, workers: usize) -> usize {
 fn spawn_change_poller(state: web::Data<AppState>) {
     let policy = Arc::new(RotationPolicy::from_config(&state.config));
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_millis(state.config.change_poll_interval_ms));
+        // The first pass one period after start (start-up did its work), not
+        // at once: a pass racing the first requests would flush their uses
+        // mid-request for nothing.
+        let period = Duration::from_millis(state.config.change_poll_interval_ms);
+        let mut tick = actix_web::rt::time::interval_at(actix_web::rt::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
             let (s, policy) = (state.clone(), policy.clone());

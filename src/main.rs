@@ -161,7 +161,23 @@ enum UserCommand {
     },
 }
 
+/// glibc maps a large allocation on its own, but once such a block is freed
+/// it raises that threshold to the block's size (up to 32 MiB), and every
+/// later one comes from a thread's arena, which keeps it when freed: one
+/// argon2 buffer (19 MiB at the default cost) per arena that ever hashed. A
+/// fixed threshold turns that off: a block of 1 MiB or more is mapped when
+/// allocated and unmapped when freed (the password limiter frees its buffers
+/// when sign-ins stop).
+fn fixed_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes an allocator setting; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    fixed_mmap_threshold();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -63,6 +63,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
             errors::PageError::BadRequest(format!("The query string could not be read: {e}.")).into()
         }))
+        // Routes are tried in order: the busiest first, the OAuth endpoints
+        // and the /v1 scope (no path here overlaps another's).
+        .configure(oauth::routes)
+        .configure(|c| api::routes(c, config.max_body_bytes))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/static/app.css", web::get().to(app_css))
@@ -78,7 +82,5 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/account/password", web::post().to(pages::account::change_password))
         .route("/invitations/{token}", web::get().to(pages::invitations::show))
         .route("/invitations/{token}", web::post().to(pages::invitations::accept))
-        .configure(oauth::routes)
-        .configure(|c| api::routes(c, config.max_body_bytes))
         .default_service(web::to(middleware::not_found));
 }

@@ -1,6 +1,9 @@
 //! Compact JWS (RFC 7515): signing with a parsed current key, verification
 //! with the parsed published keys; access tokens' claim checks.
 
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, ParsedPublicKey, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
@@ -23,9 +26,46 @@ pub(super) enum PrivateKey {
     EdDsa(Ed25519KeyPair),
 }
 
-/// A published key, parsed once at load for the one algorithm it may verify.
+/// A published key, parsed once at load for the one algorithm it may verify,
+/// with the tokens whose signature it has verified (shared by the copies of
+/// this key in later sets; a key read again starts with none).
 #[derive(Clone)]
-pub(super) struct PublicKey(pub(super) ParsedPublicKey);
+pub(super) struct PublicKey(pub(super) ParsedPublicKey, Arc<VerifiedTokens>);
+
+/// SHA-256 digests of whole compact JWSs (header, payload and signature as
+/// received) whose signature one key has verified. Verifying a signature is
+/// most of the cost of checking a token (an ECDSA P-256 verification is
+/// about 0.7 M instructions, a SHA-256 of a token about 10 k), and resource
+/// servers present the same token again and again. Only the signature is
+/// taken from here: the token's shape, its kid, the key's window, the
+/// algorithm, then its claims, are checked on every call as before. Finding
+/// a forged token here takes a second preimage of SHA-256, which would
+/// forge the signature itself (ES256 and RS256 sign a SHA-256 of the
+/// message). Bounded: full, it is emptied.
+#[derive(Default)]
+pub(super) struct VerifiedTokens(RwLock<HashSet<[u8; 32]>>);
+
+impl VerifiedTokens {
+    /// At 32 bytes a digest, some 200 KiB per key when full.
+    pub(super) const MAX: usize = 4096;
+
+    pub(super) fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).contains(digest)
+    }
+
+    pub(super) fn insert(&self, digest: [u8; 32]) {
+        let mut set = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if set.len() >= Self::MAX {
+            set.clear();
+        }
+        set.insert(digest);
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
 
 /// The JOSE header of our tokens, members in this order (RFC 9068 §2.1).
 #[derive(Serialize)]
@@ -86,8 +126,7 @@ pub(super) fn verify_signature(
     if header.alg != key.algorithm.as_str() {
         return Err(VerifyError::BadSignature);
     }
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| VerifyError::BadSignature)?;
-    if !key.public.verify(message.as_bytes(), &signature) {
+    if !key.public.verify_token(token, message, signature) {
         return Err(VerifyError::BadSignature);
     }
     let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| VerifyError::Malformed)?;
@@ -197,6 +236,32 @@ impl PrivateKey {
 }
 
 impl PublicKey {
+    pub(super) fn new(parsed: ParsedPublicKey) -> Self {
+        Self(parsed, Arc::default())
+    }
+
+    /// True when `signature` (base64url) is this key's over `message`, the
+    /// two parts of `token`; a token verified once is found by its digest.
+    fn verify_token(&self, token: &str, message: &str, signature: &str) -> bool {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        let Ok(digest) = <[u8; 32]>::try_from(digest.as_ref()) else { return false };
+        if self.1.contains(&digest) {
+            return true;
+        }
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(signature) else { return false };
+        let good = self.verify(message.as_bytes(), &signature);
+        if good {
+            self.1.insert(digest);
+        }
+        good
+    }
+
+    /// The tokens this key has verified.
+    #[cfg(test)]
+    pub(super) fn verified(&self) -> &VerifiedTokens {
+        &self.1
+    }
+
     /// False for a wrong signature and for a malformed one (an ES256
     /// signature not 64 bytes, `r` or `s` out of range; an RS256 one not the
     /// modulus' length).

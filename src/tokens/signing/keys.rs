@@ -314,7 +314,7 @@ impl PublicParts {
                 ParsedPublicKey::new(&ED25519, x)
             }
         };
-        key.map(PublicKey).map_err(|e| invalid(&e))
+        key.map(PublicKey::new).map_err(|e| invalid(&e))
     }
 }
 

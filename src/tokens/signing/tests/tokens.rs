@@ -14,7 +14,53 @@ for_each_algorithm!(
     malformed_signatures_and_headers_are_refused,
     jwks_alone_verifies_and_holds_no_private_member,
     other_jwts_are_signed_with_the_key_of_their_algorithm,
+    a_verified_signature_is_remembered_and_nothing_else,
 );
+
+/// A token verified once is found by its digest the next time: only its
+/// signature is taken from memory, every other check runs again, and a
+/// token that fails is never remembered.
+fn a_verified_signature_is_remembered_and_nothing_else(alg: SigningAlgorithm) {
+    let f = fixture();
+    let keys = create(&f, alg);
+    let now = t0().timestamp();
+    let claims = claims_at(now);
+    let token = keys.sign_access_token(&claims).unwrap();
+    let set = keys.snapshot();
+    let remembered = || set.find(&keys.current_kid()).unwrap().public.verified().len();
+    let verify = |token: &str, now| keys.verify_access_token(token, ISS, Some(API), now);
+    assert_eq!(remembered(), 0);
+    assert!(verify(&token, now).is_ok());
+    assert_eq!(remembered(), 1);
+    assert!(verify(&token, now).is_ok());
+    assert_eq!(remembered(), 1, "found, not added again");
+    assert_eq!(verify(&token, claims.exp), Err(VerifyError::Expired));
+    assert_eq!(
+        keys.verify_access_token(&token, ISS, Some("https://other.example.com"), now),
+        Err(VerifyError::WrongAudience)
+    );
+
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    signature[5] ^= 1;
+    let tampered = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(signature));
+    assert_eq!(verify(&tampered, now), Err(VerifyError::BadSignature));
+    assert_eq!(verify(&tampered, now), Err(VerifyError::BadSignature));
+    assert_eq!(remembered(), 1, "a bad signature is not remembered");
+
+    let bounded = crate::tokens::signing::jws::VerifiedTokens::default();
+    for i in 0..=crate::tokens::signing::jws::VerifiedTokens::MAX as u32 {
+        let mut digest = [0u8; 32];
+        digest[..4].copy_from_slice(&i.to_be_bytes());
+        bounded.insert(digest);
+        assert!(bounded.len() <= crate::tokens::signing::jws::VerifiedTokens::MAX);
+    }
+    assert!(bounded.contains(&{
+        let mut last = [0u8; 32];
+        last[..4].copy_from_slice(&(crate::tokens::signing::jws::VerifiedTokens::MAX as u32).to_be_bytes());
+        last
+    }));
+}
 
 /// ID and logout tokens: any algorithm, whatever signs access tokens, with
 /// their own `typ`; `verify_jwt` checks the signature only, and none of

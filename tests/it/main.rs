@@ -38,6 +38,7 @@ mod oidc_sessions_end;
 mod oidc_support;
 mod oidc_userinfo;
 mod outage;
+mod overload;
 mod page_protection;
 mod pages;
 mod password_hashing;

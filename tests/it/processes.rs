@@ -86,6 +86,10 @@ impl Instance {
         instance
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The number of threads the process runs now.
     pub fn threads(&self) -> usize {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

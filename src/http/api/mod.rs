@@ -106,10 +106,50 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
         .app_data(
             web::PathConfig::default().error_handler(|e, _| ApiError::validation(format!("Invalid path: {e}")).into()),
         );
-    if let Some(scope) = build(Some(scope)).scope {
+    let routes = build(Some(scope));
+    let table = std::sync::Arc::new(routes.table);
+    if let Some(scope) = routes.scope {
         cfg.service(
-            scope.default_service(web::to(|| async { ApiError::not_found("endpoint") })).wrap(from_fn(rate_headers)),
+            scope
+                .default_service(web::to(move |req: actix_web::HttpRequest| {
+                    let table = table.clone();
+                    async move { unrouted(&table, req.path()) }
+                }))
+                .wrap(from_fn(rate_headers)),
         );
+    }
+}
+
+/// What no route answered: a known path asked with another method gets 405
+/// and the methods it takes (RFC 9110 §15.5.6); anything else 404.
+fn unrouted(table: &[(&'static str, &'static str)], path: &str) -> HttpResponse {
+    let path = path.strip_prefix("/v1").unwrap_or(path);
+    let allowed: Vec<&str> = table.iter().filter(|(_, p)| path_matches(p, path)).map(|(m, _)| *m).collect();
+    if allowed.is_empty() {
+        return actix_web::ResponseError::error_response(&ApiError::not_found("endpoint"));
+    }
+    let allow = allowed.join(", ");
+    let mut res = actix_web::ResponseError::error_response(&ApiError::new(
+        error::Code::MethodNotAllowed,
+        format!("This endpoint takes {allow}."),
+    ));
+    if let Ok(value) = HeaderValue::from_str(&allow) {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    res
+}
+
+/// True when `path` fits `pattern`, whose `{name}` segments match any one
+/// non-empty segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
     }
 }
 
@@ -174,4 +214,23 @@ pub fn page(mut items: Vec<Value>, limit: i64) -> HttpResponse {
         "has_more": has_more,
         "next_cursor": next,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_with_allow_and_anything_else_404() {
+        let table = build(None).table;
+        let res = unrouted(&table, "/v1/api-keys/key_123");
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(res.headers().get("allow").unwrap(), "GET, PATCH, DELETE");
+        assert_eq!(unrouted(&table, "/v1/api-keys").headers().get("allow").unwrap(), "GET, POST");
+        for missing in ["/v1/api-keys/", "/v1/api-keys/a/b", "/v1/nothing", "/v1/api-keys/x/roll/y", "/v1"] {
+            assert_eq!(unrouted(&table, missing).status(), StatusCode::NOT_FOUND, "{missing}");
+        }
+        assert!(path_matches("/apps/{id}/rotate-secret", "/apps/pc_1/rotate-secret"));
+        assert!(!path_matches("/apps/{id}/rotate-secret", "/apps//rotate-secret"));
+    }
 }

@@ -568,3 +568,30 @@ fn output_into_a_closed_pipe_ends_the_command_without_a_panic() {
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, as `ls | head` would: {stderr}");
 }
+
+#[test]
+fn pretty_logs_into_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = Workspace::new();
+    let mut child = dir
+        .portcullis()
+        .arg("serve")
+        .env("PORTCULLIS_BIND", "127.0.0.1:0")
+        .env("PORTCULLIS_LOG_FORMAT", "pretty")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("portcullis listening") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        log.push_str(&line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(log.contains("portcullis listening"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in a piped log: {log:?}");
+}

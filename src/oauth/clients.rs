@@ -152,6 +152,10 @@ pub struct Client {
     pub require_pkce: bool,
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Its own (client-credentials) access tokens issued at or before this
+    /// second are dead: set when its secret is rotated without grace, when
+    /// another member takes it over, when management is turned on.
+    pub tokens_valid_after: Option<DateTime<Utc>>,
     /// Where RP-initiated logout may send the browser, matched exactly.
     pub post_logout_redirect_uris: Vec<String>,
     /// Where back-channel logout tokens are POSTed.
@@ -168,6 +172,19 @@ pub struct Client {
 pub const DASHBOARD_CLIENT_ID: &str = "portcullis-dashboard";
 
 impl Client {
+    /// True when an access token this client got for itself (client
+    /// credentials) is from before its cut-off: dead. The issuing instant
+    /// comes from the token's `jti`, a UUIDv7 of the issuing clock (to the
+    /// millisecond); a token without one is judged by `iat`, whole seconds,
+    /// and dies with its whole second.
+    pub fn own_token_cut_off(&self, iat: i64, jti: &str) -> bool {
+        let Some(cut) = self.tokens_valid_after else { return false };
+        match issued_millis(jti) {
+            Some(ms) => ms < cut.timestamp_millis(),
+            None => iat <= cut.timestamp(),
+        }
+    }
+
     /// The dashboard's own client: in memory only, public, refresh grant,
     /// the management scopes. Its tokens act within the user's role.
     pub fn dashboard(access_token_ttl_secs: i64) -> Self {
@@ -191,6 +208,7 @@ impl Client {
             require_pkce: true,
             created_by: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
+            tokens_valid_after: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             subject_type: SubjectType::Public,
@@ -339,6 +357,13 @@ pub struct Clients {
     refresh_token_absolute_ttl_secs: i64,
 }
 
+/// The instant a UUIDv7 `jti` was made, in unix milliseconds.
+fn issued_millis(jti: &str) -> Option<i64> {
+    let id = uuid::Uuid::parse_str(jti).ok()?;
+    let (secs, nanos) = id.get_timestamp()?.to_unix();
+    Some(i64::try_from(secs).ok()? * 1000 + i64::from(nanos / 1_000_000))
+}
+
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()
 }
@@ -387,6 +412,7 @@ fn from_rows(
         require_pkce: row.require_pkce,
         created_by: row.created_by,
         created_at: utc(row.created_at),
+        tokens_valid_after: row.tokens_valid_after.map(utc),
         secrets: secrets
             .into_iter()
             .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
@@ -761,6 +787,7 @@ impl Clients {
             subject_type: oidc.subject_type.into(),
             sector_identifier: oidc.sector_identifier,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
+            tokens_valid_after: None,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -918,6 +945,13 @@ impl Clients {
             post_logout_redirect_uris: oidc.post_logout_redirect_uris,
             backchannel_logout_uri: oidc.backchannel_logout_uri,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
+            // Turned on, management must not wake up tokens issued before
+            // (they were refused while it was off).
+            tokens_valid_after: if management && !current.management {
+                Some(now)
+            } else {
+                current.tokens_valid_after.map(|t| t.naive_utc())
+            },
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
         self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid))).await?;
@@ -1010,6 +1044,7 @@ mod tests {
             require_pkce: true,
             created_by: None,
             created_at: Utc::now(),
+            tokens_valid_after: None,
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             subject_type: SubjectType::Public,

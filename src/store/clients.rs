@@ -36,6 +36,9 @@ pub struct ClientRow {
     pub subject_type: String,
     pub sector_identifier: Option<String>,
     pub id_token_signed_response_alg: String,
+    /// The client's own access tokens issued at or before this second are
+    /// dead (see the migration `machine_token_cutoff`).
+    pub tokens_valid_after: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -153,6 +156,8 @@ pub struct ClientUpdate {
     // No subject_type or sector_identifier: fixed at registration, so an
     // update never writes them.
     pub id_token_signed_response_alg: String,
+    /// `None` leaves it as it is.
+    pub tokens_valid_after: Option<NaiveDateTime>,
 }
 
 /// What a change announces in the change log, so every instance drops
@@ -213,6 +218,10 @@ pub fn rotate_secret(
             }
             None => {
                 diesel::delete(client_secrets::table.filter(of_client)).execute(c)?;
+                // No grace: what the old secret obtained ends with it.
+                diesel::update(oauth_clients::table.find(&new.client_pk))
+                    .set(oauth_clients::tokens_valid_after.eq(now))
+                    .execute(c)?;
             }
         }
         diesel::insert_into(client_secrets::table).values(new).execute(c)?;

@@ -76,6 +76,7 @@ diesel::table! {
         subject_type -> Text,
         sector_identifier -> Nullable<Text>,
         id_token_signed_response_alg -> Text,
+        tokens_valid_after -> Nullable<Timestamp>,
     }
 }
 

@@ -588,6 +588,12 @@ async fn an_admin_cannot_take_over_an_owners_app_to_act_as_the_owner() {
     let (_, b) = call(&app, "POST", "/v1/apps", &owner, Some(body)).await;
     let id = b["data"]["client_id"].as_str().unwrap().to_owned();
     let patch = json!({"management": true, "scopes": ["read", "write", "delete", "admin"]});
+    // Making another's app a management app while its secret stays put is
+    // refused (round 4, H-1): the app changes hands by a new secret first.
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &admin, Some(patch.clone())).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{b}");
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{id}/rotate-secret"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
     let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), &admin, Some(patch)).await;
     assert_eq!((s, b["data"]["created_by"].clone()), (200, json!(w.admin.id)), "it now acts for the ADMIN: {b}");
     let (s, b) = call(&app, "POST", &format!("/v1/apps/{id}/rotate-secret"), &admin, None).await;

@@ -10,6 +10,7 @@ mod api_members;
 mod api_openapi;
 mod api_session;
 mod app_registration_limits;
+mod app_takeover;
 mod attacks;
 mod authority;
 mod authority_model;

@@ -379,6 +379,17 @@ pub async fn update(
     let scopes_after: Vec<String> = b.scopes.clone().unwrap_or_else(|| current.scopes.iter().cloned().collect());
     known_scopes(&state, &scopes_after)?;
     let changes_flag = |asked: Option<bool>, now: bool| asked.is_some_and(|v| v != now);
+    // Changing an app makes it act for whoever changed it. A management app
+    // acting for someone new while its secret stays where it was would hand
+    // that member's power to whoever holds the secret (a member who left,
+    // say): it changes hands only by a new secret.
+    let management_after = b.management.unwrap_or(current.management);
+    if management_after && current.created_by != p.user_id {
+        return Err(ApiError::validation(
+            "This management app acts for another member. Rotate its secret without a grace period first \
+             (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
+        ));
+    }
     bounded(
         &p,
         &scopes_after,
@@ -467,7 +478,14 @@ pub async fn rotate_secret(
         return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));
     }
     // A new secret gives the app's power to whoever holds it: from now on
-    // the app acts for the member who rotated it, never above them.
+    // the app acts for the member who rotated it, never above them. Taken
+    // over, no old secret may live on with the new member's power, nor any
+    // token it got (the grace is 0: the tokens' cut-off is now).
+    if app.created_by != p.user_id && grace != 0 {
+        return Err(ApiError::validation(
+            "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
+        ));
+    }
     if app.created_by != p.user_id {
         let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
         state.oauth.clients.update(&id, changes).await?;

@@ -5,7 +5,7 @@
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes;
-use crate::oauth::service::{OAuth, TokenResponse, new_jti};
+use crate::oauth::service::{OAuth, TokenResponse, new_jti_at};
 
 pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
     if client.is_public() || !client.allows(GrantType::ClientCredentials) {
@@ -16,8 +16,13 @@ pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<Toke
     if granted.contains(scopes::OPENID) {
         return Err(OAuthError::invalid_scope("openid is for signing users in, not for client credentials."));
     }
-    let issued =
-        oauth.sign_access_token(client, &client.client_id, &granted, new_jti(), Some(&client.organization_id))?;
+    let issued = oauth.sign_access_token(
+        client,
+        &client.client_id,
+        &granted,
+        new_jti_at(oauth.now()),
+        Some(&client.organization_id),
+    )?;
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -173,16 +173,14 @@ pub const DASHBOARD_CLIENT_ID: &str = "portcullis-dashboard";
 
 impl Client {
     /// True when an access token this client got for itself (client
-    /// credentials) is from before its cut-off: dead. The issuing instant
-    /// comes from the token's `jti`, a UUIDv7 of the issuing clock (to the
-    /// millisecond); a token without one is judged by `iat`, whole seconds,
-    /// and dies with its whole second.
+    /// credentials) is from before its cut-off: dead. When it was made comes
+    /// from its `jti`, to the millisecond (`service::issued_instant`).
     pub fn own_token_cut_off(&self, iat: i64, jti: &str) -> bool {
         let Some(cut) = self.tokens_valid_after else { return false };
-        match issued_millis(jti) {
-            Some(ms) => ms < cut.timestamp_millis(),
-            None => iat <= cut.timestamp(),
-        }
+        // Both to the millisecond: a token made in the cut-off's own
+        // millisecond, after it, lives.
+        let cut = crate::oauth::revocation::tokens_revoked_at(cut);
+        super::service::issued_instant(jti, iat).is_none_or(|issued| issued < cut)
     }
 
     /// The dashboard's own client: in memory only, public, refresh grant,
@@ -355,13 +353,6 @@ pub struct Clients {
     /// `oauth.refresh_token_absolute_ttl_secs`: a refresh-token family ends
     /// then, so no app's idle lifetime may be longer.
     refresh_token_absolute_ttl_secs: i64,
-}
-
-/// The instant a UUIDv7 `jti` was made, in unix milliseconds.
-fn issued_millis(jti: &str) -> Option<i64> {
-    let id = uuid::Uuid::parse_str(jti).ok()?;
-    let (secs, nanos) = id.get_timestamp()?.to_unix();
-    Some(i64::try_from(secs).ok()? * 1000 + i64::from(nanos / 1_000_000))
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {

@@ -34,7 +34,7 @@ impl OAuth {
         organization_id: &str,
     ) -> Result<DashboardSession, OAuthError> {
         let client = Self::dashboard_client();
-        let jti = new_jti();
+        let jti = new_jti(self.now());
         let (refresh, mut row) = self.new_refresh_token(&client, Some(user_id), &client.scopes, None, &jti);
         row.organization_id = Some(organization_id.to_owned());
         self.store.run(move |conn| store::grants::insert_refresh_token(conn, &row)).await?;

@@ -70,15 +70,15 @@ impl OAuth {
     }
 }
 
-/// `tokens_revoked_at` is kept to the whole second, rounded down, because
-/// `iat` has whole seconds only (RFC 7519 §2 NumericDate, as we issue it):
-/// a token dies when `iat < tokens_revoked_at`. Rounding down lets a token
-/// issued in the same second as the revocation live, so a sign-in right
-/// after a password change works; a token issued in that second just
-/// before the change is the price, and if it belongs to a refresh family
-/// it is denied by its `jti` anyway.
+/// `tokens_revoked_at` is kept to the millisecond, as a token's `jti`
+/// tells when it was made (`service::new_jti`): a token dies when it was
+/// made before the revocation, even in the same second (attacker round 4,
+/// M-3: whole seconds let a token made just before a demotion live), and a
+/// sign-in right after a password change works. A token whose id tells no
+/// time (from before) is judged by its `iat` second, which dies whole.
 pub fn tokens_revoked_at(now: DateTime<Utc>) -> NaiveDateTime {
-    DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now).naive_utc()
+    let below_ms = now.timestamp_subsec_nanos() % 1_000_000;
+    (now - chrono::Duration::nanoseconds(i64::from(below_ms))).naive_utc()
 }
 
 #[cfg(test)]
@@ -88,11 +88,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn revocation_time_is_rounded_down_to_the_second_of_iat() {
-        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 7).unwrap() + chrono::Duration::milliseconds(900);
+    fn revocation_time_is_kept_to_the_millisecond_of_token_ids() {
+        use crate::oauth::service::{issued_instant, new_jti};
+        let second = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 7).unwrap();
+        let now = second + chrono::Duration::microseconds(900_450);
         let at = tokens_revoked_at(now);
-        assert_eq!(at, Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 7).unwrap().naive_utc());
-        // A token signed in the same second (iat = 12:00:07) is not before it.
-        assert!(DateTime::from_timestamp(now.timestamp(), 0).unwrap().naive_utc() >= at);
+        assert_eq!(at, (second + chrono::Duration::milliseconds(900)).naive_utc());
+        let iat = now.timestamp();
+        let made = |t| issued_instant(&new_jti(t), iat).unwrap();
+        // Made a moment before, in the same second: before the revocation.
+        assert!(made(now - chrono::Duration::milliseconds(3)) < at);
+        // Made at the revocation or after: not before it.
+        assert!(made(now) >= at);
+        // A token whose id tells no time is judged by its iat second.
+        assert!(issued_instant("c0b3c1b2-6a4e-4f5e-9d0b-6c5f3e2d1a00", iat).unwrap() < at);
     }
 }

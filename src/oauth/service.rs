@@ -103,16 +103,24 @@ pub struct LiveAccessToken {
     pub user_id: Option<String>,
 }
 
-pub fn new_jti() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// A token id that also tells when the token was made: a UUIDv7 of `now`,
+/// the server's clock, to the millisecond (`iat` has whole seconds only).
+/// A revocation of all of a user's tokens, or of an app's own, is compared
+/// with it, so a token made a moment before one dies and a token made a
+/// moment after lives, even within one second.
+pub fn new_jti(now: DateTime<Utc>) -> String {
+    let (secs, nanos) = (u64::try_from(now.timestamp()).unwrap_or(0), now.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
 }
 
-/// A `jti` that also tells when it was made (a UUIDv7 of `now`, the
-/// server's clock): for machine tokens, which die with a cut-off to the
-/// millisecond (`Client::own_token_cut_off`).
-pub fn new_jti_at(now: DateTime<Utc>) -> String {
-    let (secs, nanos) = (now.timestamp().max(0) as u64, now.timestamp_subsec_nanos());
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos)).to_string()
+/// When a token was made: from its UUIDv7 `jti` to the millisecond, or, for
+/// a token from before ids told the time, the start of its `iat` second.
+pub fn issued_instant(jti: &str, iat: i64) -> Option<NaiveDateTime> {
+    let from_jti = uuid::Uuid::parse_str(jti).ok().and_then(|id| id.get_timestamp()).and_then(|t| {
+        let (secs, nanos) = t.to_unix();
+        DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos - nanos % 1_000_000)
+    });
+    from_jti.or_else(|| DateTime::from_timestamp(iat, 0)).map(|t| t.naive_utc())
 }
 
 impl OAuth {
@@ -232,8 +240,8 @@ impl OAuth {
         let user = if claims.sub == claims.client_id {
             None
         } else {
-            let Some(iat) = DateTime::from_timestamp(claims.iat, 0) else { return Ok(None) };
-            Some((claims.sub.clone(), iat.naive_utc()))
+            let Some(issued) = issued_instant(&claims.jti, claims.iat) else { return Ok(None) };
+            Some((claims.sub.clone(), issued))
         };
         let jti = claims.jti.clone();
         // From memory when every fact is known (`liveness`).

@@ -153,13 +153,21 @@ impl TestApp {
             Some(u) => (u.id.as_str(), None),
             None => (client.client_id.as_str(), Some(client.organization_id.as_str())),
         };
-        self.state.oauth.sign_access_token(client, sub, &set(scopes), new_jti(), org).unwrap().token
+        self.state
+            .oauth
+            .sign_access_token(client, sub, &set(scopes), new_jti(self.state.oauth.now()), org)
+            .unwrap()
+            .token
     }
 
     /// A dashboard session's access token, as /v1/auth/login signs it.
     fn dashboard_token(&self, user: &User, org: &Organization) -> String {
         let client = Client::dashboard(900);
-        self.state.oauth.sign_access_token(&client, &user.id, &set(ALL), new_jti(), Some(&org.id)).unwrap().token
+        self.state
+            .oauth
+            .sign_access_token(&client, &user.id, &set(ALL), new_jti(self.state.oauth.now()), Some(&org.id))
+            .unwrap()
+            .token
     }
 
     async fn credential(&self, w: &World, cred: Cred) -> String {

@@ -251,3 +251,40 @@ async fn a_refresh_family_loses_the_scopes_its_app_lost() {
         post_form(&app, "/oauth/token", &reg, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_eq!((s, b["scope"].as_str()), (200, Some("offline_access read")), "{b}");
 }
+
+/// Attacker round 4, M-3: revocations were kept to the whole second, so a
+/// token made earlier in the same second as a demotion lived on (no refresh
+/// family to deny it by). Now a token made a moment before dies, and one
+/// made a moment after, in the same second, lives.
+#[actix_web::test]
+async fn a_token_made_a_moment_before_a_demotion_dies_and_one_made_after_it_lives() {
+    use crate::oauth_code::code_as;
+    use crate::oauth_support::{REDIRECT, post_form, redeem};
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (member, _) = app.user().org(&org.name).role(portcullis::accounts::Role::Admin).create().await;
+    let (_, owner_key) = app.secret_key(&org.id, &owner.id, &["read", "write", "admin"]).await;
+    let reg = app.oauth_client().await.create().await;
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &member.email, crate::support::PASSWORD).await.status(), 303);
+    let access = async || {
+        let (code, verifier) = code_as(&app, &browser, &reg, "read").await;
+        let (s, b) = redeem(&app, &reg, &code, verifier.secret(), Some(REDIRECT)).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(b["refresh_token"].is_null(), "no family to deny it by");
+        b["access_token"].as_str().unwrap().to_owned()
+    };
+    let active =
+        async |token: &str| post_form(&app, "/oauth/introspect", &reg, &[("token", token)]).await.2["active"] == true;
+    let before = access().await;
+    assert!(active(&before).await);
+    app.clock.advance(chrono::Duration::milliseconds(5));
+    let path = format!("/v1/members/{}", member.id);
+    let (s, b) =
+        crate::support::call(&app, "PATCH", &path, &owner_key, Some(serde_json::json!({"role": "VIEWER"}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(!active(&before).await, "made 5 ms before the demotion, in the same second: dead");
+    app.clock.advance(chrono::Duration::milliseconds(5));
+    let after = access().await;
+    assert!(active(&after).await, "made 5 ms after, in the same second: alive");
+}

@@ -116,7 +116,7 @@ pub async fn grant(
     let scope = scopes::parse(&row.scope)?;
     let wants_refresh =
         client.allows(GrantType::RefreshToken) && (scope.contains(OFFLINE_ACCESS) || client.always_issue_refresh_token);
-    let jti = new_jti();
+    let jti = new_jti(now);
     let refresh = wants_refresh.then(|| {
         let (token, mut family) = oauth.new_refresh_token(client, Some(&row.user_id), &scope, None, &jti);
         // The family remembers the sign-in, for the ID tokens of its refreshes.

@@ -5,7 +5,7 @@
 use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes;
-use crate::oauth::service::{OAuth, TokenResponse, new_jti_at};
+use crate::oauth::service::{OAuth, TokenResponse, new_jti};
 
 pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
     if client.is_public() || !client.allows(GrantType::ClientCredentials) {
@@ -20,7 +20,7 @@ pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<Toke
         client,
         &client.client_id,
         &granted,
-        new_jti_at(oauth.now()),
+        new_jti(oauth.now()),
         Some(&client.organization_id),
     )?;
     Ok(TokenResponse {

@@ -113,7 +113,7 @@ pub async fn grant(
     };
     let digest = opaque::digest(token);
     let now = oauth.now();
-    let jti = new_jti();
+    let jti = new_jti(now);
     let next = opaque::random_secret();
     let (next_id, next_digest, access_jti) = (uuid::Uuid::new_v4().to_string(), opaque::digest(&next), jti.clone());
     let idle = oauth.refresh_idle_ttl(client);

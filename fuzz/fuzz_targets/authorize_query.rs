@@ -73,7 +73,10 @@ fuzz_target!(init: with_world(|_| ()), |data: &[u8]| {
         });
         assert!(registered, "{location:?} is not registered for {}", client.client_id);
         let given: Vec<&str> = pairs.iter().filter(|(k, _)| k == "redirect_uri").map(|(_, v)| v.as_str()).collect();
-        if let [uri] = given[..] {
+        // RFC 6749 §3.1: a parameter without a value is as if omitted.
+        if let [uri] = given[..]
+            && !uri.is_empty()
+        {
             assert!(
                 redirect::matches_registered(&client.redirect_uris, uri, client.is_public()),
                 "redirected for {uri:?}"

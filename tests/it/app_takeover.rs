@@ -136,9 +136,39 @@ async fn rotating_a_secret_without_grace_ends_the_tokens_the_old_one_got_and_wit
     assert_eq!(call(&app, "PATCH", &path, &admin_key, Some(json!({"management": false}))).await.0, 200);
     assert_eq!(acts(&app, &kept).await, 401);
     app.clock.advance(Duration::seconds(1));
-    assert_eq!(call(&app, "PATCH", &path, &admin_key, Some(json!({"management": true}))).await.0, 200);
+    let (s, b) = call(&app, "PATCH", &path, &admin_key, Some(json!({"management": true}))).await;
+    assert_eq!(s, 200, "{b}");
     assert_eq!(acts(&app, &kept).await, 401, "turned on again, management wakes no old token");
-    app.clock.advance(Duration::seconds(1));
-    let new = token(&app, &o.app_id, &second).await;
+    // …nor an old secret: turning management on issues one, shown once.
+    let third = b["data"]["client_secret"].as_str().expect("a new secret").to_owned();
+    assert_eq!(machine_token(&app, &o.app_id, &second).await.0, 401);
+    let new = token(&app, &o.app_id, &third).await;
     assert_eq!(acts(&app, &new).await, 200);
+}
+
+/// Attacker round 4, t13: an OWNER takes over a DEVELOPER's ordinary
+/// machine app (allowed: it has no power on /v1), then makes it a
+/// management app. The DEVELOPER's secret must not get the OWNER's power.
+#[actix_web::test]
+async fn a_machine_app_made_a_management_app_gets_a_secret_its_old_holder_does_not_have() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (_, owner_key) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (_, dev_key) = app.secret_key(&org.id, &dev.id, &["read", "write"]).await;
+    let body = json!({"name": "sync", "grant_types": ["client_credentials"], "scopes": ["read", "write"]});
+    let (s, b) = call(&app, "POST", "/v1/apps", &dev_key, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let (id, devs_secret) =
+        (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned());
+    let path = format!("/v1/apps/{id}");
+    let (s, b) = call(&app, "PATCH", &path, &owner_key, Some(json!({"name": "sync (ops)"}))).await;
+    assert_eq!((s, b["data"]["created_by"].clone()), (200, json!(owner.id)), "{b}");
+    let (s, b) = call(&app, "PATCH", &path, &owner_key, Some(json!({"management": true}))).await;
+    assert_eq!(s, 200, "{b}");
+    let owners_secret = b["data"]["client_secret"].as_str().expect("a new secret").to_owned();
+    assert_eq!(machine_token(&app, &id, &devs_secret).await.0, 401, "the DEVELOPER's secret is dead");
+    let t = token(&app, &id, &owners_secret).await;
+    let (s, v) = call(&app, "GET", "/v1/auth/validate", &t, None).await;
+    assert_eq!((s, v["data"]["role"].as_str()), (200, Some("OWNER")), "{v}");
 }

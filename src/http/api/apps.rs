@@ -384,7 +384,7 @@ pub async fn update(
     // that member's power to whoever holds the secret (a member who left,
     // say): it changes hands only by a new secret.
     let management_after = b.management.unwrap_or(current.management);
-    if management_after && current.created_by != p.user_id {
+    if (management_after || current.management) && current.created_by != p.user_id {
         return Err(ApiError::validation(
             "This management app acts for another member. Rotate its secret without a grace period first \
              (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
@@ -416,7 +416,16 @@ pub async fn update(
     let app = state.oauth.clients.update(&id, changes).await?;
     let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });
     audit(&state, &req, &p, "app.updated", &app.client_id, details).await;
-    Ok(ok(StatusCode::OK, app_json(&app)))
+    let mut body = app_json(&app);
+    // Turned into a management app, it gets a secret of its own: one made
+    // before (by whoever held the app then) must not act with this
+    // member's power. The new secret is shown once, here.
+    if management_after && !current.management {
+        let secret = state.oauth.clients.rotate_secret(&id, Duration::zero()).await?;
+        audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": 0, "management": true })).await;
+        body["client_secret"] = json!(secret);
+    }
+    Ok(ok(StatusCode::OK, body))
 }
 
 #[utoipa::path(

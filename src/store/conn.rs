@@ -121,18 +121,17 @@ impl r2d2::ManageConnection for Manager {
             DatabaseUrl::Sqlite(path) => {
                 let mut conn =
                     SqliteConnection::establish(&path.to_string_lossy()).map_err(r2d2::Error::ConnectionError)?;
-                // The busy timeout comes first, so that even switching to WAL
-                // waits for a concurrent writer instead of failing at once.
-                // WAL lets readers run beside the one writer; NORMAL syncs at
+                // The busy timeout comes first, so that switching to WAL waits
+                // for a concurrent writer instead of failing at once. WAL lets
+                // readers run beside the one writer; NORMAL syncs at
                 // checkpoints only, which WAL keeps consistent across a crash.
                 // A page cache of 512 KiB per connection (SQLite's default is
                 // 2 MiB) holds the hot rows; the OS caches the rest of the file.
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -512;",
-                    self.busy_timeout.as_millis()
-                ))
-                .map_err(r2d2::Error::QueryError)?;
+                conn.batch_execute(&format!("PRAGMA busy_timeout = {};", self.busy_timeout.as_millis()))
+                    .map_err(r2d2::Error::QueryError)?;
+                switch_to_wal(&mut conn, self.busy_timeout).map_err(r2d2::Error::QueryError)?;
+                conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -512;")
+                    .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -144,6 +143,28 @@ impl r2d2::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
         std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Switches a connection's file to WAL (a no-op once it is). Two processes
+/// opening a fresh file at once both hold a shared lock and want the
+/// exclusive one to switch it; SQLite answers one of them "database is
+/// locked" at once, without its busy handler (waiting could never end while
+/// both hold their shared locks). The loser lets go and tries again, within
+/// the busy timeout; by then the winner has switched the file.
+fn switch_to_wal(conn: &mut SqliteConnection, busy_timeout: Duration) -> diesel::QueryResult<()> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("database is locked") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
     }
 }
 
@@ -279,5 +300,27 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/p"), "postgres://app:***@db:5432/p");
         assert_eq!(redact_url("postgres://db/p?user=app&password=s3cret"), "postgres://db/p?user=app&password=***");
         assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
+    }
+
+    #[test]
+    fn connections_racing_to_switch_a_new_file_to_wal_all_open() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let path = dir.path().join(format!("race-{round}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let manager = Manager::new(DatabaseUrl::Sqlite(path), Duration::from_secs(5));
+                        start.wait();
+                        r2d2::ManageConnection::connect(&manager).map(drop).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                assert_eq!(opener.join().unwrap(), Ok(()), "round {round}");
+            }
+        }
     }
 }

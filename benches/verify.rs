@@ -117,6 +117,7 @@ fn api_key_group(c: &mut Criterion, group: &str, f: &Fixture) {
             scopes: vec!["read".into()],
             expires_at: None,
             rate_limit_per_minute: None,
+            made_by_key: None,
         }))
         .expect("key");
     // One character of the random part changed: the checksum no longer matches.

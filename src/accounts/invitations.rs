@@ -97,19 +97,6 @@ impl Accounts {
         if invitation.accepted_at.is_some() || invitation.revoked_at.is_some() || invitation.expires_at <= now {
             return Err(no_longer_valid());
         }
-        // An invitation carries its sender's power: it dies with it. A sender
-        // who left, or no longer holds the invited role, invites no one.
-        if let Some(inviter) = invitation.invited_by.clone() {
-            let org = invitation.organization_id.clone();
-            let role = self.store.run(move |conn| crate::store::orgs::find_membership(conn, &org, &inviter)).await?;
-            let role = role.and_then(|m| m.role.parse::<Role>().ok());
-            if role.is_none_or(|r| r < invitation.role) {
-                return Err(AccountsError::Validation(
-                    "This invitation is no longer valid: the person who sent it can no longer invite to this role."
-                        .into(),
-                ));
-            }
-        }
         if validate::normalize_email(&invitation.email) != validate::normalize_email(&user.email) {
             return Err(AccountsError::Validation(
                 "This invitation was sent to another email address. Sign in with that address to accept it.".into(),
@@ -121,11 +108,27 @@ impl Accounts {
             role: invitation.role.as_str().into(),
             created_at: now.naive_utc(),
         };
-        let id = invitation.id.clone();
-        let won = self.store.run(move |conn| rows::accept(conn, &id, &membership, now.naive_utc())).await?;
+        // An invitation carries its sender's power: it dies with it. A sender
+        // who left, or no longer holds the invited role, invites no one;
+        // judged in the accepting transaction, with the sender's membership
+        // locked (attacker round 4, finding 6).
+        let (id, sender, invited) = (invitation.id.clone(), invitation.invited_by.clone(), invitation.role);
+        let sender_may =
+            move |role: Option<&str>| role.and_then(|r| r.parse::<Role>().ok()).is_some_and(|r| r >= invited);
+        let outcome = self
+            .store
+            .run(move |conn| rows::accept(conn, &id, &membership, now.naive_utc(), sender.as_deref(), sender_may))
+            .await?;
         self.caught_up().await;
-        if !won {
-            return Err(no_longer_valid());
+        match outcome {
+            rows::Accepted::Joined => {}
+            rows::Accepted::Gone => return Err(no_longer_valid()),
+            rows::Accepted::SenderPowerless => {
+                return Err(AccountsError::Validation(
+                    "This invitation is no longer valid: the person who sent it can no longer invite to this role."
+                        .into(),
+                ));
+            }
         }
         Ok(Invitation { accepted_at: Some(now), ..invitation })
     }

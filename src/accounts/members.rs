@@ -95,7 +95,8 @@ impl Accounts {
     }
 
     /// Removes a member; same OWNER rules as `change_role`. Every token of
-    /// the removed user ends with the membership.
+    /// the removed user ends with the membership, and so do the API keys
+    /// they made there and the management power of their apps.
     pub async fn remove_member(
         &self,
         organization_id: &str,
@@ -104,6 +105,7 @@ impl Accounts {
     ) -> Result<Option<Role>, AccountsError> {
         let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
         let revoke_tokens = self.revoke_user_tokens();
+        let now = self.clock.now().naive_utc();
         let outcome = self
             .store
             .run(move |conn| {
@@ -118,6 +120,11 @@ impl Accounts {
                     }
                     store::orgs::delete_membership(c, &org, &uid)?;
                     revoke_tokens(c, &uid)?;
+                    // What the member made ends with the membership, so a
+                    // re-join revives nothing (DESIGN invariant: no credential
+                    // outlives its acting member's power).
+                    store::api_keys::revoke_keys_of_member(c, &org, &uid, now)?;
+                    store::clients::end_management_of_member(c, &org, &uid, now)?;
                     Ok(Ok(Some(old)))
                 })
             })

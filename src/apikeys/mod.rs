@@ -37,6 +37,8 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub rolled_from: Option<String>,
+    /// The key through which it was made: it ends with that key.
+    pub made_by_key: Option<String>,
 }
 
 /// A key that verified: the key, its organization, its creator's role and
@@ -72,6 +74,9 @@ pub enum KeyError {
     Validation(String),
     #[error("not found")]
     NotFound,
+    /// The key making a key was revoked, or expired, while it asked.
+    #[error("the key making this key was revoked or has expired")]
+    MakerEnded,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -85,6 +90,8 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
     pub rate_limit_per_minute: Option<u32>,
+    /// Made through this API key (it ends the new key with it).
+    pub made_by_key: Option<String>,
 }
 
 fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
@@ -105,6 +112,7 @@ fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
         prefix: r.prefix,
         last_four: r.last_four,
         rolled_from: r.rolled_from,
+        made_by_key: r.made_by_key,
     })
 }
 
@@ -233,8 +241,20 @@ impl ApiKeys {
         }
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
-        let r = row.clone();
-        self.store.run(move |conn| rows::insert_key(conn, &r)).await?;
+        let row = match new.made_by_key {
+            None => {
+                let r = row.clone();
+                self.store.run(move |conn| rows::insert_key(conn, &r)).await?;
+                row
+            }
+            Some(maker) => {
+                let at = now.naive_utc();
+                self.store
+                    .run(move |conn| rows::insert_key_made_by(conn, &row, &maker, at))
+                    .await?
+                    .map_err(|_| KeyError::MakerEnded)?
+            }
+        };
         Ok((from_row(row)?, plaintext))
     }
 
@@ -265,6 +285,7 @@ impl ApiKeys {
             last_used_at: None,
             revoked_at: None,
             rolled_from,
+            made_by_key: new.made_by_key.clone(),
         }
     }
 
@@ -510,6 +531,9 @@ impl ApiKeys {
             scopes: old.scopes.iter().cloned().collect(),
             expires_at: old.expires_at.filter(|t| *t > now),
             rate_limit_per_minute: old.rate_limit_per_minute,
+            // The successor of a key made through a key is bound to the
+            // same maker (the maker's expiry already bounds `expires_at`).
+            made_by_key: old.made_by_key.clone(),
         };
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));

@@ -26,6 +26,8 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub rolled_from: Option<String>,
+    /// The key through which this key was made; it ends with that key.
+    pub made_by_key: Option<String>,
 }
 
 pub fn insert_key(conn: &mut DbConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
@@ -86,12 +88,118 @@ pub fn list_keys(
     Ok(q.load(conn)?)
 }
 
-/// Revokes a live key; false when it was already revoked (or is not there).
+/// Revokes a live key and every live key made through it, down the line;
+/// false when the key was already revoked (or is not there).
 pub fn revoke_key(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
-    Ok(diesel::update(api_keys::table.filter(api_keys::id.eq(id)).filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(now))
-        .execute(conn)?
-        == 1)
+    super::write_transaction(conn, |c| {
+        let revoked =
+            diesel::update(api_keys::table.filter(api_keys::id.eq(id)).filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(now))
+                .execute(c)?
+                == 1;
+        let mut makers = vec![id.to_owned()];
+        while !makers.is_empty() {
+            let children: Vec<String> = api_keys::table
+                .filter(api_keys::made_by_key.eq_any(&makers))
+                .filter(api_keys::revoked_at.is_null())
+                .select(api_keys::id)
+                .load(c)?;
+            diesel::update(api_keys::table.filter(api_keys::id.eq_any(&children)))
+                .set(api_keys::revoked_at.eq(now))
+                .execute(c)?;
+            makers = children;
+        }
+        Ok(revoked)
+    })
+}
+
+/// Revokes every live key a member made in an organization (and the keys
+/// made through them), when the member leaves it: re-joining must not
+/// revive them (attacker round 4, finding 5). Returns how many of the
+/// member's own keys ended.
+pub fn revoke_keys_of_member(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    let ids: Vec<String> = api_keys::table
+        .filter(api_keys::organization_id.eq(organization_id))
+        .filter(api_keys::created_by.eq(user_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .load(conn)?;
+    for id in &ids {
+        revoke_key(conn, id, now)?;
+    }
+    Ok(ids.len())
+}
+
+/// Every key made through `id`, down the line, ends by `until` at the
+/// latest (its maker now expires then).
+fn bound_made_keys(conn: &mut DbConnection, id: &str, until: NaiveDateTime) -> Result<(), StoreError> {
+    let mut makers = vec![id.to_owned()];
+    while !makers.is_empty() {
+        let children: Vec<String> =
+            api_keys::table.filter(api_keys::made_by_key.eq_any(&makers)).select(api_keys::id).load(conn)?;
+        diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq_any(&children))
+                .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(until))),
+        )
+        .set(api_keys::expires_at.eq(until))
+        .execute(conn)?;
+        makers = children;
+    }
+    Ok(())
+}
+
+/// Why a key made through another key was not written.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MakerEnded {
+    Revoked,
+    Expired,
+}
+
+/// Inserts a key made through the key `maker`, in one transaction with the
+/// maker's row locked: a maker revoked or expired meanwhile makes nothing
+/// (its revocation would not reach a child written after it), and the
+/// child expires no later than the maker does now (a roll may have
+/// shortened it since the request read it).
+pub fn insert_key_made_by(
+    conn: &mut DbConnection,
+    row: &ApiKeyRow,
+    maker: &str,
+    now: NaiveDateTime,
+) -> Result<Result<ApiKeyRow, MakerEnded>, StoreError> {
+    super::write_transaction(conn, |c| {
+        let found: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = match c {
+            DbConnection::Postgresql(pg) => api_keys::table
+                .filter(api_keys::id.eq(maker))
+                .select((api_keys::revoked_at, api_keys::expires_at))
+                .for_update()
+                .first(pg)
+                .optional()?,
+            // The immediate transaction already holds the write lock.
+            DbConnection::Sqlite(sqlite) => api_keys::table
+                .filter(api_keys::id.eq(maker))
+                .select((api_keys::revoked_at, api_keys::expires_at))
+                .first(sqlite)
+                .optional()?,
+        };
+        let maker_until = match found {
+            None | Some((Some(_), _)) => return Ok(Err(MakerEnded::Revoked)),
+            Some((None, Some(until))) if until <= now => return Ok(Err(MakerEnded::Expired)),
+            Some((None, until)) => until,
+        };
+        let mut row = row.clone();
+        row.made_by_key = Some(maker.to_owned());
+        if let Some(until) = maker_until {
+            row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until)));
+        }
+        diesel::insert_into(api_keys::table).values(&row).execute(c)?;
+        Ok(Ok(row))
+    })
 }
 
 pub fn update_key(conn: &mut DbConnection, id: &str, name: &str, scopes: &str) -> Result<(), StoreError> {
@@ -117,6 +225,7 @@ pub fn roll_key(
         )
         .set(api_keys::expires_at.eq(old_until))
         .execute(c)?;
+        bound_made_keys(c, old_id, old_until)?;
         diesel::insert_into(api_keys::table).values(new).execute(c)?;
         Ok(())
     })

@@ -194,6 +194,31 @@ pub fn delete_client(
     })
 }
 
+/// Ends the management power of the apps a member made in an organization,
+/// when the member leaves it, and the tokens those apps hold: re-joining
+/// must not revive them (attacker round 4, finding 5). The apps stay, as
+/// ordinary apps; an ADMIN may turn management on again, which issues a
+/// new secret. Returns how many apps lost it.
+pub fn end_management_of_member(
+    conn: &mut DbConnection,
+    organization_id: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        oauth_clients::table
+            .filter(oauth_clients::organization_id.eq(organization_id))
+            .filter(oauth_clients::created_by.eq(user_id))
+            .filter(oauth_clients::management.eq(true)),
+    )
+    .set((
+        oauth_clients::management.eq(false),
+        oauth_clients::tokens_valid_after.eq(now),
+        oauth_clients::updated_at.eq(now),
+    ))
+    .execute(conn)?)
+}
+
 /// Adds a new secret; the current ones stay valid until `old_valid_until`
 /// (deleted at once when that is `None`), and long-expired ones go.
 pub fn rotate_secret(

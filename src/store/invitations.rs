@@ -98,15 +98,45 @@ pub fn revoke(
         == 1)
 }
 
-/// Uses the invitation and adds the membership, in one transaction: true
-/// for the one acceptance that wins.
+/// What became of an acceptance.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// The one acceptance that won: the membership exists.
+    Joined,
+    /// Used, revoked or expired meanwhile.
+    Gone,
+    /// The sender no longer holds the power the invitation carries.
+    SenderPowerless,
+}
+
+/// Uses the invitation and adds the membership, in one transaction that
+/// first reads the sender's role with their membership row locked
+/// (`sender_may` judges it): a demotion or removal of the sender commits
+/// either before (and the invitation dies) or after the new member is in
+/// (and then it is the sender's later loss of power, not the invitation's).
 pub fn accept(
     conn: &mut DbConnection,
     id: &str,
     membership: &MembershipRow,
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+    sender: Option<&str>,
+    sender_may: impl Fn(Option<&str>) -> bool,
+) -> Result<Accepted, StoreError> {
     super::write_transaction(conn, |c| {
+        if let Some(sender) = sender {
+            let of_sender = memberships::table
+                .filter(memberships::organization_id.eq(&membership.organization_id))
+                .filter(memberships::user_id.eq(sender))
+                .select(memberships::role);
+            let role: Option<String> = match c {
+                DbConnection::Postgresql(pg) => of_sender.for_share().first(pg).optional()?,
+                // The immediate transaction already holds the write lock.
+                DbConnection::Sqlite(sqlite) => of_sender.first(sqlite).optional()?,
+            };
+            if !sender_may(role.as_deref()) {
+                return Ok(Accepted::SenderPowerless);
+            }
+        }
         let n = diesel::update(
             invitations::table
                 .filter(invitations::id.eq(id))
@@ -117,7 +147,7 @@ pub fn accept(
         .set((invitations::accepted_at.eq(now), invitations::accepted_by.eq(&membership.user_id)))
         .execute(c)?;
         if n != 1 {
-            return Ok(false);
+            return Ok(Accepted::Gone);
         }
         // Already a member keeps their role; two acceptances of one user at
         // once (two invitations) must not both insert.
@@ -129,6 +159,6 @@ pub fn accept(
                 diesel::insert_or_ignore_into(memberships::table).values(membership).execute(sqlite)?
             }
         };
-        Ok(true)
+        Ok(Accepted::Joined)
     })
 }

@@ -203,6 +203,7 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         rolled_from -> Nullable<Text>,
+        made_by_key -> Nullable<Text>,
     }
 }
 

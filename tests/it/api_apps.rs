@@ -21,6 +21,7 @@ pub(crate) async fn owner_key(app: &TestApp) -> (String, String) {
             scopes: ["read", "write", "delete", "admin"].map(String::from).to_vec(),
             expires_at: None,
             rate_limit_per_minute: None,
+            made_by_key: None,
         })
         .await
         .unwrap();
@@ -149,6 +150,7 @@ async fn apps_of_other_organizations_are_not_found_and_developers_touch_only_the
             scopes: ["read", "write", "delete"].map(String::from).to_vec(),
             expires_at: None,
             rate_limit_per_minute: None,
+            made_by_key: None,
         })
         .await
         .unwrap();

@@ -63,10 +63,10 @@ async fn roles_change_within_the_rules_and_the_last_owner_stays() {
         200
     );
 
-    // Removing the developer: gone from the list, and its key loses its power.
+    // Removing the developer: gone from the list, and its key revoked.
     assert_eq!(call(&app, "DELETE", &format!("/v1/members/{}", dev.id), &admin_key, None).await.0, 200);
-    let (s, _) = call(&app, "GET", "/v1/members", &dev_key, None).await;
-    assert_eq!(s, 403);
+    let (s, b) = call(&app, "GET", "/v1/members", &dev_key, None).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")));
     assert_eq!(call(&app, "DELETE", &format!("/v1/members/{}", dev.id), &admin_key, None).await.0, 404);
     let (s, b) =
         call(&app, "PATCH", &format!("/v1/members/{}", admin.id), &admin_key, Some(json!({"role": "ROOT"}))).await;
@@ -74,7 +74,10 @@ async fn roles_change_within_the_rules_and_the_last_owner_stays() {
 
     let (_, log) = call(&app, "GET", "/v1/audit-events", &admin_key, None).await;
     let actions: Vec<&str> = log["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["member.removed", "member.role_changed", "member.role_changed", "member.role_changed"]);
+    assert_eq!(
+        actions,
+        ["api_key.used_revoked", "member.removed", "member.role_changed", "member.role_changed", "member.role_changed"]
+    );
 }
 
 #[actix_web::test]

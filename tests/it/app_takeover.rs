@@ -2,7 +2,8 @@
 //! tokens acts with that member's power. So the power must never move to
 //! someone else while the secret stays where it was (attacker round 4, H-1:
 //! an OWNER renamed an app whose secret a removed ADMIN kept, and the
-//! ex-ADMIN acted as the OWNER), and rotating a secret without grace, or
+//! ex-ADMIN acted as the OWNER; a removal now ends the app's management,
+//! so the same is tested with an ADMIN made VIEWER), and rotating a secret without grace, or
 //! turning management on, must not leave or wake old tokens (M-2).
 
 use chrono::Duration;
@@ -35,6 +36,13 @@ async fn acts(app: &TestApp, token: &str) -> u16 {
     let (s, v) = call(app, "GET", "/v1/auth/validate", token, None).await;
     let powerless = v["data"]["credential"]["scopes"].as_array().is_some_and(|s| s.is_empty());
     if s == 200 && powerless { 403 } else { s }
+}
+
+/// The scopes a token acts with on /v1.
+async fn viewer_scopes(app: &TestApp, token: &str) -> Vec<String> {
+    let (s, v) = call(app, "GET", "/v1/auth/validate", token, None).await;
+    assert_eq!(s, 200, "{v}");
+    serde_json::from_value(v["data"]["credential"]["scopes"].clone()).unwrap()
 }
 
 async fn rotate(app: &TestApp, key: &str, client_id: &str, grace: i64) -> (u16, Value) {
@@ -75,10 +83,14 @@ async fn a_management_app_changes_hands_only_with_a_new_secret_and_its_old_token
     let kept = token(&app, &o.app_id, &o.secret).await;
     assert_eq!(acts(&app, &kept).await, 200);
 
-    // The ADMIN leaves, keeping the secret and a token.
-    let (s, b) = call(&app, "DELETE", &format!("/v1/members/{}", o.admin_id), &o.owner_key, None).await;
+    // The ADMIN is made a VIEWER, keeping the secret and a token. (Had
+    // they left, the app would have lost management and its tokens with
+    // them: `key_lineage::a_removed_members_keys_and_management_apps_…`.)
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/members/{}", o.admin_id), &o.owner_key, Some(json!({"role": "VIEWER"})))
+            .await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(acts(&app, &kept).await, 403, "it acts for nobody now");
+    assert_eq!(viewer_scopes(&app, &kept).await, ["read"], "it acts with a VIEWER's power now");
 
     // The OWNER may not simply edit it: it would act for the OWNER with the
     // old secret.
@@ -88,7 +100,7 @@ async fn a_management_app_changes_hands_only_with_a_new_secret_and_its_old_token
     assert!(b["error"]["message"].as_str().unwrap().contains("Rotate its secret"), "{b}");
     let (s, b) = rotate(&app, &o.owner_key, &o.app_id, 3600).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "no grace for a takeover: {b}");
-    assert_eq!(acts(&app, &kept).await, 403, "the refusals changed nothing");
+    assert_eq!(viewer_scopes(&app, &kept).await, ["read"], "the refusals changed nothing");
 
     // Rotated without grace: it acts for the OWNER, through the new secret only.
     app.clock.advance(Duration::milliseconds(1));

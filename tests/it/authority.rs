@@ -128,6 +128,7 @@ impl TestApp {
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 expires_at: None,
                 rate_limit_per_minute: None,
+                made_by_key: None,
             })
             .await
             .unwrap();

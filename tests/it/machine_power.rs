@@ -39,7 +39,7 @@ impl TestApp {
     }
 
     /// A dashboard session's access token, through /v1/auth/login.
-    async fn signed_in(&self, user: &User) -> String {
+    pub(crate) async fn signed_in(&self, user: &User) -> String {
         let res = reqwest::Client::new()
             .post(self.url("/v1/auth/login"))
             .json(&json!({"email": user.email, "password": PASSWORD}))
@@ -51,7 +51,7 @@ impl TestApp {
     }
 
     /// A client-credentials token of the app, from the token endpoint.
-    async fn machine_token(&self, id: &str, secret: &str, scope: &str) -> String {
+    pub(crate) async fn machine_token(&self, id: &str, secret: &str, scope: &str) -> String {
         let res = reqwest::Client::new()
             .post(self.url("/oauth/token"))
             .basic_auth(id, Some(secret))
@@ -90,6 +90,7 @@ impl TestApp {
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
                 expires_at,
                 rate_limit_per_minute: rate,
+                made_by_key: None,
             })
             .await
             .unwrap();

@@ -23,6 +23,7 @@ mod crash;
 mod every_instance;
 mod health;
 mod invitations;
+mod key_lineage;
 mod key_rotation;
 mod machine_power;
 mod oauth_code;

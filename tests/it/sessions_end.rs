@@ -119,6 +119,7 @@ async fn admin_key(app: &TestApp, user: &User, organization_id: &str) -> String 
         scopes: vec!["read".into(), "admin".into()],
         expires_at: None,
         rate_limit_per_minute: None,
+        made_by_key: None,
     };
     app.state.api_keys.create(new).await.unwrap().1
 }

@@ -178,6 +178,9 @@ impl From<KeyError> for ApiError {
         match e {
             KeyError::Validation(m) => Self::validation(m),
             KeyError::NotFound => Self::not_found("API key"),
+            KeyError::MakerEnded => {
+                Self::new(Code::RevokedApiKey, "The API key making this key was revoked or has expired.")
+            }
             KeyError::Store(s) => s.into(),
         }
     }

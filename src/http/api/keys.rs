@@ -54,6 +54,7 @@ pub fn key_json(k: &ApiKey) -> Value {
         "last_used_at": time(k.last_used_at),
         "revoked_at": time(k.revoked_at),
         "rolled_from": k.rolled_from,
+        "made_by_key": k.made_by_key,
     })
 }
 
@@ -159,6 +160,7 @@ pub async fn create(
             scopes: body.scopes,
             expires_at,
             rate_limit_per_minute,
+            made_by_key: p.key.as_ref().map(|k| k.id.clone()),
         })
         .await?;
     audit(&state, &req, &p, "api_key.created", &key).await;

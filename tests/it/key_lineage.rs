@@ -1,0 +1,213 @@
+//! What a credential made ends with it (attacker round 4, findings 4–6):
+//! keys made through a key end when that key is revoked, expires or is
+//! rolled; what a member made ends when they leave, so re-joining revives
+//! nothing; an invitation is judged by its sender's power in the very
+//! transaction that accepts it.
+
+use std::sync::mpsc;
+
+use portcullis::accounts::{AccountsError, Role};
+use portcullis::apikeys::{Environment, KeyError, KeyKind, NewApiKey};
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, call};
+
+/// A key made through `maker` (POST /v1/api-keys with the key itself).
+async fn made_through(app: &TestApp, maker: &str, name: &str) -> (String, String, Value) {
+    let (s, b) =
+        call(app, "POST", "/v1/api-keys", maker, Some(json!({"name": name, "scopes": ["read", "write"]}))).await;
+    assert_eq!(s, 201, "{b}");
+    let data = b["data"].clone();
+    (data["id"].as_str().unwrap().to_owned(), data["key"].as_str().unwrap().to_owned(), data)
+}
+
+/// /v1/auth/validate's status and error code for a key.
+async fn validated(app: &TestApp, key: &str) -> (u16, Option<String>) {
+    let (s, b) = call(app, "GET", "/v1/auth/validate", key, None).await;
+    (s, b["error"]["code"].as_str().map(str::to_owned))
+}
+
+const LIVE: (u16, Option<String>) = (200, None);
+
+fn refused(code: &str) -> (u16, Option<String>) {
+    (401, Some(code.to_owned()))
+}
+
+#[actix_web::test]
+async fn keys_made_through_a_key_end_when_it_is_revoked_down_the_line() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (parent_id, parent) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (child_id, child, data) = made_through(&app, &parent, "child").await;
+    assert_eq!(data["made_by_key"], json!(parent_id));
+    let (_, grandchild, data) = made_through(&app, &child, "grandchild").await;
+    assert_eq!(data["made_by_key"], json!(child_id));
+    // A key made by a person's session is bound to nothing.
+    let (s, b) = call(&app, "GET", &format!("/v1/api-keys/{parent_id}"), &admin, None).await;
+    assert_eq!((s, &b["data"]["made_by_key"]), (200, &Value::Null));
+    for key in [&parent, &child, &grandchild] {
+        assert_eq!(validated(&app, key).await, LIVE);
+    }
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{parent_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    for key in [&parent, &child, &grandchild] {
+        assert_eq!(validated(&app, key).await, refused("REVOKED_API_KEY"));
+    }
+    // Nothing more can be made through them.
+    let (s, b) = call(&app, "POST", "/v1/api-keys", &child, Some(json!({"name": "x", "scopes": ["read"]}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")));
+    // The owner's other key lives on.
+    assert_eq!(validated(&app, &admin).await, LIVE);
+}
+
+#[actix_web::test]
+async fn a_rolled_maker_takes_the_keys_it_made_with_it_and_so_does_their_successor() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "admin"]).await;
+    let (parent_id, parent) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (child_id, child, _) = made_through(&app, &parent, "child").await;
+
+    // The child is rolled: its successor is bound to the same maker.
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{child_id}/roll"), &admin, Some(json!({"expires_in": 0}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["new_key"]["made_by_key"], json!(parent_id));
+    let successor = b["data"]["new_key"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(validated(&app, &child).await, refused("EXPIRED_API_KEY"));
+    assert_eq!(validated(&app, &successor).await, LIVE);
+
+    // The maker rolled with an hour's overlap: what it made ends with it.
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{parent_id}/roll"), &admin, Some(json!({"expires_in": 3600}))).await;
+    assert_eq!(s, 201, "{b}");
+    let until = b["data"]["old_key"]["expires_at"].clone();
+    assert_eq!(until, json!("2026-01-01T13:00:00Z"));
+    let (_, b) = call(&app, "GET", "/v1/auth/validate", &successor, None).await;
+    assert_eq!(b["data"]["credential"]["expires_at"], until, "{b}");
+    app.clock.advance(chrono::Duration::seconds(3600));
+    assert_eq!(validated(&app, &parent).await, refused("EXPIRED_API_KEY"));
+    assert_eq!(validated(&app, &successor).await, refused("EXPIRED_API_KEY"));
+}
+
+#[actix_web::test]
+async fn nothing_is_made_through_a_key_that_ended_while_it_asked() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (parent_id, _) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let new = || NewApiKey {
+        organization_id: org.id.clone(),
+        created_by: Some(owner.id.clone()),
+        name: "late".into(),
+        kind: KeyKind::Secret,
+        environment: Environment::Live,
+        scopes: vec!["read".into()],
+        expires_at: None,
+        rate_limit_per_minute: None,
+        made_by_key: Some(parent_id.clone()),
+    };
+    // Its maker was read live by the request; revoked before the insert.
+    app.state.api_keys.revoke(&org.id, &parent_id).await.unwrap();
+    assert!(matches!(app.state.api_keys.create(new()).await, Err(KeyError::MakerEnded)));
+    let listed = app.state.api_keys.list(&org.id, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1, "only the revoked maker exists");
+}
+
+#[actix_web::test]
+async fn a_removed_members_keys_and_management_apps_stay_dead_when_they_rejoin() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (admin, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    let (_, owner_key) = app.secret_key(&org.id, &owner.id, &["read", "write", "admin"]).await;
+    let (admin_key_id, admin_key) = app.secret_key(&org.id, &admin.id, &["read", "write", "admin"]).await;
+    let (_, made_by_admin_key, _) = made_through(&app, &admin_key, "made by the admin's key").await;
+    let dashboard = app.signed_in(&admin).await;
+    let body = json!({"name": "admin's bot", "grant_types": ["client_credentials"],
+        "scopes": ["read", "write", "admin"], "management": true});
+    let (s, b) = call(&app, "POST", "/v1/apps", &dashboard, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let (client_id, secret) =
+        (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned());
+    let machine = app.machine_token(&client_id, &secret, "read admin").await;
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 200);
+
+    assert_eq!(call(&app, "DELETE", &format!("/v1/members/{}", admin.id), &owner_key, None).await.0, 200);
+    // Removal revokes the keys, not merely leaves them powerless.
+    assert_eq!(validated(&app, &admin_key).await, refused("REVOKED_API_KEY"));
+    assert_eq!(validated(&app, &made_by_admin_key).await, refused("REVOKED_API_KEY"));
+    let (s, b) = call(&app, "GET", &format!("/v1/api-keys/{admin_key_id}"), &owner_key, None).await;
+    assert!(s == 200 && b["data"]["revoked_at"].is_string(), "{b}");
+    // The app stays, an ordinary app now; its tokens are dead.
+    let (s, b) = call(&app, "GET", &format!("/v1/apps/{client_id}"), &owner_key, None).await;
+    assert_eq!((s, &b["data"]["management"]), (200, &json!(false)), "{b}");
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 401);
+
+    // Re-joining, even as ADMIN again, revives none of it.
+    let (s, b) =
+        call(&app, "POST", "/v1/invitations", &owner_key, Some(json!({"email": admin.email, "role": "ADMIN"}))).await;
+    assert_eq!(s, 201, "{b}");
+    let token = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    app.state.accounts.accept_invitation(&token, &admin).await.unwrap();
+    assert_eq!(app.state.accounts.member(&org.id, &admin.id).await.unwrap().map(|m| m.role), Some(Role::Admin));
+    assert_eq!(validated(&app, &admin_key).await, refused("REVOKED_API_KEY"));
+    assert_eq!(validated(&app, &made_by_admin_key).await, refused("REVOKED_API_KEY"));
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 401);
+    // A fresh token of the app is an ordinary app's: no management, even
+    // once the OWNER has renamed it (attacker round 4, H-1, by removal).
+    app.clock.advance(chrono::Duration::seconds(2));
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/apps/{client_id}"), &owner_key, Some(json!({"name": "renamed"}))).await;
+    assert_eq!(s, 200, "{b}");
+    let fresh = app.machine_token(&client_id, &secret, "read").await;
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &fresh, None).await.0, 401);
+}
+
+#[actix_web::test]
+async fn an_invitation_accepted_while_its_sender_is_being_demoted_waits_and_is_refused() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (sender, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    let (invited, _) = app.user().create().await;
+    let (_, sender_key) = app.secret_key(&org.id, &sender.id, &["read", "admin"]).await;
+    let (s, b) =
+        call(&app, "POST", "/v1/invitations", &sender_key, Some(json!({"email": invited.email, "role": "ADMIN"})))
+            .await;
+    assert_eq!(s, 201, "{b}");
+    let token = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+
+    // The owner's demotion of the sender is written but not yet committed
+    // when the invited person accepts.
+    let (written, commit) = (mpsc::channel(), mpsc::channel::<()>());
+    let store = app.state.store.clone();
+    let (o, u) = (org.id.clone(), sender.id.clone());
+    let demotion = std::thread::spawn(move || {
+        store.run_blocking(|conn| {
+            portcullis::store::write_transaction(conn, |c| {
+                portcullis::store::orgs::set_role(c, &o, &u, "VIEWER")?;
+                written.0.send(()).unwrap();
+                commit.1.recv().unwrap();
+                Ok(())
+            })
+        })
+    });
+    written.1.recv().unwrap();
+    let state = app.state.clone();
+    let (t, who) = (token.clone(), invited.clone());
+    let accepting = actix_web::rt::spawn(async move { state.accounts.accept_invitation(&t, &who).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The acceptance waits for the sender's membership.
+    assert!(!accepting.is_finished(), "the acceptance did not wait for the sender's demotion");
+    commit.0.send(()).unwrap();
+    demotion.join().unwrap().unwrap();
+    match accepting.await.unwrap() {
+        Err(AccountsError::Validation(m)) => assert_eq!(
+            m,
+            "This invitation is no longer valid: the person who sent it can no longer invite to this role."
+        ),
+        other => panic!("accepted after the sender lost the power to invite: {other:?}"),
+    }
+    assert!(app.state.accounts.member(&org.id, &invited.id).await.unwrap().is_none());
+    let _ = owner;
+}

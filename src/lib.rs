@@ -186,6 +186,7 @@ fn spawn_change_poller(state: web::Data<AppState>) {
                 }
                 s.changes.prune_now_and_then()?;
                 s.accounts.end_expired_sessions()?;
+                s.oauth.clients.delete_ended()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();
                 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -156,6 +156,10 @@ pub struct Client {
     /// second are dead: set when its secret is rotated without grace, when
     /// another member takes it over, when management is turned on.
     pub tokens_valid_after: Option<DateTime<Utc>>,
+    /// The API key it was registered through: it ends with that key.
+    pub made_by_key: Option<String>,
+    /// From then on the app is unknown (`Clients::get`): its maker key's end.
+    pub ends_at: Option<DateTime<Utc>>,
     /// Where RP-initiated logout may send the browser, matched exactly.
     pub post_logout_redirect_uris: Vec<String>,
     /// Where back-channel logout tokens are POSTed.
@@ -207,6 +211,8 @@ impl Client {
             created_by: None,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             tokens_valid_after: None,
+            made_by_key: None,
+            ends_at: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             subject_type: SubjectType::Public,
@@ -289,6 +295,9 @@ pub enum ClientError {
     Validation(String),
     #[error("no client with id {0}")]
     NotFound(String),
+    /// The API key registering it was revoked, or expired, while it asked.
+    #[error("the API key registering this app has ended")]
+    MakerEnded,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -404,6 +413,8 @@ fn from_rows(
         created_by: row.created_by,
         created_at: utc(row.created_at),
         tokens_valid_after: row.tokens_valid_after.map(utc),
+        made_by_key: row.made_by_key,
+        ends_at: row.ends_at.map(utc),
         secrets: secrets
             .into_iter()
             .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
@@ -716,6 +727,17 @@ impl Clients {
     /// Registers a client; a confidential one gets a secret, returned here
     /// once and stored only as its digest.
     pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), ClientError> {
+        self.create_made_by(new, None).await
+    }
+
+    /// Registers a client through the API key `made_by_key` (when given): it
+    /// ends with that key (deleted when it is revoked, unknown from its
+    /// expiry), and is written only while the key is live.
+    pub async fn create_made_by(
+        &self,
+        new: NewClient,
+        made_by_key: Option<String>,
+    ) -> Result<(Client, Option<String>), ClientError> {
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(ClientError::Validation("name must be 1-100 characters".into()));
@@ -779,6 +801,8 @@ impl Clients {
             sector_identifier: oidc.sector_identifier,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
             tokens_valid_after: None,
+            made_by_key,
+            ends_at: None,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -790,15 +814,13 @@ impl Clients {
         });
         let client_id = row.client_id.clone();
         self.store
-            .run(move |conn| {
-                rows::insert_client(conn, &row, secret_row.as_ref())?;
-                Ok(())
-            })
+            .run(move |conn| rows::insert_client(conn, &row, secret_row.as_ref()))
             .await
             .map_err(|e| match e {
                 StoreError::ForeignKey(_) => ClientError::Validation("no such organization".into()),
                 other => other.into(),
-            })?;
+            })?
+            .map_err(|_| ClientError::MakerEnded)?;
         let client = self.load(&client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.clone()))?;
         Ok(((*client).clone(), secret))
     }
@@ -963,11 +985,20 @@ impl Clients {
 
     /// The client, from memory when cached: the token endpoint's hot path
     /// touches the database only on a miss.
+    /// An app registered through a key that has expired is unknown.
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(c) = self.cache.as_ref().and_then(|c| c.get(client_id)) {
-            return Ok(Some(c));
-        }
-        self.load(client_id).await
+        let found = match self.cache.as_ref().and_then(|c| c.get(client_id)) {
+            Some(c) => Some(c),
+            None => self.load(client_id).await?,
+        };
+        Ok(found.filter(|c| c.ends_at.is_none_or(|end| end > self.clock.now())))
+    }
+
+    /// Housekeeping: deletes the apps registered through a key that has
+    /// since expired (unknown since then), with what they hold.
+    pub fn delete_ended(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now().naive_utc();
+        self.store.run_blocking(|conn| rows::delete_ended_clients(conn, now))
     }
 
     /// Unknown ids are not kept: a flood of made-up ids costs lookups, never
@@ -1036,6 +1067,8 @@ mod tests {
             created_by: None,
             created_at: Utc::now(),
             tokens_valid_after: None,
+            made_by_key: None,
+            ends_at: None,
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             subject_type: SubjectType::Public,

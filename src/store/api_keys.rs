@@ -97,20 +97,30 @@ pub fn revoke_key(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Resu
                 .set(api_keys::revoked_at.eq(now))
                 .execute(c)?
                 == 1;
-        let mut makers = vec![id.to_owned()];
-        while !makers.is_empty() {
-            let children: Vec<String> = api_keys::table
-                .filter(api_keys::made_by_key.eq_any(&makers))
-                .filter(api_keys::revoked_at.is_null())
-                .select(api_keys::id)
-                .load(c)?;
-            diesel::update(api_keys::table.filter(api_keys::id.eq_any(&children)))
-                .set(api_keys::revoked_at.eq(now))
-                .execute(c)?;
-            makers = children;
-        }
+        let line = made_through(c, id, true)?;
+        diesel::update(api_keys::table.filter(api_keys::id.eq_any(&line)).filter(api_keys::revoked_at.is_null()))
+            .set(api_keys::revoked_at.eq(now))
+            .execute(c)?;
+        // The apps registered through any of them go with them.
+        let mut all = line;
+        all.push(id.to_owned());
+        super::clients::delete_clients_made_by(c, &all)?;
         Ok(revoked)
     })
+}
+
+/// The keys made through `id`, down the line (only live ones when `live`).
+fn made_through(conn: &mut DbConnection, id: &str, live: bool) -> Result<Vec<String>, StoreError> {
+    let (mut line, mut makers) = (Vec::new(), vec![id.to_owned()]);
+    while !makers.is_empty() {
+        let mut q = api_keys::table.filter(api_keys::made_by_key.eq_any(&makers)).select(api_keys::id).into_boxed();
+        if live {
+            q = q.filter(api_keys::revoked_at.is_null());
+        }
+        makers = q.load(conn)?;
+        line.extend(makers.iter().cloned());
+    }
+    Ok(line)
 }
 
 /// Revokes every live key a member made in an organization (and the keys
@@ -135,23 +145,20 @@ pub fn revoke_keys_of_member(
     Ok(ids.len())
 }
 
-/// Every key made through `id`, down the line, ends by `until` at the
-/// latest (its maker now expires then).
+/// Every key made through `id`, down the line, and every app registered
+/// through any of them, ends by `until` at the latest (`id` now expires
+/// then).
 fn bound_made_keys(conn: &mut DbConnection, id: &str, until: NaiveDateTime) -> Result<(), StoreError> {
-    let mut makers = vec![id.to_owned()];
-    while !makers.is_empty() {
-        let children: Vec<String> =
-            api_keys::table.filter(api_keys::made_by_key.eq_any(&makers)).select(api_keys::id).load(conn)?;
-        diesel::update(
-            api_keys::table
-                .filter(api_keys::id.eq_any(&children))
-                .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(until))),
-        )
-        .set(api_keys::expires_at.eq(until))
-        .execute(conn)?;
-        makers = children;
-    }
-    Ok(())
+    let mut line = made_through(conn, id, false)?;
+    diesel::update(
+        api_keys::table
+            .filter(api_keys::id.eq_any(&line))
+            .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(until))),
+    )
+    .set(api_keys::expires_at.eq(until))
+    .execute(conn)?;
+    line.push(id.to_owned());
+    super::clients::bound_clients_made_by(conn, &line, until)
 }
 
 /// Why a key made through another key was not written.
@@ -173,24 +180,9 @@ pub fn insert_key_made_by(
     now: NaiveDateTime,
 ) -> Result<Result<ApiKeyRow, MakerEnded>, StoreError> {
     super::write_transaction(conn, |c| {
-        let found: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = match c {
-            DbConnection::Postgresql(pg) => api_keys::table
-                .filter(api_keys::id.eq(maker))
-                .select((api_keys::revoked_at, api_keys::expires_at))
-                .for_update()
-                .first(pg)
-                .optional()?,
-            // The immediate transaction already holds the write lock.
-            DbConnection::Sqlite(sqlite) => api_keys::table
-                .filter(api_keys::id.eq(maker))
-                .select((api_keys::revoked_at, api_keys::expires_at))
-                .first(sqlite)
-                .optional()?,
-        };
-        let maker_until = match found {
-            None | Some((Some(_), _)) => return Ok(Err(MakerEnded::Revoked)),
-            Some((None, Some(until))) if until <= now => return Ok(Err(MakerEnded::Expired)),
-            Some((None, until)) => until,
+        let maker_until = match live_key_until(c, maker, now)? {
+            Ok(until) => until,
+            Err(ended) => return Ok(Err(ended)),
         };
         let mut row = row.clone();
         row.made_by_key = Some(maker.to_owned());
@@ -199,6 +191,27 @@ pub fn insert_key_made_by(
         }
         diesel::insert_into(api_keys::table).values(&row).execute(c)?;
         Ok(Ok(row))
+    })
+}
+
+/// Within a write transaction: whether key `id` is live at `now`, and until
+/// when, with its row locked until the transaction ends (PostgreSQL; the
+/// immediate transaction holds SQLite's write lock already), so that a
+/// revocation or roll either committed before and is seen here, or waits.
+pub fn live_key_until(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Result<Option<NaiveDateTime>, MakerEnded>, StoreError> {
+    let of_key = api_keys::table.filter(api_keys::id.eq(id)).select((api_keys::revoked_at, api_keys::expires_at));
+    let found: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = match conn {
+        DbConnection::Postgresql(pg) => of_key.for_update().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => of_key.first(sqlite).optional()?,
+    };
+    Ok(match found {
+        None | Some((Some(_), _)) => Err(MakerEnded::Revoked),
+        Some((None, Some(until))) if until <= now => Err(MakerEnded::Expired),
+        Some((None, until)) => Ok(until),
     })
 }
 

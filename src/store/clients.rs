@@ -39,6 +39,10 @@ pub struct ClientRow {
     /// The client's own access tokens issued at or before this second are
     /// dead (see the migration `machine_token_cutoff`).
     pub tokens_valid_after: Option<NaiveDateTime>,
+    /// The API key through which it was registered: it ends with that key.
+    pub made_by_key: Option<String>,
+    /// From then on the app is unknown (its maker key's expiry).
+    pub ends_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -55,14 +59,62 @@ pub fn insert_client(
     conn: &mut DbConnection,
     client: &ClientRow,
     secret: Option<&ClientSecretRow>,
-) -> Result<(), StoreError> {
+) -> Result<Result<(), super::api_keys::MakerEnded>, StoreError> {
     super::write_transaction(conn, |c| {
-        diesel::insert_into(oauth_clients::table).values(client).execute(c)?;
+        let mut client = client.clone();
+        if let Some(maker) = client.made_by_key.clone() {
+            // Written only while the key is live, under its row lock, so its
+            // revocation cannot miss the app; the app ends when it does.
+            match super::api_keys::live_key_until(c, &maker, client.created_at)? {
+                Ok(until) => client.ends_at = until,
+                Err(ended) => return Ok(Err(ended)),
+            }
+        }
+        diesel::insert_into(oauth_clients::table).values(&client).execute(c)?;
         if let Some(s) = secret {
             diesel::insert_into(client_secrets::table).values(s).execute(c)?;
         }
-        Ok(())
+        Ok(Ok(()))
     })
+}
+
+/// Deletes the apps registered through any of `keys` (revoked), as
+/// `delete_client` deletes one.
+pub fn delete_clients_made_by(conn: &mut DbConnection, keys: &[String]) -> Result<usize, StoreError> {
+    let made: Vec<(String, String)> = oauth_clients::table
+        .filter(oauth_clients::made_by_key.eq_any(keys))
+        .select((oauth_clients::id, oauth_clients::client_id))
+        .load(conn)?;
+    for (pk, client_id) in &made {
+        delete_client(conn, pk, client_id, ("client", client_id))?;
+    }
+    Ok(made.len())
+}
+
+/// Deletes the apps whose maker key's end has passed (they are unknown
+/// already), as `delete_client` deletes one.
+pub fn delete_ended_clients(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
+    let ended: Vec<(String, String)> = oauth_clients::table
+        .filter(oauth_clients::made_by_key.is_not_null())
+        .filter(oauth_clients::ends_at.le(now))
+        .select((oauth_clients::id, oauth_clients::client_id))
+        .load(conn)?;
+    for (pk, client_id) in &ended {
+        delete_client(conn, pk, client_id, ("client", client_id))?;
+    }
+    Ok(ended.len())
+}
+
+/// The apps registered through any of `keys` end by `until` at the latest.
+pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(
+        oauth_clients::table
+            .filter(oauth_clients::made_by_key.eq_any(keys))
+            .filter(oauth_clients::ends_at.is_null().or(oauth_clients::ends_at.gt(until))),
+    )
+    .set(oauth_clients::ends_at.eq(until))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// A client with its organization and its secrets.

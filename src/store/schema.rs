@@ -77,6 +77,8 @@ diesel::table! {
         sector_identifier -> Nullable<Text>,
         id_token_signed_response_alg -> Text,
         tokens_valid_after -> Nullable<Timestamp>,
+        made_by_key -> Nullable<Text>,
+        ends_at -> Nullable<Timestamp>,
     }
 }
 

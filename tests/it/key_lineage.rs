@@ -211,3 +211,85 @@ async fn an_invitation_accepted_while_its_sender_is_being_demoted_waits_and_is_r
     assert!(app.state.accounts.member(&org.id, &invited.id).await.unwrap().is_none());
     let _ = owner;
 }
+
+/// An app registered through `maker`: its client id and secret, and its data.
+async fn app_through(app: &TestApp, maker: &str) -> (String, String, Value) {
+    let body = json!({"name": "made by a key", "grant_types": ["client_credentials"], "scopes": ["read"]});
+    let (s, b) = call(app, "POST", "/v1/apps", maker, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let data = b["data"].clone();
+    (data["client_id"].as_str().unwrap().to_owned(), data["client_secret"].as_str().unwrap().to_owned(), data)
+}
+
+/// The token endpoint's status for the app's client credentials.
+async fn token_status(app: &TestApp, client_id: &str, secret: &str) -> u16 {
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    res.status().as_u16()
+}
+
+#[actix_web::test]
+async fn an_app_registered_through_a_key_is_deleted_with_the_key() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (maker_id, maker) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (_, child, _) = made_through(&app, &maker, "child").await;
+    let (direct_id, direct_secret, data) = app_through(&app, &maker).await;
+    assert_eq!((&data["made_by_key"], &data["ends_at"]), (&json!(maker_id), &Value::Null));
+    // Through a key made through the key, too.
+    let (indirect_id, indirect_secret, _) = app_through(&app, &child).await;
+    // An app a person registers is bound to no key.
+    let dashboard = app.signed_in(&owner).await;
+    let body = json!({"name": "a person's", "grant_types": ["client_credentials"], "scopes": ["read"]});
+    let (s, b) = call(&app, "POST", "/v1/apps", &dashboard, Some(body)).await;
+    assert_eq!((s, &b["data"]["made_by_key"]), (201, &Value::Null), "{b}");
+    let (persons_id, persons_secret) =
+        (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned());
+    for (id, secret) in [(&direct_id, &direct_secret), (&indirect_id, &indirect_secret), (&persons_id, &persons_secret)]
+    {
+        assert_eq!(token_status(&app, id, secret).await, 200);
+    }
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{maker_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    for id in [&direct_id, &indirect_id] {
+        let (s, _) = call(&app, "GET", &format!("/v1/apps/{id}"), &admin, None).await;
+        assert_eq!(s, 404, "the app went with the key");
+    }
+    assert_eq!(token_status(&app, &direct_id, &direct_secret).await, 401);
+    assert_eq!(token_status(&app, &indirect_id, &indirect_secret).await, 401);
+    assert_eq!(token_status(&app, &persons_id, &persons_secret).await, 200);
+    let (_, list) = call(&app, "GET", "/v1/apps", &admin, None).await;
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [persons_id.as_str()]);
+}
+
+#[actix_web::test]
+async fn an_app_registered_through_a_key_ends_when_the_key_is_rolled_and_is_then_cleared_away() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (maker_id, maker) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (client_id, secret, _) = app_through(&app, &maker).await;
+
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{maker_id}/roll"), &admin, Some(json!({"expires_in": 60}))).await;
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = call(&app, "GET", &format!("/v1/apps/{client_id}"), &admin, None).await;
+    assert_eq!((s, &b["data"]["ends_at"]), (200, &json!("2026-01-01T12:01:00Z")), "{b}");
+    assert_eq!(token_status(&app, &client_id, &secret).await, 200);
+
+    app.clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(token_status(&app, &client_id, &secret).await, 401, "the app ended with its maker");
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{client_id}"), &admin, None).await.0, 404);
+    // The housekeeping deletes it for good (its own pass may come first).
+    assert!(app.state.oauth.clients.delete_ended().unwrap() <= 1);
+    let (_, list) = call(&app, "GET", "/v1/apps", &admin, None).await;
+    assert_eq!(list["data"], json!([]));
+}

@@ -44,6 +44,8 @@ pub fn app_json(c: &Client) -> Value {
         "id_token_signed_response_alg": c.id_token_alg.as_str(),
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
+        "made_by_key": c.made_by_key,
+        "ends_at": time(c.ends_at),
     })
 }
 
@@ -314,35 +316,38 @@ pub async fn create(
     let (app, secret) = state
         .oauth
         .clients
-        .create(NewClient {
-            organization_id: p.organization_id.clone(),
-            name: b.name,
-            client_type,
-            redirect_uris: b.redirect_uris,
-            grant_types: grants(b.grant_types)?,
-            scopes: b.scopes,
-            homepage_url: b.homepage_url,
-            logo_url: b.logo_url,
-            access_token_ttl_secs: b.access_token_ttl,
-            refresh_token_ttl_secs: b.refresh_token_ttl,
-            always_issue_refresh_token: b.always_issue_refresh_token,
-            resource_server: b.resource_server,
-            management: b.management,
-            require_pkce: b.require_pkce.unwrap_or(true),
-            created_by: p.user_id.clone(),
-            oidc: OidcRegistration {
-                post_logout_redirect_uris: b.post_logout_redirect_uris,
-                backchannel_logout_uri: b.backchannel_logout_uri,
-                subject_type: b.subject_type.as_deref().map(subject_type).transpose()?.unwrap_or_default(),
-                sector_identifier: b.sector_identifier,
-                id_token_alg: b
-                    .id_token_signed_response_alg
-                    .as_deref()
-                    .map(id_token_alg)
-                    .transpose()?
-                    .unwrap_or(SigningAlgorithm::RS256),
+        .create_made_by(
+            NewClient {
+                organization_id: p.organization_id.clone(),
+                name: b.name,
+                client_type,
+                redirect_uris: b.redirect_uris,
+                grant_types: grants(b.grant_types)?,
+                scopes: b.scopes,
+                homepage_url: b.homepage_url,
+                logo_url: b.logo_url,
+                access_token_ttl_secs: b.access_token_ttl,
+                refresh_token_ttl_secs: b.refresh_token_ttl,
+                always_issue_refresh_token: b.always_issue_refresh_token,
+                resource_server: b.resource_server,
+                management: b.management,
+                require_pkce: b.require_pkce.unwrap_or(true),
+                created_by: p.user_id.clone(),
+                oidc: OidcRegistration {
+                    post_logout_redirect_uris: b.post_logout_redirect_uris,
+                    backchannel_logout_uri: b.backchannel_logout_uri,
+                    subject_type: b.subject_type.as_deref().map(subject_type).transpose()?.unwrap_or_default(),
+                    sector_identifier: b.sector_identifier,
+                    id_token_alg: b
+                        .id_token_signed_response_alg
+                        .as_deref()
+                        .map(id_token_alg)
+                        .transpose()?
+                        .unwrap_or(SigningAlgorithm::RS256),
+                },
             },
-        })
+            p.key.as_ref().map(|k| k.id.clone()),
+        )
         .await?;
     audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;
     let mut data = app_json(&app);

@@ -191,6 +191,9 @@ impl From<ClientError> for ApiError {
         match e {
             ClientError::Validation(m) => Self::validation(m),
             ClientError::NotFound(_) => Self::not_found("app"),
+            ClientError::MakerEnded => {
+                Self::new(Code::RevokedApiKey, "The API key registering this app was revoked or has expired.")
+            }
             ClientError::Store(s) => s.into(),
         }
     }

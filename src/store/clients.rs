@@ -78,31 +78,30 @@ pub fn insert_client(
     })
 }
 
-/// Deletes the apps registered through any of `keys` (revoked), as
-/// `delete_client` deletes one.
+/// Deletes the apps registered through any of `keys` (revoked).
 pub fn delete_clients_made_by(conn: &mut DbConnection, keys: &[String]) -> Result<usize, StoreError> {
-    let made: Vec<(String, String)> = oauth_clients::table
+    let made = oauth_clients::table
         .filter(oauth_clients::made_by_key.eq_any(keys))
         .select((oauth_clients::id, oauth_clients::client_id))
         .load(conn)?;
-    for (pk, client_id) in &made {
-        delete_client(conn, pk, client_id, ("client", client_id))?;
-    }
-    Ok(made.len())
+    delete_each(conn, made)
 }
 
-/// Deletes the apps whose maker key's end has passed (they are unknown
-/// already), as `delete_client` deletes one.
+/// Deletes the apps whose maker key's end has passed (unknown already).
 pub fn delete_ended_clients(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
-    let ended: Vec<(String, String)> = oauth_clients::table
-        .filter(oauth_clients::made_by_key.is_not_null())
-        .filter(oauth_clients::ends_at.le(now))
+    let ended = oauth_clients::table
+        .filter(oauth_clients::made_by_key.is_not_null().and(oauth_clients::ends_at.le(now)))
         .select((oauth_clients::id, oauth_clients::client_id))
         .load(conn)?;
-    for (pk, client_id) in &ended {
+    delete_each(conn, ended)
+}
+
+/// Deletes each (pk, client_id) as `delete_client` deletes one.
+fn delete_each(conn: &mut DbConnection, clients: Vec<(String, String)>) -> Result<usize, StoreError> {
+    for (pk, client_id) in &clients {
         delete_client(conn, pk, client_id, ("client", client_id))?;
     }
-    Ok(ended.len())
+    Ok(clients.len())
 }
 
 /// The apps registered through any of `keys` end by `until` at the latest.

@@ -53,4 +53,5 @@ mod security;
 mod sessions_end;
 mod shared_rate_limits;
 mod throttle;
+mod tls;
 mod two_processes;

@@ -19,6 +19,7 @@ mod browser;
 mod cached_verification;
 mod cli;
 mod concurrent_writes;
+mod config_example;
 mod crash;
 mod every_instance;
 mod health;

@@ -136,11 +136,12 @@ pub fn build_oauth(
 /// before anything starts). It stops gracefully on SIGTERM and Ctrl-C
 /// (in-flight requests get up to 10 s); SIGHUP reloads the certificate.
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
-    let tls = state.config.tls.as_ref().map(tls::ReloadableCert::load).transpose().map_err(std::io::Error::other)?;
-    if let (Some(cert), Some(files)) = (&tls, &state.config.tls) {
+    let certificate =
+        state.config.tls.as_ref().map(tls::ReloadableCert::load).transpose().map_err(std::io::Error::other)?;
+    if let (Some(cert), Some(files)) = (&certificate, &state.config.tls) {
         tracing::info!(cert_file = %files.cert_file.display(), fingerprint = %cert.fingerprint(), "serving TLS");
     }
-    tls::reload_on_hangup(tls.clone())?;
+    tls::reload_on_hangup(certificate.clone())?;
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
     let blocking = blocking_threads(&state.config, workers.max(1));
@@ -157,7 +158,7 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking)
     .shutdown_timeout(10);
-    let server = match tls {
+    let server = match certificate {
         Some(cert) => server.listen_rustls_0_23(listener, cert.server_config())?,
         None => server.listen(listener)?,
     };

@@ -202,6 +202,14 @@ async fn hang_up(instance: &Instance, outcome: &str) {
     }
 }
 
+/// Whether the process started is still running (not ended, nor a zombie
+/// waiting for its parent): what answers is that process, not a successor.
+fn running(instance: &Instance) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", instance.pid())).unwrap_or_default();
+    // "pid (comm) S ...": the state follows the command's closing parenthesis.
+    stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
+}
+
 #[actix_web::test]
 async fn https_serves_the_configured_certificate_and_plain_http_gets_nothing() {
     let served = Served::start().await;
@@ -237,7 +245,6 @@ async fn https_serves_the_configured_certificate_and_plain_http_gets_nothing() {
 async fn sighup_serves_a_renewed_certificate_from_the_same_process_and_a_broken_one_is_ignored() {
     let served = Served::start().await;
     let (instance, files) = (&served.instance, &served.files);
-    let pid = instance.pid();
     let mut open = served.connect();
     assert_eq!(open.get("/healthz").unwrap(), 200);
 
@@ -250,7 +257,7 @@ async fn sighup_serves_a_renewed_certificate_from_the_same_process_and_a_broken_
     // The connection opened before goes on, with the certificate it was given.
     assert_eq!(open.get("/healthz").unwrap(), 200);
     assert_eq!(open.fingerprint(), served.first.fingerprint);
-    assert_eq!(instance.pid(), pid);
+    assert!(running(instance), "the same process serves the renewed certificate");
 
     // A renewal caught half-written: the next certificate, the old key.
     let next = served.pki.issue();
@@ -271,7 +278,7 @@ async fn sighup_serves_a_renewed_certificate_from_the_same_process_and_a_broken_
     hang_up(instance, "TLS certificate reload failed").await;
     assert_eq!(served.connect().fingerprint(), renewed.fingerprint);
     assert!(!instance.log().contains("PRIVATE KEY"), "no key material in the log");
-    assert_eq!(instance.pid(), pid);
+    assert!(running(instance));
 }
 
 /// `portcullis serve` expected to stop at start-up: its exit and output,
@@ -343,4 +350,16 @@ fn unusable_files_and_an_http_issuer_stop_the_start_with_the_setting_named() {
     let (status, out) = serve_refused(&workspace, &[files.env()[0].clone(), files.env()[2].clone()]);
     assert_eq!(status.code(), Some(2), "{out}");
     assert!(out.contains("key_file"), "{out}");
+}
+
+#[actix_web::test]
+async fn sighup_without_tls_reloads_nothing_and_the_server_goes_on() {
+    // systemd's `ExecReload` sends SIGHUP whatever the configuration: its
+    // default action, ending the process, must not happen.
+    let workspace = Workspace::new();
+    let instance = Instance::start(&workspace, &[]).await;
+    hang_up(&instance, "SIGHUP: nothing to reload").await;
+    let ready = reqwest::get(instance.url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(running(&instance));
 }

@@ -57,12 +57,27 @@ pub struct Config {
     /// `forwarded` (RFC 7239). Only that one is read, so a client cannot
     /// forge the other.
     pub forwarded_header: ForwardedHeader,
+    /// Serve HTTPS directly, without a proxy in front (see `crate::tls`). Absent:
+    /// plain HTTP, for a proxy that terminates TLS.
+    pub tls: Option<TlsConfig>,
     pub login_throttle: LoginThrottle,
     pub password_hash: PasswordHashConfig,
     pub oauth: OAuthConfig,
     pub oidc: OidcConfig,
     pub api: ApiConfig,
     pub cache: CacheConfig,
+}
+
+/// The certificate portcullis serves when it terminates TLS itself. Both
+/// files are PEM and are read again on SIGHUP.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain: the server's certificate first, then the
+    /// intermediates (a `fullchain.pem`).
+    pub cert_file: PathBuf,
+    /// Its private key: PKCS#8, RSA (PKCS#1) or EC (SEC1).
+    pub key_file: PathBuf,
 }
 
 /// Verification from memory (API keys, OAuth clients). An entry is dropped
@@ -374,6 +389,7 @@ impl Default for Config {
             change_poll_interval_ms: 1000,
             trusted_proxies: TrustedProxies::default(),
             forwarded_header: ForwardedHeader::XForwardedFor,
+            tls: None,
             login_throttle: LoginThrottle::default(),
             password_hash: PasswordHashConfig::default(),
             oauth: OAuthConfig::default(),
@@ -420,6 +436,21 @@ impl Config {
         match url::Url::parse(&self.issuer) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
             _ => return invalid(format!("issuer: {:?} must be an http(s) URL without query or fragment", self.issuer)),
+        }
+        if let Some(tls) = &self.tls {
+            // Clients reach a TLS listener at https://: an http:// issuer
+            // would put the wrong URL in every token and discovery document,
+            // and leave cookies without `Secure`.
+            if !self.is_https() {
+                return invalid(format!(
+                    "tls: the issuer must be the https:// URL clients use when portcullis serves TLS itself \
+                     (issuer is {:?})",
+                    self.issuer
+                ));
+            }
+            if tls.cert_file.as_os_str().is_empty() || tls.key_file.as_os_str().is_empty() {
+                return invalid("tls: cert_file and key_file must both name a file".into());
+            }
         }
         if self.pool_size == 0 {
             return invalid("pool_size must be at least 1".into());

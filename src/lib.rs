@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod outbound;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod tokens;
 
 use std::net::TcpListener;
@@ -130,9 +131,17 @@ pub fn build_oauth(
     Ok(OAuth { store: store.clone(), clock, clients, scopes, keys, settings, pairwise, sid, reauth, liveness })
 }
 
-/// The HTTP server on an already-bound listener. It stops gracefully on
-/// SIGTERM and Ctrl-C (in-flight requests get up to 10 s).
+/// The HTTP server on an already-bound listener, HTTPS when `[tls]` is
+/// configured (a certificate or key that cannot be used is an error here,
+/// before anything starts). It stops gracefully on SIGTERM and Ctrl-C
+/// (in-flight requests get up to 10 s); SIGHUP reloads the certificate.
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
+    let certificate =
+        state.config.tls.as_ref().map(tls::ReloadableCert::load).transpose().map_err(std::io::Error::other)?;
+    if let (Some(cert), Some(files)) = (&certificate, &state.config.tls) {
+        tracing::info!(cert_file = %files.cert_file.display(), fingerprint = %cert.fingerprint(), "serving TLS");
+    }
+    tls::reload_on_hangup(certificate.clone())?;
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
     let blocking = blocking_threads(&state.config, workers.max(1));
@@ -148,10 +157,12 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     })
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking)
-    .shutdown_timeout(10)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .shutdown_timeout(10);
+    let server = match certificate {
+        Some(cert) => server.listen_rustls_0_23(listener, cert.server_config())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 /// Blocking threads per worker. Each blocking task waits for a database

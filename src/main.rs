@@ -234,8 +234,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     // The address bound, not the one asked for: port 0 is the system's pick.
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, issuer = %state.config.issuer(), database = %state.store.url().redacted(), "portcullis listening");
-    actix_web::rt::System::new().block_on(async move { portcullis::serve(state, listener)?.await })?;
+    let (issuer, database, tls) =
+        (state.config.issuer().to_owned(), state.store.url().redacted(), state.config.tls.is_some());
+    actix_web::rt::System::new().block_on(async move {
+        // Said once the server runs: a certificate that cannot be used stops it first.
+        let server = portcullis::serve(state, listener)?;
+        tracing::info!(%addr, %issuer, %database, tls, "portcullis listening");
+        server.await
+    })?;
     tracing::info!("stopped");
     Ok(())
 }

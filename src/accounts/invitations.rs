@@ -101,7 +101,16 @@ impl Accounts {
         // who left, or no longer holds the invited role, invites no one.
         if let Some(inviter) = invitation.invited_by.clone() {
             let org = invitation.organization_id.clone();
-            let role = self.store.run(move |conn| crate::store::orgs::find_membership(conn, &org, &inviter)).await?;
+            let role = self
+                .store
+                .run(move |conn| {
+                    // A disabled sender (`portcullis user disable`) holds no power either.
+                    if crate::store::users::is_disabled(conn, &inviter)? {
+                        return Ok(None);
+                    }
+                    crate::store::orgs::find_membership(conn, &org, &inviter)
+                })
+                .await?;
             let role = role.and_then(|m| m.role.parse::<Role>().ok());
             if role.is_none_or(|r| r < invitation.role) {
                 return Err(AccountsError::Validation(

@@ -3,7 +3,7 @@
 //! named on the command line, audit events with actor `cli`, and output:
 //! `--json` (one array on stdout) or a table for people.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -12,11 +12,15 @@ use portcullis::accounts::admin::UserAccount;
 use portcullis::accounts::passwords::PasswordHashing;
 use portcullis::apikeys::{ApiKeys, KeyWords};
 use portcullis::audit::Origin;
+use portcullis::changes::Changes;
 use portcullis::clock::{Clock, SystemClock};
 use portcullis::config::Config;
+use portcullis::oauth::backchannel::{BackChannel, DeliveryPolicy};
 use portcullis::oauth::clients::Clients;
 use portcullis::oauth::scopes::ScopeRegistry;
+use portcullis::store::oidc_logins::EndedSession;
 use portcullis::store::{Store, orgs};
+use portcullis::tokens::master_key::{KeySource, MasterKey};
 use portcullis::tokens::signing::RotationPolicy;
 use serde_json::Value;
 
@@ -29,13 +33,16 @@ pub struct Admin {
     pub store: Store,
     pub rt: tokio::runtime::Runtime,
     clock: Arc<dyn Clock>,
+    /// Sessions the command ended whose apps got ID tokens: told on their
+    /// back channel before the command exits (`tell_apps`).
+    ended: Arc<Mutex<Vec<EndedSession>>>,
 }
 
 impl Admin {
     pub fn open(config: Config) -> anyhow::Result<Self> {
         let store = portcullis::open_store(&config)?;
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        Ok(Self { config, store, rt, clock: Arc::new(SystemClock) })
+        Ok(Self { config, store, rt, clock: Arc::new(SystemClock), ended: Arc::default() })
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -54,7 +61,55 @@ impl Admin {
             passwords,
             self.config.session_ttl_secs,
         )
-        .with_token_lifetime(lifetime))
+        .with_token_lifetime(lifetime)
+        .on_session_end({
+            let ended = self.ended.clone();
+            Arc::new(move |sessions| ended.lock().unwrap_or_else(PoisonError::into_inner).extend(sessions))
+        }))
+    }
+
+    /// Tells the apps of the sessions this command ended (OpenID Connect
+    /// Back-Channel Logout), as the server does when it ends one, and waits
+    /// for the deliveries (each bounded by the delivery policy). A failure
+    /// is a warning: the sessions and their tokens have ended all the same.
+    pub fn tell_apps(&self) {
+        let ended = std::mem::take(&mut *self.ended.lock().unwrap_or_else(PoisonError::into_inner));
+        if ended.is_empty() {
+            return;
+        }
+        let channel = match self.back_channel() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("warning: the apps of the ended sessions were not told on their back channel: {e:#}");
+                return;
+            }
+        };
+        let (mut told, mut failed) = (0, 0);
+        for session in ended {
+            for client_id in &session.client_ids {
+                match self.rt.block_on(channel.deliver(client_id, &session.user_id, &session.session_id)) {
+                    true => told += 1,
+                    false => failed += 1,
+                }
+            }
+        }
+        eprintln!("back-channel logout: {told} app(s) told, {failed} failed (see the log)");
+    }
+
+    fn back_channel(&self) -> anyhow::Result<BackChannel> {
+        let _runtime = self.rt.enter();
+        let master = master_key(&self.config)?;
+        let changes = Changes::new(self.store.clone())?;
+        let oauth = portcullis::build_oauth(&self.config, &self.store, &master, self.clock.clone(), &changes)?;
+        BackChannel::new(
+            self.store.clone(),
+            self.clock.clone(),
+            oauth.keys.clone(),
+            oauth.pairwise.clone(),
+            oauth.sid.clone(),
+            oauth.settings.issuer.clone(),
+            DeliveryPolicy::default(),
+        )
     }
 
     fn scopes(&self) -> anyhow::Result<Arc<ScopeRegistry>> {
@@ -115,6 +170,17 @@ impl Admin {
         }
         Ok(())
     }
+}
+
+/// The server's master key: configured, or the development one in the data
+/// directory. Never a new one: keys sealed under another would not open.
+pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    let (key, source) = MasterKey::resolve(config.master_key.as_deref(), config.is_https(), &config.data_dir)?;
+    if let KeySource::Generated(path) = source {
+        let _ = std::fs::remove_file(&path);
+        anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)");
+    }
+    Ok(key)
 }
 
 fn origin() -> Origin {

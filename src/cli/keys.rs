@@ -7,11 +7,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::Subcommand;
 use portcullis::config::Config;
 use portcullis::store::Store;
-use portcullis::tokens::master_key::{KeySource, MasterKey};
 use portcullis::tokens::signing::{ALGORITHMS, KeyStatus, RotationPolicy, SigningAlgorithm, SigningKeys};
 use serde_json::json;
 
-use crate::common::Admin;
+use crate::common::{Admin, master_key};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -176,15 +175,4 @@ fn time(t: Option<NaiveDateTime>) -> Option<String> {
 
 fn access_algorithm(config: &Config) -> anyhow::Result<SigningAlgorithm> {
     config.oauth.signing_algorithm.parse().map_err(|e| anyhow::anyhow!("oauth.signing_algorithm: {e}"))
-}
-
-/// The server's master key: configured, or the development one in the data
-/// directory. Never a new one: keys sealed under another would not open.
-fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    let (key, source) = MasterKey::resolve(config.master_key.as_deref(), config.is_https(), &config.data_dir)?;
-    if let KeySource::Generated(path) = source {
-        let _ = std::fs::remove_file(&path);
-        anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)");
-    }
-    Ok(key)
 }

@@ -81,6 +81,7 @@ pub fn command(config: Config, command: UserCommand) -> anyhow::Result<()> {
             let (admin, accounts) = open(config)?;
             let user = admin.user(&accounts, &email)?;
             let changed = admin.rt.block_on(accounts.disable_user(&user.user.id))?;
+            admin.tell_apps();
             admin.audit_user(&accounts, &user.user.id, "user.disabled", json!({ "email": user.user.email }))?;
             let was = if changed { "" } else { " (it was disabled already)" };
             println!(
@@ -120,6 +121,7 @@ pub fn sessions_command(config: Config, command: SessionsCommand) -> anyhow::Res
         SessionsCommand::Revoke { email } => {
             let user = admin.user(&accounts, &email)?;
             let ended = admin.rt.block_on(accounts.end_every_session(&user.user.id))?;
+            admin.tell_apps();
             admin.audit_user(&accounts, &user.user.id, "user.sessions_revoked", json!({ "sessions": ended }))?;
             println!("ended {ended} session(s) and every token of {} ({})", user.user.email, user.user.id);
         }

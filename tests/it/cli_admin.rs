@@ -13,6 +13,8 @@ use portcullis::clock::Clock;
 use serde_json::{Value, json};
 
 use super::{portcullis, run_with_stdin, text};
+use crate::oidc_logout::{Listener, the_token};
+use crate::oidc_support::{OIDC_SCOPES, payload, relying_party, sign_in_with};
 use crate::support::{PASSWORD, TestApp, audit_events_eventually, call, csrf_token, location};
 
 /// An app whose caches hear of other processes' changes quickly, on the
@@ -158,6 +160,14 @@ async fn a_disabled_user_signs_in_nowhere_and_every_credential_of_theirs_stops()
     let machine = res.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     eventually(&app, "/v1/auth/validate", &machine, 200).await;
 
+    // An invitation she sent, not yet accepted.
+    let (invitee, _) = app.user().create().await;
+    let accounts = &app.state.accounts;
+    let (_, invitation) = accounts
+        .invite(&org.id, &invitee.email, Role::Viewer, Some(alice.id.clone()), Some(Role::Owner))
+        .await
+        .unwrap();
+
     let out = cli(&app, &["user", "disable", &alice.email.to_uppercase()]).await;
     assert!(printed(&out).contains(&format!("disabled user {}", alice.email)), "{}", text(&out));
 
@@ -172,6 +182,9 @@ async fn a_disabled_user_signs_in_nowhere_and_every_credential_of_theirs_stops()
     assert_eq!(wrong, (400, "Invalid email or password.".to_owned()));
     let (status, body) = v1_login(&app, &alice.email, PASSWORD).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{body}");
+    // Her invitation carried her power: it has none now.
+    let refused_invitation = accounts.accept_invitation(&invitation, &invitee).await.unwrap_err();
+    assert!(refused_invitation.to_string().contains("can no longer invite"), "{refused_invitation}");
     let event = &cli_events(&app, &org.id, "user.disabled").await[0];
     assert_eq!(event.target.as_deref(), Some(alice.id.as_str()));
     let listed = json_list(&cli(&app, &["user", "list", "--json"]).await);
@@ -204,10 +217,31 @@ async fn sessions_revoke_signs_a_user_out_everywhere() {
     let browser = signed_in_browser(&app, &bob.email).await;
     let token = v1_token(&app, &bob.email).await;
     eventually(&app, "/v1/auth/me", &token, 200).await;
+    // An app that got an ID token in his browser session, and listens on
+    // its back channel.
+    let listener = Listener::start(&[]).await;
+    let mut builder = app.client_in(&org.id, &bob.id);
+    builder.new_mut().oidc.backchannel_logout_uri = Some(listener.url.clone());
+    let reg = builder.scopes(&OIDC_SCOPES).create().await;
+    sign_in_with(&app, &browser, &relying_party(&app, &reg).await, &[], &[]).await;
 
     let out = cli(&app, &["sessions", "revoke", "--user", &bob.email]).await;
     assert!(printed(&out).contains("ended 1 session(s) and every token"), "{}", text(&out));
+    assert!(text(&out).contains("back-channel logout: 1 app(s) told, 0 failed"), "{}", text(&out));
     assert_eq!(dashboard_status(&app, &browser).await, 303);
+    // The app heard of it, as from the server: a logout token about Bob.
+    let received = listener.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    let logout_token = the_token(&received[0]);
+    let header = jsonwebtoken::decode_header(logout_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let claims = payload(logout_token);
+    assert_eq!(
+        (claims["sub"].as_str(), claims["aud"].as_str()),
+        (Some(bob.id.as_str()), Some(reg.client.client_id.as_str()))
+    );
+    assert!(claims["sid"].is_string() && claims.get("nonce").is_none(), "{claims}");
+    listener.stop().await;
     eventually(&app, "/v1/auth/me", &token, 401).await;
     cli_events(&app, &org.id, "user.sessions_revoked").await;
     // Not disabled: signing in again works.

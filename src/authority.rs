@@ -329,6 +329,13 @@ async fn member(store: &Store, organization_id: &str, user_id: Option<&str>) -> 
     store
         .run(move |conn| {
             let Some(o) = store::orgs::find_organization(conn, &org)? else { return Ok(None) };
+            // A disabled user's dashboard tokens and management apps act
+            // for nobody (`portcullis user disable`): resolved to nothing.
+            if let Some(u) = &user
+                && store::users::is_disabled(conn, u)?
+            {
+                return Ok(None);
+            }
             let role = match user {
                 Some(u) => store::orgs::find_membership(conn, &org, &u)?.map(|m| m.role),
                 None => None,

@@ -1,8 +1,10 @@
 //! Accounts: organizations, users, memberships and roles, sign-in with
 //! throttling, server-side sessions. No HTTP types here.
 
+pub mod admin;
 pub mod invitations;
 pub mod members;
+pub mod password_reset;
 pub mod passwords;
 pub mod roles;
 mod throttle;
@@ -219,6 +221,24 @@ impl Accounts {
         move |conn, session| OAuth::end_session_tokens_blocking(conn, session, now, deny_until)
     }
 
+    /// Signs a user out everywhere but the session `keep`, on the caller's
+    /// connection so it joins the caller's transaction: their browser
+    /// sessions end (returned, for the back channel) and every token of
+    /// theirs. The one way for a password change, a reset, a disabled user
+    /// and "sign out everywhere".
+    fn sign_out_everywhere(
+        &self,
+    ) -> impl Fn(&mut store::DbConnection, &str, Option<&str>) -> Result<Vec<EndedSession>, StoreError> + Send + 'static
+    {
+        let revoke_tokens = self.revoke_user_tokens();
+        let end_tokens = self.end_session_tokens();
+        move |conn, user_id, keep| {
+            let ended = store::oidc_logins::end_sessions_of_user(conn, user_id, keep, &end_tokens)?;
+            revoke_tokens(conn, user_id)?;
+            Ok(ended)
+        }
+    }
+
     /// The bound every argon2 computation goes through.
     pub fn password_hashing(&self) -> &PasswordHashing {
         &self.passwords
@@ -404,6 +424,14 @@ impl Accounts {
         let verified = self.passwords.verify(user.as_ref().map(|u| u.password_hash.as_str()), password).await;
         let verified = self.unless_busy(verified, &reserved).await?;
         match (user, verified) {
+            // A disabled user (`portcullis user disable`) is refused with
+            // the answer of a wrong password: the attempt counts, and the
+            // account's organizations hear of it.
+            (Some(user), Verified::Right { .. }) if user.disabled_at.is_some() => {
+                let (this, id, ip) = (self.clone(), user.id, client_ip.to_owned());
+                tokio::spawn(async move { this.audit_failed_login(&id, &ip, "user disabled").await });
+                Err(AccountsError::InvalidCredentials)
+            }
             (Some(user), Verified::Right { upgraded }) => {
                 self.release_attempt(reserved, Some(email_key)).await;
                 if let Some(new) = upgraded {
@@ -424,7 +452,7 @@ impl Accounts {
                     // In the background: a known account's answer takes no
                     // longer than an unknown one's.
                     let (this, id, ip) = (self.clone(), user.id, client_ip.to_owned());
-                    tokio::spawn(async move { this.audit_failed_login(&id, &ip).await });
+                    tokio::spawn(async move { this.audit_failed_login(&id, &ip, "wrong password").await });
                 }
                 Err(AccountsError::InvalidCredentials)
             }
@@ -467,12 +495,12 @@ impl Accounts {
 
     /// A failed sign-in of a known account, in the log of each of its
     /// organizations.
-    async fn audit_failed_login(&self, user_id: &str, client_ip: &str) {
+    async fn audit_failed_login(&self, user_id: &str, client_ip: &str, reason: &str) {
         let origin =
             crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(client_ip.to_owned()) };
         if let Ok(memberships) = self.memberships(user_id).await {
             for m in memberships {
-                let details = serde_json::json!({ "reason": "wrong password" });
+                let details = serde_json::json!({ "reason": reason });
                 crate::audit::record(
                     &self.store,
                     self.clock.now(),
@@ -613,16 +641,13 @@ impl Accounts {
         self.release_attempt(reserved, Some(email_key)).await;
         let now = self.now();
         let keep = session.session_id.clone();
-        let revoke_tokens = self.revoke_user_tokens();
-        let end_tokens = self.end_session_tokens();
+        let sign_out = self.sign_out_everywhere();
         let ended = self
             .store
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
                     store::users::update_password(c, &user_id, &hash, now)?;
-                    let ended = store::oidc_logins::end_sessions_of_user(c, &user_id, Some(&keep), &end_tokens)?;
-                    revoke_tokens(c, &user_id)?;
-                    Ok(ended)
+                    sign_out(c, &user_id, Some(&keep))
                 })
             })
             .await?;
@@ -639,6 +664,7 @@ fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> Use
         password_hash,
         created_at: now,
         password_changed_at: now,
+        disabled_at: None,
     }
 }
 

@@ -1,13 +1,16 @@
-//! `portcullis keys`: list, rotate and retire signing keys. Output is one
-//! tab-separated line per key (or `--json`), for scripts; warnings go to stderr.
+//! `portcullis signing-key` (also `keys`): list, rotate and retire signing
+//! keys. Output is one tab-separated line per key (or `--json`), for
+//! scripts; warnings go to stderr. A rotation or retirement concerns every
+//! organization's tokens: its audit event (actor `cli`) is recorded in each.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::Subcommand;
 use portcullis::config::Config;
 use portcullis::store::Store;
-use portcullis::tokens::master_key::{KeySource, MasterKey};
 use portcullis::tokens::signing::{ALGORITHMS, KeyStatus, RotationPolicy, SigningAlgorithm, SigningKeys};
 use serde_json::json;
+
+use crate::common::{Admin, master_key};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
@@ -66,12 +69,14 @@ impl AlgorithmChoice {
 }
 
 pub fn command(config: Config, command: KeysCommand) -> anyhow::Result<()> {
-    let store = portcullis::open_store(&config)?;
+    let admin = Admin::open(config)?;
+    let (config, store) = (&admin.config, &admin.store);
     match command {
-        KeysCommand::List { json } => list(&config, &store, json),
-        KeysCommand::Rotate { algorithm, now } => rotate(&config, &store, algorithm, now),
+        KeysCommand::List { json } => list(config, store, json),
+        KeysCommand::Rotate { algorithm, now } => rotate(&admin, algorithm, now),
         KeysCommand::Retire { kid } => {
-            SigningKeys::remove_retired(&store, &kid)?;
+            SigningKeys::remove_retired(store, &kid)?;
+            admin.audit_everywhere("signing_key.retired", Some(&kid), json!({}))?;
             println!("{kid}\tremoved");
             eprintln!("running servers stop publishing it and refuse its tokens within one change poll");
             Ok(())
@@ -118,7 +123,8 @@ fn list(config: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn rotate(config: &Config, store: &Store, choice: AlgorithmChoice, at_once: bool) -> anyhow::Result<()> {
+fn rotate(admin: &Admin, choice: AlgorithmChoice, at_once: bool) -> anyhow::Result<()> {
+    let (config, store) = (&admin.config, &admin.store);
     let master = master_key(config)?;
     let now = Utc::now();
     let keys = SigningKeys::load_or_create(store, &master, access_algorithm(config)?, now)?;
@@ -136,11 +142,15 @@ fn rotate(config: &Config, store: &Store, choice: AlgorithmChoice, at_once: bool
         if !at_once {
             let status = SigningKeys::statuses(store)?.into_iter().find(|k| k.kid == next);
             let when = status.map_or_else(|| "-".to_owned(), |s| activates(&policy, &s));
+            let details = json!({ "algorithm": algorithm.as_str(), "state": "next" });
+            admin.audit_everywhere("signing_key.rotated", Some(&next), details)?;
             println!("{algorithm}\tnext\t{next}\tactivates {when}");
             continue;
         }
         let old = keys.current_kid_of(algorithm);
         let kid = keys.activate_next(store, &master, algorithm, Utc::now())?;
+        let details = json!({ "algorithm": algorithm.as_str(), "state": "current", "retired": old, "now": true });
+        admin.audit_everywhere("signing_key.rotated", Some(&kid), details)?;
         println!("{algorithm}\tcurrent\t{kid}\tretired {old}");
         eprintln!(
             "warning: {kid} signs {algorithm} tokens now; clients that cached the JWKS (up to {} s) may fail \
@@ -165,15 +175,4 @@ fn time(t: Option<NaiveDateTime>) -> Option<String> {
 
 fn access_algorithm(config: &Config) -> anyhow::Result<SigningAlgorithm> {
     config.oauth.signing_algorithm.parse().map_err(|e| anyhow::anyhow!("oauth.signing_algorithm: {e}"))
-}
-
-/// The server's master key: configured, or the development one in the data
-/// directory. Never a new one: keys sealed under another would not open.
-fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    let (key, source) = MasterKey::resolve(config.master_key.as_deref(), config.is_https(), &config.data_dir)?;
-    if let KeySource::Generated(path) = source {
-        let _ = std::fs::remove_file(&path);
-        anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)");
-    }
-    Ok(key)
 }

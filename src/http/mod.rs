@@ -80,6 +80,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/logout", web::post().to(pages::auth::logout))
         .route("/account/password", web::get().to(pages::account::password_page))
         .route("/account/password", web::post().to(pages::account::change_password))
+        .route("/reset-password", web::get().to(pages::reset::reset_page))
+        .route("/reset-password", web::post().to(pages::reset::reset))
         .route("/invitations/{token}", web::get().to(pages::invitations::show))
         .route("/invitations/{token}", web::post().to(pages::invitations::accept))
         .default_service(web::to(middleware::not_found));

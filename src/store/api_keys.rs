@@ -37,6 +37,7 @@ pub fn insert_key(conn: &mut DbConnection, row: &ApiKeyRow) -> Result<(), StoreE
 
 /// A key as verification reads it: the key, its organization, its
 /// creator's current role there (none when the creator left) and email.
+/// Not found while the creator is disabled.
 pub type KeyForVerification = (ApiKeyRow, OrganizationRow, Option<String>, Option<String>);
 
 /// The hot path's one indexed lookup (once per key while it is cached).
@@ -50,6 +51,9 @@ pub fn find_for_verification(conn: &mut DbConnection, digest: &str) -> Result<Op
         )
         .left_join(users::table.on(users::id.nullable().eq(api_keys::created_by)))
         .filter(api_keys::key_digest.eq(digest))
+        // A disabled creator's keys are as if unknown (`user disable`); a
+        // key without a creator has no user row (NULL passes).
+        .filter(users::disabled_at.is_null())
         .select((
             ApiKeyRow::as_select(),
             OrganizationRow::as_select(),

@@ -133,6 +133,8 @@ pub fn accept(
                 // The immediate transaction already holds the write lock.
                 DbConnection::Sqlite(sqlite) => of_sender.first(sqlite).optional()?,
             };
+            // A disabled sender (`portcullis user disable`) holds no power either.
+            let role = if super::users::is_disabled(c, sender)? { None } else { role };
             if !sender_may(role.as_deref()) {
                 return Ok(Accepted::SenderPowerless);
             }

@@ -15,6 +15,7 @@ pub mod models;
 pub mod oidc_logins;
 pub mod orgs;
 pub mod pairwise_subjects;
+pub mod password_resets;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;

@@ -22,6 +22,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub created_at: NaiveDateTime,
     pub password_changed_at: NaiveDateTime,
+    /// Set while an operator has disabled the user (`portcullis user disable`).
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -133,3 +133,8 @@ pub fn delete_membership(conn: &mut DbConnection, organization_id: &str, user_id
     diesel::delete(memberships::table.find((organization_id, user_id))).execute(conn)?;
     Ok(())
 }
+
+/// Renames an organization; false when there is none with that id.
+pub fn rename_organization(conn: &mut DbConnection, id: &str, name: &str) -> Result<bool, StoreError> {
+    Ok(diesel::update(organizations::table.find(id)).set(organizations::name.eq(name)).execute(conn)? == 1)
+}

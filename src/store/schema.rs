@@ -19,6 +19,7 @@ diesel::table! {
         created_at -> Timestamp,
         password_changed_at -> Timestamp,
         tokens_revoked_at -> Nullable<Timestamp>,
+        disabled_at -> Nullable<Timestamp>,
     }
 }
 
@@ -240,6 +241,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    password_resets (token_digest) {
+        token_digest -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> organizations (organization_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -263,6 +274,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     memberships,
     sessions,
+    password_resets,
     login_failures,
     oauth_clients,
     client_secrets,

@@ -22,6 +22,9 @@ pub fn find_live_session(
         .inner_join(users::table)
         .filter(sessions::token_digest.eq(token_digest))
         .filter(sessions::expires_at.gt(now))
+        // A disabled user's sessions end when they are disabled; this keeps
+        // one that slipped in meanwhile from counting.
+        .filter(users::disabled_at.is_null())
         .select((SessionRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()?)

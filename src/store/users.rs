@@ -60,3 +60,31 @@ pub fn set_tokens_revoked_at(conn: &mut DbConnection, id: &str, at: NaiveDateTim
     diesel::update(users::table.find(id)).set(users::tokens_revoked_at.eq(at)).execute(conn)?;
     Ok(())
 }
+
+/// Every user, oldest first (the CLI's `user list`).
+pub fn list_users(conn: &mut DbConnection) -> Result<Vec<UserRow>, StoreError> {
+    Ok(users::table.order((users::created_at.asc(), users::id.asc())).select(UserRow::as_select()).load(conn)?)
+}
+
+/// Disables (`Some(now)`) or enables (`None`) a user; only when that
+/// changes something, so a second `disable` keeps the first time. True when
+/// the row changed. A trigger logs the change for the API-key caches.
+pub fn set_disabled(conn: &mut DbConnection, id: &str, at: Option<NaiveDateTime>) -> Result<bool, StoreError> {
+    let target = users::table.find(id);
+    let n = match at {
+        Some(at) => {
+            diesel::update(target.filter(users::disabled_at.is_null())).set(users::disabled_at.eq(at)).execute(conn)?
+        }
+        None => diesel::update(target.filter(users::disabled_at.is_not_null()))
+            .set(users::disabled_at.eq(None::<NaiveDateTime>))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// True when the user exists and is disabled.
+pub fn is_disabled(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    let found: Option<Option<NaiveDateTime>> =
+        users::table.find(id).select(users::disabled_at).first(conn).optional()?;
+    Ok(matches!(found, Some(Some(_))))
+}

@@ -14,6 +14,10 @@ use portcullis::config::Config;
 
 use crate::support::{PASSWORD, PgTestDatabase, fresh_postgres};
 
+// The administrative commands against a running app's database.
+#[path = "cli_admin.rs"]
+mod admin;
+
 /// A directory for the binary and a fresh database of the suite's backend:
 /// a new PostgreSQL database (dropped after) when TEST_DATABASE_URL is set,
 /// else SQLite in the directory.

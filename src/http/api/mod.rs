@@ -13,6 +13,11 @@ pub mod openapi;
 pub mod rate_limit;
 mod session;
 
+// The JSON of a key and of an app, for the command line's `--json` lists:
+// the same field names as /v1.
+pub use apps::app_json;
+pub use keys::key_json;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;

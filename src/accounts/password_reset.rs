@@ -1,0 +1,83 @@
+//! Password-reset links, made by an operator (`portcullis user
+//! reset-password`) and used once on the `/reset-password` page. The token
+//! is 256 random bits shown once in the link; only its SHA-256 digest is
+//! stored. A link works once (a conditional UPDATE) and for 30 minutes; a
+//! reset ends every session and token of the user, as a password change does.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Accounts, AccountsError, passwords};
+use crate::store::password_resets::{self as rows, PasswordResetRow};
+use crate::store::{self, StoreError};
+use crate::tokens::opaque;
+
+/// How long a reset link works.
+pub const LINK_LIFETIME: Duration = Duration::minutes(30);
+
+/// No token we issue is longer: longer input is refused unread.
+const MAX_TOKEN_LENGTH: usize = 128;
+
+fn digest_of(token: &str) -> Option<String> {
+    (!token.is_empty() && token.len() <= MAX_TOKEN_LENGTH).then(|| opaque::digest(token))
+}
+
+impl Accounts {
+    /// A new reset link's token for the user, and when it expires. The
+    /// token is returned this once.
+    pub async fn create_password_reset(&self, user_id: &str) -> Result<(String, DateTime<Utc>), AccountsError> {
+        let token = opaque::random_secret();
+        let now = self.now();
+        let row = PasswordResetRow {
+            token_digest: opaque::digest(&token),
+            user_id: user_id.to_owned(),
+            created_at: now,
+            expires_at: now + LINK_LIFETIME,
+            used_at: None,
+        };
+        let expires_at = row.expires_at.and_utc();
+        self.store.run(move |conn| rows::insert(conn, &row)).await.map_err(|e| match e {
+            StoreError::ForeignKey(_) => AccountsError::Validation("No such user.".into()),
+            other => other.into(),
+        })?;
+        Ok((token, expires_at))
+    }
+
+    /// True while the link can be used (the page shows its form).
+    pub async fn password_reset_usable(&self, token: &str) -> Result<bool, AccountsError> {
+        let Some(digest) = digest_of(token) else { return Ok(false) };
+        let now = self.now();
+        Ok(self.store.run(move |conn| rows::find_usable(conn, &digest, now)).await?.is_some())
+    }
+
+    /// Sets a new password through a reset link and signs the user out
+    /// everywhere. `Ok(None)`: the link is unknown, used or expired, and
+    /// nothing changed. A password the sign-up rules refuse is a
+    /// `Validation` error and leaves the link usable.
+    pub async fn reset_password(&self, token: &str, new: &str) -> Result<Option<String>, AccountsError> {
+        passwords::check_new_password(new).map_err(AccountsError::Validation)?;
+        // Checked before the hash, so a dead link costs no argon2.
+        if !self.password_reset_usable(token).await? {
+            return Ok(None);
+        }
+        let Some(digest) = digest_of(token) else { return Ok(None) };
+        let hash = self.passwords.hash(new).await?;
+        let now = self.now();
+        let sign_out = self.sign_out_everywhere();
+        let outcome = self
+            .store
+            .run(move |conn| {
+                store::write_transaction(conn, |c| {
+                    // Only the call whose UPDATE wins goes on.
+                    let Some(user_id) = rows::consume(c, &digest, now)? else { return Ok(None) };
+                    store::users::update_password(c, &user_id, &hash, now)?;
+                    let ended = sign_out(c, &user_id, None)?;
+                    Ok(Some((user_id, ended)))
+                })
+            })
+            .await?;
+        let Some((user_id, ended)) = outcome else { return Ok(None) };
+        self.sessions_ended(ended);
+        self.caught_up().await;
+        Ok(Some(user_id))
+    }
+}

@@ -43,6 +43,15 @@ enum Command {
     /// Signing keys: list, rotate, retire.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Copy the SQLite database, online, to a file (mode 0600); the
+    /// master key is not in it. PostgreSQL: use pg_dump.
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup. The server must be
+    /// stopped, and the master key must be the backed-up server's.
+    Restore(backup::RestoreArgs),
+    /// The configuration: check it and print it, secrets masked.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -179,6 +188,9 @@ fn fixed_mmap_threshold() {
 fn main() -> ExitCode {
     fixed_mmap_threshold();
     let cli = Cli::parse();
+    if let Some(Command::Config(command)) = cli.command {
+        return config_check::command(cli.config.as_deref(), command);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -198,6 +210,9 @@ fn main() -> ExitCode {
         Command::Client(command) => client_command(config, command),
         Command::Org(command) => org_command(config, command),
         Command::Keys(command) => keys::command(config, command),
+        Command::Backup(args) => backup::backup(&config, args),
+        Command::Restore(args) => backup::restore(&config, args),
+        Command::Config(_) => unreachable!("handled before the configuration is loaded"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,6 +235,10 @@ fn quiet_on_closed_pipe() {
     }
 }
 
+#[path = "cli/backup.rs"]
+mod backup;
+#[path = "cli/config_check.rs"]
+mod config_check;
 #[path = "cli/keys.rs"]
 mod keys;
 use keys::KeysCommand;

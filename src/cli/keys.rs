@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::Subcommand;
 use portcullis::config::Config;
 use portcullis::store::Store;
-use portcullis::tokens::master_key::{KeySource, MasterKey};
+use portcullis::tokens::master_key::MasterKey;
 use portcullis::tokens::signing::{ALGORITHMS, KeyStatus, RotationPolicy, SigningAlgorithm, SigningKeys};
 use serde_json::json;
 
@@ -170,10 +170,8 @@ fn access_algorithm(config: &Config) -> anyhow::Result<SigningAlgorithm> {
 /// The server's master key: configured, or the development one in the data
 /// directory. Never a new one: keys sealed under another would not open.
 fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    let (key, source) = MasterKey::resolve(config.master_key.as_deref(), config.is_https(), &config.data_dir)?;
-    if let KeySource::Generated(path) = source {
-        let _ = std::fs::remove_file(&path);
-        anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)");
+    match MasterKey::find(config.master_key.as_deref(), config.is_https(), &config.data_dir)? {
+        Some((key, _)) => Ok(key),
+        None => anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)"),
     }
-    Ok(key)
 }

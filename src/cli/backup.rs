@@ -288,28 +288,26 @@ fn open(path: &Path, busy_timeout_ms: u32) -> anyhow::Result<SqliteConnection> {
 }
 
 #[derive(QueryableByName)]
-struct Check {
+struct Value {
     #[diesel(sql_type = Text)]
-    integrity_check: String,
+    value: String,
+}
+
+/// The one text column, named `value`, of every row `sql` selects.
+fn texts(conn: &mut SqliteConnection, sql: &str) -> Result<Vec<String>, diesel::result::Error> {
+    Ok(diesel::sql_query(sql).load::<Value>(conn)?.into_iter().map(|r| r.value).collect())
 }
 
 /// `PRAGMA integrity_check`: Ok, or its first complaint.
 fn integrity(conn: &mut SqliteConnection) -> Result<(), String> {
-    let rows: Vec<Check> = diesel::sql_query("PRAGMA integrity_check").load(conn).map_err(|e| e.to_string())?;
-    match rows.first() {
-        Some(row) if rows.len() == 1 && row.integrity_check == "ok" => Ok(()),
-        Some(row) => Err(row.integrity_check.clone()),
-        None => Err("no answer".into()),
+    let rows = texts(conn, "SELECT integrity_check AS value FROM pragma_integrity_check").map_err(|e| e.to_string())?;
+    match rows.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        [first, ..] => Err(first.clone()),
+        [] => Err("no answer".into()),
     }
 }
 
-#[derive(QueryableByName)]
-struct Version {
-    #[diesel(sql_type = Text)]
-    version: String,
-}
-
 fn applied_migrations(conn: &mut SqliteConnection) -> Result<Vec<String>, diesel::result::Error> {
-    let rows: Vec<Version> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn)?;
-    Ok(rows.into_iter().map(|r| r.version).collect())
+    texts(conn, "SELECT version AS value FROM __diesel_schema_migrations")
 }

@@ -20,7 +20,7 @@ use crate::oauth_support::REDIRECT;
 use crate::processes::Instance;
 use crate::support::on_postgres;
 use crate::two_processes::{
-    active, approve, new_key, oauth, refresh, register, session, signed_in_browser, tokens, v1,
+    active, code_flow, new_key, oauth, refresh, register, session, signed_in_browser, tokens, v1,
 };
 
 const PG_BACKUP_REFUSAL: &str = "error: the database is PostgreSQL: back it up with pg_dump, e.g. `pg_dump \
@@ -79,15 +79,19 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn integrity_check(db: &Path) -> String {
+/// The one text column, named `value`, of every row `sql` selects in `db`.
+fn texts(db: &Path, sql: &str) -> Vec<String> {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Text)]
-        integrity_check: String,
+        value: String,
     }
     let mut conn = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
-    let rows: Vec<Row> = diesel::sql_query("PRAGMA integrity_check").load(&mut conn).unwrap();
-    rows.into_iter().map(|r| r.integrity_check).collect::<Vec<_>>().join("\n")
+    diesel::sql_query(sql).load::<Row>(&mut conn).unwrap().into_iter().map(|r| r.value).collect()
+}
+
+fn integrity_check(db: &Path) -> String {
+    texts(db, "SELECT integrity_check AS value FROM pragma_integrity_check").join("\n")
 }
 
 /// A key made by the load: when its request was sent and its answer came.
@@ -155,16 +159,7 @@ async fn a_backup_taken_under_load_restores_every_credential_issued_before_it() 
     let browser = signed_in_browser(&server).await;
     let (mut refresh_tokens, mut access_tokens) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        let (code, verifier) = approve(&server, &browser, &app, "read offline_access").await;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier.as_str()),
-        ];
-        let (s, b) = oauth(&server, "/oauth/token", &app, &form).await;
-        assert_eq!(s, 200, "{b}");
-        let (refresh_token, access_token) = tokens(&b);
+        let (refresh_token, access_token) = tokens(&code_flow(&server, &server, &browser, &app).await);
         refresh_tokens.push(refresh_token);
         access_tokens.push(access_token);
     }
@@ -391,15 +386,7 @@ fn migration_names() -> Vec<String> {
 }
 
 fn applied_versions(db: &Path) -> usize {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = SqliteConnection::establish(&db.to_string_lossy()).unwrap();
-    let rows: Vec<Count> =
-        diesel::sql_query("SELECT COUNT(*) AS n FROM __diesel_schema_migrations").load(&mut conn).unwrap();
-    rows[0].n as usize
+    texts(db, "SELECT version AS value FROM __diesel_schema_migrations").len()
 }
 
 #[test]

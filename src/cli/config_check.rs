@@ -110,7 +110,11 @@ fn mask(value: &mut toml::Value, path: &str) {
         }
         toml::Value::Array(items) => items.iter_mut().for_each(|item| mask(item, path)),
         toml::Value::String(s) if s.is_empty() => {}
-        toml::Value::String(s) if PRINTABLE.contains(&path) => *s = redact_url(s),
+        toml::Value::String(s) if PRINTABLE.contains(&path) => {
+            if s.contains("://") {
+                *s = redact_url(s);
+            }
+        }
         toml::Value::String(s) => *s = MASK.to_owned(),
         _ => {}
     }
@@ -234,6 +238,11 @@ mod tests {
         let printed = toml::to_string(&value).unwrap();
         assert!(!printed.contains(MARKER), "{printed}");
         assert!(printed.contains("issuer = \"http://a.example\"") && printed.contains("pool_size = 3"), "{printed}");
+        let mut scopes: toml::Value =
+            toml::from_str("[[oauth.scopes]]\nname = \"mail:send\"\ndescription = \"Send as you@example.com\"")
+                .unwrap();
+        mask(&mut scopes, "");
+        assert_eq!(scopes["oauth"]["scopes"][0]["description"].as_str(), Some("Send as you@example.com"));
     }
 
     /// Each name on the list is a string field of the configuration.

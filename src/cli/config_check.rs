@@ -110,11 +110,8 @@ fn mask(value: &mut toml::Value, path: &str) {
         }
         toml::Value::Array(items) => items.iter_mut().for_each(|item| mask(item, path)),
         toml::Value::String(s) if s.is_empty() => {}
-        toml::Value::String(s) if PRINTABLE.contains(&path) => {
-            if s.contains("://") {
-                *s = redact_url(s);
-            }
-        }
+        toml::Value::String(s) if PRINTABLE.contains(&path) && s.contains("://") => *s = redact_url(s),
+        toml::Value::String(_) if PRINTABLE.contains(&path) => {}
         toml::Value::String(s) => *s = MASK.to_owned(),
         _ => {}
     }

@@ -411,20 +411,30 @@ pub enum ConfigError {
 impl Config {
     /// Loads defaults, then the file (if given), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let config: Config = Self::figment(file)?.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// What `load` extracts: the defaults, overlaid by `sources`.
+    pub fn figment(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        Ok(Figment::from(Serialized::defaults(Config::default())).merge(Self::sources(file)?))
+    }
+
+    /// What the operator set, without the defaults: the file (if given),
+    /// then the process environment.
+    pub fn sources(file: Option<&Path>) -> Result<Figment, ConfigError> {
+        let mut figment = Figment::new();
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::MissingFile(path.to_owned()));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment
+        Ok(figment
             .merge(Env::raw().only(&["database_url"]))
             // PORTCULLIS_CONFIG names the file (read by the CLI), not a field.
-            .merge(Env::prefixed("PORTCULLIS_").ignore(&["config"]).split("__"));
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        config.validate()?;
-        Ok(config)
+            .merge(Env::prefixed("PORTCULLIS_").ignore(&["config"]).split("__")))
     }
 
     /// Checks what serde cannot: addresses, URLs, ranges.

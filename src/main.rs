@@ -46,6 +46,15 @@ enum Command {
     /// Signing keys: list, rotate, retire (`keys` is the former name).
     #[command(subcommand, name = "signing-key", visible_alias = "keys")]
     SigningKey(keys::KeysCommand),
+    /// Copy the SQLite database, online, to a file (mode 0600); the
+    /// master key is not in it. PostgreSQL: use pg_dump.
+    Backup(backup::BackupArgs),
+    /// Replace the SQLite database with a backup. The server must be
+    /// stopped, and the master key must be the backed-up server's.
+    Restore(backup::RestoreArgs),
+    /// The configuration: check it and print it, secrets masked.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 /// glibc maps a large allocation on its own, but once such a block is freed
@@ -66,6 +75,9 @@ fn fixed_mmap_threshold() {
 fn main() -> ExitCode {
     fixed_mmap_threshold();
     let cli = Cli::parse();
+    if let Some(Command::Config(command)) = cli.command {
+        return config_check::command(cli.config.as_deref(), command);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -88,6 +100,9 @@ fn main() -> ExitCode {
         Command::Key(command) => api_keys::command(config, command),
         Command::Sessions(command) => users::sessions_command(config, command),
         Command::SigningKey(command) => keys::command(config, command),
+        Command::Backup(args) => backup::backup(&config, args),
+        Command::Restore(args) => backup::restore(&config, args),
+        Command::Config(_) => unreachable!("handled before the configuration is loaded"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,10 +128,14 @@ fn quiet_on_closed_pipe() {
 // The administrative commands, one file per noun (src/cli/).
 #[path = "cli/api_keys.rs"]
 mod api_keys;
+#[path = "cli/backup.rs"]
+mod backup;
 #[path = "cli/clients.rs"]
 mod clients;
 #[path = "cli/common.rs"]
 mod common;
+#[path = "cli/config_check.rs"]
+mod config_check;
 #[path = "cli/keys.rs"]
 mod keys;
 #[path = "cli/members.rs"]

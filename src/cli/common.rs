@@ -20,7 +20,7 @@ use portcullis::oauth::clients::Clients;
 use portcullis::oauth::scopes::ScopeRegistry;
 use portcullis::store::oidc_logins::EndedSession;
 use portcullis::store::{Store, orgs};
-use portcullis::tokens::master_key::{KeySource, MasterKey};
+use portcullis::tokens::master_key::MasterKey;
 use portcullis::tokens::signing::RotationPolicy;
 use serde_json::Value;
 
@@ -175,12 +175,10 @@ impl Admin {
 /// The server's master key: configured, or the development one in the data
 /// directory. Never a new one: keys sealed under another would not open.
 pub fn master_key(config: &Config) -> anyhow::Result<MasterKey> {
-    let (key, source) = MasterKey::resolve(config.master_key.as_deref(), config.is_https(), &config.data_dir)?;
-    if let KeySource::Generated(path) = source {
-        let _ = std::fs::remove_file(&path);
-        anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)");
+    match MasterKey::find(config.master_key.as_deref(), config.is_https(), &config.data_dir)? {
+        Some((key, _)) => Ok(key),
+        None => anyhow::bail!("no master key: set PORTCULLIS_MASTER_KEY (or the data_dir the server uses)"),
     }
-    Ok(key)
 }
 
 fn origin() -> Origin {

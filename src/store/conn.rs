@@ -65,33 +65,60 @@ impl DatabaseUrl {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/…` with `***`.
+/// Replaces the password of `scheme://user:password@host/…`, and of a
+/// `password=` query parameter (libpq reads one), with `***`. Read as
+/// written, not as a URL parser would: a password typed without
+/// percent-encoding may hold `/`, `?`, `@` or `%`, and everything between
+/// the user's `:` and the last `@` is taken for it (an `@` later in the URL
+/// only hides more). A string that is no URL keeps only what follows its
+/// last `@`.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                // Only fails for URLs that cannot carry a password at all.
-                let _ = url.set_password(Some("***"));
-            }
-            // Query parameters may carry a password too (libpq's `password=`).
-            if url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
-                let pairs: Vec<(String, String)> = url
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k.eq_ignore_ascii_case("password") { "***".into() } else { v.into_owned() };
-                        (k.into_owned(), v)
-                    })
-                    .collect();
-                url.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            url.to_string()
-        }
-        Err(_) => match raw.split_once('@') {
-            // Not a URL we can parse: keep only what follows the credentials.
-            Some((_, rest)) => format!("***@{rest}"),
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return match raw.rsplit_once('@') {
+            Some((_, after)) => format!("***@{after}"),
             None => raw.to_owned(),
+        };
+    };
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, after)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{after}"),
+            None => format!("{userinfo}@{after}"),
         },
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{}", redact_password_parameter(&rest))
+}
+
+/// `…password=VALUE…` → `…password=***…`, the name in any case, the value
+/// up to the next `&`.
+fn redact_password_parameter(s: &str) -> String {
+    const NAME: &str = "password=";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.to_ascii_lowercase().find(NAME) {
+        let starts_parameter = at == 0 || matches!(rest.as_bytes()[at - 1], b'?' | b'&');
+        let value_start = at + NAME.len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if starts_parameter {
+            let end = rest.find('&').unwrap_or(rest.len());
+            out.push_str("***");
+            rest = &rest[end..];
+        }
     }
+    out.push_str(rest);
+    out
+}
+
+/// The versions of the SQLite migrations this binary carries, oldest first,
+/// as diesel records them in `__diesel_schema_migrations`.
+pub fn sqlite_migration_versions() -> Result<Vec<String>, StoreError> {
+    use diesel::migration::MigrationSource;
+    let migrations = MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+        .map_err(|e| StoreError::Other(format!("embedded migrations: {e}")))?;
+    let mut versions: Vec<String> = migrations.iter().map(|m| m.name().version().to_string()).collect();
+    versions.sort();
+    Ok(versions)
 }
 
 /// r2d2 manager that opens the backend named by the URL and applies the
@@ -300,6 +327,33 @@ mod tests {
         assert_eq!(redact_url("postgres://app:s3cret@db:5432/p"), "postgres://app:***@db:5432/p");
         assert_eq!(redact_url("postgres://db/p?user=app&password=s3cret"), "postgres://db/p?user=app&password=***");
         assert_eq!(redact_url("postgres://db/p"), "postgres://db/p");
+        assert_eq!(redact_url("redis://:s3cret@127.0.0.1:6379/2"), "redis://:***@127.0.0.1:6379/2");
+        assert_eq!(redact_url("postgres://app@db/p"), "postgres://app@db/p");
+    }
+
+    /// A password typed as is, without percent-encoding, still never shows.
+    #[test]
+    fn redaction_hides_passwords_with_url_delimiters_in_them() {
+        for password in ["p/ss", "p@ss", "p%40ss", "p?ss", "a/b@c%d?e", "123/x", "s3cret&x=1"] {
+            // The start of every password, found nowhere else.
+            let password = format!("Zq{password}");
+            for raw in [
+                format!("postgres://app:{password}@db:5432/p"),
+                format!("postgresql://app:{password}@db/p?sslmode=require"),
+                format!("postgres://db/p?user=app&password={password}"),
+                format!("postgres://db/p?PASSWORD={password}&sslmode=require"),
+                format!("redis://:{password}@127.0.0.1:6379"),
+            ] {
+                let shown = redact_url(&raw);
+                assert!(!shown.contains("Zq"), "{raw} shown as {shown}");
+                assert!(shown.contains("***"), "{shown}");
+            }
+        }
+        assert_eq!(redact_url("postgres://app:a/b@c@db:5432/p"), "postgres://app:***@db:5432/p");
+        assert_eq!(
+            redact_url("postgres://db/p?passwordless=1&password=x&sslmode=require"),
+            "postgres://db/p?passwordless=1&password=***&sslmode=require"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod password_resets;
 pub mod schema;
 pub mod sessions;
 pub mod signing_keys;
+pub mod sqlite_files;
 pub mod throttle;
 pub mod users;
 
@@ -260,6 +261,9 @@ pub struct Store {
     /// Hears, after each `run`, what its closure noted for this instance's
     /// caches (`changes::note_local`).
     local_changes: Arc<std::sync::OnceLock<LocalChanges>>,
+    /// SQLite: the shared lock on `<db>-lock`, held while any clone of the
+    /// store lives, which keeps `portcullis restore` out (`sqlite_files`).
+    _in_use: Option<Arc<std::fs::File>>,
 }
 
 pub type LocalChanges = Box<dyn Fn(&str, &str) + Send + Sync>;
@@ -267,11 +271,17 @@ pub type LocalChanges = Box<dyn Fn(&str, &str) + Send + Sync>;
 impl Store {
     /// Connects, checks the database answers and applies pending migrations.
     pub fn open(url: DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {
+        // Before any connection, which would create the file a restore is
+        // about to put in place.
+        let in_use = match &url {
+            DatabaseUrl::Sqlite(path) => Some(Arc::new(sqlite_files::hold_shared(path, settings.timeout)?)),
+            DatabaseUrl::Postgres(_) => None,
+        };
         let pool = conn::open_pool(&url, settings)?;
         let turns = Arc::new(tokio::sync::Semaphore::new(settings.size.max(1) as usize));
         let local_changes = Arc::new(std::sync::OnceLock::new());
         let answer = answer_bound(settings);
-        let store = Self { pool, url, turns, wait: settings.timeout, answer, local_changes };
+        let store = Self { pool, url, turns, wait: settings.timeout, answer, local_changes, _in_use: in_use };
         Ok(store)
     }
 

@@ -80,30 +80,43 @@ impl MasterKey {
         https: bool,
         data_dir: &Path,
     ) -> Result<(Self, KeySource), MasterKeyError> {
+        if let Some(found) = Self::find(configured, https, data_dir)? {
+            return Ok(found);
+        }
+        let path = data_dir.join(FILE_NAME);
+        let io = |source| MasterKeyError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(io)?;
+        file.write_all(STANDARD.encode(bytes).as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok((Self(bytes), KeySource::Generated(path)))
+    }
+
+    /// The key `resolve` would use, without generating one: `None` when
+    /// none is configured and the data directory has no key file (http
+    /// issuer only; https requires a configured key).
+    pub fn find(
+        configured: Option<&str>,
+        https: bool,
+        data_dir: &Path,
+    ) -> Result<Option<(Self, KeySource)>, MasterKeyError> {
         if let Some(s) = configured {
-            return Ok((Self::from_base64(s)?, KeySource::Configured));
+            return Ok(Some((Self::from_base64(s)?, KeySource::Configured)));
         }
         if https {
             return Err(MasterKeyError::Required);
         }
         let path = data_dir.join(FILE_NAME);
-        let io = |source| MasterKeyError::Io { path: path.clone(), source };
         match std::fs::read_to_string(&path) {
-            Ok(s) => Ok((Self::from_base64(&s)?, KeySource::File(path))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(io)?;
-                let mut bytes = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(&path).map_err(io)?;
-                file.write_all(STANDARD.encode(bytes).as_bytes()).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                Ok((Self(bytes), KeySource::Generated(path)))
-            }
-            Err(e) => Err(io(e)),
+            Ok(s) => Ok(Some((Self::from_base64(&s)?, KeySource::File(path)))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(MasterKeyError::Io { path, source }),
         }
     }
 }

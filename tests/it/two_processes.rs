@@ -165,7 +165,12 @@ pub(crate) async fn approve(at: &Instance, browser: &reqwest::Client, app: &App,
 }
 
 /// The code flow: consent at `consent_at`, the code redeemed at `redeem_at`.
-async fn code_flow(consent_at: &Instance, redeem_at: &Instance, browser: &reqwest::Client, app: &App) -> Value {
+pub(crate) async fn code_flow(
+    consent_at: &Instance,
+    redeem_at: &Instance,
+    browser: &reqwest::Client,
+    app: &App,
+) -> Value {
     let (code, verifier) = approve(consent_at, browser, app, "read offline_access").await;
     let form = [
         ("grant_type", "authorization_code"),

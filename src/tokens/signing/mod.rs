@@ -169,6 +169,12 @@ pub enum SigningError {
     NotRetired { kid: String, state: String, algorithm: String },
 }
 
+/// True when `master` opens the sealed private key stored for `kid`: a
+/// database (a backup) holds signing keys this master key can use.
+pub fn opens_with(master: &MasterKey, kid: &str, sealed: &str) -> bool {
+    keys::open_private(master, kid, sealed).is_ok()
+}
+
 /// Why a token was refused. Says nothing about the keys, so it may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {

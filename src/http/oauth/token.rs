@@ -56,14 +56,15 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body):
         }
         None => Err(OAuthError::invalid_request("grant_type is required")),
     };
-    match (result, grant) {
-        (Ok(tokens), Some(grant)) => {
-            state.metrics.tokens_issued.count(Issued(grant, client.client_type));
+    match result {
+        Ok(tokens) => {
+            // A grant succeeded: grant_type named it.
+            if let Some(grant) = grant {
+                state.metrics.tokens_issued.count(Issued(grant, client.client_type));
+            }
             no_store_json(StatusCode::OK, &tokens)
         }
-        // Every grant that succeeds has a known grant_type.
-        (Ok(tokens), None) => no_store_json(StatusCode::OK, &tokens),
-        (Err(e), _) => {
+        Err(e) => {
             state.metrics.token_errors.count(e.code);
             error_response(&e, basic)
         }

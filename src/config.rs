@@ -44,6 +44,9 @@ pub struct Config {
     /// Seconds a client has to send a request's whole body (408 beyond), so
     /// a body sent a byte at a time cannot hold a connection for long.
     pub request_body_timeout_secs: u64,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish
+    /// before the server stops anyway (seconds; 0: at once).
+    pub shutdown_timeout_secs: u64,
     /// Lifetime of a dashboard session, in seconds.
     pub session_ttl_secs: i64,
     /// How often each instance reads the change log to drop stale cached
@@ -66,6 +69,57 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub api: ApiConfig,
     pub cache: CacheConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prometheus metrics at `/metrics` (README "Metrics"). Off unless one of
+/// these is set: on the main listener they would reach whoever reaches the
+/// server, a reverse proxy in front of a loopback bind included.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A listener of its own that serves `/metrics` and nothing else (e.g.
+    /// `127.0.0.1:9464`); the main listener then serves no metrics.
+    pub bind: Option<String>,
+    /// `Authorization: Bearer <token>` required for `/metrics` (16 to 256
+    /// visible ASCII characters). Alone, it serves them on the main
+    /// listener; with `bind`, it guards that listener too.
+    pub bearer_token: Option<String>,
+}
+
+impl MetricsConfig {
+    /// Metrics are served (and recorded) somewhere.
+    pub fn enabled(&self) -> bool {
+        self.bind.is_some() || self.bearer_token.is_some()
+    }
+
+    /// `/metrics` is a route of the main listener: a token is set and no
+    /// listener of its own.
+    pub fn on_main_listener(&self) -> bool {
+        self.bind.is_none() && self.bearer_token.is_some()
+    }
+
+    /// The metrics listener's address; `validate` has checked it parses.
+    pub fn bind_addr(&self) -> Option<SocketAddr> {
+        self.bind.as_deref().and_then(|b| b.parse().ok())
+    }
+
+    fn validate(&self, main_bind: &str) -> Result<(), String> {
+        if let Some(bind) = &self.bind {
+            let Ok(addr) = bind.parse::<SocketAddr>() else {
+                return Err(format!("metrics.bind: {bind:?} is not an address such as 127.0.0.1:9464"));
+            };
+            if addr.port() != 0 && main_bind.parse::<SocketAddr>().is_ok_and(|main| main == addr) {
+                return Err(format!("metrics.bind: {bind} is the main listener's address (bind)"));
+            }
+        }
+        if let Some(token) = &self.bearer_token
+            && (!(16..=256).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err("metrics.bearer_token must be 16 to 256 visible ASCII characters".into());
+        }
+        Ok(())
+    }
 }
 
 /// The certificate portcullis serves when it terminates TLS itself. Both
@@ -385,6 +439,7 @@ impl Default for Config {
             workers: None,
             max_body_bytes: 64 * 1024,
             request_body_timeout_secs: 10,
+            shutdown_timeout_secs: 10,
             session_ttl_secs: 12 * 3600,
             change_poll_interval_ms: 1000,
             trusted_proxies: TrustedProxies::default(),
@@ -396,6 +451,7 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             api: ApiConfig::default(),
             cache: CacheConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -468,6 +524,13 @@ impl Config {
         if self.request_body_timeout_secs == 0 {
             return invalid("request_body_timeout_secs must be at least 1".into());
         }
+        if self.shutdown_timeout_secs > 3600 {
+            return invalid(format!(
+                "shutdown_timeout_secs: {} is out of range: 0 to 3600 (an hour)",
+                self.shutdown_timeout_secs
+            ));
+        }
+        self.metrics.validate(&self.bind).map_err(ConfigError::Invalid)?;
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());
         }
@@ -760,6 +823,61 @@ mod tests {
             jail.clear_env();
             let err = Config::load(Some(Path::new("old.toml"))).unwrap_err().to_string();
             assert!(err.contains("trust_forwarded_for"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_and_shutdown_timeout_come_from_file_and_env_and_are_checked() {
+        Jail::expect_with(|jail| {
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.shutdown_timeout_secs, 10);
+            assert!(!c.metrics.enabled(), "metrics are off unless configured");
+
+            jail.create_file("p.toml", "shutdown_timeout_secs = 30\n[metrics]\nbind = \"127.0.0.1:9464\"\n")?;
+            jail.set_env("PORTCULLIS_METRICS__BEARER_TOKEN", "a-scrape-token-of-some-length");
+            let c = Config::load(Some(Path::new("p.toml"))).unwrap();
+            assert_eq!(c.shutdown_timeout_secs, 30);
+            assert_eq!(c.metrics.bind_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+            assert_eq!(c.metrics.bearer_token.as_deref(), Some("a-scrape-token-of-some-length"));
+            assert!(c.metrics.enabled() && !c.metrics.on_main_listener());
+
+            jail.clear_env();
+            jail.set_env("PORTCULLIS_METRICS__BEARER_TOKEN", "a-scrape-token-of-some-length");
+            assert!(Config::load(None).unwrap().metrics.on_main_listener(), "a token alone: the main listener");
+
+            for (key, value, message) in [
+                (
+                    "METRICS__BIND",
+                    "localhost:9464",
+                    "metrics.bind: \"localhost:9464\" is not an address such as 127.0.0.1:9464",
+                ),
+                (
+                    "METRICS__BIND",
+                    "127.0.0.1:8080",
+                    "metrics.bind: 127.0.0.1:8080 is the main listener's address (bind)",
+                ),
+                (
+                    "METRICS__BEARER_TOKEN",
+                    "short-token",
+                    "metrics.bearer_token must be 16 to 256 visible ASCII characters",
+                ),
+                (
+                    "METRICS__BEARER_TOKEN",
+                    "\"has a space in it, so no\"",
+                    "metrics.bearer_token must be 16 to 256 visible ASCII characters",
+                ),
+                ("SHUTDOWN_TIMEOUT_SECS", "3601", "shutdown_timeout_secs: 3601 is out of range: 0 to 3600 (an hour)"),
+            ] {
+                jail.clear_env();
+                jail.set_env(format!("PORTCULLIS_{key}"), value);
+                let err = Config::load(None).unwrap_err().to_string();
+                assert_eq!(err, format!("invalid configuration: {message}"));
+            }
+            jail.clear_env();
+            jail.set_env("PORTCULLIS_METRICS__BINDING", "127.0.0.1:9464");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("binding"), "{err}");
             Ok(())
         });
     }

@@ -11,6 +11,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod store;
@@ -76,7 +77,11 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         ),
         KeySource::Configured => {}
     }
+    let metrics = Arc::new(crate::metrics::Metrics::new(&config.metrics)?);
     let store = open_store(&config)?;
+    if metrics.enabled() {
+        store.record_pool_waits(metrics.pool_wait());
+    }
     let changes = Changes::new(store.clone())?;
     let oauth = build_oauth(&config, &store, &master_key, clock.clone(), &changes)?;
     let passwords = PasswordHashing::new(&config.password_hash)?;
@@ -95,13 +100,26 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         // verifies: the longest lifetime of a token, with its margin.
         .with_token_lifetime(oauth.keys.retired_retention())
         .on_session_end(Arc::new(move |ended| backchannel.notify(ended)))
-        .with_changes(changes.clone());
+        .with_changes(changes.clone())
+        .with_metrics(metrics.sign_ins.clone());
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
-    let api_keys =
-        ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words).with_cache(&config.cache, &changes);
+    let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words)
+        .with_cache(&config.cache, &changes)
+        .with_metrics(metrics.api_keys.clone());
     let rate_limits = RateLimits::from_config(&config.api)?;
-    Ok(web::Data::new(AppState { config, store, accounts, oauth, api_keys, rate_limits, clock, master_key, changes }))
+    Ok(web::Data::new(AppState {
+        config,
+        store,
+        accounts,
+        oauth,
+        api_keys,
+        rate_limits,
+        clock,
+        master_key,
+        changes,
+        metrics,
+    }))
 }
 
 /// The OAuth server: scope registry, signing keys (created on first start,
@@ -133,8 +151,9 @@ pub fn build_oauth(
 
 /// The HTTP server on an already-bound listener, HTTPS when `[tls]` is
 /// configured (a certificate or key that cannot be used is an error here,
-/// before anything starts). It stops gracefully on SIGTERM and Ctrl-C
-/// (in-flight requests get up to 10 s); SIGHUP reloads the certificate.
+/// before anything starts), and the metrics listener when `metrics.bind` is
+/// set. It stops gracefully on SIGTERM and Ctrl-C (in-flight requests get
+/// up to `shutdown_timeout_secs`); SIGHUP reloads the certificate.
 pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Result<Server> {
     let certificate =
         state.config.tls.as_ref().map(tls::ReloadableCert::load).transpose().map_err(std::io::Error::other)?;
@@ -145,8 +164,10 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     let https = state.config.is_https();
     let blocking = blocking_threads(&state.config, workers.max(1));
+    let shutdown_timeout = state.config.shutdown_timeout_secs;
     state.changes.listen();
     spawn_change_poller(state.clone());
+    http::metrics::serve_if_configured(&state)?;
     let server = HttpServer::new(move || {
         let config = state.config.clone();
         App::new()
@@ -157,7 +178,7 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     })
     .workers(workers.max(1))
     .worker_max_blocking_threads(blocking)
-    .shutdown_timeout(10);
+    .shutdown_timeout(shutdown_timeout);
     let server = match certificate {
         Some(cert) => server.listen_rustls_0_23(listener, cert.server_config())?,
         None => server.listen(listener)?,
@@ -200,6 +221,7 @@ fn spawn_change_poller(state: web::Data<AppState>) {
                 s.oauth.clients.delete_ended()?;
                 s.api_keys.flush_uses()?;
                 s.rate_limits.forget_idle();
+                s.metrics.upkeep();
                 #[cfg(all(target_os = "linux", target_env = "gnu"))]
                 // SAFETY: malloc_trim only returns free memory to the OS.
                 unsafe {

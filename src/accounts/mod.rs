@@ -147,6 +147,7 @@ pub struct Accounts {
     /// Read after a membership changes, so this instance's caches know
     /// before the request that changed it is answered.
     changes: Option<Arc<crate::changes::Changes>>,
+    sign_ins: crate::metrics::Counters<crate::metrics::SignIn>,
 }
 
 impl Accounts {
@@ -166,7 +167,14 @@ impl Accounts {
             token_lifetime: Duration::seconds(crate::config::OAuthConfig::default().access_token_ttl_secs),
             session_end: None,
             changes: None,
+            sign_ins: Default::default(),
         }
+    }
+
+    /// Counts each sign-in's outcome there.
+    pub fn with_metrics(mut self, sign_ins: crate::metrics::Counters<crate::metrics::SignIn>) -> Self {
+        self.sign_ins = sign_ins;
+        self
     }
 
     /// Reads the change log after each membership change (see `changes`).
@@ -395,6 +403,19 @@ impl Accounts {
     /// client IP. Unknown email and wrong password look the same, in the
     /// answer and in its time.
     pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
+        use crate::metrics::SignIn;
+        let result = self.check_password(email, password, client_ip).await;
+        self.sign_ins.count(match &result {
+            Ok(_) => SignIn::Success,
+            Err(AccountsError::Throttled { .. }) => SignIn::Throttled,
+            Err(AccountsError::Busy { .. }) => SignIn::Busy,
+            Err(AccountsError::Store(_)) => SignIn::Error,
+            Err(_) => SignIn::InvalidCredentials,
+        });
+        result
+    }
+
+    async fn check_password(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
         // No password is that long: refused before anything is counted or
         // queued, so a flood of huge ones holds no memory while it waits.
         // It says nothing of the account, whichever email came with it.

@@ -143,6 +143,7 @@ pub struct ApiKeys {
     /// database), and the change log that keeps them current.
     cache: Option<Arc<Cache<StoredKey>>>,
     changes: Option<Arc<Changes>>,
+    verifications: crate::metrics::Counters<crate::metrics::KeyVerification>,
 }
 
 /// What verification reads of a key: the key, its organization's name and
@@ -167,7 +168,14 @@ impl ApiKeys {
             written_uses: Mutex::new(HashMap::new()),
             cache: None,
             changes: None,
+            verifications: Default::default(),
         }
+    }
+
+    /// Counts each verification's outcome there.
+    pub fn with_metrics(mut self, verifications: crate::metrics::Counters<crate::metrics::KeyVerification>) -> Self {
+        self.verifications = verifications;
+        self
     }
 
     /// Verifies from memory (unless `config.strict`); an entry goes when
@@ -189,7 +197,12 @@ impl ApiKeys {
     /// Whether the key is held in memory (a verification of it reads no
     /// database).
     pub fn is_cached(&self, presented: &str) -> bool {
-        self.cache.as_ref().is_some_and(|c| c.get(&opaque::digest(presented)).is_some())
+        self.cache.as_ref().is_some_and(|c| c.holds(&opaque::digest(presented)))
+    }
+
+    /// The key cache's counts, none in strict mode.
+    pub fn cache_stats(&self) -> Option<crate::cache::CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     /// This instance's caches see the change just made (the database's
@@ -305,6 +318,23 @@ impl ApiKeys {
     }
 
     async fn verify_from(
+        &self,
+        presented: &str,
+        fresh: bool,
+    ) -> Result<Result<VerifiedKey, VerifyFailure>, StoreError> {
+        use crate::metrics::KeyVerification as Outcome;
+        let result = self.verify_once(presented, fresh).await;
+        self.verifications.count(match &result {
+            Ok(Ok(_)) => Outcome::Valid,
+            Ok(Err(VerifyFailure::Invalid)) => Outcome::Invalid,
+            Ok(Err(VerifyFailure::Revoked { .. })) => Outcome::Revoked,
+            Ok(Err(VerifyFailure::Expired { .. })) => Outcome::Expired,
+            Err(_) => Outcome::Error,
+        });
+        result
+    }
+
+    async fn verify_once(
         &self,
         presented: &str,
         fresh: bool,

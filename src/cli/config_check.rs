@@ -52,6 +52,9 @@ const PRINTABLE: &[&str] = &[
     "api.rate_limit_redis_url",
     "api.rate_limit_redis_failure",
     "api.rate_limit_redis_prefix",
+    "tls.cert_file",
+    "tls.key_file",
+    "metrics.bind",
 ];
 
 pub fn command(file: Option<&Path>, command: ConfigCommand) -> ExitCode {

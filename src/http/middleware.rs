@@ -78,7 +78,11 @@ pub async fn request_context(
         res.headers_mut().insert(X_REQUEST_ID, v);
     }
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        state.metrics.observe_request(res.request(), status, elapsed);
+    }
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, elapsed_ms, "served"));
     Ok(res)
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client_ip;
 pub mod errors;
 mod health;
+pub mod metrics;
 pub mod middleware;
 mod oauth;
 mod pages;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// The change log every cache follows.
     pub changes: Arc<crate::changes::Changes>,
+    /// This app's own metrics (never the process-wide recorder).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The client's IP: the peer address, or, behind the operator's
@@ -69,6 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .configure(|c| api::routes(c, config.max_body_bytes))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .configure(|c| metrics::route_on_main_listener(c, config))
         .route("/static/app.css", web::get().to(app_css))
         .route("/", web::get().to(pages::dashboard::home))
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))

@@ -1018,6 +1018,11 @@ impl Clients {
         Ok(Some(client))
     }
 
+    /// The client cache's counts, none in strict mode.
+    pub fn cache_stats(&self) -> Option<crate::cache::CacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
+    }
+
     fn forget(&self, client_id: &str) {
         if let Some(cache) = &self.cache {
             cache.forget(client_id);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheStats};
 use crate::changes::{Change, Changes};
 use crate::config::CacheConfig;
 use crate::store::changes::{ACCESS_TOKEN, CLIENT_TOKENS, USER_TOKENS};
@@ -92,6 +92,16 @@ impl Liveness {
                 Some(!since.is_some_and(|at| at > iat) && !client_since.is_some_and(|at| at > iat))
             }
         }
+    }
+
+    /// Each cache's counts, named for the metrics.
+    pub fn cache_stats(&self) -> [(&'static str, CacheStats); 4] {
+        [
+            ("access_token_liveness", self.live.stats()),
+            ("user_revocations", self.revoked_since.stats()),
+            ("consent_revocations", self.client_revoked_since.stats()),
+            ("pairwise_subjects", self.pairwise.stats()),
+        ]
     }
 
     /// Keeps what a database read found (unless a change arrived meanwhile).

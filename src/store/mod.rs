@@ -264,6 +264,18 @@ pub struct Store {
     /// SQLite: the shared lock on `<db>-lock`, held while any clone of the
     /// store lives, which keeps `portcullis restore` out (`sqlite_files`).
     _in_use: Option<Arc<std::fs::File>>,
+    /// Where `run` records how long it waited for its connection (metrics).
+    pool_wait: Arc<std::sync::OnceLock<metrics::Histogram>>,
+}
+
+/// The pool's connections now, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Open, in use or idle.
+    pub connections: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 pub type LocalChanges = Box<dyn Fn(&str, &str) + Send + Sync>;
@@ -281,7 +293,9 @@ impl Store {
         let turns = Arc::new(tokio::sync::Semaphore::new(settings.size.max(1) as usize));
         let local_changes = Arc::new(std::sync::OnceLock::new());
         let answer = answer_bound(settings);
-        let store = Self { pool, url, turns, wait: settings.timeout, answer, local_changes, _in_use: in_use };
+        let pool_wait = Arc::new(std::sync::OnceLock::new());
+        let store =
+            Self { pool, url, turns, wait: settings.timeout, answer, local_changes, _in_use: in_use, pool_wait };
         Ok(store)
     }
 
@@ -301,6 +315,8 @@ impl Store {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let asked = std::time::Instant::now();
+        let pool_wait = self.pool_wait.get().cloned();
         let turn = tokio::time::timeout(self.wait, self.turns.clone().acquire_owned())
             .await
             .map_err(|_| StoreError::Unavailable("timed out waiting for a database connection".into()))?
@@ -308,7 +324,12 @@ impl Store {
         let local = self.local_changes.clone();
         let work = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            let result = pool.get().map_err(StoreError::from).and_then(|mut conn| f(&mut conn));
+            let result = pool.get().map_err(StoreError::from).and_then(|mut conn| {
+                if let Some(h) = pool_wait {
+                    h.record(asked.elapsed());
+                }
+                f(&mut conn)
+            });
             tell(&local);
             result
         });
@@ -329,6 +350,16 @@ impl Store {
         let result = self.pool.get().map_err(StoreError::from).and_then(|mut conn| f(&mut conn));
         tell(&self.local_changes);
         result
+    }
+
+    /// Where `run` records its waits for a connection (once; the metrics).
+    pub fn record_pool_waits(&self, histogram: metrics::Histogram) {
+        let _ = self.pool_wait.set(histogram);
+    }
+
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState { connections: state.connections, idle: state.idle_connections, max: self.pool.max_size() }
     }
 
     /// Where the changes that closures note go (once; the change log's reader).

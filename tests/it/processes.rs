@@ -96,6 +96,21 @@ impl Instance {
         status.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
     }
 
+    /// Sends `signal` (`-TERM`, `-INT`) and waits, at most `limit`, for the
+    /// process to exit: how it exited and how long that took.
+    pub fn stop_with(&mut self, signal: &str, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let sent = Instant::now();
+        let kill = std::process::Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(kill.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            assert!(sent.elapsed() < limit, "still running {limit:?} after {signal}: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush, whatever it was doing. Waits until the
     /// process is gone.
     pub fn kill_9(&mut self) {

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use super::{FormBody, client_credentials, error_response, form_params, no_store_json, param};
 use crate::http::AppState;
-use crate::oauth::clients::Client;
+use crate::metrics::Issued;
+use crate::oauth::clients::{Client, GrantType};
 use crate::oauth::grants::{authorization_code, client_credentials as cc, refresh_token};
 use crate::oauth::introspect;
 use crate::oauth::{ErrorCode, OAuthError};
@@ -28,9 +29,13 @@ async fn authenticated(
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
     let (params, client, basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
-        Err((e, basic)) => return error_response(&e, basic),
+        Err((e, basic)) => {
+            state.metrics.token_errors.count(e.code);
+            return error_response(&e, basic);
+        }
     };
     let oauth = &state.oauth;
+    let grant = param(&params, "grant_type").and_then(|g| g.parse::<GrantType>().ok());
     let result = match param(&params, "grant_type") {
         Some("authorization_code") => {
             authorization_code::grant(
@@ -52,8 +57,17 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body):
         None => Err(OAuthError::invalid_request("grant_type is required")),
     };
     match result {
-        Ok(tokens) => no_store_json(StatusCode::OK, &tokens),
-        Err(e) => error_response(&e, basic),
+        Ok(tokens) => {
+            // A grant succeeded: grant_type named it.
+            if let Some(grant) = grant {
+                state.metrics.tokens_issued.count(Issued(grant, client.client_type));
+            }
+            no_store_json(StatusCode::OK, &tokens)
+        }
+        Err(e) => {
+            state.metrics.token_errors.count(e.code);
+            error_response(&e, basic)
+        }
     }
 }
 

@@ -58,6 +58,7 @@ pub(super) struct CurrentKey {
     /// base64url of the access-token JOSE header, the same for every access
     /// token this key signs.
     pub(super) header: String,
+    pub(super) created_at: DateTime<Utc>,
     pub(super) private: PrivateKey,
 }
 
@@ -137,7 +138,7 @@ impl CurrentKey {
             return Err(SigningError::Crypto(format!("key {}: stored public key does not match", row.kid)));
         }
         let header = jws::encoded_header(super::ACCESS_TOKEN_TYPE, &row.kid, algorithm)?;
-        Ok(Self { kid: row.kid.clone(), algorithm, header, private })
+        Ok(Self { kid: row.kid.clone(), algorithm, header, created_at: row.created_at.and_utc(), private })
     }
 }
 

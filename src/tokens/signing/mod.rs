@@ -366,6 +366,11 @@ impl SigningKeys {
         self.snapshot().current(algorithm).map(|k| k.kid.clone()).unwrap_or_default()
     }
 
+    /// When the current `algorithm` key was created.
+    pub fn current_created_at(&self, algorithm: SigningAlgorithm) -> Option<DateTime<Utc>> {
+        self.snapshot().current(algorithm).map(|k| k.created_at)
+    }
+
     /// The algorithm access tokens are signed with.
     pub fn algorithm(&self) -> SigningAlgorithm {
         self.access

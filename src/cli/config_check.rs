@@ -254,6 +254,8 @@ mod tests {
         config.oauth.scopes =
             vec![toml::from_str("name = \"invoices:read\"\ndescription = \"Read invoices\"").unwrap()];
         config.trusted_proxies = toml::Value::Array(vec!["10.0.0.0/8".into()]).try_into().unwrap();
+        config.tls = Some(portcullis::config::TlsConfig { cert_file: "c.pem".into(), key_file: "k.pem".into() });
+        config.metrics.bind = Some("127.0.0.1:9464".into());
         let value = toml::Value::try_from(&config).unwrap();
         let mut strings = Vec::new();
         fn walk(v: &toml::Value, path: &str, out: &mut Vec<String>) {

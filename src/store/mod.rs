@@ -379,8 +379,12 @@ impl Store {
             // SQLite: pooled connections keep a moved or deleted file open
             // and answer, but what they write is lost with it. Checked
             // before any connection is taken, since a new one would create
-            // an empty file in its place.
-            if sqlite_file.is_some_and(|file| std::fs::File::open(file).is_err()) {
+            // an empty file in its place. Never by opening the file:
+            // closing any descriptor of it drops every POSIX lock this
+            // process holds on it, SQLite's included, and another process
+            // would then take itself for the last one and delete the live
+            // WAL (attacker round 11, finding 3). `metadata` opens nothing.
+            if sqlite_file.is_some_and(|file| !std::fs::metadata(file).is_ok_and(|m| m.is_file())) {
                 return false;
             }
             pool.get_timeout(timeout).map(|mut c| c.ping().is_ok()).unwrap_or(false)

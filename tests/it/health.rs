@@ -158,3 +158,42 @@ async fn sqlite_file_taken_away() {
     assert_eq!(res.status(), 200, "ready again without a restart");
     app.dashboard(&app.client).await;
 }
+
+/// This process's POSIX locks on the file at `path` (from /proc/locks).
+fn locks_held_on(path: &std::path::Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).unwrap().ino();
+    let pid = std::process::id().to_string();
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // "1: POSIX ADVISORY READ <pid> <maj>:<min>:<inode> <start> <end>"
+            f.get(1) == Some(&"POSIX")
+                && f.get(4) == Some(&pid.as_str())
+                && f.get(5).and_then(|d| d.rsplit(':').next()) == Some(ino.to_string().as_str())
+        })
+        .count()
+}
+
+/// Closing any descriptor of a file drops every POSIX lock the process
+/// holds on it, SQLite's included; a readiness check must open nothing
+/// (attacker round 11, finding 3: another process then deleted the live WAL).
+#[actix_web::test]
+async fn readiness_checks_leave_the_servers_sqlite_locks_in_place() {
+    if crate::support::on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let db = std::path::PathBuf::from(app.state.config.database_url.trim_start_matches("sqlite://"));
+    // The pool opens connections on demand: a read first, so one is open.
+    let (owner, _) = app.user().create().await;
+    assert_eq!(app.login(&app.new_browser(), &owner.email, crate::support::PASSWORD).await.status(), 303);
+    let before = locks_held_on(&db);
+    assert!(before > 0, "the server holds SQLite's locks on its database file");
+    for _ in 0..3 {
+        assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(locks_held_on(&db), before, "a readiness check dropped the server's locks");
+}

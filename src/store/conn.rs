@@ -195,6 +195,23 @@ fn switch_to_wal(conn: &mut SqliteConnection, busy_timeout: Duration) -> diesel:
     }
 }
 
+/// A new SQLite file is made readable by its owner alone (it holds every
+/// digest and sealed signing key; SQLite would make it 0644 under the usual
+/// umask, and its -wal and -shm files copy its mode). Done before any
+/// connection of this process opens it: closing a descriptor of the file
+/// later would drop SQLite's locks (attacker round 11, findings 3 and 11).
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
 /// Opens a pool and checks that the database answers, so a wrong URL fails
 /// start-up with a clear message instead of the first request.
 pub fn open_pool(url: &DatabaseUrl, settings: &super::PoolSettings) -> Result<Pool, StoreError> {
@@ -203,6 +220,9 @@ pub fn open_pool(url: &DatabaseUrl, settings: &super::PoolSettings) -> Result<Po
     {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Config(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    if let DatabaseUrl::Sqlite(path) = url {
+        create_private(path)?;
     }
     let url = match url {
         DatabaseUrl::Postgres(raw) => DatabaseUrl::Postgres(bounded_postgres_url(raw, settings.timeout)),

@@ -197,3 +197,25 @@ async fn readiness_checks_leave_the_servers_sqlite_locks_in_place() {
     }
     assert_eq!(locks_held_on(&db), before, "a readiness check dropped the server's locks");
 }
+
+/// The SQLite files hold every digest and sealed signing key: readable by
+/// the server's user alone, whatever the umask (attacker round 11, finding 11).
+#[actix_web::test]
+async fn the_sqlite_files_the_server_creates_are_its_own() {
+    use std::os::unix::fs::PermissionsExt;
+    if crate::support::on_postgres() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let db = std::path::PathBuf::from(app.state.config.database_url.trim_start_matches("sqlite://"));
+    app.user().create().await;
+    let mut seen = 0;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(meta) = std::fs::metadata(&file) {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", file.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "the database and its WAL exist");
+}

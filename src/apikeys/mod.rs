@@ -77,6 +77,9 @@ pub enum KeyError {
     /// The key making a key was revoked, or expired, while it asked.
     #[error("the key making this key was revoked or has expired")]
     MakerEnded,
+    /// The member the key would act for left the organization meanwhile.
+    #[error("the member this key would act for is no longer in the organization")]
+    CreatorLeft,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -254,20 +257,13 @@ impl ApiKeys {
         }
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
-        let row = match new.made_by_key {
-            None => {
-                let r = row.clone();
-                self.store.run(move |conn| rows::insert_key(conn, &r)).await?;
-                row
-            }
-            Some(maker) => {
-                let at = now.naive_utc();
-                self.store
-                    .run(move |conn| rows::insert_key_made_by(conn, &row, &maker, at))
-                    .await?
-                    .map_err(|_| KeyError::MakerEnded)?
-            }
-        };
+        let (maker, at) = (new.made_by_key.clone(), now.naive_utc());
+        let row = self.store.run(move |conn| rows::insert_new_key(conn, &row, maker.as_deref(), at)).await?.map_err(
+            |why| match why {
+                rows::MakerEnded::CreatorLeft => KeyError::CreatorLeft,
+                _ => KeyError::MakerEnded,
+            },
+        )?;
         Ok((from_row(row)?, plaintext))
     }
 

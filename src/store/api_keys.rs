@@ -30,11 +30,6 @@ pub struct ApiKeyRow {
     pub made_by_key: Option<String>,
 }
 
-pub fn insert_key(conn: &mut DbConnection, row: &ApiKeyRow) -> Result<(), StoreError> {
-    diesel::insert_into(api_keys::table).values(row).execute(conn)?;
-    Ok(())
-}
-
 /// A key as verification reads it: the key, its organization, its
 /// creator's current role there (none when the creator left) and email.
 /// Not found while the creator is disabled.
@@ -170,53 +165,93 @@ fn bound_made_keys(conn: &mut DbConnection, id: &str, until: NaiveDateTime) -> R
 pub enum MakerEnded {
     Revoked,
     Expired,
+    /// The member it would act for left the organization meanwhile.
+    CreatorLeft,
 }
 
-/// Inserts a key made through the key `maker`, in one transaction with the
-/// maker's row locked: a maker revoked or expired meanwhile makes nothing
-/// (its revocation would not reach a child written after it), and the
-/// child expires no later than the maker does now (a roll may have
-/// shortened it since the request read it).
-pub fn insert_key_made_by(
+/// Inserts a new key in one transaction that first checks, with the rows
+/// locked, that its creator is still a member of the organization (a key
+/// written while they are being removed would otherwise escape the
+/// removal's revocation and revive when they re-join: attacker round 11,
+/// finding 5) and, for a key made through the key `maker`, that the maker
+/// and its own makers are live (`live_key_until`): then the child expires
+/// no later than they do (a roll may have shortened them since the request
+/// read them).
+pub fn insert_new_key(
     conn: &mut DbConnection,
     row: &ApiKeyRow,
-    maker: &str,
+    maker: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Result<ApiKeyRow, MakerEnded>, StoreError> {
     super::write_transaction(conn, |c| {
-        let maker_until = match live_key_until(c, maker, now)? {
-            Ok(until) => until,
-            Err(ended) => return Ok(Err(ended)),
-        };
+        if let Some(creator) = &row.created_by
+            && !super::orgs::membership_held(c, &row.organization_id, creator)?
+        {
+            return Ok(Err(MakerEnded::CreatorLeft));
+        }
         let mut row = row.clone();
-        row.made_by_key = Some(maker.to_owned());
-        if let Some(until) = maker_until {
-            row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until)));
+        if let Some(maker) = maker {
+            let maker_until = match live_key_until(c, maker, now)? {
+                Ok(until) => until,
+                Err(ended) => return Ok(Err(ended)),
+            };
+            row.made_by_key = Some(maker.to_owned());
+            if let Some(until) = maker_until {
+                row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until)));
+            }
         }
         diesel::insert_into(api_keys::table).values(&row).execute(c)?;
         Ok(Ok(row))
     })
 }
 
-/// Within a write transaction: whether key `id` is live at `now`, and until
-/// when, with its row locked until the transaction ends (PostgreSQL; the
-/// immediate transaction holds SQLite's write lock already), so that a
-/// revocation or roll either committed before and is seen here, or waits.
+/// Within a write transaction: whether key `id` and every key it was made
+/// through are live at `now`, and until when the shortest-lived of them
+/// lives. Their rows stay locked until the transaction ends (PostgreSQL,
+/// taken from the first maker down, as a revocation or roll walks the
+/// line; SQLite's immediate transaction holds the write lock already), so
+/// that a revocation or roll of ANY of them either committed before and is
+/// seen here, or waits and then sees what this transaction made (attacker
+/// round 11, finding 2: locking the direct maker alone let a revocation of
+/// its own maker miss a grandchild being made).
 pub fn live_key_until(
     conn: &mut DbConnection,
     id: &str,
     now: NaiveDateTime,
 ) -> Result<Result<Option<NaiveDateTime>, MakerEnded>, StoreError> {
-    let of_key = api_keys::table.filter(api_keys::id.eq(id)).select((api_keys::revoked_at, api_keys::expires_at));
-    let found: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = match conn {
-        DbConnection::Postgresql(pg) => of_key.for_update().first(pg).optional()?,
-        DbConnection::Sqlite(sqlite) => of_key.first(sqlite).optional()?,
-    };
-    Ok(match found {
-        None | Some((Some(_), _)) => Err(MakerEnded::Revoked),
-        Some((None, Some(until))) if until <= now => Err(MakerEnded::Expired),
-        Some((None, until)) => Ok(until),
-    })
+    // The line, from `id` up to the first maker (bounded: a line is short,
+    // and a cycle cannot be written, but a bound costs nothing).
+    let mut line = vec![id.to_owned()];
+    while line.len() < 64 {
+        let up: Option<Option<String>> = api_keys::table
+            .filter(api_keys::id.eq(line.last().map_or("", String::as_str)))
+            .select(api_keys::made_by_key)
+            .first(conn)
+            .optional()?;
+        match up.flatten() {
+            Some(maker) if !line.contains(&maker) => line.push(maker),
+            _ => break,
+        }
+    }
+    let mut until: Option<NaiveDateTime> = None;
+    for key in line.iter().rev() {
+        let of_key = api_keys::table.filter(api_keys::id.eq(key)).select((api_keys::revoked_at, api_keys::expires_at));
+        let found: Option<(Option<NaiveDateTime>, Option<NaiveDateTime>)> = match conn {
+            DbConnection::Postgresql(pg) => of_key.for_update().first(pg).optional()?,
+            DbConnection::Sqlite(sqlite) => of_key.first(sqlite).optional()?,
+        };
+        match found {
+            None | Some((Some(_), _)) => return Ok(Err(MakerEnded::Revoked)),
+            Some((None, Some(end))) if end <= now => return Ok(Err(MakerEnded::Expired)),
+            Some((None, end)) => {
+                until = match (until, end) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+        }
+    }
+    Ok(Ok(until))
 }
 
 pub fn update_key(conn: &mut DbConnection, id: &str, name: &str, scopes: &str) -> Result<(), StoreError> {

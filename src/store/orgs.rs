@@ -114,6 +114,22 @@ pub fn with_owners_locked<T>(
     })
 }
 
+/// Within a write transaction: whether the user is a member, with the
+/// membership row locked against removal until the transaction ends
+/// (PostgreSQL `FOR SHARE`; SQLite's immediate transaction holds the write
+/// lock already).
+pub fn membership_held(conn: &mut DbConnection, organization_id: &str, user_id: &str) -> Result<bool, StoreError> {
+    let of_member = memberships::table
+        .filter(memberships::organization_id.eq(organization_id))
+        .filter(memberships::user_id.eq(user_id))
+        .select(memberships::role);
+    let role: Option<String> = match conn {
+        DbConnection::Postgresql(pg) => of_member.for_share().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => of_member.first(sqlite).optional()?,
+    };
+    Ok(role.is_some())
+}
+
 pub fn count_owners(conn: &mut DbConnection, organization_id: &str) -> Result<i64, StoreError> {
     Ok(memberships::table
         .filter(memberships::organization_id.eq(organization_id))

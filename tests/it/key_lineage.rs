@@ -7,6 +7,7 @@
 use std::sync::mpsc;
 
 use portcullis::accounts::{AccountsError, Role};
+use portcullis::clock::Clock;
 use portcullis::apikeys::{Environment, KeyError, KeyKind, NewApiKey};
 use serde_json::{Value, json};
 
@@ -292,4 +293,110 @@ async fn an_app_registered_through_a_key_ends_when_the_key_is_rolled_and_is_then
     assert!(app.state.oauth.clients.delete_ended().unwrap() <= 1);
     let (_, list) = call(&app, "GET", "/v1/apps", &admin, None).await;
     assert_eq!(list["data"], json!([]));
+}
+
+/// A key row as the domain would write it (its secret is never needed).
+fn key_row(org: &str, creator: &str, now: chrono::DateTime<chrono::Utc>) -> portcullis::store::api_keys::ApiKeyRow {
+    let id = portcullis::apikeys::new_key_id();
+    portcullis::store::api_keys::ApiKeyRow {
+        key_digest: format!("digest-of-{id}"),
+        id,
+        organization_id: org.into(),
+        created_by: Some(creator.into()),
+        name: "in flight".into(),
+        kind: "secret".into(),
+        environment: "live".into(),
+        prefix: "sk_live_".into(),
+        last_four: "abcd".into(),
+        scopes: "read".into(),
+        rate_limit_per_minute: None,
+        expires_at: None,
+        created_at: now.naive_utc(),
+        last_used_at: None,
+        revoked_at: None,
+        rolled_from: None,
+        made_by_key: None,
+    }
+}
+
+/// Runs `write` in a write transaction on another thread and holds it open
+/// until told; returns once it has written.
+fn held_open(
+    app: &TestApp,
+    write: impl FnOnce(&mut portcullis::store::DbConnection) -> Result<(), portcullis::store::StoreError> + Send + 'static,
+) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (written, commit) = (mpsc::channel(), mpsc::channel::<()>());
+    let store = app.state.store.clone();
+    let mut write = Some(write);
+    let thread = std::thread::spawn(move || {
+        store
+            .run_blocking(|conn| {
+                portcullis::store::write_transaction(conn, |c| {
+                    if let Some(w) = write.take() {
+                        w(c)?;
+                    }
+                    written.0.send(()).unwrap();
+                    commit.1.recv().unwrap();
+                    Ok(())
+                })
+            })
+            .unwrap()
+    });
+    written.1.recv().unwrap();
+    (commit.0, thread)
+}
+
+#[actix_web::test]
+async fn a_revocation_reaches_a_grandchild_being_made_at_that_moment() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (parent_id, parent) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (child_id, _, _) = made_through(&app, &parent, "child").await;
+    // A grandchild is being written through the child, not yet committed,
+    // when the parent is revoked.
+    let row = key_row(&org.id, &owner.id, app.clock.now());
+    let (grandchild_id, now) = (row.id.clone(), app.clock.now().naive_utc());
+    let (commit, writer) = held_open(&app, move |c| {
+        let made = portcullis::store::api_keys::insert_new_key(c, &row, Some(&child_id), now)?;
+        assert!(made.is_ok(), "{made:?}");
+        Ok(())
+    });
+    let state = app.state.clone();
+    let (o, p) = (org.id.clone(), parent_id.clone());
+    let revoking = actix_web::rt::spawn(async move { state.api_keys.revoke(&o, &p).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    revoking.await.unwrap().unwrap();
+    let grandchild = app.state.api_keys.get(&org.id, &grandchild_id).await.unwrap();
+    assert!(grandchild.revoked_at.is_some(), "a grandchild made during the revocation survived it");
+}
+
+#[actix_web::test]
+async fn a_key_written_for_a_member_removed_meanwhile_is_refused_or_revoked() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (leaving, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    // Written while the removal runs: the removal waits, then revokes it.
+    let row = key_row(&org.id, &leaving.id, app.clock.now());
+    let (in_flight, now) = (row.id.clone(), app.clock.now().naive_utc());
+    let (commit, writer) = held_open(&app, move |c| {
+        assert!(portcullis::store::api_keys::insert_new_key(c, &row, None, now)?.is_ok());
+        Ok(())
+    });
+    let state = app.state.clone();
+    let (o, u) = (org.id.clone(), leaving.id.clone());
+    let removing = actix_web::rt::spawn(async move { state.accounts.remove_member(&o, &u, Role::Owner).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(removing.await.unwrap().unwrap(), Some(Role::Admin));
+    let key = app.state.api_keys.get(&org.id, &in_flight).await.unwrap();
+    assert!(key.revoked_at.is_some(), "a key written during the removal escaped it");
+    // Written after the removal committed: refused.
+    let late = key_row(&org.id, &leaving.id, app.clock.now());
+    let refused =
+        app.state.store.run(move |c| portcullis::store::api_keys::insert_new_key(c, &late, None, now)).await.unwrap();
+    assert_eq!(refused.unwrap_err(), portcullis::store::api_keys::MakerEnded::CreatorLeft);
+    let _ = owner;
 }

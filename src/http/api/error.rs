@@ -181,6 +181,10 @@ impl From<KeyError> for ApiError {
             KeyError::MakerEnded => {
                 Self::new(Code::RevokedApiKey, "The API key making this key was revoked or has expired.")
             }
+            KeyError::CreatorLeft => Self::new(
+                Code::InsufficientScope,
+                "The member this credential acts for is no longer in the organization.",
+            ),
             KeyError::Store(s) => s.into(),
         }
     }

@@ -55,6 +55,21 @@ impl Accounts {
         invited_by: Option<String>,
         actor: Option<Role>,
     ) -> Result<(Invitation, String), AccountsError> {
+        self.invite_through(organization_id, email, role, invited_by, actor, None).await
+    }
+
+    /// `invite`, sent through the API key `made_by_key` when given: the
+    /// invitation is accepted only while that key (and every key it was
+    /// made through) lives.
+    pub async fn invite_through(
+        &self,
+        organization_id: &str,
+        email: &str,
+        role: Role,
+        invited_by: Option<String>,
+        actor: Option<Role>,
+        made_by_key: Option<String>,
+    ) -> Result<(Invitation, String), AccountsError> {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
         if role == Role::Owner && actor != Some(Role::Owner) {
             return Err(AccountsError::Validation("Only an OWNER can invite an OWNER.".into()));
@@ -74,6 +89,7 @@ impl Accounts {
             accepted_at: None,
             accepted_by: None,
             revoked_at: None,
+            made_by_key,
         };
         let r = row.clone();
         self.store.run(move |conn| rows::insert_invitation(conn, &r)).await?;
@@ -123,6 +139,11 @@ impl Accounts {
         match outcome {
             rows::Accepted::Joined => {}
             rows::Accepted::Gone => return Err(no_longer_valid()),
+            rows::Accepted::KeyEnded => {
+                return Err(AccountsError::Validation(
+                    "This invitation is no longer valid: the API key that sent it was revoked or has expired.".into(),
+                ));
+            }
             rows::Accepted::SenderPowerless => {
                 return Err(AccountsError::Validation(
                     "This invitation is no longer valid: the person who sent it can no longer invite to this role."

@@ -119,6 +119,14 @@ fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
     })
 }
 
+/// Why the store would not write a key, as the domain tells it.
+fn refused(why: rows::MakerEnded) -> KeyError {
+    match why {
+        rows::MakerEnded::CreatorLeft => KeyError::CreatorLeft,
+        rows::MakerEnded::Revoked | rows::MakerEnded::Expired => KeyError::MakerEnded,
+    }
+}
+
 pub fn new_key_id() -> String {
     // Time-ordered, so keys created in the same instant list in creation order.
     format!("key_{}", uuid::Uuid::now_v7().simple())
@@ -539,6 +547,7 @@ impl ApiKeys {
         id: &str,
         overlap: Duration,
         rolled_by: Option<String>,
+        rolled_through: Option<String>,
     ) -> Result<(ApiKey, String, ApiKey), KeyError> {
         let old = self.get(organization_id, id).await?;
         if old.revoked_at.is_some() {
@@ -557,17 +566,22 @@ impl ApiKeys {
             scopes: old.scopes.iter().cloned().collect(),
             expires_at: old.expires_at.filter(|t| *t > now),
             rate_limit_per_minute: old.rate_limit_per_minute,
-            // The successor of a key made through a key is bound to the
-            // same maker (the maker's expiry already bounds `expires_at`).
-            made_by_key: old.made_by_key.clone(),
+            // Rolled through another key, the successor is made through
+            // that key: its holder got a new secret, which must end with it
+            // (a child rolling its maker gets nothing that outlives either:
+            // attacker round 11, finding 1). A key rolling itself, or a
+            // person, hands the successor the old key's own maker.
+            made_by_key: rolled_through.filter(|r| *r != old.id).or_else(|| old.made_by_key.clone()),
         };
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));
         let (r, oid, until) = (row.clone(), old.id.clone(), (now + overlap).naive_utc());
-        self.store.run(move |conn| rows::roll_key(conn, &oid, &r, until)).await?;
+        let row = self.store.run(move |conn| rows::roll_key(conn, &oid, &r, until)).await?.map_err(refused)?;
         self.caught_up().await;
         let old = self.get(organization_id, id).await?;
-        Ok((from_row(row)?, plaintext, old))
+        // As stored: the roll may have bounded it (made through the old key).
+        let new = self.get(organization_id, &row.id).await?;
+        Ok((new, plaintext, old))
     }
 }
 

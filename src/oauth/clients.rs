@@ -811,6 +811,7 @@ impl Clients {
             secret_digest: opaque::digest(s),
             created_at: now,
             expires_at: None,
+            made_by_key: None,
         });
         let client_id = row.client_id.clone();
         self.store
@@ -828,6 +829,18 @@ impl Clients {
     /// A new secret for a confidential client. The previous ones stay valid
     /// for `grace` (none when zero), so a deployment can roll over.
     pub async fn rotate_secret(&self, client_id: &str, grace: Duration) -> Result<String, ClientError> {
+        self.rotate_secret_through(client_id, grace, None).await
+    }
+
+    /// `rotate_secret`, issued through the API key `made_by_key` when given:
+    /// the new secret is deleted (with the tokens it got) when that key is
+    /// revoked, and expires when it does; issued only while it lives.
+    pub async fn rotate_secret_through(
+        &self,
+        client_id: &str,
+        grace: Duration,
+        made_by_key: Option<String>,
+    ) -> Result<String, ClientError> {
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         if client.is_public() {
             return Err(ClientError::Validation("public clients have no secret".into()));
@@ -843,15 +856,26 @@ impl Clients {
             secret_digest: opaque::digest(&secret),
             created_at: now,
             expires_at: None,
+            made_by_key,
         };
         let until = (grace > Duration::zero()).then(|| now + grace);
         let cid = client_id.to_owned();
         self.store
             .run(move |conn| {
-                rows::rotate_secret(conn, &new, until, now)?;
-                crate::store::changes::record_invalidation(conn, TOPIC, &cid)
+                crate::store::write_transaction(conn, |c| {
+                    let mut new = new.clone();
+                    if let Some(key) = &new.made_by_key {
+                        match crate::store::api_keys::live_key_until(c, key, now)? {
+                            Ok(end) => new.expires_at = end,
+                            Err(_) => return Ok(Err(ClientError::MakerEnded)),
+                        }
+                    }
+                    rows::rotate_secret(c, &new, until, now)?;
+                    crate::store::changes::record_invalidation(c, TOPIC, &cid)?;
+                    Ok(Ok(()))
+                })
             })
-            .await?;
+            .await??;
         self.forget(client_id);
         Ok(secret)
     }

@@ -104,6 +104,7 @@ pub fn revoke_key(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Resu
         let mut all = line;
         all.push(id.to_owned());
         super::clients::delete_clients_made_by(c, &all)?;
+        super::clients::end_secrets_made_by(c, &all, now)?;
         Ok(revoked)
     })
 }
@@ -268,8 +269,15 @@ pub fn roll_key(
     old_id: &str,
     new: &ApiKeyRow,
     old_until: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<Result<ApiKeyRow, MakerEnded>, StoreError> {
     super::write_transaction(conn, |c| {
+        // The successor as any new key: its creator a member, its maker's
+        // line live (and bounding it), under their locks; checked before
+        // anything is written, so a refusal leaves the old key as it was.
+        let made = match insert_new_key(c, new, new.made_by_key.as_deref(), new.created_at)? {
+            Ok(made) => made,
+            Err(ended) => return Ok(Err(ended)),
+        };
         diesel::update(
             api_keys::table
                 .filter(api_keys::id.eq(old_id))
@@ -277,9 +285,9 @@ pub fn roll_key(
         )
         .set(api_keys::expires_at.eq(old_until))
         .execute(c)?;
+        // Made through the old key, the successor too ends with it.
         bound_made_keys(c, old_id, old_until)?;
-        diesel::insert_into(api_keys::table).values(new).execute(c)?;
-        Ok(())
+        Ok(Ok(made))
     })
 }
 

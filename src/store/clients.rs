@@ -53,6 +53,8 @@ pub struct ClientSecretRow {
     pub secret_digest: String,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
+    /// The API key it was issued through: it ends with that key.
+    pub made_by_key: Option<String>,
 }
 
 pub fn insert_client(
@@ -104,6 +106,23 @@ fn delete_each(conn: &mut DbConnection, clients: Vec<(String, String)>) -> Resul
     Ok(clients.len())
 }
 
+/// Deletes the secrets issued through any of `keys` (revoked), and ends
+/// the tokens of the apps that held them (what those secrets got).
+pub fn end_secrets_made_by(conn: &mut DbConnection, keys: &[String], now: NaiveDateTime) -> Result<(), StoreError> {
+    let apps: Vec<String> = client_secrets::table
+        .filter(client_secrets::made_by_key.eq_any(keys))
+        .select(client_secrets::client_pk)
+        .load(conn)?;
+    if apps.is_empty() {
+        return Ok(());
+    }
+    diesel::delete(client_secrets::table.filter(client_secrets::made_by_key.eq_any(keys))).execute(conn)?;
+    diesel::update(oauth_clients::table.filter(oauth_clients::id.eq_any(&apps)))
+        .set((oauth_clients::tokens_valid_after.eq(now), oauth_clients::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The apps registered through any of `keys` end by `until` at the latest.
 pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(
@@ -112,6 +131,14 @@ pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: Na
             .filter(oauth_clients::ends_at.is_null().or(oauth_clients::ends_at.gt(until))),
     )
     .set(oauth_clients::ends_at.eq(until))
+    .execute(conn)?;
+    // And the secrets issued through them.
+    diesel::update(
+        client_secrets::table
+            .filter(client_secrets::made_by_key.eq_any(keys))
+            .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until))),
+    )
+    .set(client_secrets::expires_at.eq(until))
     .execute(conn)?;
     Ok(())
 }

@@ -22,6 +22,8 @@ pub struct InvitationRow {
     pub accepted_at: Option<NaiveDateTime>,
     pub accepted_by: Option<String>,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The API key it was sent through: accepted only while that key lives.
+    pub made_by_key: Option<String>,
 }
 
 pub fn insert_invitation(conn: &mut DbConnection, row: &InvitationRow) -> Result<(), StoreError> {
@@ -107,6 +109,8 @@ pub enum Accepted {
     Gone,
     /// The sender no longer holds the power the invitation carries.
     SenderPowerless,
+    /// The API key it was sent through was revoked or has expired.
+    KeyEnded,
 }
 
 /// Uses the invitation and adds the membership, in one transaction that
@@ -123,6 +127,14 @@ pub fn accept(
     sender_may: impl Fn(Option<&str>) -> bool,
 ) -> Result<Accepted, StoreError> {
     super::write_transaction(conn, |c| {
+        // Sent through a key: that key's line is locked and must be live.
+        let through: Option<Option<String>> =
+            invitations::table.find(id).select(invitations::made_by_key).first(c).optional()?;
+        if let Some(key) = through.flatten()
+            && super::api_keys::live_key_until(c, &key, now)?.is_err()
+        {
+            return Ok(Accepted::KeyEnded);
+        }
         if let Some(sender) = sender {
             let of_sender = memberships::table
                 .filter(memberships::organization_id.eq(&membership.organization_id))

@@ -98,6 +98,7 @@ diesel::table! {
         secret_digest -> Text,
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        made_by_key -> Nullable<Text>,
     }
 }
 
@@ -238,6 +239,7 @@ diesel::table! {
         accepted_at -> Nullable<Timestamp>,
         accepted_by -> Nullable<Text>,
         revoked_at -> Nullable<Timestamp>,
+        made_by_key -> Nullable<Text>,
     }
 }
 

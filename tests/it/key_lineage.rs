@@ -7,8 +7,8 @@
 use std::sync::mpsc;
 
 use portcullis::accounts::{AccountsError, Role};
-use portcullis::clock::Clock;
 use portcullis::apikeys::{Environment, KeyError, KeyKind, NewApiKey};
+use portcullis::clock::Clock;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, call};
@@ -71,9 +71,11 @@ async fn a_rolled_maker_takes_the_keys_it_made_with_it_and_so_does_their_success
     let (parent_id, parent) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
     let (child_id, child, _) = made_through(&app, &parent, "child").await;
 
-    // The child is rolled: its successor is bound to the same maker.
+    // The child is rolled by a person: its successor is bound to the same
+    // maker.
+    let dashboard = app.signed_in(&owner).await;
     let (s, b) =
-        call(&app, "POST", &format!("/v1/api-keys/{child_id}/roll"), &admin, Some(json!({"expires_in": 0}))).await;
+        call(&app, "POST", &format!("/v1/api-keys/{child_id}/roll"), &dashboard, Some(json!({"expires_in": 0}))).await;
     assert_eq!(s, 201, "{b}");
     assert_eq!(b["data"]["new_key"]["made_by_key"], json!(parent_id));
     let successor = b["data"]["new_key"]["key"].as_str().unwrap().to_owned();
@@ -211,6 +213,75 @@ async fn an_invitation_accepted_while_its_sender_is_being_demoted_waits_and_is_r
     }
     assert!(app.state.accounts.member(&org.id, &invited.id).await.unwrap().is_none());
     let _ = owner;
+}
+
+#[actix_web::test]
+async fn a_key_rolling_another_hands_out_nothing_that_outlives_it() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (parent_id, parent) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (child_id, child, _) = made_through(&app, &parent, "child").await;
+    // The child rolls its own maker (attacker round 11, finding 1): the
+    // successor is made through the child, so it ends with the maker's
+    // overlap and with the child.
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{parent_id}/roll"), &child, Some(json!({"expires_in": 3600}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["new_key"]["made_by_key"], json!(child_id));
+    assert_eq!(b["data"]["new_key"]["expires_at"], json!("2026-01-01T13:00:00Z"));
+    let successor = b["data"]["new_key"]["key"].as_str().unwrap().to_owned();
+    assert_eq!(validated(&app, &successor).await, LIVE);
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{child_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(validated(&app, &successor).await, refused("REVOKED_API_KEY"));
+    // A key rolling itself hands its successor its own maker.
+    let (other_id, other, _) = made_through(&app, &parent, "other").await;
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{other_id}/roll"), &other, Some(json!({"expires_in": 0}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["new_key"]["made_by_key"], json!(parent_id));
+}
+
+#[actix_web::test]
+async fn a_secret_issued_through_a_key_ends_with_it_and_so_does_an_invitation_sent_through_it() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (leaked_id, leaked) = app.secret_key(&org.id, &owner.id, &["read", "write", "admin"]).await;
+    // A person's management app; the leaked ADMIN key rotates its secret
+    // and invites an outsider.
+    let dashboard = app.signed_in(&owner).await;
+    let body = json!({"name": "ops", "grant_types": ["client_credentials"],
+        "scopes": ["read", "admin"], "management": true});
+    let (s, b) = call(&app, "POST", "/v1/apps", &dashboard, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let client_id = b["data"]["client_id"].as_str().unwrap().to_owned();
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/apps/{client_id}/rotate-secret"), &leaked, Some(json!({"grace_period": 0})))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    let stolen = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let machine = app.machine_token(&client_id, &stolen, "read admin").await;
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 200);
+    let (outsider, _) = app.user().create().await;
+    let (s, b) =
+        call(&app, "POST", "/v1/invitations", &leaked, Some(json!({"email": outsider.email, "role": "ADMIN"}))).await;
+    assert_eq!(s, 201, "{b}");
+    let token = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{leaked_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(token_status(&app, &client_id, &stolen).await, 401, "the secret went with the key");
+    assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 401, "and what it got");
+    match app.state.accounts.accept_invitation(&token, &outsider).await {
+        Err(AccountsError::Validation(m)) => {
+            assert_eq!(m, "This invitation is no longer valid: the API key that sent it was revoked or has expired.")
+        }
+        other => panic!("an invitation outlived the key that sent it: {other:?}"),
+    }
+    assert!(app.state.accounts.member(&org.id, &outsider.id).await.unwrap().is_none());
 }
 
 /// An app registered through `maker`: its client id and secret, and its data.

@@ -426,7 +426,11 @@ pub async fn update(
     // before (by whoever held the app then) must not act with this
     // member's power. The new secret is shown once, here.
     if management_after && !current.management {
-        let secret = state.oauth.clients.rotate_secret(&id, Duration::zero()).await?;
+        let secret = state
+            .oauth
+            .clients
+            .rotate_secret_through(&id, Duration::zero(), p.key.as_ref().map(|k| k.id.clone()))
+            .await?;
         audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": 0, "management": true })).await;
         body["client_secret"] = json!(secret);
     }
@@ -504,7 +508,11 @@ pub async fn rotate_secret(
         let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
         state.oauth.clients.update(&id, changes).await?;
     }
-    let secret = state.oauth.clients.rotate_secret(&id, Duration::seconds(grace)).await?;
+    let secret = state
+        .oauth
+        .clients
+        .rotate_secret_through(&id, Duration::seconds(grace), p.key.as_ref().map(|k| k.id.clone()))
+        .await?;
     audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": grace })).await;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
 }

@@ -56,8 +56,17 @@ pub async fn create(
     p.require("admin", Some("members:write"))?;
     let role: Role = body.role.parse().map_err(ApiError::validation)?;
     let actor = p.may_assign_role(role)?;
-    let (invitation, token) =
-        state.accounts.invite(&p.organization_id, &body.email, role, p.user_id.clone(), Some(actor)).await?;
+    let (invitation, token) = state
+        .accounts
+        .invite_through(
+            &p.organization_id,
+            &body.email,
+            role,
+            p.user_id.clone(),
+            Some(actor),
+            p.key.as_ref().map(|k| k.id.clone()),
+        )
+        .await?;
     let details = json!({ "email": invitation.email, "role": role.as_str() });
     crate::audit::record(
         &state.store,

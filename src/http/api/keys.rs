@@ -284,8 +284,16 @@ pub async fn roll(
     if !(0..=30 * 86400).contains(&overlap) {
         return Err(ApiError::validation("expires_in must be between 0 and 2592000 seconds (30 days)"));
     }
-    let (new, plaintext, old) =
-        state.api_keys.roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone()).await?;
+    let (new, plaintext, old) = state
+        .api_keys
+        .roll(
+            &p.organization_id,
+            &id,
+            Duration::seconds(overlap),
+            p.user_id.clone(),
+            p.key.as_ref().map(|k| k.id.clone()),
+        )
+        .await?;
     audit(&state, &req, &p, "api_key.rolled", &old).await;
     let mut data = key_json(&new);
     data["key"] = json!(plaintext);

@@ -98,6 +98,9 @@ impl Accounts {
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
                     let changed = store::users::set_disabled(c, &uid, Some(now))?;
+                    // The tokens their management apps hold end too, so that
+                    // `enable` brings none back (attacker round 11, finding 7).
+                    store::clients::cut_tokens_of_apps_by(c, &uid, now)?;
                     Ok((changed, sign_out(c, &uid, None)?))
                 })
             })

@@ -297,6 +297,15 @@ pub fn end_management_of_member(
     .execute(conn)?)
 }
 
+/// Ends the tokens every app a user made holds (in any organization): a
+/// user disabled acts for no one, and what their apps got meanwhile must
+/// not wake when they are enabled.
+pub fn cut_tokens_of_apps_by(conn: &mut DbConnection, user_id: &str, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::update(oauth_clients::table.filter(oauth_clients::created_by.eq(user_id)))
+        .set((oauth_clients::tokens_valid_after.eq(now), oauth_clients::updated_at.eq(now)))
+        .execute(conn)?)
+}
+
 /// Adds a new secret; the current ones stay valid until `old_valid_until`
 /// (deleted at once when that is `None`), and long-expired ones go.
 pub fn rotate_secret(

@@ -202,6 +202,9 @@ async fn a_disabled_user_signs_in_nowhere_and_every_credential_of_theirs_stops()
     signed_in_browser(&app, &alice.email).await;
     // Her key was suspended, not revoked: it works again.
     eventually(&app, "/v1/auth/validate", &key, 200).await;
+    // Her management app's token from before stays dead (attacker round 11,
+    // finding 7): the disable ended what her apps held.
+    eventually(&app, "/v1/auth/validate", &machine, 401).await;
 
     refused(
         &cli(&app, &["user", "disable", "nobody@example.com"]).await,

@@ -52,6 +52,28 @@ fn sqlite_database(config: &Config, refusal: &str) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Whether `target` is the database file or one of SQLite's files beside it
+/// (-wal, -shm, -journal, and the lock file), however it is spelt: a backup
+/// renamed over any of them would replace what the running server writes
+/// into (attacker round 11, finding 12).
+fn names_the_database(target: &Path, db: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        // The file may not exist yet: its directory then decides.
+        match std::fs::canonicalize(p) {
+            Ok(c) => Some(c),
+            Err(_) => Some(
+                std::fs::canonicalize(p.parent()?.to_str().filter(|s| !s.is_empty()).unwrap_or("."))
+                    .ok()?
+                    .join(p.file_name()?),
+            ),
+        }
+    };
+    let (Some(target), Some(db)) = (canonical(target), canonical(db)) else { return false };
+    ["", "-wal", "-shm", "-journal", "-lock"]
+        .iter()
+        .any(|suffix| target.as_os_str() == PathBuf::from(format!("{}{suffix}", db.display())).as_os_str())
+}
+
 pub fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
     let db = sqlite_database(
         config,
@@ -62,6 +84,9 @@ pub fn backup(config: &Config, args: BackupArgs) -> anyhow::Result<()> {
         bail!("no database at {}: nothing to back up", db.display());
     }
     let to = &args.to;
+    if names_the_database(to, &db) {
+        bail!("{} is the database itself (or one of its files): back it up to another file", to.display());
+    }
     if !args.force && to.symlink_metadata().is_ok() {
         bail!("{} exists: pass --force to replace it", to.display());
     }

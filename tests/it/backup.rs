@@ -316,6 +316,27 @@ fn an_existing_file_is_replaced_only_with_force() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A backup renamed over the live database (or its WAL) would replace what
+/// the running server writes into (attacker round 11, finding 12).
+#[test]
+fn a_backup_onto_the_database_itself_is_refused_even_with_force() {
+    let (workspace, _) = backed_up(&master_key());
+    let db = database(&workspace);
+    let before = std::fs::read(&db).unwrap();
+    let spelt_otherwise = db.parent().unwrap().join(".").join(db.file_name().unwrap());
+    for target in [db.clone(), spelt_otherwise, PathBuf::from(format!("{}-wal", db.display()))] {
+        let out = workspace.portcullis().args(["backup", "--force", "--to"]).arg(&target).output().unwrap();
+        refused(
+            &out,
+            &format!(
+                "error: {} is the database itself (or one of its files): back it up to another file\n",
+                target.display()
+            ),
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
 /// Any process with the database open through SQLite (here, this test)
 /// keeps a restore out, not only a portcullis holding its lock file.
 #[test]

@@ -17,7 +17,7 @@ use diesel::sql_types::Text;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use portcullis::config::Config;
 use portcullis::store::DatabaseUrl;
-use portcullis::store::conn::sqlite_migration_versions;
+use portcullis::store::conn::{migrate_sqlite, reference_sqlite_schema, sqlite_migration_versions, sqlite_schema};
 use portcullis::store::sqlite_files::{self, InUse};
 use portcullis::tokens::master_key::MasterKey;
 use portcullis::tokens::signing::opens_with;
@@ -182,7 +182,7 @@ pub fn restore(config: &Config, args: RestoreArgs) -> anyhow::Result<()> {
     put_in_place(copy, &db)?;
     println!("restored {} into {}", from.display(), db.display());
     if pending > 0 {
-        println!("the backup is {pending} migration(s) behind this version: they run when the server next starts");
+        println!("the backup was {pending} migration(s) behind this version: they were applied to it");
     }
     Ok(())
 }
@@ -215,7 +215,18 @@ fn check_backup(config: &Config, copy: &Path, from: &Path) -> anyhow::Result<usi
         );
     }
     check_master_key(config, &mut conn, from)?;
-    Ok(known.iter().filter(|v| !applied.contains(v)).count())
+    // Brought to this version, it must have exactly the schema this
+    // version makes: an extra trigger, view or index, or a table replaced,
+    // would run inside the server (attacker round 11, finding 10).
+    let pending = migrate_sqlite(&mut conn).map_err(|e| not_ours(&format!("it cannot be migrated ({e})")))?;
+    let (found, wanted) = (sqlite_schema(&mut conn)?, reference_sqlite_schema()?);
+    if let Some(odd) = found.iter().find(|o| !wanted.contains(o)) {
+        return Err(not_ours(&format!("its {} {:?} is not one this version makes", odd.kind, odd.name)));
+    }
+    if let Some(missing) = wanted.iter().find(|o| !found.contains(o)) {
+        return Err(not_ours(&format!("it lacks the {} {:?}", missing.kind, missing.name)));
+    }
+    Ok(pending)
 }
 
 #[derive(QueryableByName)]

@@ -121,6 +121,46 @@ pub fn sqlite_migration_versions() -> Result<Vec<String>, StoreError> {
     Ok(versions)
 }
 
+/// Applies this binary's pending SQLite migrations on `conn` (a restore's
+/// copy); how many ran.
+pub fn migrate_sqlite(conn: &mut SqliteConnection) -> Result<usize, StoreError> {
+    conn.run_pending_migrations(SQLITE_MIGRATIONS)
+        .map(|v| v.len())
+        .map_err(|e| StoreError::Other(format!("migrating: {e}")))
+}
+
+/// One object of an SQLite schema: its type, name, table and SQL.
+#[derive(Debug, Clone, PartialEq, Eq, diesel::QueryableByName)]
+pub struct SchemaObject {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub tbl_name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub sql: Option<String>,
+}
+
+/// Every table, index, trigger and view of an SQLite database with its SQL,
+/// in a fixed order; the statistics tables ANALYZE makes aside (by their
+/// exact names only).
+pub fn sqlite_schema(conn: &mut SqliteConnection) -> Result<Vec<SchemaObject>, StoreError> {
+    use diesel::RunQueryDsl;
+    Ok(diesel::sql_query(
+        "SELECT type AS kind, name, tbl_name, sql FROM sqlite_schema \
+         WHERE name NOT IN ('sqlite_stat1', 'sqlite_stat2', 'sqlite_stat3', 'sqlite_stat4') ORDER BY type, name",
+    )
+    .load(conn)?)
+}
+
+/// The schema this binary's migrations make, on a scratch database in memory.
+pub fn reference_sqlite_schema() -> Result<Vec<SchemaObject>, StoreError> {
+    let mut scratch = SqliteConnection::establish(":memory:").map_err(|e| StoreError::Other(e.to_string()))?;
+    migrate_sqlite(&mut scratch)?;
+    sqlite_schema(&mut scratch)
+}
+
 /// r2d2 manager that opens the backend named by the URL and applies the
 /// per-connection settings SQLite needs.
 #[derive(Debug)]

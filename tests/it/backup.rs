@@ -451,16 +451,47 @@ fn a_backup_from_a_newer_version_is_refused_and_an_older_one_migrated_at_the_nex
     assert_eq!(
         stdout(&out),
         format!(
-            "restored {} into {}\nthe backup is 1 migration(s) behind this version: they run when the server next \
-             starts\n",
+            "restored {} into {}\nthe backup was 1 migration(s) behind this version: they were applied to it\n",
             older.display(),
             database(&target).display()
         )
     );
-    assert_eq!(applied_versions(&database(&target)), names.len() - 1);
+    assert_eq!(applied_versions(&database(&target)), names.len());
     let out = target.portcullis().arg("migrate").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(applied_versions(&database(&target)), names.len());
+}
+
+/// A crafted file with portcullis's migrations but more in its schema would
+/// run inside the server once restored (attacker round 11, finding 10: a
+/// trigger made a DEVELOPER an OWNER).
+#[test]
+fn a_backup_whose_schema_differs_from_this_versions_is_refused() {
+    let master = master_key();
+    let (_source, file) = backed_up(&master);
+    let target = sqlite_workspace();
+    let crafted = [
+        (
+            "trigger",
+            "promote",
+            "CREATE TRIGGER promote AFTER INSERT ON api_keys BEGIN UPDATE memberships SET role = 'OWNER'; END;",
+        ),
+        ("view", "peek", "CREATE VIEW peek AS SELECT secret_digest FROM client_secrets;"),
+        ("index", "odd", "CREATE INDEX odd ON users (email);"),
+    ];
+    for (kind, name, sql) in crafted {
+        let copy = target.path().join(format!("{name}.db"));
+        std::fs::copy(&file, &copy).unwrap();
+        SqliteConnection::establish(&copy.to_string_lossy()).unwrap().batch_execute(sql).unwrap();
+        refused(
+            &restore(&target, &copy, Some(&master), false),
+            &format!(
+                "error: {} is not a portcullis backup: its {kind} \"{name}\" is not one this version makes\n",
+                copy.display()
+            ),
+        );
+        assert!(!database(&target).exists(), "nothing was restored");
+    }
 }
 
 #[test]

@@ -555,14 +555,21 @@ impl Accounts {
         let replaced = self
             .store
             .run(move |conn| {
-                let replaced = match old_digest {
-                    Some(d) => store::oidc_logins::end_session_by_digest(conn, &d, &end_tokens)?,
-                    None => None,
-                };
-                store::sessions::insert_session(conn, &row2)?;
-                Ok(replaced)
+                store::write_transaction(conn, |c| {
+                    // A user disabled while their password was being checked
+                    // gets no session (attacker round 11, finding 9).
+                    if !store::users::active_held(c, &row2.user_id)? {
+                        return Ok(Err(AccountsError::InvalidCredentials));
+                    }
+                    let replaced = match &old_digest {
+                        Some(d) => store::oidc_logins::end_session_by_digest(c, d, &end_tokens)?,
+                        None => None,
+                    };
+                    store::sessions::insert_session(c, &row2)?;
+                    Ok(Ok(replaced))
+                })
             })
-            .await?;
+            .await??;
         self.sessions_ended(replaced);
         Ok(NewSession {
             token,

@@ -83,6 +83,20 @@ pub fn set_disabled(conn: &mut DbConnection, id: &str, at: Option<NaiveDateTime>
 }
 
 /// True when the user exists and is disabled.
+/// Within a write transaction: whether the user exists and is not
+/// disabled, with their row locked against `set_disabled` until the
+/// transaction ends (PostgreSQL `FOR SHARE`; SQLite's immediate transaction
+/// holds the write lock already): a session written here is either seen by
+/// a disable that commits later, or refused by one that committed before.
+pub fn active_held(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    let of_user = users::table.find(id).select(users::disabled_at);
+    let found: Option<Option<NaiveDateTime>> = match conn {
+        DbConnection::Postgresql(pg) => of_user.for_share().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => of_user.first(sqlite).optional()?,
+    };
+    Ok(matches!(found, Some(None)))
+}
+
 pub fn is_disabled(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
     let found: Option<Option<NaiveDateTime>> =
         users::table.find(id).select(users::disabled_at).first(conn).optional()?;

@@ -471,3 +471,27 @@ async fn a_key_written_for_a_member_removed_meanwhile_is_refused_or_revoked() {
     assert_eq!(refused.unwrap_err(), portcullis::store::api_keys::MakerEnded::CreatorLeft);
     let _ = owner;
 }
+
+/// A sign-in whose password check overlaps `portcullis user disable` gets
+/// no session (attacker round 11, finding 9: it got one, which came back
+/// to life with `user enable`).
+#[actix_web::test]
+async fn a_session_started_while_its_user_is_being_disabled_is_refused() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let (id, now) = (user.id.clone(), app.clock.now().naive_utc());
+    let (commit, writer) = held_open(&app, move |c| {
+        assert!(portcullis::store::users::set_disabled(c, &id, Some(now))?);
+        Ok(())
+    });
+    let state = app.state.clone();
+    let who = user.clone();
+    let starting = actix_web::rt::spawn(async move { state.accounts.start_session(who, None).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    assert!(
+        matches!(starting.await.unwrap(), Err(AccountsError::InvalidCredentials)),
+        "a session was started for a user disabled meanwhile"
+    );
+}

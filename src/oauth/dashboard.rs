@@ -37,7 +37,24 @@ impl OAuth {
         let jti = new_jti(self.now());
         let (refresh, mut row) = self.new_refresh_token(&client, Some(user_id), &client.scopes, None, &jti);
         row.organization_id = Some(organization_id.to_owned());
-        self.store.run(move |conn| store::grants::insert_refresh_token(conn, &row)).await?;
+        let uid = user_id.to_owned();
+        let written = self
+            .store
+            .run(move |conn| {
+                store::write_transaction(conn, |c| {
+                    // A user disabled while their password was being checked
+                    // gets no session (attacker round 11, finding 9).
+                    if !store::users::active_held(c, &uid)? {
+                        return Ok(false);
+                    }
+                    store::grants::insert_refresh_token(c, &row)?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if !written {
+            return Err(OAuthError::invalid_grant("Invalid email or password."));
+        }
         let issued = self.sign_access_token(&client, user_id, &client.scopes, jti, Some(organization_id))?;
         Ok(DashboardSession { access_token: issued.token, expires_in: issued.expires_in, refresh_token: refresh })
     }

@@ -495,3 +495,23 @@ async fn a_session_started_while_its_user_is_being_disabled_is_refused() {
         "a session was started for a user disabled meanwhile"
     );
 }
+
+/// The same for a dashboard session of /v1/auth/login.
+#[actix_web::test]
+async fn a_dashboard_session_started_while_its_user_is_being_disabled_is_refused() {
+    let app = TestApp::spawn().await;
+    let (user, org) = app.user().create().await;
+    let (id, now) = (user.id.clone(), app.clock.now().naive_utc());
+    let (commit, writer) = held_open(&app, move |c| {
+        assert!(portcullis::store::users::set_disabled(c, &id, Some(now))?);
+        Ok(())
+    });
+    let state = app.state.clone();
+    let (u, o) = (user.id.clone(), org.id.clone());
+    let starting = actix_web::rt::spawn(async move { state.oauth.start_dashboard_session(&u, &o).await });
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    let refused = starting.await.unwrap().err().expect("a dashboard session for a user disabled meanwhile");
+    assert_eq!(refused.description, "Invalid email or password.");
+}

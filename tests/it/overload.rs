@@ -78,16 +78,21 @@ async fn far_more_connections_than_workers_degrade_latency_not_the_process() {
     assert!(fds_during.max(fds_peak) < 4000, "{fds_during} descriptors under load");
 
     // The load goes: descriptors come back, and a request is quick again.
+    // The pool may have opened connections under the load and keep them
+    // (min_idle 0 opens on demand): up to pool_size (10 by default) of them,
+    // each a socket (PostgreSQL) or up to three files (SQLite). A leak of
+    // the 900 connections would be far beyond.
     drop(idle);
+    let kept = fds_before + 8 + 3 * 10;
     let deadline = Instant::now() + Duration::from_secs(10);
     let fds_after = loop {
         let (fds, _) = footprint(&server);
-        if fds <= fds_before + 8 || Instant::now() > deadline {
+        if fds <= kept || Instant::now() > deadline {
             break fds;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(fds_after <= fds_before + 8, "descriptors kept after the load: {fds_before} before, {fds_after} after");
+    assert!(fds_after <= kept, "descriptors kept after the load: {fds_before} before, {fds_after} after");
     let quick = Instant::now();
     assert_eq!(validate(addr.clone(), key.clone()).await, Ok(200));
     let quick = quick.elapsed();

@@ -266,12 +266,11 @@ impl ApiKeys {
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
         let (maker, at) = (new.made_by_key.clone(), now.naive_utc());
-        let row = self.store.run(move |conn| rows::insert_new_key(conn, &row, maker.as_deref(), at)).await?.map_err(
-            |why| match why {
-                rows::MakerEnded::CreatorLeft => KeyError::CreatorLeft,
-                _ => KeyError::MakerEnded,
-            },
-        )?;
+        let row = self
+            .store
+            .run(move |conn| rows::insert_new_key(conn, &row, maker.as_deref(), at))
+            .await?
+            .map_err(refused)?;
         Ok((from_row(row)?, plaintext))
     }
 

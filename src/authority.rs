@@ -397,6 +397,37 @@ async fn from_api_key(
     })
 }
 
+/// A person signed in to the pages (a session cookie), acting in one of
+/// their organizations: the same principal as their `/v1/auth/login`
+/// token (the dashboard client's scopes ∩ their current role), so a page
+/// and the API decide alike. `None` when they are no member of it (or are
+/// disabled, or the organization is gone).
+pub async fn for_page_session(
+    store: &Store,
+    user_id: &str,
+    organization_id: &str,
+) -> Result<Option<Principal>, StoreError> {
+    let Some(m) = member(store, organization_id, Some(user_id)).await? else { return Ok(None) };
+    if m.role.is_none() {
+        return Ok(None);
+    }
+    let granted = OAuth::dashboard_scopes();
+    Ok(Some(Principal {
+        kind: CredentialKind::DashboardSession,
+        credential_id: format!("user:{user_id}"),
+        organization_id: organization_id.to_owned(),
+        organization_name: m.organization_name,
+        user_id: Some(user_id.to_owned()),
+        user_email: None,
+        scopes: policy::effective(&granted, m.role),
+        role: m.role,
+        key: None,
+        expires_at: None,
+        client_id: None,
+        jti: None,
+    }))
+}
+
 const NOT_FOR_MANAGEMENT: &str = "The provided access token is invalid, expired, or not for the management API.";
 
 async fn from_access_token(

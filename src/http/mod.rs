@@ -76,6 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/static/app.css", web::get().to(app_css))
         .route("/", web::get().to(pages::dashboard::home))
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))
+        .route("/dashboard/orgs/{org}", web::get().to(pages::dashboard::overview))
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::clients::{Client, DASHBOARD_CLIENT_ID};
 use super::error::OAuthError;
 use super::grants::refresh_token;
+use super::scopes::ScopeSet;
 use super::service::{OAuth, TokenResponse, new_jti};
 use crate::store::{self, StoreError};
 use crate::tokens::opaque;
@@ -24,6 +25,11 @@ pub struct DashboardSession {
 impl OAuth {
     fn dashboard_client() -> Client {
         Client::dashboard(ACCESS_TTL_SECS)
+    }
+
+    /// What a dashboard session is given, before its role narrows it.
+    pub fn dashboard_scopes() -> ScopeSet {
+        Self::dashboard_client().scopes
     }
 
     /// Opens a session for `user_id`, acting for `organization_id` (a

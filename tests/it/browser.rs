@@ -179,7 +179,39 @@ pub(crate) async fn submit(b: &Client, form_action: &str) {
     click(b, Locator::Css(&format!("form[action='{form_action}'] button[type=submit]"))).await;
 }
 
-async fn wait_for_path(b: &Client, path: &str) -> String {
+/// The folder of the pages' screenshots, which `.ci/run` prints.
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+}
+
+/// Saves the page as `NAME.png` in [`screenshot_dir`].
+pub(crate) async fn screenshot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// The page at a phone's width (375 CSS pixels): nothing wider than the
+/// screen (no horizontal scrolling); saved as `NAME-375.png`, then the
+/// window is as wide as before.
+pub(crate) async fn assert_fits_a_phone(b: &Client, name: &str) {
+    let (_, _, width, height) = b.get_window_rect().await.unwrap();
+    b.set_window_size(375, 812).await.unwrap();
+    let inner: u64 = serde_json::from_value(b.execute("return window.innerWidth", vec![]).await.unwrap()).unwrap();
+    // Headless Chromium may keep a window wider than asked: the layout is
+    // judged at the width the page got, which must be a phone's.
+    assert!(inner <= 420, "the window did not narrow to a phone's width: {inner}px");
+    let wide = b
+        .execute("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap();
+    assert_eq!(wide, serde_json::json!(0), "{name} scrolls sideways at {inner}px; {}", whereabouts(b).await);
+    screenshot(b, &format!("{name}-375")).await;
+    b.set_window_size(width as u32, height as u32).await.unwrap();
+}
+
+pub(crate) async fn wait_for_path(b: &Client, path: &str) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         let url = b.current_url().await.unwrap();
@@ -330,10 +362,8 @@ async fn signup_dashboard_logout_login_in_chromium() {
         .await
         .unwrap();
     assert_eq!(radius, json!("8px"));
-    if let Ok(png) = b.screenshot().await {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let _ = std::fs::write(dir.join("dashboard.png"), png);
-    }
+    screenshot(&b, "dashboard").await;
+    assert_fits_a_phone(&b, "dashboard").await;
 
     // Sign out from the navigation bar.
     submit(&b, "/logout").await;
@@ -386,9 +416,8 @@ async fn consent_page_in_chromium_sends_the_code_back_to_the_app() {
     assert_eq!(text_of(&b, "redirect-to").await, callback);
     let scopes = wait_for(&b, Locator::Css("ul.scopes")).await.text().await.unwrap();
     assert!(scopes.contains("Read your data") && scopes.contains("Create and change your data"), "{scopes}");
-    if let Ok(png) = b.screenshot().await {
-        let _ = std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent.png"), png);
-    }
+    screenshot(&b, "consent").await;
+    assert_fits_a_phone(&b, "consent").await;
     approve.click().await.unwrap();
 
     let q = app_callback.landed(&b).await;

@@ -34,8 +34,8 @@ async fn signup_dashboard_logout_login() {
 
     let html = app.dashboard(&browser).await;
     assert!(html.contains(r#"<dd id="who">Ada@Example.com</dd>"#), "{html}");
-    assert!(html.contains(r#"<dd id="organization">Analytical Engines</dd>"#));
-    assert!(html.contains(r#"<dd id="role">OWNER</dd>"#));
+    assert!(html.contains(r#"<span id="organization">Analytical Engines</span>"#));
+    assert!(html.contains(r#"id="role">OWNER</span>"#));
 
     // Sign out with the form's token: the dashboard is gone.
     let token = csrf_token(&html);
@@ -292,14 +292,51 @@ async fn dashboard_lists_every_organization_and_role() {
 
     app.login(&app.client, &viewer.email, PASSWORD).await;
     let html = app.dashboard(&app.client).await;
-    assert!(html.contains(r#"<dd id="organization">Initech</dd>"#), "{html}");
-    assert!(html.contains(r#"<dd id="role">VIEWER</dd>"#), "{html}");
+    assert!(html.contains(r#"<span id="organization">Initech</span>"#), "{html}");
+    assert!(html.contains(r#"id="role">VIEWER</span>"#), "{html}");
 
     let dev = app.new_browser();
     app.login(&dev, "second@example.com", PASSWORD).await;
     let html = app.dashboard(&dev).await;
     assert!(
-        html.contains(r#"<dd id="organization">Globex</dd>"#) && html.contains(r#"<dd id="role">DEVELOPER</dd>"#),
+        html.contains(r#"<span id="organization">Globex</span>"#) && html.contains(r#"id="role">DEVELOPER</span>"#),
         "{html}"
     );
+}
+
+#[actix_web::test]
+async fn each_organization_has_its_pages_and_the_switcher_leads_between_them() {
+    let app = TestApp::spawn().await;
+    let (user, globex) = app.user().org("Globex").create().await;
+    let (_, initech) = app.user().org("Initech").create().await;
+    let (_, umbrella) = app.user().org("Umbrella").create().await;
+    app.state.accounts.add_member(&initech.id, &user.id, Role::Viewer).await.unwrap();
+    app.login(&app.client, &user.email, PASSWORD).await;
+
+    // The overview of each organization acts for it, with the role there.
+    let res = app.client.get(app.url(&format!("/dashboard/orgs/{}", initech.id))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"<span id="organization">Initech</span>"#), "{html}");
+    assert!(html.contains(r#"id="role">VIEWER</span>"#), "{html}");
+    // The switcher leads to the other one; a VIEWER sees no audit log tab.
+    assert!(html.contains(&format!(r#"href="/dashboard/orgs/{}""#, globex.id)), "{html}");
+    assert!(!html.contains("/audit\""), "{html}");
+    let html = app.client.get(app.url(&format!("/dashboard/orgs/{}", globex.id))).send().await.unwrap();
+    let html = html.text().await.unwrap();
+    assert!(html.contains(r#"<span id="organization">Globex</span>"#), "{html}");
+    assert!(
+        html.contains(&format!(r#"href="/dashboard/orgs/{}/audit""#, globex.id)),
+        "an OWNER sees the audit log: {html}"
+    );
+
+    // An organization one is not a member of, or none at all: 404, the same page.
+    for org in [umbrella.id.as_str(), "org_doesnotexist"] {
+        let res = app.client.get(app.url(&format!("/dashboard/orgs/{org}"))).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{org}");
+    }
+    // Signed out: to the sign-in page, which comes back here.
+    let res = app.new_browser().get(app.url(&format!("/dashboard/orgs/{}", globex.id))).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login?return_to=%2Fdashboard%2Forgs%2F"), "{}", location(&res));
 }

@@ -129,7 +129,7 @@ pub fn build_oauth(
     store: &Store,
     master_key: &MasterKey,
     clock: Arc<dyn Clock>,
-    changes: &Changes,
+    changes: &Arc<Changes>,
 ) -> anyhow::Result<OAuth> {
     let scopes = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
     let algorithm: SigningAlgorithm =

@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use super::error::OAuthError;
 use super::redirect;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::apikeys::MadeThrough;
 use crate::cache::Cache;
 use crate::changes::{Change, Changes};
 use crate::clock::Clock;
@@ -158,6 +159,8 @@ pub struct Client {
     pub tokens_valid_after: Option<DateTime<Utc>>,
     /// The API key it was registered through: it ends with that key.
     pub made_by_key: Option<String>,
+    /// The management app whose token registered it: it ends with that app.
+    pub made_by_app: Option<String>,
     /// From then on the app is unknown (`Clients::get`): its maker key's end.
     pub ends_at: Option<DateTime<Utc>>,
     /// Where RP-initiated logout may send the browser, matched exactly.
@@ -212,6 +215,7 @@ impl Client {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             tokens_valid_after: None,
             made_by_key: None,
+            made_by_app: None,
             ends_at: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
@@ -362,6 +366,9 @@ pub struct Clients {
     /// `oauth.refresh_token_absolute_ttl_secs`: a refresh-token family ends
     /// then, so no app's idle lifetime may be longer.
     refresh_token_absolute_ttl_secs: i64,
+    /// The change log, read back after a change that ends keys (what a
+    /// management app made), so this instance's key cache knows at once.
+    changes: Option<Arc<Changes>>,
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -414,6 +421,7 @@ fn from_rows(
         created_at: utc(row.created_at),
         tokens_valid_after: row.tokens_valid_after.map(utc),
         made_by_key: row.made_by_key,
+        made_by_app: row.made_by_app,
         ends_at: row.ends_at.map(utc),
         secrets: secrets
             .into_iter()
@@ -689,6 +697,7 @@ impl Clients {
             cache: Some(Arc::new(Cache::new(10_000, std::time::Duration::from_secs(300)))),
             public_targets_only: true,
             refresh_token_absolute_ttl_secs: crate::config::OAuthConfig::default().refresh_token_absolute_ttl_secs,
+            changes: None,
         }
     }
 
@@ -705,7 +714,8 @@ impl Clients {
 
     /// The cache as configured (none when `strict`), emptied of a client
     /// whenever the change log names it.
-    pub fn with_cache(mut self, config: &CacheConfig, changes: &Changes) -> Self {
+    pub fn with_cache(mut self, config: &CacheConfig, changes: &Arc<Changes>) -> Self {
+        self.changes = Some(changes.clone());
         if config.strict {
             self.cache = None;
             return self;
@@ -724,19 +734,26 @@ impl Clients {
         self
     }
 
+    async fn caught_up(&self) {
+        if let Some(changes) = &self.changes {
+            changes.catch_up_now().await;
+        }
+    }
+
     /// Registers a client; a confidential one gets a secret, returned here
     /// once and stored only as its digest.
     pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), ClientError> {
-        self.create_made_by(new, None).await
+        self.create_made_by(new, MadeThrough::default()).await
     }
 
-    /// Registers a client through the API key `made_by_key` (when given): it
-    /// ends with that key (deleted when it is revoked, unknown from its
-    /// expiry), and is written only while the key is live.
+    /// Registers a client through an API key or with a management app's
+    /// token (`made_by`, when given): it ends with that key (deleted when it
+    /// is revoked, unknown from its expiry) or app (deleted with it), and is
+    /// written only while that lives.
     pub async fn create_made_by(
         &self,
         new: NewClient,
-        made_by_key: Option<String>,
+        made_by: MadeThrough,
     ) -> Result<(Client, Option<String>), ClientError> {
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -801,8 +818,9 @@ impl Clients {
             sector_identifier: oidc.sector_identifier,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
             tokens_valid_after: None,
-            made_by_key,
+            made_by_key: made_by.key,
             ends_at: None,
+            made_by_app: made_by.app,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -991,8 +1009,13 @@ impl Clients {
             },
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid))).await?;
+        // Turned off, management ends what the app's tokens made.
+        let ended = (current.management && !management).then_some(now);
+        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid), ended)).await?;
         self.forget(client_id);
+        if ended.is_some() {
+            self.caught_up().await;
+        }
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         Ok((*client).clone())
     }
@@ -1001,9 +1024,11 @@ impl Clients {
     /// access tokens stop at the next introspection (the client is gone).
     pub async fn delete(&self, client_id: &str) -> Result<(), ClientError> {
         let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
-        let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid))).await?;
+        let (pk, cid, now) = (current.pk.clone(), client_id.to_owned(), self.clock.now().naive_utc());
+        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid), now)).await?;
         self.forget(client_id);
+        // The keys its token made were revoked with it.
+        self.caught_up().await;
         Ok(())
     }
 
@@ -1097,6 +1122,7 @@ mod tests {
             created_at: Utc::now(),
             tokens_valid_after: None,
             made_by_key: None,
+            made_by_app: None,
             ends_at: None,
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,

@@ -45,6 +45,7 @@ pub fn app_json(c: &Client) -> Value {
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
         "made_by_key": c.made_by_key,
+        "made_by_app": c.made_by_app,
         "ends_at": time(c.ends_at),
     })
 }
@@ -346,7 +347,7 @@ pub async fn create(
                         .unwrap_or(SigningAlgorithm::RS256),
                 },
             },
-            p.key.as_ref().map(|k| k.id.clone()),
+            p.made_through(),
         )
         .await?;
     audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;

@@ -178,9 +178,10 @@ impl From<KeyError> for ApiError {
         match e {
             KeyError::Validation(m) => Self::validation(m),
             KeyError::NotFound => Self::not_found("API key"),
-            KeyError::MakerEnded => {
-                Self::new(Code::RevokedApiKey, "The API key making this key was revoked or has expired.")
-            }
+            KeyError::MakerEnded => Self::new(
+                Code::RevokedApiKey,
+                "The API key or management app making this key was revoked, deleted or has expired.",
+            ),
             KeyError::CreatorLeft => Self::new(
                 Code::InsufficientScope,
                 "The member this credential acts for is no longer in the organization.",
@@ -195,9 +196,10 @@ impl From<ClientError> for ApiError {
         match e {
             ClientError::Validation(m) => Self::validation(m),
             ClientError::NotFound(_) => Self::not_found("app"),
-            ClientError::MakerEnded => {
-                Self::new(Code::RevokedApiKey, "The API key registering this app was revoked or has expired.")
-            }
+            ClientError::MakerEnded => Self::new(
+                Code::RevokedApiKey,
+                "The API key or management app registering this app was revoked, deleted or has expired.",
+            ),
             ClientError::Store(s) => s.into(),
         }
     }

@@ -402,6 +402,19 @@ pub fn cut_tokens_of_apps_by(conn: &mut DbConnection, user_id: &str, now: NaiveD
         .execute(conn)?)
 }
 
+/// The app no longer ends with the key or machine that registered it (a
+/// person took it over with a new secret).
+pub fn adopt_client(conn: &mut DbConnection, pk: &str) -> Result<(), StoreError> {
+    diesel::update(oauth_clients::table.find(pk))
+        .set((
+            oauth_clients::made_by_key.eq(None::<String>),
+            oauth_clients::made_by_app.eq(None::<String>),
+            oauth_clients::ends_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Adds a new secret; the current ones stay valid until `old_valid_until`
 /// (deleted at once when that is `None`), and long-expired ones go.
 pub fn rotate_secret(

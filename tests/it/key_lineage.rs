@@ -629,3 +629,41 @@ async fn a_key_a_machine_makes_while_the_machine_is_being_deleted_is_refused() {
     assert_eq!(list["data"], json!([]), "{list}");
     let _ = org;
 }
+
+#[actix_web::test]
+async fn an_app_a_person_took_over_with_a_new_secret_no_longer_ends_with_the_key_that_made_it() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (devs_key_id, devs_key) = app.secret_key(&org.id, &dev.id, &["read", "write"]).await;
+    let dashboard = app.signed_in(&owner).await;
+    let (adopted, old_secret, _) = app_through(&app, &devs_key).await;
+    let (edited, edited_secret, _) = app_through(&app, &devs_key).await;
+    let (rotated_by_key, _, _) = app_through(&app, &devs_key).await;
+
+    // An edit alone keeps the tie: whoever holds the app's secret may hold the key.
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{edited}"), &dashboard, Some(json!({"name": "renamed"}))).await;
+    assert_eq!((s, &b["data"]["made_by_key"]), (200, &json!(devs_key_id)), "{b}");
+    // A rotation through a key takes the app over with the same tie.
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{rotated_by_key}/rotate-secret"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    let rotated_secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    // A person's rotation without grace: the app is theirs, and its old secret is dead.
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{adopted}/rotate-secret"), &dashboard, None).await;
+    assert_eq!(s, 200, "{b}");
+    let new_secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let (_, b) = call(&app, "GET", &format!("/v1/apps/{adopted}"), &dashboard, None).await;
+    assert_eq!(
+        (&b["data"]["created_by"], &b["data"]["made_by_key"], &b["data"]["ends_at"]),
+        (&json!(owner.id), &Value::Null, &Value::Null),
+        "{b}"
+    );
+    assert_eq!(token_status(&app, &adopted, &old_secret).await, 401);
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{devs_key_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(token_status(&app, &adopted, &new_secret).await, 200, "the adopted app lives on");
+    assert_eq!(token_status(&app, &edited, &edited_secret).await, 401, "the edited app went with the key");
+    assert_eq!(token_status(&app, &rotated_by_key, &rotated_secret).await, 401, "so did the one rotated by a key");
+}

@@ -173,6 +173,10 @@ pub struct Client {
     /// `id_token_signed_response_alg`: RS256 unless the client asked otherwise.
     pub id_token_alg: SigningAlgorithm,
     secrets: Vec<SecretDigest>,
+    /// Registered through a key whose creator is disabled: the key acts as
+    /// if unknown while that lasts, and so does the app at the token
+    /// endpoint (attacker round 11, finding 8).
+    maker_disabled: bool,
 }
 
 /// The client_id of portcullis's own dashboard sessions (/v1/auth/login).
@@ -223,6 +227,7 @@ impl Client {
             sector_identifier: None,
             id_token_alg: SigningAlgorithm::RS256,
             secrets: Vec::new(),
+            maker_disabled: false,
         }
     }
 
@@ -427,6 +432,7 @@ fn from_rows(
             .into_iter()
             .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
             .collect(),
+        maker_disabled: false,
     })
 }
 
@@ -725,6 +731,9 @@ impl Clients {
         changes.subscribe(Arc::new(move |change| match change {
             Change::Everything => c.clear(),
             Change::Item { topic: TOPIC, item } => c.forget(item),
+            // A user disabled or enabled: the apps made through keys (whose
+            // creator it may be) are read again.
+            Change::Item { topic: "user", .. } => c.forget_where(|client: &Client| client.made_by_key.is_some()),
             Change::Item { topic: "organization", item } => {
                 c.forget_where(|client: &Client| client.organization_id == item)
             }
@@ -1082,9 +1091,19 @@ impl Clients {
         }
         let since = self.cache.as_ref().map(|c| c.generation());
         let id = client_id.to_owned();
-        let found = self.store.run(move |conn| rows::find_client(conn, &id)).await?;
-        let Some((row, org, secrets)) = found else { return Ok(None) };
-        let client = Arc::new(from_rows(row, org, secrets)?);
+        let found = self
+            .store
+            .run(move |conn| {
+                let Some(found) = rows::find_client(conn, &id)? else { return Ok(None) };
+                let maker_disabled = match &found.0.made_by_key {
+                    Some(key) => store::api_keys::creator_disabled(conn, key)?,
+                    None => false,
+                };
+                Ok(Some((found, maker_disabled)))
+            })
+            .await?;
+        let Some(((row, org, secrets), maker_disabled)) = found else { return Ok(None) };
+        let client = Arc::new(Client { maker_disabled, ..from_rows(row, org, secrets)? });
         if let (Some(cache), Some(since)) = (&self.cache, since) {
             cache.insert(since, client_id.to_owned(), client.clone());
         }
@@ -1106,7 +1125,7 @@ impl Clients {
     /// endpoint (RFC 6749 §2.3). Failures are `invalid_client`.
     pub async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
         let unknown = || OAuthError::invalid_client("Client authentication failed.");
-        let client = self.get(credentials.client_id()).await?.ok_or_else(unknown)?;
+        let client = self.get(credentials.client_id()).await?.filter(|c| !c.maker_disabled).ok_or_else(unknown)?;
         let now = self.clock.now();
         match (credentials, client.client_type) {
             (
@@ -1154,6 +1173,7 @@ mod tests {
             sector_identifier: None,
             id_token_alg: SigningAlgorithm::RS256,
             secrets,
+            maker_disabled: false,
         }
     }
 

@@ -61,6 +61,17 @@ pub fn find_for_verification(conn: &mut DbConnection, digest: &str) -> Result<Op
         .optional()?)
 }
 
+/// True when key `id`'s creator is disabled (the key acts as if unknown).
+pub fn creator_disabled(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    let found: i64 = api_keys::table
+        .inner_join(users::table.on(users::id.nullable().eq(api_keys::created_by)))
+        .filter(api_keys::id.eq(id))
+        .filter(users::disabled_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
 pub fn find_key(conn: &mut DbConnection, organization_id: &str, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     Ok(api_keys::table
         .filter(api_keys::organization_id.eq(organization_id))

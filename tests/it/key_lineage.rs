@@ -667,3 +667,26 @@ async fn an_app_a_person_took_over_with_a_new_secret_no_longer_ends_with_the_key
     assert_eq!(token_status(&app, &edited, &edited_secret).await, 401, "the edited app went with the key");
     assert_eq!(token_status(&app, &rotated_by_key, &rotated_secret).await, 401, "so did the one rotated by a key");
 }
+
+#[actix_web::test]
+async fn an_app_registered_through_a_disabled_users_key_gets_no_token_until_they_are_enabled() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (_, devs_key) = app.secret_key(&org.id, &dev.id, &["read", "write"]).await;
+    let (_, owners_key) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (through_dev, devs_secret, _) = app_through(&app, &devs_key).await;
+    let (through_owner, owners_secret, _) = app_through(&app, &owners_key).await;
+    // Read once, so the apps are in the cache when the user is disabled.
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 200);
+    assert_eq!(token_status(&app, &through_owner, &owners_secret).await, 200);
+
+    assert!(app.state.accounts.disable_user(&dev.id).await.unwrap());
+    assert_eq!(validated(&app, &devs_key).await, refused("INVALID_API_KEY"));
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 401, "as its key, the app acts for no one");
+    assert_eq!(token_status(&app, &through_owner, &owners_secret).await, 200, "another member's app works");
+
+    assert!(app.state.accounts.enable_user(&dev.id).await.unwrap());
+    assert_eq!(validated(&app, &devs_key).await, LIVE);
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 200, "enabled, the key and its app work again");
+}

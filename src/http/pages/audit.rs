@@ -18,7 +18,10 @@ const PAGE_SIZE: i64 = 25;
 
 pub struct EventRow {
     pub id: String,
-    pub when: String,
+    pub datetime: String,
+    pub day: String,
+    /// `HH:MM:SS UTC`.
+    pub time: String,
     pub action: String,
     pub actor: String,
     pub target: String,
@@ -127,7 +130,9 @@ pub async fn list(
         .into_iter()
         .take(PAGE_SIZE as usize)
         .map(|e| EventRow {
-            when: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            datetime: e.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            day: e.created_at.format("%Y-%m-%d").to_string(),
+            time: e.created_at.format("%H:%M:%S UTC").to_string(),
             actor: name(&e.actor),
             target: e.target.unwrap_or_default(),
             details: readable(e.details),

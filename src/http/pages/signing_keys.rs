@@ -36,13 +36,14 @@ struct SigningKeysPage {
     keys: Vec<KeyRow>,
 }
 
-/// "3 days", "5 hours", "12 minutes": how long ago, roughly.
+/// "3 days", "5 hours", "12 minutes", "just now": how long ago, roughly.
 fn age(since: chrono::Duration) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     match (since.num_days(), since.num_hours(), since.num_minutes()) {
         (d, _, _) if d > 0 => plural(d, "day"),
         (_, h, _) if h > 0 => plural(h, "hour"),
-        (_, _, m) => plural(m.max(0), "minute"),
+        (_, _, m) if m > 0 => plural(m, "minute"),
+        _ => "just now".into(),
     }
 }
 

@@ -175,7 +175,10 @@ async fn an_invitation_shows_its_link_which_the_invited_person_accepts() {
     let start = html.find(marker).unwrap_or_else(|| panic!("no link: {html}")) + marker.len();
     let link = html[start..start + html[start..].find('"').unwrap()].to_owned();
     assert!(link.starts_with(&app.url("/invitations/")), "{link}");
-    assert!(html.contains(&format!(r#"<td data-label="Email" class="email">{}</td>"#, invitee.email)), "pending: {html}");
+    assert!(
+        html.contains(&format!(r#"<td data-label="Email" class="email">{}</td>"#, invitee.email)),
+        "pending: {html}"
+    );
     let invited = audit_events_eventually(&app, &org.id, "member.invited").await;
     assert_eq!(invited[0].details["role"], "DEVELOPER");
 

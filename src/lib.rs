@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod outbound;
+pub mod people;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -405,6 +405,11 @@ impl Accounts {
     pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
         use crate::metrics::SignIn;
         let result = self.check_password(email, password, client_ip).await;
+        // The one place a sign-in succeeds, for the pages and /v1/auth/login
+        // alike: each of the user's organizations hears of it.
+        if let Ok(user) = &result {
+            self.audit_everywhere(&user.id, client_ip, "user.signed_in", serde_json::json!({})).await;
+        }
         self.sign_ins.count(match &result {
             Ok(_) => SignIn::Success,
             Err(AccountsError::Throttled { .. }) => SignIn::Throttled,
@@ -517,21 +522,18 @@ impl Accounts {
     /// A failed sign-in of a known account, in the log of each of its
     /// organizations.
     async fn audit_failed_login(&self, user_id: &str, client_ip: &str, reason: &str) {
+        self.audit_everywhere(user_id, client_ip, "login.failed", serde_json::json!({ "reason": reason })).await;
+    }
+
+    /// Records `action` of the user (the actor and the target) in each
+    /// organization they are a member of.
+    async fn audit_everywhere(&self, user_id: &str, client_ip: &str, action: &str, details: serde_json::Value) {
         let origin =
             crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(client_ip.to_owned()) };
         if let Ok(memberships) = self.memberships(user_id).await {
             for m in memberships {
-                let details = serde_json::json!({ "reason": reason });
-                crate::audit::record(
-                    &self.store,
-                    self.clock.now(),
-                    &m.organization.id,
-                    "login.failed",
-                    &origin,
-                    Some(user_id),
-                    details,
-                )
-                .await;
+                let (now, org) = (self.clock.now(), &m.organization.id);
+                crate::audit::record(&self.store, now, org, action, &origin, Some(user_id), details.clone()).await;
             }
         }
     }

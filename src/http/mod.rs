@@ -77,6 +77,21 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/", web::get().to(pages::dashboard::home))
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))
         .route("/dashboard/orgs/{org}", web::get().to(pages::dashboard::overview))
+        .route("/dashboard/orgs/{org}/members", web::get().to(pages::people::list))
+        .route("/dashboard/orgs/{org}/members/{id}/role", web::post().to(pages::people::change_role))
+        .service(
+            web::resource("/dashboard/orgs/{org}/members/{id}/remove")
+                .get(pages::people::confirm_remove)
+                .post(pages::people::remove),
+        )
+        .route("/dashboard/orgs/{org}/invitations", web::post().to(pages::people::invite))
+        .service(
+            web::resource("/dashboard/orgs/{org}/invitations/{id}/revoke")
+                .get(pages::people::confirm_revoke)
+                .post(pages::people::revoke),
+        )
+        .route("/dashboard/orgs/{org}/audit", web::get().to(pages::audit::list))
+        .route("/dashboard/orgs/{org}/signing-keys", web::get().to(pages::signing_keys::list))
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

@@ -235,6 +235,18 @@ impl From<OAuthError> for ApiError {
     }
 }
 
+impl From<crate::people::PeopleError> for ApiError {
+    fn from(e: crate::people::PeopleError) -> Self {
+        use crate::people::PeopleError;
+        match e {
+            PeopleError::MissingScope(broad) => Self::insufficient_scope(broad),
+            PeopleError::Denied(d) => d.into(),
+            PeopleError::NotFound(what) => Self::not_found(what),
+            PeopleError::Accounts(e) => e.into(),
+        }
+    }
+}
+
 impl From<Denied> for ApiError {
     fn from(d: Denied) -> Self {
         match d {

@@ -1,11 +1,14 @@
 //! Server-rendered pages (askama). Usable without JavaScript.
 
 pub mod account;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 pub mod invitations;
 pub mod org;
+pub mod people;
 pub mod reset;
+pub mod signing_keys;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;

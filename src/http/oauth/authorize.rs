@@ -194,7 +194,14 @@ pub async fn decide(
             match authorize::next_step(&state.oauth, &request, Some(&who), true).await {
                 Ok(Decision::Refuse(e)) => redirect_error(&state, &request, e),
                 Ok(Decision::Login) => see_other(&authorize::login_path(&state.oauth, &request)).finish(),
-                Ok(_) => match authorize::approve(&state.oauth, &who, &request).await {
+                Ok(_) => match authorize::approve_on_consent_page(
+                    &state.oauth,
+                    &who,
+                    &request,
+                    &crate::http::pages::user_origin(&req, &state, &who.user_id),
+                )
+                .await
+                {
                     Ok(url) => see_other(&url).finish(),
                     Err(e) => redirect_error(&state, &request, e),
                 },

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod authorized_apps;
 pub mod dashboard;
 pub mod invitations;
 pub mod org;
@@ -33,4 +34,14 @@ pub fn see_other(location: &str) -> HttpResponseBuilder {
     let mut res = HttpResponse::SeeOther();
     res.insert_header((header::LOCATION, location.to_owned()));
     res
+}
+
+/// A time as the pages show it: to the minute, in UTC.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The audit origin of a change a signed-in person makes on a page.
+pub fn user_origin(req: &actix_web::HttpRequest, state: &super::AppState, user_id: &str) -> crate::audit::Origin {
+    crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(super::client_ip(req, state)) }
 }

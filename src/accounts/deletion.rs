@@ -29,11 +29,7 @@ enum OwnerCheck {
     Blocks,
 }
 
-fn check_owner(
-    conn: &mut store::DbConnection,
-    organization_id: &str,
-    role: Role,
-) -> Result<OwnerCheck, StoreError> {
+fn check_owner(conn: &mut store::DbConnection, organization_id: &str, role: Role) -> Result<OwnerCheck, StoreError> {
     if role != Role::Owner || store::orgs::count_owners(conn, organization_id)? > 1 {
         return Ok(OwnerCheck::Stays);
     }
@@ -105,8 +101,16 @@ impl Accounts {
             for m in left {
                 let details = serde_json::json!({ "role": m.role.as_str() });
                 let org = &m.organization.id;
-                crate::audit::record(&self.store, self.clock.now(), org, "user.deleted", origin, Some(&user_id), details)
-                    .await;
+                crate::audit::record(
+                    &self.store,
+                    self.clock.now(),
+                    org,
+                    "user.deleted",
+                    origin,
+                    Some(&user_id),
+                    details,
+                )
+                .await;
             }
         }
         Ok(outcome)

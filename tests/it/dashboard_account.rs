@@ -124,7 +124,10 @@ async fn account_page_shows_the_email_and_organizations_and_links_back() {
     let (s, html) = page(&browser, &app, "/account").await;
     assert_eq!(s, 200);
     assert!(html.contains(&format!(r#"<dd id="account-email">{}</dd>"#, user.email)), "{html}");
-    assert!(html.contains(&format!(r#"<a href="/dashboard/orgs/{}">{}</a> <span class="badge">ADMIN</span>"#, org.id, org.name)));
+    assert!(html.contains(&format!(
+        r#"<a href="/dashboard/orgs/{}">{}</a> <span class="badge">ADMIN</span>"#,
+        org.id, org.name
+    )));
     for link in [r#"href="/dashboard""#, r#"href="/account/password""#, r#"href="/account/apps""#] {
         assert!(html.contains(link), "{link}: {html}");
     }
@@ -220,13 +223,8 @@ async fn deleting_the_account_is_refused_to_the_last_owner_of_a_team_and_otherwi
 
     // The last OWNER of an organization with another member: refused, and told which.
     let csrf = form_token(&owner_browser, &app.url("/account")).await;
-    let (s, _, html) = send(
-        &owner_browser,
-        &app,
-        "/account/delete",
-        &[("csrf_token", &csrf), ("current_password", PASSWORD)],
-    )
-    .await;
+    let (s, _, html) =
+        send(&owner_browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", PASSWORD)]).await;
     assert_eq!(s, 400);
     assert!(html.contains(&format!("You are the last OWNER of “{}”", org.name)), "{html}");
     assert!(html.contains(r#"id="delete-refused""#) && html.contains("<details class=\"confirm\" open>"), "{html}");
@@ -246,13 +244,16 @@ async fn deleting_the_account_is_refused_to_the_last_owner_of_a_team_and_otherwi
 
     let csrf = form_token(&browser, &app.url("/account")).await;
     // Without the form's token, without a password, with a wrong one: nothing happens.
-    let (s, _, _) = send(&browser, &app, "/account/delete", &[("csrf_token", ""), ("current_password", PASSWORD)]).await;
+    let (s, _, _) =
+        send(&browser, &app, "/account/delete", &[("csrf_token", ""), ("current_password", PASSWORD)]).await;
     assert_eq!(s, 403);
-    let (s, _, html) = send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", "")]).await;
+    let (s, _, html) =
+        send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", "")]).await;
     assert_eq!(s, 400);
     assert!(html.contains("Enter your current password to delete your account."), "{html}");
     let (s, _, html) =
-        send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", "not my password")]).await;
+        send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", "not my password")])
+            .await;
     assert_eq!(s, 400);
     assert!(
         html.contains(r#"<p class="error field-error" id="delete_password-error" role="alert">The current password is not correct.</p>"#),
@@ -281,13 +282,8 @@ async fn deleting_the_account_is_refused_to_the_last_owner_of_a_team_and_otherwi
     // Now alone in it, the owner may go, and the organization (holding
     // nothing else) with them.
     let csrf = form_token(&owner_browser, &app.url("/account")).await;
-    let (s, to, _) = send(
-        &owner_browser,
-        &app,
-        "/account/delete",
-        &[("csrf_token", &csrf), ("current_password", PASSWORD)],
-    )
-    .await;
+    let (s, to, _) =
+        send(&owner_browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", PASSWORD)]).await;
     assert_eq!((s, to.as_str()), (303, "/login?notice=account-deleted"));
     assert_eq!(app.login(&app.new_browser(), &owner.email, PASSWORD).await.status(), 400);
     assert!(
@@ -318,14 +314,14 @@ async fn revoking_an_authorized_app_in_chromium_ends_its_refresh_token() {
     let app = TestApp::spawn().await;
     let app_callback = AppCallback::start();
     let callback = app_callback.url.clone();
+    let (maker, maker_org) = app.user().org("Northwind Apps").create().await;
     let reg = app
-        .oauth_client()
-        .await
+        .client_in(&maker_org.id, &maker.id)
         .redirect_uris(&[&callback])
         .scopes(&["openid", "read", "write", "offline_access"])
         .create()
         .await;
-    let (user, _) = app.user().create().await;
+    let (user, _) = app.user().email("ada@example.com").org("Lovelace Analytics").create().await;
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let (url, _) = app
         .oauth2_client(&reg)

@@ -163,7 +163,8 @@ pub async fn delete_account(
     verify_form_token(&req, &state.config, Some(&session), &form.csrf_token)?;
     let refused = |error: Option<String>, refused: Option<String>| async {
         let memberships = state.accounts.memberships(&session.user.id).await?;
-        let page = AccountPage { delete_error: error, delete_refused: refused, ..AccountPage::new(&session, memberships) };
+        let page =
+            AccountPage { delete_error: error, delete_refused: refused, ..AccountPage::new(&session, memberships) };
         render(StatusCode::BAD_REQUEST, &page, None)
     };
     if form.current_password.is_empty() {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{render, see_other, user_origin, when};
+use super::{ScopeLine, homepage_host, render, scope_lines, see_other, shown_logo, user_origin, when};
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{SignedIn, urlencode, verify_form_token};
@@ -15,11 +15,6 @@ use crate::oauth::authorized_apps::AuthorizedApp;
 
 /// Apps a page shows; "Show more" brings the next ones.
 const PER_PAGE: i64 = 50;
-
-struct ScopeLine {
-    name: String,
-    description: String,
-}
 
 struct AppView {
     client_id: String,
@@ -60,22 +55,15 @@ pub struct RevokeForm {
 }
 
 fn view(state: &AppState, a: AuthorizedApp) -> AppView {
-    let homepage_host =
-        a.homepage_url.as_deref().and_then(|u| url::Url::parse(u).ok()).and_then(|u| u.host_str().map(str::to_owned));
     AppView {
-        scopes: a
-            .scopes
-            .iter()
-            .map(|s| ScopeLine { name: s.clone(), description: state.oauth.scopes.describe(s).unwrap_or(s).to_owned() })
-            .collect(),
+        scopes: scope_lines(state, &a.scopes),
+        homepage_host: homepage_host(a.homepage_url.as_deref()),
+        logo_url: shown_logo(a.logo_url.as_deref()),
         client_id: a.client_id,
         initial: a.name.chars().next().map(|c| c.to_uppercase().to_string()).unwrap_or_default(),
         name: a.name,
         organization: a.organization_name,
-        homepage_host,
         homepage_url: a.homepage_url,
-        // As on the consent page: an image from anywhere but https is not shown.
-        logo_url: a.logo_url.filter(|u| u.starts_with("https://")),
         granted_at: when(a.granted_at),
         last_used: a.last_used_at.map(when),
     }

@@ -40,6 +40,27 @@ fn check_owner(conn: &mut store::DbConnection, organization_id: &str, role: Role
 }
 
 impl Accounts {
+    /// The organizations that keep the user from deleting their account
+    /// now: those of which they are the last OWNER, with other members or
+    /// data (what `delete_account` would refuse for).
+    pub async fn organizations_keeping_account(&self, user_id: &str) -> Result<Vec<Organization>, AccountsError> {
+        let uid = user_id.to_owned();
+        let found = self
+            .store
+            .run(move |conn| {
+                let mut keeping = Vec::new();
+                for (m, org) in store::orgs::memberships_of_user(conn, &uid)? {
+                    let m = membership(m, org)?;
+                    if let OwnerCheck::Blocks = check_owner(conn, &m.organization.id, m.role)? {
+                        keeping.push(m.organization);
+                    }
+                }
+                Ok(keeping)
+            })
+            .await?;
+        Ok(found)
+    }
+
     /// Deletes the account of the signed-in user after checking
     /// `password` (throttled like a sign-in): in one transaction, every
     /// session (this one too) and token of theirs ends, they leave each

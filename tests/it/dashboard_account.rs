@@ -221,8 +221,17 @@ async fn deleting_the_account_is_refused_to_the_last_owner_of_a_team_and_otherwi
     let owner_browser = app.new_browser();
     assert_eq!(app.login(&owner_browser, &owner.email, PASSWORD).await.status(), 303);
 
-    // The last OWNER of an organization with another member: refused, and told which.
-    let csrf = form_token(&owner_browser, &app.url("/account")).await;
+    // The last OWNER of an organization with another member: told before
+    // trying, refused when trying, and told which.
+    let (_, html) = page(&owner_browser, &app, "/account").await;
+    assert!(
+        html.contains(&format!(
+            r#"<p class="error" id="delete-blocked">You are the last OWNER of “{}”, which has other members or data."#,
+            org.name
+        )),
+        "{html}"
+    );
+    let csrf = csrf_token(&html);
     let (s, _, html) =
         send(&owner_browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", PASSWORD)]).await;
     assert_eq!(s, 400);
@@ -264,6 +273,8 @@ async fn deleting_the_account_is_refused_to_the_last_owner_of_a_team_and_otherwi
     let (s, to, _) =
         send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", PASSWORD)]).await;
     assert_eq!((s, to.as_str()), (303, "/login?notice=account-deleted"));
+    let (_, html) = page(&owner_browser, &app, "/account").await;
+    assert!(!html.contains("delete-blocked"), "alone in the organization now, the owner may go: {html}");
     let (_, html) = page(&browser, &app, &to).await;
     assert!(html.contains("Your account was deleted."), "{html}");
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{render, see_other, user_origin, when};
 use crate::accounts::deletion::AccountDeletion;
 use crate::accounts::passwords::check_new_password;
-use crate::accounts::{AccountsError, CurrentSession, Membership, WRONG_CURRENT_PASSWORD};
+use crate::accounts::{AccountsError, CurrentSession, Membership, Organization, WRONG_CURRENT_PASSWORD};
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{SignedIn, expired_session_cookie, verify_form_token};
@@ -99,10 +99,13 @@ struct AccountPage {
     /// refusal that no password changes (the last OWNER of an organization).
     delete_error: Option<String>,
     delete_refused: Option<String>,
+    /// The organizations of which the person is the last OWNER, with other
+    /// members or data: told before they try.
+    keeping: Vec<String>,
 }
 
 impl AccountPage {
-    fn new(session: &CurrentSession, memberships: Vec<Membership>) -> Self {
+    fn new(session: &CurrentSession, memberships: Vec<Membership>, keeping: Vec<Organization>) -> Self {
         Self {
             csrf_token: session.csrf_token.clone(),
             email: session.user.email.clone(),
@@ -117,13 +120,21 @@ impl AccountPage {
                 .collect(),
             delete_error: None,
             delete_refused: None,
+            keeping: keeping.into_iter().map(|o| o.name).collect(),
         }
     }
 }
 
+impl AccountPage {
+    async fn load(state: &AppState, session: &CurrentSession) -> Result<Self, PageError> {
+        let memberships = state.accounts.memberships(&session.user.id).await?;
+        let keeping = state.accounts.organizations_keeping_account(&session.user.id).await?;
+        Ok(Self::new(session, memberships, keeping))
+    }
+}
+
 pub async fn account_page(state: web::Data<AppState>, SignedIn(session): SignedIn) -> Result<HttpResponse, PageError> {
-    let memberships = state.accounts.memberships(&session.user.id).await?;
-    render(StatusCode::OK, &AccountPage::new(&session, memberships), None)
+    render(StatusCode::OK, &AccountPage::load(&state, &session).await?, None)
 }
 
 #[derive(Deserialize)]
@@ -162,9 +173,8 @@ pub async fn delete_account(
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, Some(&session), &form.csrf_token)?;
     let refused = |error: Option<String>, refused: Option<String>| async {
-        let memberships = state.accounts.memberships(&session.user.id).await?;
         let page =
-            AccountPage { delete_error: error, delete_refused: refused, ..AccountPage::new(&session, memberships) };
+            AccountPage { delete_error: error, delete_refused: refused, ..AccountPage::load(&state, &session).await? };
         render(StatusCode::BAD_REQUEST, &page, None)
     };
     if form.current_password.is_empty() {

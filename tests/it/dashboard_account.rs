@@ -359,6 +359,11 @@ async fn revoking_an_authorized_app_in_chromium_ends_its_refresh_token() {
     assert_eq!(text_of(&b, "account-email").await, user.email);
     screenshot(&b, "account").await;
     assert_fits_a_phone(&b, "account").await;
+    // The delete confirmation, opened (nothing is sent).
+    click(&b, Locator::Css("details.confirm > summary")).await;
+    b.execute("document.getElementById('delete-title').scrollIntoView()", vec![]).await.unwrap();
+    wait_for(&b, Locator::Id("delete_password")).await;
+    screenshot(&b, "account-delete").await;
     click(&b, Locator::Css("a[href='/account/apps'].button")).await;
     wait_for_path(&b, "/account/apps").await;
     let name_id = format!("app-{}-name", reg.client.client_id);

@@ -24,6 +24,7 @@ mod config_check;
 mod config_example;
 mod crash;
 mod dashboard_people;
+mod dashboard_account;
 mod every_instance;
 mod health;
 mod invitations;

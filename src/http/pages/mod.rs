@@ -4,6 +4,7 @@ pub mod account;
 pub mod auth;
 pub mod dashboard;
 pub mod invitations;
+pub mod keys;
 pub mod org;
 pub mod reset;
 

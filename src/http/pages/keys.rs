@@ -58,9 +58,10 @@ struct KeyRow {
     creator: String,
     last_used: Option<String>,
     expires: Option<String>,
-    /// `active`, `expiring`, `expired` or `revoked` (also its CSS class).
+    /// `active`, `expiring`, `expired` or `revoked` (also its CSS class),
+    /// and since or until when.
     status: &'static str,
-    status_label: String,
+    status_at: Option<String>,
     may_roll: bool,
     may_revoke: bool,
 }
@@ -187,11 +188,11 @@ fn create_form(state: &AppState, p: &Principal, pairs: &[(String, String)]) -> C
 
 /// What the list shows of a key to this person.
 fn row(p: &Principal, key: &ApiKey, creator: String, now: DateTime<Utc>) -> KeyRow {
-    let (status, status_label) = match (key.revoked_at, key.expires_at) {
-        (Some(at), _) => ("revoked", format!("Revoked {}", when(at))),
-        (None, Some(at)) if at <= now => ("expired", format!("Expired {}", when(at))),
-        (None, Some(at)) => ("expiring", format!("Expires {}", when(at))),
-        (None, None) => ("active", "Active".to_owned()),
+    let (status, status_at) = match (key.revoked_at, key.expires_at) {
+        (Some(at), _) => ("revoked", Some(when(at))),
+        (None, Some(at)) if at <= now => ("expired", Some(when(at))),
+        (None, Some(at)) => ("expiring", Some(format!("at {}", when(at)))),
+        (None, None) => ("active", None),
     };
     let live = key.revoked_at.is_none();
     let mine = p.may_manage(key.created_by.as_deref());
@@ -206,7 +207,7 @@ fn row(p: &Principal, key: &ApiKey, creator: String, now: DateTime<Utc>) -> KeyR
         last_used: key.last_used_at.map(when),
         expires: key.expires_at.map(when),
         status,
-        status_label,
+        status_at,
         may_roll: live && mine && p.allows("write", Some("keys:write")),
         may_revoke: live && mine && p.allows("delete", Some("keys:delete")),
     }

@@ -106,13 +106,18 @@ impl KeyManagement<'_> {
         let kind = match req.kind.as_deref().unwrap_or("secret") {
             "secret" => KeyKind::Secret,
             "restricted" => KeyKind::Restricted,
-            other => return Err(Refused::invalid(KeyField::Type, format!("type {other:?} is not secret or restricted"))),
+            other => {
+                return Err(Refused::invalid(KeyField::Type, format!("type {other:?} is not secret or restricted")));
+            }
         };
         let environment = match req.environment.as_deref().unwrap_or("live") {
             "live" => Environment::Live,
             "test" => Environment::Test,
             other => {
-                return Err(Refused::invalid(KeyField::Environment, format!("environment {other:?} is not live or test")));
+                return Err(Refused::invalid(
+                    KeyField::Environment,
+                    format!("environment {other:?} is not live or test"),
+                ));
             }
         };
         // A bad request is told as such before any question of power; then

@@ -88,7 +88,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))
         .route("/dashboard/orgs/{org}", web::get().to(pages::dashboard::overview))
         .service(web::resource("/dashboard/orgs/{org}/keys").get(pages::keys::list).post(pages::keys::create))
-        .service(web::resource("/dashboard/orgs/{org}/keys/{id}/{action}").get(pages::keys::confirm).post(pages::keys::act))
+        .service(
+            web::resource("/dashboard/orgs/{org}/keys/{id}/{action}").get(pages::keys::confirm).post(pages::keys::act),
+        )
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

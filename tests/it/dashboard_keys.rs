@@ -67,7 +67,10 @@ async fn a_key_made_in_the_page_is_shown_once_works_and_ends_when_revoked_there(
     assert_eq!(status, 200);
     assert!(html.contains(r#"<p id="no-keys">No API keys yet.</p>"#), "{html}");
     // Each scope with its description; an OWNER may grant them all.
-    assert!(html.contains(r#"value="read"><label for="scope-read"><code>read</code> Read your data</label>"#), "{html}");
+    assert!(
+        html.contains(r#"value="read"><label for="scope-read"><code>read</code> Read your data</label>"#),
+        "{html}"
+    );
     assert!(html.contains(r#"<code>keys:delete</code> Revoke API keys</label>"#), "{html}");
     assert!(html.contains(r#"value="admin""#), "{html}");
 
@@ -251,7 +254,10 @@ async fn bad_input_is_told_next_to_its_field_and_the_values_stay() {
     let csrf = token(&app, &browser, &org).await;
     let name = "<b>Billing</b> \"server\"";
     let cases: [(&[(&str, &str)], &str); 6] = [
-        (&[("name", ""), ("scopes", "write")], r#"<p class="error" id="name-error">Name must be 1-100 characters.</p>"#),
+        (
+            &[("name", ""), ("scopes", "write")],
+            r#"<p class="error" id="name-error">Name must be 1-100 characters.</p>"#,
+        ),
         (&[("name", name)], r#"<p class="error" id="scopes-error">At least one scope is required.</p>"#),
         (
             &[("name", name), ("scopes", "write"), ("expires_on", "31/12/2026")],
@@ -360,7 +366,10 @@ async fn another_organizations_keys_are_not_found() {
     let create = [("csrf_token", csrf.as_str()), ("name", "Intruder"), ("scopes", "read")];
     assert_eq!(post(&app, &browser, &keys_path(&other), &create).await.0, 404);
     // And an unknown action is no page.
-    assert_eq!(browser.get(app.url(&format!("{}/{theirs}/delete", keys_path(&org)))).send().await.unwrap().status(), 404);
+    assert_eq!(
+        browser.get(app.url(&format!("{}/{theirs}/delete", keys_path(&org)))).send().await.unwrap().status(),
+        404
+    );
 
     assert_eq!(validate(&app, &key).await.0, 200);
     assert!(keys_of(&app, &org).await.is_empty());

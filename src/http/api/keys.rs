@@ -181,10 +181,8 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = state
-        .key_management()
-        .update(&p, &p.origin(&req), &id, body.name.as_deref(), body.scopes.as_deref())
-        .await?;
+    let key =
+        state.key_management().update(&p, &p.origin(&req), &id, body.name.as_deref(), body.scopes.as_deref()).await?;
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 

@@ -453,8 +453,7 @@ pub async fn act(
             render(StatusCode::CREATED, &page, None)
         }
         Err(Refused { field: Some(KeyField::Overlap), why: Why::Key(crate::apikeys::KeyError::Validation(m)) }) => {
-            let page =
-                confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(sentence(&m))).await?;
+            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(sentence(&m))).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(refused) => Err(refused.into()),

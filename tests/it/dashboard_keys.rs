@@ -8,7 +8,7 @@ use portcullis::accounts::{Organization, Role, User};
 use portcullis::apikeys::ApiKey;
 
 use crate::browser::{assert_fits_a_phone, click, fill, open_browser, screenshot, text_of, wait_for, wait_for_path};
-use crate::support::{PASSWORD, TestApp, audit_events_eventually, call, csrf_token, location};
+use crate::support::{PASSWORD, TestApp, audit_events_eventually, call, captured_logs, csrf_token, location};
 
 fn keys_path(org: &Organization) -> String {
     format!("/dashboard/orgs/{}/keys", org.id)
@@ -60,6 +60,7 @@ async fn validate(app: &TestApp, key: &str) -> (u16, String) {
 
 #[actix_web::test]
 async fn a_key_made_in_the_page_is_shown_once_works_and_ends_when_revoked_there() {
+    let logs = captured_logs();
     let app = TestApp::spawn().await;
     let (owner, org) = app.user().create().await;
     let browser = signed_in(&app, &owner).await;
@@ -141,6 +142,8 @@ async fn a_key_made_in_the_page_is_shown_once_works_and_ends_when_revoked_there(
     assert_eq!(validate(&app, &key).await, (401, "REVOKED_API_KEY".to_owned()));
     let revoked = audit_events_eventually(&app, &org.id, "api_key.revoked").await;
     assert_eq!((revoked.len(), revoked[0].target.as_deref()), (1, Some(k.id.as_str())));
+    // The key was in one answer's body, and nowhere else: no log has it.
+    assert!(!logs.text().contains(&key[8..]), "the key reached a log");
 }
 
 #[actix_web::test]

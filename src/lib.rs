@@ -11,6 +11,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod http;
+pub mod key_management;
 pub mod metrics;
 pub mod oauth;
 pub mod outbound;

@@ -86,6 +86,19 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// The part of a key request a complaint is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyField {
+    Name,
+    Type,
+    Environment,
+    Scopes,
+    ExpiresAt,
+    RateLimit,
+    /// How long a rolled key keeps working.
+    Overlap,
+}
+
 pub struct NewApiKey {
     pub organization_id: String,
     pub created_by: Option<String>,
@@ -265,17 +278,43 @@ impl ApiKeys {
         Ok(set)
     }
 
-    /// Creates a key; the plaintext is returned here, once.
-    pub async fn create(&self, new: NewApiKey) -> Result<(ApiKey, String), KeyError> {
-        let name = check_name(&new.name)?;
-        let scopes = self.check_scopes(new.kind, &new.scopes)?;
-        let now = self.clock.now();
-        if new.expires_at.is_some_and(|t| t <= now) {
-            return Err(KeyError::Validation("expires_at must be in the future".into()));
+    /// The scopes a key may be given, each with its description, in the
+    /// order a form lists them: the broad ones, the resource ones, then the
+    /// operator's own (`scopes` in the configuration). Protocol scopes
+    /// (`offline_access`, OpenID's) are no key's business.
+    pub fn key_scopes(&self) -> Vec<(String, String)> {
+        let built_in = policy::BROAD_SCOPES.iter().chain(policy::RESOURCE_SCOPES.iter()).map(|s| {
+            let description = self.registry.describe(s).or_else(|| policy::describe_resource(s)).unwrap_or(s);
+            ((*s).to_owned(), description.to_owned())
+        });
+        let protocol = [scopes::OFFLINE_ACCESS, scopes::OPENID, scopes::PROFILE, scopes::EMAIL];
+        let operator = self
+            .registry
+            .all()
+            .iter()
+            .filter(|d| !protocol.contains(&d.name.as_str()) && !policy::BROAD_SCOPES.contains(&d.name.as_str()))
+            .map(|d| (d.name.clone(), d.description.clone()));
+        built_in.chain(operator).collect()
+    }
+
+    /// What `create` checks of a new key before writing it, with the part
+    /// of the request each complaint is about (a form shows it there).
+    pub fn check_new(&self, new: &NewApiKey) -> Result<(String, ScopeSet), (KeyField, String)> {
+        let name = check_name(&new.name).map_err(|e| (KeyField::Name, e.to_string()))?;
+        let scopes = self.check_scopes(new.kind, &new.scopes).map_err(|e| (KeyField::Scopes, e.to_string()))?;
+        if new.expires_at.is_some_and(|t| t <= self.clock.now()) {
+            return Err((KeyField::ExpiresAt, "expires_at must be in the future".into()));
         }
         if new.rate_limit_per_minute == Some(0) {
-            return Err(KeyError::Validation("rate_limit_per_minute must be positive".into()));
+            return Err((KeyField::RateLimit, "rate_limit_per_minute must be positive".into()));
         }
+        Ok((name, scopes))
+    }
+
+    /// Creates a key; the plaintext is returned here, once.
+    pub async fn create(&self, new: NewApiKey) -> Result<(ApiKey, String), KeyError> {
+        let (name, scopes) = self.check_new(&new).map_err(|(_, message)| KeyError::Validation(message))?;
+        let now = self.clock.now();
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
         let (maker, at) = (new.made_by_key.clone(), now.naive_utc());

@@ -19,6 +19,23 @@ pub const RESOURCE_SCOPES: [&str; 9] = [
     "audit:read",
 ];
 
+/// What a resource scope lets a key do, as forms describe it (the broad
+/// scopes' descriptions are the scope registry's).
+pub fn describe_resource(scope: &str) -> Option<&'static str> {
+    Some(match scope {
+        "apps:read" => "See OAuth apps",
+        "apps:write" => "Register and change OAuth apps",
+        "apps:delete" => "Delete OAuth apps",
+        "keys:read" => "See API keys (never their secrets)",
+        "keys:write" => "Create, change and roll API keys",
+        "keys:delete" => "Revoke API keys",
+        "members:read" => "See members and invitations",
+        "members:write" => "Invite members and change their roles",
+        "audit:read" => "Read the audit log",
+        _ => return None,
+    })
+}
+
 /// The scopes that manage members and invitations. Only a person's
 /// credential may hold them (docs/authority.md): a machine neither uses
 /// them nor gives them to a key it makes.
@@ -91,6 +108,14 @@ mod tests {
         assert!(effective(&all, None).is_empty());
         let audit = parse("audit:read members:read members:write").unwrap();
         assert_eq!(effective(&audit, Some(Role::Developer)), parse("members:read").unwrap());
+    }
+
+    #[test]
+    fn every_resource_scope_is_described() {
+        for scope in RESOURCE_SCOPES {
+            assert!(describe_resource(scope).is_some(), "{scope}");
+        }
+        assert_eq!(describe_resource("read"), None);
     }
 
     #[test]

@@ -9,6 +9,9 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::accounts::AccountsError;
+use crate::apikeys::KeyError;
+use crate::authority::Denied;
+use crate::key_management::{Refused, Why};
 use crate::store::StoreError;
 
 /// `Retry-After` of a 503 "try again" (database down or busy), everywhere.
@@ -20,11 +23,12 @@ pub enum PageError {
     BadRequest(String),
     #[error("The form expired or was not sent by this site. Reload the page and try again.")]
     Csrf,
-    #[error("Not found.")]
-    NotFound,
-    /// A control the page did not offer, sent anyway (a forged form).
+    /// A signed-in person asking for what their role does not allow (a
+    /// control the page did not offer, sent anyway: a forged form).
     #[error("{0}")]
     Forbidden(String),
+    #[error("Not found.")]
+    NotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("Too many failed sign-in attempts. Try again in {} minute(s).", (.retry_after_secs + 59) / 60)]
@@ -56,9 +60,8 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Csrf | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,6 +125,29 @@ impl From<AccountsError> for PageError {
             AccountsError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AccountsError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             AccountsError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<KeyError> for PageError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Validation(m) => Self::BadRequest(m),
+            KeyError::NotFound => Self::NotFound,
+            KeyError::MakerEnded | KeyError::CreatorLeft => Self::Forbidden(e.to_string()),
+            KeyError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<Refused> for PageError {
+    fn from(r: Refused) -> Self {
+        match r.why {
+            Why::Scope(_) => Self::Forbidden("Your role in this organization does not allow this.".into()),
+            Why::NotTheirs => Self::Forbidden("Only the key's creator or an ADMIN may change it.".into()),
+            Why::Denied(Denied::Scope { reason, .. }) => Self::Forbidden(reason),
+            Why::Denied(Denied::Invalid(m)) => Self::BadRequest(m),
+            Why::Key(e) => e.into(),
         }
     }
 }

@@ -49,12 +49,21 @@ pub fn client_ip(req: &actix_web::HttpRequest, state: &AppState) -> String {
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
+/// The copy buttons of pages that show a secret once (CSP: script-src 'self').
+const COPY_JS: &str = include_str!("../../static/copy.js");
 
 async fn app_css() -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(APP_CSS)
+}
+
+async fn copy_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(COPY_JS)
 }
 
 /// All routes, with the form extractor's limits and error pages.
@@ -74,6 +83,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/readyz", web::get().to(health::readyz))
         .configure(|c| metrics::route_on_main_listener(c, config))
         .route("/static/app.css", web::get().to(app_css))
+        .route("/static/copy.js", web::get().to(copy_js))
         .route("/", web::get().to(pages::dashboard::home))
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))
         .route("/dashboard/orgs/{org}", web::get().to(pages::dashboard::overview))
@@ -92,6 +102,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         )
         .route("/dashboard/orgs/{org}/audit", web::get().to(pages::audit::list))
         .route("/dashboard/orgs/{org}/signing-keys", web::get().to(pages::signing_keys::list))
+        .service(web::resource("/dashboard/orgs/{org}/keys").get(pages::keys::list).post(pages::keys::create))
+        .service(
+            web::resource("/dashboard/orgs/{org}/keys/{id}/{action}").get(pages::keys::confirm).post(pages::keys::act),
+        )
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

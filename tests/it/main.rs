@@ -25,6 +25,7 @@ mod config_example;
 mod crash;
 mod dashboard_people;
 mod dashboard_account;
+mod dashboard_keys;
 mod every_instance;
 mod health;
 mod invitations;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::accounts::AccountsError;
 use crate::apikeys::KeyError;
 use crate::authority::Denied;
+use crate::key_management::{Refused, Why};
 use crate::oauth::clients::ClientError;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::StoreError;
@@ -254,6 +255,19 @@ impl From<Denied> for ApiError {
             Denied::Scope { scope, reason } => Self::new(Code::InsufficientScope, reason.clone())
                 .details(json!({ "required_scope": scope, "reason": reason })),
             Denied::Invalid(message) => Self::validation(message),
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        match r.why {
+            Why::Scope(broad) => Self::insufficient_scope(broad),
+            Why::NotTheirs => Self::insufficient_scope("admin").details(
+                json!({ "required_scope": "admin", "reason": "only the key's creator or an ADMIN may change it" }),
+            ),
+            Why::Denied(d) => d.into(),
+            Why::Key(e) => e.into(),
         }
     }
 }

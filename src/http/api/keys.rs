@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -10,23 +10,17 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
-use crate::apikeys::{ApiKey, Environment, KeyKind, NewApiKey};
+use crate::apikeys::{ApiKey, Environment};
 use crate::http::AppState;
+use crate::key_management::{KeyManagement, KeyRequest, Rolled};
 use crate::oauth::scopes;
 
-async fn audit(state: &AppState, req: &HttpRequest, p: &Principal, action: &str, key: &ApiKey) {
-    let details =
-        json!({ "name": key.name, "scopes": scopes::join(&key.scopes), "environment": key.environment.as_str() });
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        action,
-        &p.origin(req),
-        Some(&key.id),
-        details,
-    )
-    .await;
+/// The keys of the credential's organization, as /v1 and the dashboard
+/// manage them (`key_management`).
+impl AppState {
+    pub fn key_management(&self) -> KeyManagement<'_> {
+        KeyManagement { keys: &self.api_keys, store: &self.store, limits: &self.config.api, now: self.clock.now() }
+    }
 }
 
 pub fn time(t: Option<DateTime<Utc>>) -> Value {
@@ -130,42 +124,16 @@ pub async fn create(
     p: Principal,
     body: web::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", Some("keys:write"))?;
     let body = body.into_inner();
-    let kind = match body.r#type.as_deref().unwrap_or("secret") {
-        "secret" => KeyKind::Secret,
-        "restricted" => KeyKind::Restricted,
-        other => return Err(ApiError::validation(format!("type {other:?} is not secret or restricted"))),
+    let request = KeyRequest {
+        name: body.name,
+        kind: body.r#type,
+        environment: body.environment,
+        scopes: body.scopes,
+        expires_at: body.expires_at,
+        rate_limit_per_minute: body.rate_limit_per_minute,
     };
-    let environment = match body.environment.as_deref().unwrap_or("live") {
-        "live" => Environment::Live,
-        "test" => Environment::Test,
-        other => return Err(ApiError::validation(format!("environment {other:?} is not live or test"))),
-    };
-    // A bad request is told as such before any question of power; then
-    // nothing a credential creates may exceed its own power.
-    state.api_keys.check_scopes(kind, &body.scopes)?;
-    p.may_create_key(kind, &body.scopes)?;
-    let api = &state.config.api;
-    p.may_set_rate_limit(body.rate_limit_per_minute, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
-    let (expires_at, rate_limit_per_minute) =
-        p.bound_new_key(body.expires_at, body.rate_limit_per_minute, api.rate_limit_per_minute)?;
-    let (key, plaintext) = state
-        .api_keys
-        .create(NewApiKey {
-            organization_id: p.organization_id.clone(),
-            created_by: p.user_id.clone(),
-            name: body.name,
-            kind,
-            environment,
-            scopes: body.scopes,
-            expires_at,
-            rate_limit_per_minute,
-            made_by_key: p.made_through().key,
-            made_by_app: p.made_through().app,
-        })
-        .await?;
-    audit(&state, &req, &p, "api_key.created", &key).await;
+    let (key, plaintext) = state.key_management().create(&p, &p.origin(&req), request).await?;
     let mut data = key_json(&key);
     // The only time the key is shown.
     data["key"] = json!(plaintext);
@@ -191,16 +159,6 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
-async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<ApiKey, ApiError> {
-    let key = state.api_keys.get(&p.organization_id, id).await?;
-    if !p.may_manage(key.created_by.as_deref()) {
-        return Err(ApiError::insufficient_scope("admin").details(
-            json!({ "required_scope": "admin", "reason": "only the key's creator or an ADMIN may change it" }),
-        ));
-    }
-    Ok(key)
-}
-
 #[utoipa::path(
     patch,
     path = "/v1/api-keys/{id}",
@@ -223,10 +181,8 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", Some("keys:write"))?;
-    managed(&state, &p, &id).await?;
-    let key = state.api_keys.update(&p.organization_id, &id, body.name.as_deref(), body.scopes.as_deref()).await?;
-    audit(&state, &req, &p, "api_key.updated", &key).await;
+    let key =
+        state.key_management().update(&p, &p.origin(&req), &id, body.name.as_deref(), body.scopes.as_deref()).await?;
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
@@ -249,10 +205,7 @@ pub async fn revoke(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("delete", Some("keys:delete"))?;
-    managed(&state, &p, &id).await?;
-    let key = state.api_keys.revoke(&p.organization_id, &id).await?;
-    audit(&state, &req, &p, "api_key.revoked", &key).await;
+    let key = state.key_management().revoke(&p, &p.origin(&req), &id).await?;
     Ok(ok(StatusCode::OK, key_json(&key)))
 }
 
@@ -278,19 +231,8 @@ pub async fn roll(
     id: web::Path<String>,
     body: Option<web::Json<RollKey>>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("write", Some("keys:write"))?;
-    let old = managed(&state, &p, &id).await?;
-    let api = &state.config.api;
-    p.may_roll_key(&old, api.rate_limit_per_minute, api.max_rate_limit_per_minute)?;
-    let overlap = body.and_then(|b| b.expires_in).unwrap_or(24 * 3600);
-    if !(0..=30 * 86400).contains(&overlap) {
-        return Err(ApiError::validation("expires_in must be between 0 and 2592000 seconds (30 days)"));
-    }
-    let (new, plaintext, old) = state
-        .api_keys
-        .roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone(), p.made_through())
-        .await?;
-    audit(&state, &req, &p, "api_key.rolled", &old).await;
+    let overlap = body.and_then(|b| b.expires_in);
+    let Rolled { new, plaintext, old } = state.key_management().roll(&p, &p.origin(&req), &id, overlap).await?;
     let mut data = key_json(&new);
     data["key"] = json!(plaintext);
     Ok(ok(StatusCode::CREATED, json!({ "new_key": data, "old_key": key_json(&old) })))

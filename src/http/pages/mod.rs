@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authorized_apps;
 pub mod dashboard;
 pub mod invitations;
+pub mod keys;
 pub mod org;
 pub mod people;
 pub mod reset;

@@ -49,12 +49,22 @@ pub fn client_ip(req: &actix_web::HttpRequest, state: &AppState) -> String {
 }
 
 const APP_CSS: &str = include_str!("../../static/app.css");
+const COPY_JS: &str = include_str!("../../static/copy.js");
+
+/// A file of static/, compiled in.
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}
 
 async fn app_css() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(APP_CSS)
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+async fn copy_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", COPY_JS)
 }
 
 /// All routes, with the form extractor's limits and error pages.
@@ -74,9 +84,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/readyz", web::get().to(health::readyz))
         .configure(|c| metrics::route_on_main_listener(c, config))
         .route("/static/app.css", web::get().to(app_css))
+        .route("/static/copy.js", web::get().to(copy_js))
         .route("/", web::get().to(pages::dashboard::home))
         .route("/dashboard", web::get().to(pages::dashboard::dashboard))
         .route("/dashboard/orgs/{org}", web::get().to(pages::dashboard::overview))
+        .configure(pages::apps::routes)
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

@@ -1,6 +1,7 @@
 //! Server-rendered pages (askama). Usable without JavaScript.
 
 pub mod account;
+pub mod apps;
 pub mod auth;
 pub mod dashboard;
 pub mod invitations;

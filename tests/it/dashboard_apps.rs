@@ -469,3 +469,93 @@ async fn the_list_counts_the_users_who_authorized_an_app() {
     let (_, page) = get(&app, &browser, &format!("{}/{}", apps_path(&org), reg.client.client_id)).await;
     assert_eq!(text_by_id(&page, "authorized-users"), "2 users");
 }
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test -- --include-ignored"]
+async fn register_an_app_by_clicking_then_sign_in_through_it_in_chromium() {
+    use fantoccini::Locator;
+
+    use crate::browser::{
+        AppCallback, assert_fits_a_phone, click, fill, open_browser, screenshot, submit, text_of, wait_for,
+        wait_for_path,
+    };
+
+    let (_driver, b) = open_browser().await;
+    let app = TestApp::spawn().await;
+    let app_callback = AppCallback::start();
+    let callback = app_callback.url.clone();
+    let (owner, org) = app.user().org("Initech").create().await;
+    b.goto(&app.url("/login")).await.unwrap();
+    fill(&b, "email", &owner.email).await;
+    fill(&b, "password", PASSWORD).await;
+    submit(&b, "/login").await;
+    wait_for_path(&b, "/dashboard").await;
+
+    // The apps tab, empty, with the register form.
+    click(&b, Locator::Css(&format!("nav.tabs a[href='{}']", apps_path(&org)))).await;
+    wait_for_path(&b, &apps_path(&org)).await;
+    assert_eq!(text_of(&b, "no-apps").await.split('.').next(), Some("No apps yet"));
+    assert_fits_a_phone(&b, "apps-register-form").await;
+    fill(&b, "name", "Initech Portal").await;
+    fill(&b, "redirect_uris", &callback).await;
+    fill(&b, "homepage_url", "https://portal.initech.example").await;
+    // `read` and the code and refresh grants are ticked already; add `openid`.
+    click(&b, Locator::Id("scope-openid")).await;
+    b.execute("document.getElementById('register-app').scrollIntoView()", vec![]).await.unwrap();
+    screenshot(&b, "apps-register-form").await;
+    click(&b, Locator::Id("register")).await;
+
+    // The id and the secret, once, with copy buttons (JavaScript ran).
+    let client_id = text_of(&b, "client-id").await;
+    let secret = text_of(&b, "client-secret").await;
+    assert!(client_id.len() > 10 && secret.len() >= 43, "{client_id} {secret}");
+    assert!(text_of(&b, "secret-once").await.contains("you won’t see the secret again"));
+    let copy = wait_for(&b, Locator::Css("button[data-copy='client-secret']")).await;
+    assert!(copy.is_displayed().await.unwrap(), "the copy button shows with JavaScript");
+    screenshot(&b, "apps-secret").await;
+
+    // The app's page.
+    click(&b, Locator::Id("to-app")).await;
+    wait_for_path(&b, &format!("{}/{client_id}", apps_path(&org))).await;
+    assert_eq!(text_of(&b, "client-id").await, client_id);
+    assert_eq!(text_of(&b, "authorized-users").await, "0 users");
+    screenshot(&b, "apps-app-page").await;
+    assert_fits_a_phone(&b, "apps-app-page").await;
+
+    // The authorization code flow through the consent page, same browser.
+    let authorize = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20read&state=st-7&nonce=n-7\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        app.url("/oauth/authorize"),
+        urlencode(&callback),
+    );
+    b.goto(&authorize).await.unwrap();
+    assert_eq!(text_of(&b, "app-name").await, "Initech Portal");
+    click(&b, Locator::Id("approve")).await;
+    let q = app_callback.landed(&b).await;
+    assert_eq!(q.get("state").map(String::as_str), Some("st-7"));
+    let code = q.get("code").expect("a code").clone();
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let tokens: serde_json::Value = res.json().await.unwrap();
+    assert!(tokens["access_token"].is_string() && tokens["id_token"].is_string(), "{tokens}");
+
+    // The list now counts one user.
+    b.goto(&app.url(&apps_path(&org))).await.unwrap();
+    let users = wait_for(&b, Locator::Css(".authorized-users")).await.text().await.unwrap();
+    assert_eq!(users, "1 user");
+    screenshot(&b, "apps").await;
+    assert_fits_a_phone(&b, "apps").await;
+    b.close().await.unwrap();
+}

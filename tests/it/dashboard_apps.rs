@@ -5,7 +5,7 @@
 use portcullis::accounts::{Organization, Role, User};
 use portcullis::oauth::clients::{Client, GrantType};
 
-use crate::oauth_support::{REDIRECT, Registered};
+use crate::oauth_support::{REDIRECT, Registered, client_credentials_read as client_credentials};
 use crate::support::{PASSWORD, TestApp, audit_events_eventually, csrf_token, location, urlencode};
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -72,17 +72,6 @@ async fn register(app: &TestApp, browser: &reqwest::Client, org: &Organization) 
     let secret = text_by_id(&html, "client-secret");
     let client = (*app.state.oauth.clients.get(&client_id).await.unwrap().expect("registered")).clone();
     Registered { client, secret: Some(secret) }
-}
-
-async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> (u16, serde_json::Value) {
-    let res = reqwest::Client::new()
-        .post(app.url("/oauth/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
 }
 
 async fn apps_of(app: &TestApp, org: &Organization) -> Vec<Client> {

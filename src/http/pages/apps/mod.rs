@@ -21,8 +21,11 @@ use crate::authority::{Denied, Principal};
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::verify_form_token;
-use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, GrantType, NewClient, OidcRegistration};
-use crate::oauth::redirect;
+use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, NewClient, OidcRegistration};
+
+mod form;
+
+use form::{AppForm, Choice, FormErrors, FormView};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/dashboard/orgs/{org}/apps", web::get().to(list))
@@ -43,173 +46,6 @@ const GRACE_PERIODS: [(i64, &str); 5] = [
     (apps::MAX_GRACE_SECS, "30 days"),
 ];
 
-const GRANT_LABELS: [(GrantType, &str); 3] = [
-    (GrantType::AuthorizationCode, "Authorization code: people sign in and consent"),
-    (GrantType::RefreshToken, "Refresh token: stays connected"),
-    (GrantType::ClientCredentials, "Client credentials: the app acts for itself (confidential apps)"),
-];
-
-/// What the register and edit forms hold, as typed.
-#[derive(Clone)]
-struct AppForm {
-    name: String,
-    client_type: String,
-    /// One redirect URI a line.
-    redirect_uris: String,
-    scopes: Vec<String>,
-    grant_types: Vec<String>,
-    homepage_url: String,
-    logo_url: String,
-    management: bool,
-}
-
-impl Default for AppForm {
-    fn default() -> Self {
-        Self {
-            name: String::new(),
-            client_type: "confidential".into(),
-            redirect_uris: String::new(),
-            scopes: vec!["read".into()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            homepage_url: String::new(),
-            logo_url: String::new(),
-            management: false,
-        }
-    }
-}
-
-impl AppForm {
-    /// The form's fields and its CSRF token, from the posted pairs
-    /// (checkboxes repeat their name).
-    fn read(pairs: Vec<(String, String)>) -> (Self, String) {
-        let mut form = Self { scopes: Vec::new(), grant_types: Vec::new(), ..Self::default() };
-        let mut token = String::new();
-        for (name, value) in pairs {
-            match name.as_str() {
-                "csrf_token" => token = value,
-                "name" => form.name = value,
-                "client_type" => form.client_type = value,
-                "redirect_uris" => form.redirect_uris = value,
-                "scopes" => form.scopes.push(value),
-                "grant_types" => form.grant_types.push(value),
-                "homepage_url" => form.homepage_url = value,
-                "logo_url" => form.logo_url = value,
-                "management" => form.management = true,
-                _ => {}
-            }
-        }
-        (form, token)
-    }
-
-    fn of(app: &Client) -> Self {
-        Self {
-            name: app.name.clone(),
-            client_type: app.client_type.to_string(),
-            redirect_uris: app.redirect_uris.join("\n"),
-            scopes: app.scopes.iter().cloned().collect(),
-            grant_types: app.grant_types.iter().map(|g| g.as_str().to_owned()).collect(),
-            homepage_url: app.homepage_url.clone().unwrap_or_default(),
-            logo_url: app.logo_url.clone().unwrap_or_default(),
-            management: app.management,
-        }
-    }
-
-    fn uris(&self) -> Vec<String> {
-        self.redirect_uris.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
-    }
-
-    fn optional(value: &str) -> Option<String> {
-        Some(value.trim().to_owned()).filter(|v| !v.is_empty())
-    }
-
-    /// The problem of each redirect URI, by its line: the rule /v1 applies
-    /// to each (which stops at the first).
-    fn check_redirect_lines(&self, public: bool, errors: &mut FormErrors) {
-        for (n, line) in self.redirect_uris.lines().enumerate() {
-            let uri = line.trim();
-            if let (false, Err(message)) = (uri.is_empty(), redirect::validate_for_registration(uri, public)) {
-                errors.redirect_uris.push(format!("Line {}: {message}", n + 1));
-            }
-        }
-    }
-
-    fn parse_grants(&self, errors: &mut FormErrors) -> BTreeSet<GrantType> {
-        let mut grants = BTreeSet::new();
-        for g in &self.grant_types {
-            match g.parse() {
-                Ok(g) => drop(grants.insert(g)),
-                Err(message) => errors.grant_types = Some(message),
-            }
-        }
-        grants
-    }
-}
-
-/// The form's problems, each shown next to its field.
-#[derive(Default)]
-struct FormErrors {
-    general: Option<String>,
-    name: Option<String>,
-    client_type: Option<String>,
-    redirect_uris: Vec<String>,
-    scopes: Option<String>,
-    grant_types: Option<String>,
-    homepage_url: Option<String>,
-    logo_url: Option<String>,
-    management: Option<String>,
-}
-
-impl FormErrors {
-    fn any(&self) -> bool {
-        self.general.is_some()
-            || self.name.is_some()
-            || self.client_type.is_some()
-            || !self.redirect_uris.is_empty()
-            || self.scopes.is_some()
-            || self.grant_types.is_some()
-            || self.homepage_url.is_some()
-            || self.logo_url.is_some()
-            || self.management.is_some()
-    }
-
-    /// Puts a refusal next to the field it is about; what is no form
-    /// problem (not found, not theirs, the store) is the page's error.
-    fn place(&mut self, e: AppsError) -> Result<(), PageError> {
-        match e {
-            AppsError::Denied(Denied::Scope { reason, .. }) if reason.contains("management") => {
-                self.management = Some(reason)
-            }
-            AppsError::Denied(Denied::Scope { reason, .. }) => self.scopes = Some(reason),
-            AppsError::Denied(Denied::Invalid(m)) | AppsError::Client(ClientError::Validation(m)) => self.about(m),
-            other => return Err(page_error(other)),
-        }
-        Ok(())
-    }
-
-    /// The field a validation message of `oauth::clients` names.
-    fn about(&mut self, m: String) {
-        let slot = if m.starts_with("name") {
-            &mut self.name
-        } else if m.starts_with("homepage") {
-            &mut self.homepage_url
-        } else if m.starts_with("logo") {
-            &mut self.logo_url
-        } else if m.contains("redirect URI") {
-            self.redirect_uris.push(m);
-            return;
-        } else if m.contains("management app") {
-            &mut self.management
-        } else if m.contains("grant type") || m.contains("client_credentials") {
-            &mut self.grant_types
-        } else if m.contains("scope") {
-            &mut self.scopes
-        } else {
-            &mut self.general
-        };
-        *slot = Some(m);
-    }
-}
-
 /// What the pages say when an operation is refused outright.
 fn page_error(e: AppsError) -> PageError {
     match e {
@@ -226,70 +62,25 @@ fn page_error(e: AppsError) -> PageError {
     }
 }
 
+/// A form's POST: its CSRF token, then the power it needs; the principal.
+fn posted<'a>(
+    req: &HttpRequest,
+    state: &AppState,
+    in_org: &'a InOrg,
+    token: &str,
+    (broad, resource): (&str, &str),
+) -> Result<&'a Principal, PageError> {
+    verify_form_token(req, &state.config, Some(&in_org.session), token)?;
+    need(&in_org.principal, broad, resource)?;
+    Ok(&in_org.principal)
+}
+
 /// The server's own check of what a page shows a control for.
 fn need(p: &Principal, broad: &str, resource: &str) -> Result<(), PageError> {
     if p.allows(broad, Some(resource)) {
         Ok(())
     } else {
         Err(PageError::Forbidden(format!("Your role does not allow this here (it needs {broad} or {resource}).")))
-    }
-}
-
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
-}
-
-/// The form with its choices: the scopes this member may grant (and any
-/// the form holds already), the grant types.
-struct FormView {
-    action: String,
-    editing: bool,
-    values: AppForm,
-    errors: FormErrors,
-    scopes: Vec<Choice>,
-    grants: Vec<Choice>,
-    /// Only an ADMIN or OWNER makes management apps (`may_make_app`).
-    offers_management: bool,
-}
-
-impl FormView {
-    fn new(
-        state: &AppState,
-        p: &Principal,
-        action: String,
-        editing: bool,
-        values: AppForm,
-        errors: FormErrors,
-    ) -> Self {
-        let mut scopes: Vec<Choice> = state
-            .oauth
-            .scopes
-            .all()
-            .iter()
-            .filter(|s| p.may_grant([&s.name]).is_ok() || values.scopes.contains(&s.name))
-            .map(|s| Choice {
-                value: s.name.clone(),
-                label: s.description.clone(),
-                checked: values.scopes.contains(&s.name),
-            })
-            .collect();
-        for s in &values.scopes {
-            if !scopes.iter().any(|c| &c.value == s) {
-                scopes.push(Choice { value: s.clone(), label: String::new(), checked: true });
-            }
-        }
-        let grants = GRANT_LABELS
-            .iter()
-            .map(|(g, label)| Choice {
-                value: g.as_str().into(),
-                label: (*label).into(),
-                checked: values.grant_types.iter().any(|v| v == g.as_str()),
-            })
-            .collect();
-        let offers_management = p.may_make_app(&[], false, true).is_ok() || values.management;
-        Self { action, editing, values, errors, scopes, grants, offers_management }
     }
 }
 
@@ -316,12 +107,11 @@ fn when(t: DateTime<Utc>) -> String {
 
 /// The emails of the apps' creators ("a former member" for one who is gone).
 async fn creators(state: &AppState, apps: &[&Client]) -> Result<HashMap<String, String>, PageError> {
+    let ids: BTreeSet<String> = apps.iter().filter_map(|a| a.created_by.clone()).collect();
     let mut emails = HashMap::new();
-    for id in apps.iter().filter_map(|a| a.created_by.clone()) {
-        if !emails.contains_key(&id) {
-            let email = state.accounts.user(&id).await?.map_or_else(|| "a former member".to_owned(), |u| u.email);
-            emails.insert(id, email);
-        }
+    for id in ids {
+        let email = state.accounts.user(&id).await?.map_or_else(|| "a former member".to_owned(), |u| u.email);
+        emails.insert(id, email);
     }
     Ok(emails)
 }
@@ -415,6 +205,28 @@ struct SecretPage {
     previous_until: Option<String>,
 }
 
+/// The page that shows a new secret, the only time it is shown: rendered
+/// from the POST that made it, never stored or redirected to.
+fn show_secret(
+    in_org: &InOrg,
+    app: &Client,
+    secret: Option<String>,
+    registered: bool,
+    previous_until: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    let shell = in_org.shell("apps");
+    let page = SecretPage {
+        app_href: shell.href(&format!("apps/{}", app.client_id)),
+        shell,
+        name: app.name.clone(),
+        client_id: app.client_id.clone(),
+        secret,
+        registered,
+        previous_until,
+    };
+    render(StatusCode::OK, &page, None)
+}
+
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -422,9 +234,7 @@ pub async fn register(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     let (values, token) = AppForm::read(form.into_inner());
-    verify_form_token(&req, &state.config, Some(&in_org.session), &token)?;
-    let p = &in_org.principal;
-    need(p, "write", "apps:write")?;
+    let p = posted(&req, &state, &in_org, &token, ("write", "apps:write"))?;
     let mut errors = FormErrors::default();
     let client_type = values.client_type.parse::<ClientType>().map_err(|m| errors.client_type = Some(m)).ok();
     values.check_redirect_lines(client_type == Some(ClientType::Public), &mut errors);
@@ -450,17 +260,7 @@ pub async fn register(
         };
         match apps::register(&state.oauth, p, &p.origin(&req), new).await {
             Ok((app, secret)) => {
-                let shell = in_org.shell("apps");
-                let page = SecretPage {
-                    app_href: shell.href(&format!("apps/{}", app.client_id)),
-                    shell,
-                    name: app.name,
-                    client_id: app.client_id,
-                    secret,
-                    registered: true,
-                    previous_until: None,
-                };
-                return render(StatusCode::OK, &page, None);
+                return show_secret(&in_org, &app, secret, true, None);
             }
             Err(e) => errors.place(e)?,
         }
@@ -551,9 +351,7 @@ pub async fn edit(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     let (values, token) = AppForm::read(form.into_inner());
-    verify_form_token(&req, &state.config, Some(&in_org.session), &token)?;
-    let p = &in_org.principal;
-    need(p, "write", "apps:write")?;
+    let p = posted(&req, &state, &in_org, &token, ("write", "apps:write"))?;
     let id = &path.1;
     let current = apps::managed(&state.oauth, p, id).await.map_err(page_error)?;
     let mut errors = FormErrors::default();
@@ -576,17 +374,7 @@ pub async fn edit(
         match apps::update(&state.oauth, p, &p.origin(&req), id, changes).await {
             Ok((app, Some(secret))) => {
                 // Turned into a management app: its new secret, shown once.
-                let shell = in_org.shell("apps");
-                let page = SecretPage {
-                    app_href: shell.href(&format!("apps/{}", app.client_id)),
-                    shell,
-                    name: app.name,
-                    client_id: app.client_id,
-                    secret: Some(secret),
-                    registered: false,
-                    previous_until: None,
-                };
-                return render(StatusCode::OK, &page, None);
+                return show_secret(&in_org, &app, Some(secret), false, None);
             }
             Ok((app, None)) => {
                 let to = in_org.shell("apps").href(&format!("apps/{}?saved=1", app.client_id));
@@ -599,8 +387,9 @@ pub async fn edit(
     render(StatusCode::BAD_REQUEST, &page, None)
 }
 
+/// The rotate and delete forms (only rotation has a grace period).
 #[derive(Deserialize)]
-pub struct RotateForm {
+pub struct ActionForm {
     #[serde(default)]
     csrf_token: String,
     #[serde(default)]
@@ -612,29 +401,17 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     in_org: InOrg,
     path: web::Path<(String, String)>,
-    form: web::Form<RotateForm>,
+    form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
-    verify_form_token(&req, &state.config, Some(&in_org.session), &form.csrf_token)?;
-    let p = &in_org.principal;
-    need(p, "write", "apps:write")?;
+    let p = posted(&req, &state, &in_org, &form.csrf_token, ("write", "apps:write"))?;
     let id = &path.1;
     let grace = form.grace_period.trim().parse::<i64>().unwrap_or(-1);
     let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
     let app = apps::app_of(&state.oauth, p, id).await.map_err(page_error)?;
     match outcome {
         Ok(secret) => {
-            let shell = in_org.shell("apps");
-            let until = state.clock.now() + Duration::seconds(grace);
-            let page = SecretPage {
-                app_href: shell.href(&format!("apps/{}", app.client_id)),
-                shell,
-                name: app.name.clone(),
-                client_id: app.client_id.clone(),
-                secret: Some(secret),
-                registered: false,
-                previous_until: (grace > 0).then(|| when(until)),
-            };
-            render(StatusCode::OK, &page, None)
+            let until = (grace > 0).then(|| when(state.clock.now() + Duration::seconds(grace)));
+            show_secret(&in_org, &app, Some(secret), false, until)
         }
         Err(AppsError::Denied(Denied::Invalid(message))) => {
             let page = app_page(&state, &in_org, &app, None, Some(message)).await?;
@@ -665,22 +442,14 @@ pub async fn confirm_delete(
     render(StatusCode::OK, &page, None)
 }
 
-#[derive(Deserialize)]
-pub struct DeleteForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
     in_org: InOrg,
     path: web::Path<(String, String)>,
-    form: web::Form<DeleteForm>,
+    form: web::Form<ActionForm>,
 ) -> Result<HttpResponse, PageError> {
-    verify_form_token(&req, &state.config, Some(&in_org.session), &form.csrf_token)?;
-    let p = &in_org.principal;
-    need(p, "delete", "apps:delete")?;
+    let p = posted(&req, &state, &in_org, &form.csrf_token, ("delete", "apps:delete"))?;
     apps::delete(&state.oauth, p, &p.origin(&req), &path.1).await.map_err(page_error)?;
     Ok(see_other(&in_org.shell("apps").href("apps?deleted=1")).finish())
 }

@@ -80,6 +80,7 @@ async fn apps_of(app: &TestApp, org: &Organization) -> Vec<Client> {
 
 #[actix_web::test]
 async fn registering_shows_the_secret_once_and_it_works_at_the_token_endpoint() {
+    let logs = crate::support::captured_logs();
     let app = TestApp::spawn().await;
     let (browser, owner, org) = member(&app, None, Role::Owner).await;
     let (status, html) = get(&app, &browser, &apps_path(&org)).await;
@@ -123,7 +124,7 @@ async fn registering_shows_the_secret_once_and_it_works_at_the_token_endpoint() 
     assert!(list.contains(&client_id) && list.contains("Billing Sync") && list.contains(&owner.email), "{list}");
     assert!(list.contains("confidential") && list.contains("authorization_code, client_credentials"), "{list}");
     let (_, page) = get(&app, &browser, &format!("{}/{client_id}", apps_path(&org))).await;
-    for html in [&list, &page] {
+    for html in [&list, &page, &logs.text()] {
         assert!(!html.contains(&secret));
     }
     let js = reqwest::get(app.url("/static/copy.js")).await.unwrap();

@@ -105,7 +105,7 @@ fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// The emails of the apps' creators ("a former member" for one who is gone).
+/// The emails of the apps' creators ("a former member" for a deleted account).
 async fn creators(state: &AppState, apps: &[&Client]) -> Result<HashMap<String, String>, PageError> {
     let ids: BTreeSet<String> = apps.iter().filter_map(|a| a.created_by.clone()).collect();
     let mut emails = HashMap::new();

@@ -277,6 +277,24 @@ impl Principal {
         Ok(())
     }
 
+    /// An app is bounded by whoever registers or changes it: its scopes
+    /// within this credential's power; resource servers (which see every
+    /// token) and management apps (which act on /v1) are made, or unmade,
+    /// only by an administrator, and never by a machine: an app's secret
+    /// does not expire, so such an app would outlive the machine that made
+    /// it (the same reason its keys expire with its token).
+    pub fn may_make_app(&self, scopes: &[String], resource_server: bool, management: bool) -> Result<(), Denied> {
+        self.may_grant(scopes)?;
+        let what = if management { "management apps" } else { "resource servers" };
+        if (resource_server || management) && self.is_machine() {
+            return Err(Denied::scope("admin", format!("A management app makes no {what}: they would outlive it.")));
+        }
+        if (resource_server || management) && !self.is_administrator() {
+            return Err(Denied::scope("admin", format!("Only an ADMIN or OWNER makes {what}.")));
+        }
+        Ok(())
+    }
+
     /// A per-key rate limit: between 1 and `max`, and above the default
     /// only for an administrator (a key must not opt out of the limits).
     pub fn may_set_rate_limit(&self, wanted: Option<u32>, default: u32, max: u32) -> Result<(), Denied> {

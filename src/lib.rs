@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod apikeys;
+pub mod apps;
 pub mod audit;
 pub mod authority;
 pub mod cache;

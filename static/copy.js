@@ -18,7 +18,7 @@
     button.addEventListener("click", function () {
       var text = target.textContent.trim();
       var copied = function () { button.textContent = "Copied"; say("Copied to the clipboard."); };
-      var failed = function () { select(target); say("Press Ctrl+C (⌘C) to copy the selected key."); };
+      var failed = function () { select(target); say("Press Ctrl+C (⌘C) to copy the selected text."); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(copied, failed);
       } else {

@@ -52,18 +52,20 @@ const APP_CSS: &str = include_str!("../../static/app.css");
 /// The copy buttons of pages that show a secret once (CSP: script-src 'self').
 const COPY_JS: &str = include_str!("../../static/copy.js");
 
-async fn app_css() -> HttpResponse {
+/// A file of static/, compiled in.
+fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(APP_CSS)
+        .body(body)
+}
+
+async fn app_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", APP_CSS)
 }
 
 async fn copy_js() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(COPY_JS)
+    asset("text/javascript; charset=utf-8", COPY_JS)
 }
 
 /// All routes, with the form extractor's limits and error pages.
@@ -106,6 +108,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .service(
             web::resource("/dashboard/orgs/{org}/keys/{id}/{action}").get(pages::keys::confirm).post(pages::keys::act),
         )
+        .configure(pages::apps::routes)
         .route("/signup", web::get().to(pages::auth::signup_page))
         .route("/signup", web::post().to(pages::auth::signup))
         .route("/login", web::get().to(pages::auth::login_page))

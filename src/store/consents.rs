@@ -104,6 +104,19 @@ pub fn last_token_times(
     Ok(latest.into_iter().collect())
 }
 
+/// How many users consented to each app of `organization_id`: (client_id,
+/// count), for the apps at least one user consented to.
+pub fn consent_counts(conn: &mut DbConnection, organization_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(consents::table
+        .inner_join(oauth_clients::table.on(oauth_clients::client_id.eq(consents::client_id)))
+        .filter(oauth_clients::organization_id.eq(organization_id))
+        // A first approval's row holds no scope until its transaction ends.
+        .filter(consents::scope.ne(""))
+        .group_by(consents::client_id)
+        .select((consents::client_id, diesel::dsl::count_star()))
+        .load(conn)?)
+}
+
 /// Deletes the consent of `user_id` to `client_id`: true when there was one.
 pub fn delete_consent(conn: &mut DbConnection, user_id: &str, client_id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(consents::table.find((user_id, client_id))).execute(conn)? == 1)

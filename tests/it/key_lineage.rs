@@ -296,14 +296,7 @@ async fn app_through(app: &TestApp, maker: &str) -> (String, String, Value) {
 
 /// The token endpoint's status for the app's client credentials.
 async fn token_status(app: &TestApp, client_id: &str, secret: &str) -> u16 {
-    let res = reqwest::Client::new()
-        .post(app.url("/oauth/token"))
-        .basic_auth(client_id, Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
-        .send()
-        .await
-        .unwrap();
-    res.status().as_u16()
+    crate::oauth_support::client_credentials_read(app, client_id, secret).await.0
 }
 
 #[actix_web::test]

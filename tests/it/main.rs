@@ -26,6 +26,7 @@ mod crash;
 mod dashboard_people;
 mod dashboard_account;
 mod dashboard_keys;
+mod dashboard_apps;
 mod every_instance;
 mod health;
 mod invitations;

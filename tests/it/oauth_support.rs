@@ -241,3 +241,16 @@ pub async fn redeem(
     let (status, _, body) = post_form(app, "/oauth/token", reg, &form).await;
     (status, body)
 }
+
+/// The client-credentials grant at /oauth/token for `scope=read`, with
+/// Basic authentication: status and body.
+pub async fn client_credentials_read(app: &TestApp, client_id: &str, secret: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/token"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(serde_json::Value::Null))
+}

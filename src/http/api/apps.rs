@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -13,11 +12,9 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
-use crate::apikeys::MadeThrough;
-use crate::authority::Denied;
+use crate::apps;
 use crate::http::AppState;
 use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient, OidcRegistration, SubjectType};
-use crate::oauth::scopes;
 use crate::tokens::signing::SigningAlgorithm;
 
 pub fn app_json(c: &Client) -> Value {
@@ -171,82 +168,6 @@ pub struct Rotate {
     grace_period: Option<i64>,
 }
 
-async fn audit(state: &AppState, req: &HttpRequest, p: &Principal, action: &str, client_id: &str, details: Value) {
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        action,
-        &p.origin(req),
-        Some(client_id),
-        details,
-    )
-    .await;
-}
-
-/// The app, if it belongs to the caller's organization.
-async fn app_of(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
-    match state.oauth.clients.get(id).await? {
-        Some(c) if c.organization_id == p.organization_id => Ok(c),
-        _ => Err(ApiError::not_found("app")),
-    }
-}
-
-/// Unknown scopes are a bad request, whoever asks (before any question of power).
-fn known_scopes(state: &AppState, scopes: &[String]) -> Result<(), ApiError> {
-    state.oauth.scopes.parse_known(&scopes.join(" ")).map(drop).map_err(|e| ApiError::validation(e.description))
-}
-
-/// An app is bounded by whoever registers or changes it: its management
-/// scopes within the caller's power; resource servers (which see every
-/// token) and management apps (which act on /v1) are made, or unmade, only
-/// by an administrator, and never by a machine: an app's secret does not
-/// expire, so such an app would outlive the machine that made it (the
-/// same reason its keys expire with its token).
-fn bounded(p: &Principal, scopes: &[String], resource_server: bool, management: bool) -> Result<(), ApiError> {
-    p.may_grant(scopes)?;
-    let what = if management { "management apps" } else { "resource servers" };
-    if (resource_server || management) && p.is_machine() {
-        return Err(Denied::Scope {
-            scope: "admin".into(),
-            reason: format!("A management app makes no {what}: they would outlive it."),
-        }
-        .into());
-    }
-    if (resource_server || management) && !p.is_administrator() {
-        return Err(
-            Denied::Scope { scope: "admin".into(), reason: format!("Only an ADMIN or OWNER makes {what}.") }.into()
-        );
-    }
-    Ok(())
-}
-
-/// The app, if the caller may manage it, and, when it holds power of its
-/// own (its secret gives tokens with its scopes), only if the caller's
-/// power covers it: otherwise rotating its secret would hand out more.
-async fn managed(state: &AppState, p: &Principal, id: &str) -> Result<std::sync::Arc<Client>, ApiError> {
-    let app = app_of(state, p, id).await?;
-    // A machine makes no management app or resource server (`bounded`), so
-    // it changes or deletes none either, but itself: widening one would
-    // hand power to a credential that outlives it.
-    if p.is_machine()
-        && (app.management || app.resource_server)
-        && p.client_id.as_deref() != Some(app.client_id.as_str())
-    {
-        return Err(Denied::Scope {
-            scope: "admin".into(),
-            reason: "A management app changes no other management app or resource server.".into(),
-        }
-        .into());
-    }
-    if !p.may_manage(app.created_by.as_deref()) {
-        return Err(ApiError::insufficient_scope("admin").details(
-            json!({ "required_scope": "admin", "reason": "only the app's creator or an ADMIN may change it" }),
-        ));
-    }
-    Ok(app)
-}
-
 #[utoipa::path(
     get,
     path = "/v1/apps",
@@ -287,7 +208,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 )]
 pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     p.require("read", Some("apps:read"))?;
-    Ok(ok(StatusCode::OK, app_json(&*app_of(&state, &p, &id).await?)))
+    Ok(ok(StatusCode::OK, app_json(&*apps::app_of(&state.oauth, &p, &id).await?)))
 }
 
 #[utoipa::path(
@@ -311,47 +232,38 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
-    known_scopes(&state, &b.scopes)?;
-    bounded(&p, &b.scopes, b.resource_server, b.management)?;
     let client_type =
         b.r#type.as_deref().unwrap_or("confidential").parse::<ClientType>().map_err(ApiError::validation)?;
-    let (app, secret) = state
-        .oauth
-        .clients
-        .create_made_by(
-            NewClient {
-                organization_id: p.organization_id.clone(),
-                name: b.name,
-                client_type,
-                redirect_uris: b.redirect_uris,
-                grant_types: grants(b.grant_types)?,
-                scopes: b.scopes,
-                homepage_url: b.homepage_url,
-                logo_url: b.logo_url,
-                access_token_ttl_secs: b.access_token_ttl,
-                refresh_token_ttl_secs: b.refresh_token_ttl,
-                always_issue_refresh_token: b.always_issue_refresh_token,
-                resource_server: b.resource_server,
-                management: b.management,
-                require_pkce: b.require_pkce.unwrap_or(true),
-                created_by: p.user_id.clone(),
-                oidc: OidcRegistration {
-                    post_logout_redirect_uris: b.post_logout_redirect_uris,
-                    backchannel_logout_uri: b.backchannel_logout_uri,
-                    subject_type: b.subject_type.as_deref().map(subject_type).transpose()?.unwrap_or_default(),
-                    sector_identifier: b.sector_identifier,
-                    id_token_alg: b
-                        .id_token_signed_response_alg
-                        .as_deref()
-                        .map(id_token_alg)
-                        .transpose()?
-                        .unwrap_or(SigningAlgorithm::RS256),
-                },
-            },
-            p.made_through(),
-        )
-        .await?;
-    audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;
+    let new = NewClient {
+        organization_id: p.organization_id.clone(),
+        name: b.name,
+        client_type,
+        redirect_uris: b.redirect_uris,
+        grant_types: grants(b.grant_types)?,
+        scopes: b.scopes,
+        homepage_url: b.homepage_url,
+        logo_url: b.logo_url,
+        access_token_ttl_secs: b.access_token_ttl,
+        refresh_token_ttl_secs: b.refresh_token_ttl,
+        always_issue_refresh_token: b.always_issue_refresh_token,
+        resource_server: b.resource_server,
+        management: b.management,
+        require_pkce: b.require_pkce.unwrap_or(true),
+        created_by: p.user_id.clone(),
+        oidc: OidcRegistration {
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            backchannel_logout_uri: b.backchannel_logout_uri,
+            subject_type: b.subject_type.as_deref().map(subject_type).transpose()?.unwrap_or_default(),
+            sector_identifier: b.sector_identifier,
+            id_token_alg: b
+                .id_token_signed_response_alg
+                .as_deref()
+                .map(id_token_alg)
+                .transpose()?
+                .unwrap_or(SigningAlgorithm::RS256),
+        },
+    };
+    let (app, secret) = apps::register(&state.oauth, &p, &p.origin(&req), new).await?;
     let mut data = app_json(&app);
     // The only time the secret is shown.
     data["client_secret"] = json!(secret);
@@ -381,28 +293,7 @@ pub async fn update(
     body: web::Json<UpdateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    let current = managed(&state, &p, &id).await?;
     let b = body.into_inner();
-    let scopes_after: Vec<String> = b.scopes.clone().unwrap_or_else(|| current.scopes.iter().cloned().collect());
-    known_scopes(&state, &scopes_after)?;
-    let changes_flag = |asked: Option<bool>, now: bool| asked.is_some_and(|v| v != now);
-    // Changing an app makes it act for whoever changed it. A management app
-    // acting for someone new while its secret stays where it was would hand
-    // that member's power to whoever holds the secret (a member who left,
-    // say): it changes hands only by a new secret.
-    let management_after = b.management.unwrap_or(current.management);
-    if (management_after || current.management) && current.created_by != p.user_id {
-        return Err(ApiError::validation(
-            "This management app acts for another member. Rotate its secret without a grace period first \
-             (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
-        ));
-    }
-    bounded(
-        &p,
-        &scopes_after,
-        changes_flag(b.resource_server, current.resource_server),
-        changes_flag(b.management, current.management),
-    )?;
     let changes = ClientChanges {
         name: b.name,
         redirect_uris: b.redirect_uris,
@@ -413,27 +304,17 @@ pub async fn update(
         management: b.management,
         resource_server: b.resource_server,
         require_pkce: b.require_pkce,
-        acting_for: p.user_id.clone(),
+        acting_for: None,
         post_logout_redirect_uris: b.post_logout_redirect_uris,
         backchannel_logout_uri: b.backchannel_logout_uri,
         subject_type: b.subject_type.as_deref().map(subject_type).transpose()?,
         sector_identifier: b.sector_identifier,
         id_token_alg: b.id_token_signed_response_alg.as_deref().map(id_token_alg).transpose()?,
     };
-    let app = state.oauth.clients.update(&id, changes).await?;
-    let details = json!({ "name": app.name, "scopes": scopes::join(&app.scopes), "redirect_uris": app.redirect_uris });
-    audit(&state, &req, &p, "app.updated", &app.client_id, details).await;
+    let (app, secret) = apps::update(&state.oauth, &p, &p.origin(&req), &id, changes).await?;
     let mut body = app_json(&app);
-    // Turned into a management app, it gets a secret of its own: one made
-    // before (by whoever held the app then) must not act with this
-    // member's power. The new secret is shown once, here.
-    if management_after && !current.management {
-        let secret = state
-            .oauth
-            .clients
-            .rotate_secret_through(&id, Duration::zero(), p.key.as_ref().map(|k| k.id.clone()))
-            .await?;
-        audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": 0, "management": true })).await;
+    // Turned into a management app, it got a secret of its own, shown once, here.
+    if let Some(secret) = secret {
         body["client_secret"] = json!(secret);
     }
     Ok(ok(StatusCode::OK, body))
@@ -459,9 +340,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("delete", Some("apps:delete"))?;
-    let app = managed(&state, &p, &id).await?;
-    state.oauth.clients.delete(&id).await?;
-    audit(&state, &req, &p, "app.deleted", &app.client_id, json!({ "name": app.name })).await;
+    let app = apps::delete(&state.oauth, &p, &p.origin(&req), &id).await?;
     Ok(ok(StatusCode::OK, json!({ "id": app.client_id, "deleted": true })))
 }
 
@@ -488,35 +367,7 @@ pub async fn rotate_secret(
     body: Option<web::Json<Rotate>>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    let app = managed(&state, &p, &id).await?;
-    // A machine may rotate its own secret: it gets nothing it did not hold.
-    let own = p.client_id.as_deref() == Some(app.client_id.as_str());
-    let (resource_server, management) = if own { (false, false) } else { (app.resource_server, app.management) };
-    bounded(&p, &app.scopes.iter().cloned().collect::<Vec<_>>(), resource_server, management)?;
     let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
-    if !(0..=30 * 86400).contains(&grace) {
-        return Err(ApiError::validation("grace_period must be between 0 and 2592000 seconds"));
-    }
-    // A new secret gives the app's power to whoever holds it: from now on
-    // the app acts for the member who rotated it, never above them. Taken
-    // over, no old secret may live on with the new member's power, nor any
-    // token it got (the grace is 0: the tokens' cut-off is now).
-    if app.created_by != p.user_id && grace != 0 {
-        return Err(ApiError::validation(
-            "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
-        ));
-    }
-    let taken_over = app.created_by != p.user_id;
-    if taken_over {
-        let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
-        state.oauth.clients.update(&id, changes).await?;
-    }
-    let clients = &state.oauth.clients;
-    let secret = if taken_over && p.made_through() == MadeThrough::default() {
-        clients.take_over(&id).await?
-    } else {
-        clients.rotate_secret_through(&id, Duration::seconds(grace), p.made_through().key).await?
-    };
-    audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": grace })).await;
+    let secret = apps::rotate_secret(&state.oauth, &p, &p.origin(&req), &id, grace).await?;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::AccountsError;
 use crate::apikeys::KeyError;
+use crate::apps::AppsError;
 use crate::authority::Denied;
 use crate::key_management::{Refused, Why};
 use crate::oauth::clients::ClientError;
@@ -202,6 +203,19 @@ impl From<ClientError> for ApiError {
                 "The API key or management app registering this app was revoked, deleted or has expired.",
             ),
             ClientError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AppsError> for ApiError {
+    fn from(e: AppsError) -> Self {
+        match e {
+            AppsError::NotFound => Self::not_found("app"),
+            AppsError::NotYours => Self::insufficient_scope("admin").details(
+                json!({ "required_scope": "admin", "reason": "only the app's creator or an ADMIN may change it" }),
+            ),
+            AppsError::Denied(d) => d.into(),
+            AppsError::Client(c) => c.into(),
         }
     }
 }

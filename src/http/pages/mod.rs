@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod apps;
 pub mod auth;
 pub mod authorized_apps;
 pub mod dashboard;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod auth;
 pub mod dashboard;
+pub mod email;
 pub mod invitations;
 pub mod org;
 pub mod reset;

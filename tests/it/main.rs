@@ -23,6 +23,7 @@ mod concurrent_writes;
 mod config_check;
 mod config_example;
 mod crash;
+mod email;
 mod every_instance;
 mod health;
 mod invitations;

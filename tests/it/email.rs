@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use chrono::Duration as Span;
+use portcullis::clock::Clock;
 use portcullis::store::email_outbox;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

@@ -37,7 +37,10 @@ impl Received {
     /// The first link in the text that goes to `path`, as a path with query.
     pub fn link(&self, path: &str) -> String {
         let text = self.text();
-        let start = text.find(&format!("{path}?")).or_else(|| text.find(path)).unwrap_or_else(|| panic!("no {path} link in:\n{text}"));
+        let start = text
+            .find(&format!("{path}?"))
+            .or_else(|| text.find(path))
+            .unwrap_or_else(|| panic!("no {path} link in:\n{text}"));
         let end = text[start..].find(char::is_whitespace).map_or(text.len(), |e| start + e);
         text[start..end].to_owned()
     }
@@ -309,7 +312,8 @@ async fn a_verification_link_expires_after_a_day_and_resend_sends_another() {
 
     // A link went out a moment ago: resend waits.
     let dashboard = app.dashboard(&browser).await;
-    let res = post_form(&app, &browser, "/dashboard", "/account/verify-email/resend", &[("return_to", "/dashboard")]).await;
+    let res =
+        post_form(&app, &browser, "/dashboard", "/account/verify-email/resend", &[("return_to", "/dashboard")]).await;
     assert_eq!(location(&res), "/dashboard?verification=wait");
     assert!(dashboard.contains("Send a new link"));
     // Without the form token: refused.
@@ -357,7 +361,8 @@ async fn forgot_password_emails_a_link_that_resets_once_and_ends_every_session()
 
     // Known and unknown addresses get the same answer.
     let known = post_form(&app, &browser, "/forgot-password", "/forgot-password", &[("email", "CY@example.com")]).await;
-    let unknown = post_form(&app, &browser, "/forgot-password", "/forgot-password", &[("email", "nobody@example.com")]).await;
+    let unknown =
+        post_form(&app, &browser, "/forgot-password", "/forgot-password", &[("email", "nobody@example.com")]).await;
     assert_eq!((known.status(), location(&known)), (unknown.status(), location(&unknown)));
     assert_eq!(location(&known), "/forgot-password?sent=1");
     let sent = browser.get(app.url("/forgot-password?sent=1")).send().await.unwrap().text().await.unwrap();
@@ -469,7 +474,12 @@ async fn sign_up_from_an_invitation_joins_its_organization_without_making_anothe
     let html = browser.get(app.url(&after)).send().await.unwrap().text().await.unwrap();
     let res = browser
         .post(app.url("/login"))
-        .form(&[("csrf_token", csrf_token(&html).as_str()), ("email", "eve@example.com"), ("password", PASSWORD), ("return_to", link.as_str())])
+        .form(&[
+            ("csrf_token", csrf_token(&html).as_str()),
+            ("email", "eve@example.com"),
+            ("password", PASSWORD),
+            ("return_to", link.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -477,7 +487,13 @@ async fn sign_up_from_an_invitation_joins_its_organization_without_making_anothe
     let res = browser.get(app.url(&link)).send().await.unwrap();
     assert_eq!(location(&res), format!("/dashboard/orgs/{}", org.id));
 
-    let eve = app.state.store.run(|c| portcullis::store::users::find_user_by_email(c, "eve@example.com")).await.unwrap().unwrap();
+    let eve = app
+        .state
+        .store
+        .run(|c| portcullis::store::users::find_user_by_email(c, "eve@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
     let memberships = app.state.accounts.memberships(&eve.id).await.unwrap();
     assert_eq!(memberships.len(), 1, "no organization of her own");
     assert_eq!((memberships[0].organization.id.as_str(), memberships[0].role.as_str()), (org.id.as_str(), "DEVELOPER"));
@@ -500,7 +516,12 @@ async fn sign_up_from_an_authorization_request_returns_to_it() {
     let page = browser.get(app.url(&after)).send().await.unwrap().text().await.unwrap();
     let res = browser
         .post(app.url("/login"))
-        .form(&[("csrf_token", csrf_token(&page).as_str()), ("email", "fay@example.com"), ("password", PASSWORD), ("return_to", authorize)])
+        .form(&[
+            ("csrf_token", csrf_token(&page).as_str()),
+            ("email", "fay@example.com"),
+            ("password", PASSWORD),
+            ("return_to", authorize),
+        ])
         .send()
         .await
         .unwrap();
@@ -599,7 +620,7 @@ async fn forgot_password_and_reset_from_the_emailed_link_in_chromium() {
 
     let sink = SmtpSink::start().await;
     let app = app_sending_to(&sink).await;
-    app.user().email("lea@example.com").create().await;
+    app.user().email("lea@example.com").org("Lea's team").create().await;
     let (_driver, b) = open_browser().await;
 
     b.goto(&app.url("/login")).await.unwrap();

@@ -82,7 +82,7 @@ pub enum SignUp {
         user: User,
         organization: Organization,
         /// The invitation the account accepted as it was created.
-        invitation: Option<invitations::Invitation>,
+        invitation: Option<Box<invitations::Invitation>>,
     },
     /// The email belongs to an existing account; nothing was created.
     EmailInUse,
@@ -415,7 +415,11 @@ impl Accounts {
                 if invitation.is_ok() {
                     self.caught_up().await;
                 }
-                Ok(SignUp::Created { user: user.into(), organization: org.into(), invitation: invitation.ok() })
+                Ok(SignUp::Created {
+                    user: user.into(),
+                    organization: org.into(),
+                    invitation: invitation.ok().map(Box::new),
+                })
             }
             Err(AccountsError::EmailTaken) => {
                 // In the background, so the answer takes no longer than a new

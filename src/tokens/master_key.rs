@@ -15,7 +15,7 @@ use rand::RngCore;
 pub const FILE_NAME: &str = "master.key";
 
 /// XChaCha20-Poly1305's nonce: 24 random bytes, never repeated in practice.
-const NONCE_LEN: usize = 24;
+pub const NONCE_LEN: usize = 24;
 
 /// HMAC-SHA256 under `key` of `parts`, fed one after another.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {

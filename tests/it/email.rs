@@ -177,12 +177,13 @@ fn mime_part(raw: &str, content_type: &str) -> String {
         let mut out = Vec::new();
         let mut i = 0;
         while i < bytes.len() {
-            if bytes[i] == b'=' && i + 3 <= bytes.len() {
-                if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
+            if bytes[i] == b'='
+                && i + 3 <= bytes.len()
+                && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
             }
             out.push(bytes[i]);
             i += 1;

@@ -118,6 +118,7 @@ fn api_key_group(c: &mut Criterion, group: &str, f: &Fixture) {
             expires_at: None,
             rate_limit_per_minute: None,
             made_by_key: None,
+            made_by_app: None,
         }))
         .expect("key");
     // One character of the random part changed: the checksum no longer matches.

@@ -2,6 +2,8 @@
 //! which request id. Written beside the change they describe; reading
 //! them is `GET /v1/audit-events`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -73,9 +75,23 @@ pub async fn record(
     }
 }
 
+pub use crate::store::audit::EventFilter;
+
 pub async fn list(
     store: &Store,
     organization_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Option<Vec<AuditEvent>>, StoreError> {
+    list_filtered(store, organization_id, &EventFilter::default(), after, limit).await
+}
+
+/// A page of the events `filter` keeps, newest first; `None` when the
+/// cursor (an event id) is unknown.
+pub async fn list_filtered(
+    store: &Store,
+    organization_id: &str,
+    filter: &EventFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Option<Vec<AuditEvent>>, StoreError> {
@@ -90,6 +106,89 @@ pub async fn list(
         }
         None => None,
     };
-    let events = store.run(move |conn| rows::list_events(conn, &org, cursor, limit)).await?;
+    let filter = filter.clone();
+    let events = store.run(move |conn| rows::list_events(conn, &org, &filter, cursor, limit)).await?;
     Ok(Some(events.into_iter().map(AuditEvent::from).collect()))
+}
+
+/// A filter field that could not be read: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFilter {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// The filter of a listing as a page or `/v1` sends it: `from` and `to`
+/// are dates (`YYYY-MM-DD`, UTC), both days included; empty means unset.
+pub fn parse_filter(
+    action: Option<&str>,
+    actor: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<EventFilter, BadFilter> {
+    let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let day = |field: &'static str, v: Option<&str>| -> Result<Option<chrono::NaiveDate>, BadFilter> {
+        given(v)
+            .map(|v| {
+                chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                    .map_err(|_| BadFilter { field, message: format!("{field} must be a date (YYYY-MM-DD).") })
+            })
+            .transpose()
+    };
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(BadFilter { field: "to", message: "to must not be before from.".into() });
+    }
+    Ok(EventFilter {
+        action: given(action),
+        actor: given(actor),
+        since: from.and_then(|d| d.and_hms_opt(0, 0, 0)),
+        before: to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)),
+    })
+}
+
+/// The event kinds and actors present in an organization's log, for a
+/// page's filters.
+pub async fn kinds_and_actors(store: &Store, organization_id: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let org = organization_id.to_owned();
+    store.run(move |conn| rows::kinds_and_actors(conn, &org)).await
+}
+
+/// How a page names each actor: a user (`user:{id}`) and an API key
+/// (`api_key:{id}`, by its creator) by email; anything else (an app, the
+/// CLI, a key whose creator is gone) as recorded.
+pub async fn actor_names(
+    store: &Store,
+    organization_id: &str,
+    actors: Vec<String>,
+) -> Result<HashMap<String, String>, StoreError> {
+    let org = organization_id.to_owned();
+    store
+        .run(move |conn| {
+            let mut names = HashMap::new();
+            for actor in actors {
+                if names.contains_key(&actor) {
+                    continue;
+                }
+                let name = if let Some(user) = actor.strip_prefix("user:") {
+                    crate::store::users::find_user(conn, user)?.map(|u| u.email)
+                } else if let Some(key) = actor.strip_prefix("api_key:") {
+                    let creator = crate::store::api_keys::find_key(conn, &org, key)?.and_then(|k| k.created_by);
+                    match creator {
+                        Some(c) => {
+                            crate::store::users::find_user(conn, &c)?.map(|u| format!("{} (API key {key})", u.email))
+                        }
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                let name = name.unwrap_or_else(|| actor.clone());
+                names.insert(actor, name);
+            }
+            Ok(names)
+        })
+        .await
 }

@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::accounts::Role;
-use crate::apikeys::{ApiKey, ApiKeys, KeyKind, VerifyFailure, format, policy};
+use crate::apikeys::{ApiKey, ApiKeys, KeyKind, MadeThrough, VerifyFailure, format, policy};
 use crate::oauth::OAuth;
 use crate::oauth::clients::DASHBOARD_CLIENT_ID;
 use crate::oauth::scopes::{self, ScopeSet};
@@ -172,6 +172,15 @@ impl Principal {
             }
         }
         Ok(())
+    }
+
+    /// What this credential's creations are made through (a key, or a
+    /// management app's token): they end with it.
+    pub fn made_through(&self) -> MadeThrough {
+        MadeThrough {
+            key: self.key.as_ref().map(|k| k.id.clone()),
+            app: if self.is_machine() { self.client_id.clone() } else { None },
+        }
     }
 
     /// A management app's token: a machine, with no person behind it.

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod oauth;
 pub mod outbound;
+pub mod people;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
@@ -134,7 +135,7 @@ pub fn build_oauth(
     store: &Store,
     master_key: &MasterKey,
     clock: Arc<dyn Clock>,
-    changes: &Changes,
+    changes: &Arc<Changes>,
 ) -> anyhow::Result<OAuth> {
     let scopes = Arc::new(ScopeRegistry::new(&config.oauth.scopes).map_err(anyhow::Error::msg)?);
     let algorithm: SigningAlgorithm =

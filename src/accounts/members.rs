@@ -118,13 +118,8 @@ impl Accounts {
                     if old == Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
                         return Ok(Err("The last OWNER cannot be removed."));
                     }
-                    store::orgs::delete_membership(c, &org, &uid)?;
                     revoke_tokens(c, &uid)?;
-                    // What the member made ends with the membership, so a
-                    // re-join revives nothing (DESIGN invariant: no credential
-                    // outlives its acting member's power).
-                    store::api_keys::revoke_keys_of_member(c, &org, &uid, now)?;
-                    store::clients::end_management_of_member(c, &org, &uid, now)?;
+                    leave_blocking(c, &org, &uid, now)?;
                     Ok(Ok(Some(old)))
                 })
             })
@@ -132,4 +127,22 @@ impl Accounts {
         self.caught_up().await;
         outcome.map_err(refuse)
     }
+}
+
+/// Ends a membership and what the member made in the organization, on the
+/// caller's connection so it joins the caller's transaction (the member's
+/// tokens are the caller's to end): the API keys they made are revoked and
+/// their apps lose their management power, so a re-join revives nothing
+/// (DESIGN invariant: no credential outlives its acting member's power).
+/// The one way for a removal and a deleted account.
+pub(super) fn leave_blocking(
+    conn: &mut store::DbConnection,
+    organization_id: &str,
+    user_id: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), StoreError> {
+    store::orgs::delete_membership(conn, organization_id, user_id)?;
+    store::api_keys::revoke_keys_of_member(conn, organization_id, user_id, now)?;
+    store::clients::end_management_of_member(conn, organization_id, user_id, now)?;
+    Ok(())
 }

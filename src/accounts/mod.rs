@@ -2,6 +2,7 @@
 //! throttling, server-side sessions. No HTTP types here.
 
 pub mod admin;
+pub mod deletion;
 pub mod email_verification;
 pub mod invitations;
 pub mod members;
@@ -536,6 +537,11 @@ impl Accounts {
     pub async fn authenticate(&self, email: &str, password: &str, client_ip: &str) -> Result<User, AccountsError> {
         use crate::metrics::SignIn;
         let result = self.check_password(email, password, client_ip).await;
+        // The one place a sign-in succeeds, for the pages and /v1/auth/login
+        // alike: each of the user's organizations hears of it.
+        if let Ok(user) = &result {
+            self.audit_everywhere(&user.id, client_ip, "user.signed_in", serde_json::json!({})).await;
+        }
         self.sign_ins.count(match &result {
             Ok(_) => SignIn::Success,
             Err(AccountsError::Throttled { .. }) => SignIn::Throttled,
@@ -648,21 +654,18 @@ impl Accounts {
     /// A failed sign-in of a known account, in the log of each of its
     /// organizations.
     async fn audit_failed_login(&self, user_id: &str, client_ip: &str, reason: &str) {
+        self.audit_everywhere(user_id, client_ip, "login.failed", serde_json::json!({ "reason": reason })).await;
+    }
+
+    /// Records `action` of the user (the actor and the target) in each
+    /// organization they are a member of.
+    async fn audit_everywhere(&self, user_id: &str, client_ip: &str, action: &str, details: serde_json::Value) {
         let origin =
             crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(client_ip.to_owned()) };
         if let Ok(memberships) = self.memberships(user_id).await {
             for m in memberships {
-                let details = serde_json::json!({ "reason": reason });
-                crate::audit::record(
-                    &self.store,
-                    self.clock.now(),
-                    &m.organization.id,
-                    "login.failed",
-                    &origin,
-                    Some(user_id),
-                    details,
-                )
-                .await;
+                let (now, org) = (self.clock.now(), &m.organization.id);
+                crate::audit::record(&self.store, now, org, action, &origin, Some(user_id), details.clone()).await;
             }
         }
     }
@@ -778,26 +781,8 @@ impl Accounts {
     ) -> Result<(), AccountsError> {
         passwords::check_new_password(new).map_err(AccountsError::Validation)?;
         let user_id = session.user.id.clone();
-        let uid = user_id.clone();
-        let user = self
-            .store
-            .run(move |conn| store::users::find_user(conn, &uid))
-            .await?
-            .ok_or(AccountsError::Store(StoreError::NotFound))?;
-        // The current password is a password check like a sign-in: counted
-        // against the account before argon2 runs, so a stolen session is no
-        // unlimited guessing oracle.
-        let email_key = throttle::account_key(&user.email_normalized);
-        let (policy, now) = (self.throttle.clone(), self.now());
-        let keys = [(email_key.clone(), policy.per_account)];
-        let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
-        let reserved = attempt.reserved()?;
-        let replaced = self.passwords.replace(&user.password_hash, current, new).await;
-        let hash = self
-            .unless_busy(replaced, &reserved)
-            .await?
-            .ok_or_else(|| AccountsError::Validation("The current password is not correct.".into()))?;
-        self.release_attempt(reserved, Some(email_key)).await;
+        let replace = |stored: String| async move { self.passwords.replace(&stored, current, new).await };
+        let hash = self.check_current_password(&user_id, replace).await?;
         let now = self.now();
         let keep = session.session_id.clone();
         let sign_out = self.sign_out_everywhere();
@@ -813,7 +798,43 @@ impl Accounts {
         self.sessions_ended(ended);
         Ok(())
     }
+
+    /// Checks the current password of a signed-in user before a change
+    /// (`check` runs argon2 against the stored hash: `Some` when right).
+    /// It is a password check like a sign-in: counted against the account
+    /// before argon2 runs, so a stolen session is no unlimited guessing
+    /// oracle; a right one takes its attempt back.
+    async fn check_current_password<T, Fut>(
+        &self,
+        user_id: &str,
+        check: impl FnOnce(String) -> Fut,
+    ) -> Result<T, AccountsError>
+    where
+        Fut: std::future::Future<Output = Result<Option<T>, PasswordError>>,
+    {
+        let uid = user_id.to_owned();
+        let user = self
+            .store
+            .run(move |conn| store::users::find_user(conn, &uid))
+            .await?
+            .ok_or(AccountsError::Store(StoreError::NotFound))?;
+        let email_key = throttle::account_key(&user.email_normalized);
+        let (policy, now) = (self.throttle.clone(), self.now());
+        let keys = [(email_key.clone(), policy.per_account)];
+        let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
+        let reserved = attempt.reserved()?;
+        let checked = check(user.password_hash).await;
+        let right = self
+            .unless_busy(checked, &reserved)
+            .await?
+            .ok_or_else(|| AccountsError::Validation(WRONG_CURRENT_PASSWORD.into()))?;
+        self.release_attempt(reserved, Some(email_key)).await;
+        Ok(right)
+    }
 }
+
+/// What a change guarded by the current password answers a wrong one.
+pub const WRONG_CURRENT_PASSWORD: &str = "The current password is not correct.";
 
 fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> UserRow {
     UserRow {

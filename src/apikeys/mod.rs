@@ -39,6 +39,8 @@ pub struct ApiKey {
     pub rolled_from: Option<String>,
     /// The key through which it was made: it ends with that key.
     pub made_by_key: Option<String>,
+    /// The management app whose token made it: it ends with that app.
+    pub made_by_app: Option<String>,
 }
 
 /// A key that verified: the key, its organization, its creator's role and
@@ -95,6 +97,16 @@ pub struct NewApiKey {
     pub rate_limit_per_minute: Option<u32>,
     /// Made through this API key (it ends the new key with it).
     pub made_by_key: Option<String>,
+    /// Made with this management app's token (it ends the new key with it).
+    pub made_by_app: Option<String>,
+}
+
+/// What a credential's creations are made through besides the person they
+/// act for: a key, or a management app's token. They end with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MadeThrough {
+    pub key: Option<String>,
+    pub app: Option<String>,
 }
 
 fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
@@ -116,6 +128,7 @@ fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
         last_four: r.last_four,
         rolled_from: r.rolled_from,
         made_by_key: r.made_by_key,
+        made_by_app: r.made_by_app,
     })
 }
 
@@ -302,6 +315,7 @@ impl ApiKeys {
             revoked_at: None,
             rolled_from,
             made_by_key: new.made_by_key.clone(),
+            made_by_app: new.made_by_app.clone(),
         }
     }
 
@@ -546,7 +560,7 @@ impl ApiKeys {
         id: &str,
         overlap: Duration,
         rolled_by: Option<String>,
-        rolled_through: Option<String>,
+        rolled_through: MadeThrough,
     ) -> Result<(ApiKey, String, ApiKey), KeyError> {
         let old = self.get(organization_id, id).await?;
         if old.revoked_at.is_some() {
@@ -570,7 +584,10 @@ impl ApiKeys {
             // (a child rolling its maker gets nothing that outlives either:
             // attacker round 11, finding 1). A key rolling itself, or a
             // person, hands the successor the old key's own maker.
-            made_by_key: rolled_through.filter(|r| *r != old.id).or_else(|| old.made_by_key.clone()),
+            made_by_key: rolled_through.key.filter(|r| *r != old.id).or_else(|| old.made_by_key.clone()),
+            // Rolled with a management app's token, it ends with that app
+            // too; otherwise with the app that made the old key, if one did.
+            made_by_app: rolled_through.app.or_else(|| old.made_by_app.clone()),
         };
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));

@@ -3,11 +3,11 @@
 //! scripts; warnings go to stderr. A rotation or retirement concerns every
 //! organization's tokens: its audit event (actor `cli`) is recorded in each.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use portcullis::config::Config;
 use portcullis::store::Store;
-use portcullis::tokens::signing::{ALGORITHMS, KeyStatus, RotationPolicy, SigningAlgorithm, SigningKeys};
+use portcullis::tokens::signing::{ALGORITHMS, KeyStatus, RotationPolicy, SigningAlgorithm, SigningKeys, list_keys};
 use serde_json::json;
 
 use crate::common::{Admin, master_key};
@@ -85,18 +85,11 @@ pub fn command(config: Config, command: KeysCommand) -> anyhow::Result<()> {
 }
 
 fn list(config: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
-    let policy = RotationPolicy::from_config(config);
-    let retention = policy.retired_retention(store)?;
-    let access = access_algorithm(config)?;
-    let keys = SigningKeys::statuses(store)?;
-    let rows: Vec<serde_json::Value> = keys
+    access_algorithm(config)?;
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    let rows: Vec<serde_json::Value> = list_keys(config, store)?
         .iter()
         .map(|k| {
-            let until = match k.state.as_str() {
-                "next" => Some(policy.activates_at(k)),
-                "retired" => k.retired_at.map(|at| at.and_utc() + retention),
-                _ => None,
-            };
             json!({
                 "kid": k.kid,
                 "algorithm": k.algorithm,
@@ -104,9 +97,8 @@ fn list(config: &Config, store: &Store, json: bool) -> anyhow::Result<()> {
                 "created_at": time(Some(k.created_at)),
                 "activated_at": time(k.activated_at),
                 "retired_at": time(k.retired_at),
-                // A next key's activation; a retired key's end of publication.
-                "until": until.map(|t| t.to_rfc3339()),
-                "signs_access_tokens": k.state == "current" && k.algorithm == access.as_str(),
+                "until": time(k.until),
+                "signs_access_tokens": k.signs_access_tokens,
             })
         })
         .collect();
@@ -167,10 +159,6 @@ fn is(k: &KeyStatus, algorithm: SigningAlgorithm, state: &str) -> bool {
 
 fn activates(policy: &RotationPolicy, next: &KeyStatus) -> String {
     format!("after {} (by a running server)", policy.activates_at(next).to_rfc3339())
-}
-
-fn time(t: Option<NaiveDateTime>) -> Option<String> {
-    t.map(|t| DateTime::<Utc>::from_naive_utc_and_offset(t, Utc).to_rfc3339())
 }
 
 fn access_algorithm(config: &Config) -> anyhow::Result<SigningAlgorithm> {

@@ -22,6 +22,9 @@ pub enum PageError {
     Csrf,
     #[error("Not found.")]
     NotFound,
+    /// A control the page did not offer, sent anyway (a forged form).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Conflict(String),
     #[error("Too many failed sign-in attempts. Try again in {} minute(s).", (.retry_after_secs + 59) / 60)]
@@ -55,6 +58,7 @@ impl ResponseError for PageError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

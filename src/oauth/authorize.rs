@@ -352,6 +352,32 @@ pub async fn approve(
     Ok(response_url(&request.redirect_uri, &[("code", &code)], request.state.as_deref(), &oauth.settings.issuer))
 }
 
+/// `approve` for the person's answer on the consent page: the app's
+/// organization hears of the grant (`consent.granted`; audit events belong
+/// to an organization, and the consent concerns the app's alone). A request
+/// approved silently, by a consent remembered, records nothing new.
+pub async fn approve_on_consent_page(
+    oauth: &OAuth,
+    signed_in: &SignedIn,
+    request: &AuthorizationRequest,
+    origin: &crate::audit::Origin,
+) -> Result<String, OAuthError> {
+    let url = approve(oauth, signed_in, request).await?;
+    let client = &request.client;
+    let details = serde_json::json!({ "user_id": signed_in.user_id, "scope": scopes::join(&request.scope) });
+    crate::audit::record(
+        &oauth.store,
+        oauth.now(),
+        &client.organization_id,
+        "consent.granted",
+        origin,
+        Some(&client.client_id),
+        details,
+    )
+    .await;
+    Ok(url)
+}
+
 /// The redirect for an error: `error`, `error_description`, `state`, `iss`.
 pub fn error_url(redirect_uri: &str, error: &OAuthError, state: Option<&str>, issuer: &str) -> String {
     response_url(

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::service::OAuth;
+use crate::audit::Origin;
 use crate::store::{self, StoreError};
 
 /// An app the user consented to, with what it may do.
@@ -20,6 +21,9 @@ pub struct AuthorizedApp {
     /// The scopes granted, in the order stored.
     pub scopes: Vec<String>,
     pub granted_at: DateTime<Utc>,
+    /// When the app last received a token for the user, if still known
+    /// (`store::consents::last_token_times`).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// What a withdrawal ended.
@@ -41,13 +45,21 @@ impl OAuth {
         limit: i64,
     ) -> Result<Option<Vec<AuthorizedApp>>, StoreError> {
         let (user, after) = (user_id.to_owned(), after.map(str::to_owned));
-        let rows = self
+        let found = self
             .store
-            .run(move |conn| store::consents::authorized_apps_page(conn, &user, after.as_deref(), limit))
+            .run(move |conn| {
+                let Some(rows) = store::consents::authorized_apps_page(conn, &user, after.as_deref(), limit)? else {
+                    return Ok(None);
+                };
+                let ids: Vec<String> = rows.iter().map(|r| r.client_id.clone()).collect();
+                let used = store::consents::last_token_times(conn, &user, &ids)?;
+                Ok(Some((rows, used)))
+            })
             .await?;
-        Ok(rows.map(|rows| {
+        Ok(found.map(|(rows, used)| {
             rows.into_iter()
                 .map(|r| AuthorizedApp {
+                    last_used_at: used.iter().find(|(c, _)| *c == r.client_id).map(|(_, at)| at.and_utc()),
                     scopes: r.scope.split_whitespace().map(str::to_owned).collect(),
                     client_id: r.client_id,
                     name: r.name,
@@ -92,5 +104,26 @@ impl OAuth {
             })
             .await?;
         Ok(scope.map(|scope| WithdrawnConsent { scope, organization_id: client.map(|c| c.organization_id.clone()) }))
+    }
+
+    /// `revoke_authorization`, told to the app's organization as
+    /// `consent.revoked` (audit events belong to an organization; a user's
+    /// consent belongs to none: the app's organization, whose app lost the
+    /// grant, hears of it). What `DELETE /v1/authorized-apps/{id}` and the
+    /// authorized-apps page both do.
+    pub async fn withdraw_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        now: DateTime<Utc>,
+        origin: &Origin,
+    ) -> Result<Option<WithdrawnConsent>, StoreError> {
+        let withdrawn = self.revoke_authorization(user_id, client_id, now).await?;
+        if let Some(org) = withdrawn.as_ref().and_then(|w| w.organization_id.as_deref()) {
+            let scope = withdrawn.as_ref().map(|w| w.scope.as_str());
+            let details = serde_json::json!({ "user_id": user_id, "scope": scope });
+            crate::audit::record(&self.store, now, org, "consent.revoked", origin, Some(client_id), details).await;
+        }
+        Ok(withdrawn)
     }
 }

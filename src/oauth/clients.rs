@@ -12,6 +12,7 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use super::error::OAuthError;
 use super::redirect;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::apikeys::MadeThrough;
 use crate::cache::Cache;
 use crate::changes::{Change, Changes};
 use crate::clock::Clock;
@@ -158,6 +159,8 @@ pub struct Client {
     pub tokens_valid_after: Option<DateTime<Utc>>,
     /// The API key it was registered through: it ends with that key.
     pub made_by_key: Option<String>,
+    /// The management app whose token registered it: it ends with that app.
+    pub made_by_app: Option<String>,
     /// From then on the app is unknown (`Clients::get`): its maker key's end.
     pub ends_at: Option<DateTime<Utc>>,
     /// Where RP-initiated logout may send the browser, matched exactly.
@@ -170,6 +173,10 @@ pub struct Client {
     /// `id_token_signed_response_alg`: RS256 unless the client asked otherwise.
     pub id_token_alg: SigningAlgorithm,
     secrets: Vec<SecretDigest>,
+    /// Registered through a key whose creator is disabled: the key acts as
+    /// if unknown while that lasts, and so does the app at the token
+    /// endpoint (attacker round 11, finding 8).
+    maker_disabled: bool,
 }
 
 /// The client_id of portcullis's own dashboard sessions (/v1/auth/login).
@@ -212,6 +219,7 @@ impl Client {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             tokens_valid_after: None,
             made_by_key: None,
+            made_by_app: None,
             ends_at: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
@@ -219,6 +227,7 @@ impl Client {
             sector_identifier: None,
             id_token_alg: SigningAlgorithm::RS256,
             secrets: Vec::new(),
+            maker_disabled: false,
         }
     }
 
@@ -362,6 +371,9 @@ pub struct Clients {
     /// `oauth.refresh_token_absolute_ttl_secs`: a refresh-token family ends
     /// then, so no app's idle lifetime may be longer.
     refresh_token_absolute_ttl_secs: i64,
+    /// The change log, read back after a change that ends keys (what a
+    /// management app made), so this instance's key cache knows at once.
+    changes: Option<Arc<Changes>>,
 }
 
 fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -414,11 +426,13 @@ fn from_rows(
         created_at: utc(row.created_at),
         tokens_valid_after: row.tokens_valid_after.map(utc),
         made_by_key: row.made_by_key,
+        made_by_app: row.made_by_app,
         ends_at: row.ends_at.map(utc),
         secrets: secrets
             .into_iter()
             .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
             .collect(),
+        maker_disabled: false,
     })
 }
 
@@ -689,6 +703,7 @@ impl Clients {
             cache: Some(Arc::new(Cache::new(10_000, std::time::Duration::from_secs(300)))),
             public_targets_only: true,
             refresh_token_absolute_ttl_secs: crate::config::OAuthConfig::default().refresh_token_absolute_ttl_secs,
+            changes: None,
         }
     }
 
@@ -705,7 +720,8 @@ impl Clients {
 
     /// The cache as configured (none when `strict`), emptied of a client
     /// whenever the change log names it.
-    pub fn with_cache(mut self, config: &CacheConfig, changes: &Changes) -> Self {
+    pub fn with_cache(mut self, config: &CacheConfig, changes: &Arc<Changes>) -> Self {
+        self.changes = Some(changes.clone());
         if config.strict {
             self.cache = None;
             return self;
@@ -715,6 +731,9 @@ impl Clients {
         changes.subscribe(Arc::new(move |change| match change {
             Change::Everything => c.clear(),
             Change::Item { topic: TOPIC, item } => c.forget(item),
+            // A user disabled or enabled: the apps made through keys (whose
+            // creator it may be) are read again.
+            Change::Item { topic: "user", .. } => c.forget_where(|client: &Client| client.made_by_key.is_some()),
             Change::Item { topic: "organization", item } => {
                 c.forget_where(|client: &Client| client.organization_id == item)
             }
@@ -724,19 +743,26 @@ impl Clients {
         self
     }
 
+    async fn caught_up(&self) {
+        if let Some(changes) = &self.changes {
+            changes.catch_up_now().await;
+        }
+    }
+
     /// Registers a client; a confidential one gets a secret, returned here
     /// once and stored only as its digest.
     pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), ClientError> {
-        self.create_made_by(new, None).await
+        self.create_made_by(new, MadeThrough::default()).await
     }
 
-    /// Registers a client through the API key `made_by_key` (when given): it
-    /// ends with that key (deleted when it is revoked, unknown from its
-    /// expiry), and is written only while the key is live.
+    /// Registers a client through an API key or with a management app's
+    /// token (`made_by`, when given): it ends with that key (deleted when it
+    /// is revoked, unknown from its expiry) or app (deleted with it), and is
+    /// written only while that lives.
     pub async fn create_made_by(
         &self,
         new: NewClient,
-        made_by_key: Option<String>,
+        made_by: MadeThrough,
     ) -> Result<(Client, Option<String>), ClientError> {
         let name = new.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -801,8 +827,9 @@ impl Clients {
             sector_identifier: oidc.sector_identifier,
             id_token_signed_response_alg: oidc.id_token_alg.into(),
             tokens_valid_after: None,
-            made_by_key,
+            made_by_key: made_by.key,
             ends_at: None,
+            made_by_app: made_by.app,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -841,6 +868,27 @@ impl Clients {
         grace: Duration,
         made_by_key: Option<String>,
     ) -> Result<String, ClientError> {
+        self.rotate(client_id, grace, made_by_key, false).await
+    }
+
+    /// A person (at the dashboard: no key, no machine) takes the app over
+    /// with a new secret and no grace: the old secrets, and what they got,
+    /// end, and with them the app's tie to the key or machine that
+    /// registered it, in the same transaction. Until then the app ends with
+    /// its maker, whoever edits it, since whoever holds an old secret may
+    /// be the maker's holder (attacker round 11, finding 13: an ADMIN's
+    /// adopted app was deleted with the developer's key it was made by).
+    pub async fn take_over(&self, client_id: &str) -> Result<String, ClientError> {
+        self.rotate(client_id, Duration::zero(), None, true).await
+    }
+
+    async fn rotate(
+        &self,
+        client_id: &str,
+        grace: Duration,
+        made_by_key: Option<String>,
+        adopt: bool,
+    ) -> Result<String, ClientError> {
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         if client.is_public() {
             return Err(ClientError::Validation("public clients have no secret".into()));
@@ -871,6 +919,9 @@ impl Clients {
                         }
                     }
                     rows::rotate_secret(c, &new, until, now)?;
+                    if adopt {
+                        rows::adopt_client(c, &new.client_pk)?;
+                    }
                     crate::store::changes::record_invalidation(c, TOPIC, &cid)?;
                     Ok(Ok(()))
                 })
@@ -991,8 +1042,13 @@ impl Clients {
             },
         };
         let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid))).await?;
+        // Turned off, management ends what the app's tokens made.
+        let ended = (current.management && !management).then_some(now);
+        self.store.run(move |conn| rows::update_client(conn, &pk, &update, (TOPIC, &cid), ended)).await?;
         self.forget(client_id);
+        if ended.is_some() {
+            self.caught_up().await;
+        }
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         Ok((*client).clone())
     }
@@ -1001,9 +1057,11 @@ impl Clients {
     /// access tokens stop at the next introspection (the client is gone).
     pub async fn delete(&self, client_id: &str) -> Result<(), ClientError> {
         let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
-        let (pk, cid) = (current.pk.clone(), client_id.to_owned());
-        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid))).await?;
+        let (pk, cid, now) = (current.pk.clone(), client_id.to_owned(), self.clock.now().naive_utc());
+        self.store.run(move |conn| rows::delete_client(conn, &pk, &cid, (TOPIC, &cid), now)).await?;
         self.forget(client_id);
+        // The keys its token made were revoked with it.
+        self.caught_up().await;
         Ok(())
     }
 
@@ -1033,9 +1091,19 @@ impl Clients {
         }
         let since = self.cache.as_ref().map(|c| c.generation());
         let id = client_id.to_owned();
-        let found = self.store.run(move |conn| rows::find_client(conn, &id)).await?;
-        let Some((row, org, secrets)) = found else { return Ok(None) };
-        let client = Arc::new(from_rows(row, org, secrets)?);
+        let found = self
+            .store
+            .run(move |conn| {
+                let Some(found) = rows::find_client(conn, &id)? else { return Ok(None) };
+                let maker_disabled = match &found.0.made_by_key {
+                    Some(key) => store::api_keys::creator_disabled(conn, key)?,
+                    None => false,
+                };
+                Ok(Some((found, maker_disabled)))
+            })
+            .await?;
+        let Some(((row, org, secrets), maker_disabled)) = found else { return Ok(None) };
+        let client = Arc::new(Client { maker_disabled, ..from_rows(row, org, secrets)? });
         if let (Some(cache), Some(since)) = (&self.cache, since) {
             cache.insert(since, client_id.to_owned(), client.clone());
         }
@@ -1057,7 +1125,7 @@ impl Clients {
     /// endpoint (RFC 6749 §2.3). Failures are `invalid_client`.
     pub async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
         let unknown = || OAuthError::invalid_client("Client authentication failed.");
-        let client = self.get(credentials.client_id()).await?.ok_or_else(unknown)?;
+        let client = self.get(credentials.client_id()).await?.filter(|c| !c.maker_disabled).ok_or_else(unknown)?;
         let now = self.clock.now();
         match (credentials, client.client_type) {
             (
@@ -1097,6 +1165,7 @@ mod tests {
             created_at: Utc::now(),
             tokens_valid_after: None,
             made_by_key: None,
+            made_by_app: None,
             ends_at: None,
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
@@ -1104,6 +1173,7 @@ mod tests {
             sector_identifier: None,
             id_token_alg: SigningAlgorithm::RS256,
             secrets,
+            maker_disabled: false,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct ApiKeyRow {
     pub rolled_from: Option<String>,
     /// The key through which this key was made; it ends with that key.
     pub made_by_key: Option<String>,
+    /// The management app whose token made this key; it ends with that app.
+    pub made_by_app: Option<String>,
 }
 
 /// A key as verification reads it: the key, its organization, its
@@ -57,6 +59,17 @@ pub fn find_for_verification(conn: &mut DbConnection, digest: &str) -> Result<Op
         ))
         .first(conn)
         .optional()?)
+}
+
+/// True when key `id`'s creator is disabled (the key acts as if unknown).
+pub fn creator_disabled(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    let found: i64 = api_keys::table
+        .inner_join(users::table.on(users::id.nullable().eq(api_keys::created_by)))
+        .filter(api_keys::id.eq(id))
+        .filter(users::disabled_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
 }
 
 pub fn find_key(conn: &mut DbConnection, organization_id: &str, id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
@@ -103,7 +116,7 @@ pub fn revoke_key(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> Resu
         // The apps registered through any of them go with them.
         let mut all = line;
         all.push(id.to_owned());
-        super::clients::delete_clients_made_by(c, &all)?;
+        super::clients::delete_clients_made_by(c, &all, now)?;
         super::clients::end_secrets_made_by(c, &all, now)?;
         Ok(revoked)
     })
@@ -150,15 +163,40 @@ pub fn revoke_keys_of_member(
 /// then).
 fn bound_made_keys(conn: &mut DbConnection, id: &str, until: NaiveDateTime) -> Result<(), StoreError> {
     let mut line = made_through(conn, id, false)?;
+    expire_by(conn, &line, until)?;
+    line.push(id.to_owned());
+    super::clients::bound_clients_made_by(conn, &line, until)
+}
+
+/// The keys `ids` expire by `until` at the latest.
+fn expire_by(conn: &mut DbConnection, ids: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(
         api_keys::table
-            .filter(api_keys::id.eq_any(&line))
+            .filter(api_keys::id.eq_any(ids))
             .filter(api_keys::expires_at.is_null().or(api_keys::expires_at.gt(until))),
     )
     .set(api_keys::expires_at.eq(until))
     .execute(conn)?;
-    line.push(id.to_owned());
-    super::clients::bound_clients_made_by(conn, &line, until)
+    Ok(())
+}
+
+/// The keys the management apps `apps` made, and what was made through
+/// them, end by `until` at the latest (the apps now end then).
+pub fn bound_keys_made_by_apps(
+    conn: &mut DbConnection,
+    apps: &[String],
+    until: NaiveDateTime,
+) -> Result<(), StoreError> {
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let made: Vec<String> =
+        api_keys::table.filter(api_keys::made_by_app.eq_any(apps)).select(api_keys::id).load(conn)?;
+    expire_by(conn, &made, until)?;
+    for key in &made {
+        bound_made_keys(conn, key, until)?;
+    }
+    Ok(())
 }
 
 /// Why a key made through another key was not written.
@@ -199,6 +237,14 @@ pub fn insert_new_key(
             row.made_by_key = Some(maker.to_owned());
             if let Some(until) = maker_until {
                 row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until)));
+            }
+        }
+        if let Some(app) = row.made_by_app.clone() {
+            // Made with a management app's token: while that app lives.
+            match super::clients::live_app_until(c, &app, now)? {
+                Ok(Some(until)) => row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until))),
+                Ok(None) => {}
+                Err(ended) => return Ok(Err(ended)),
             }
         }
         diesel::insert_into(api_keys::table).values(&row).execute(c)?;

@@ -25,10 +25,24 @@ pub fn insert_event(conn: &mut DbConnection, row: &AuditEventRow) -> Result<(), 
     Ok(())
 }
 
+/// What a listing keeps: all of it when every field is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// The event kind, e.g. `member.removed`.
+    pub action: Option<String>,
+    /// The actor as recorded, e.g. `user:{id}` or `api_key:{id}`.
+    pub actor: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<NaiveDateTime>,
+    /// Events before this time.
+    pub before: Option<NaiveDateTime>,
+}
+
 /// Newest first; `after` is the (time, id) of the last event already seen.
 pub fn list_events(
     conn: &mut DbConnection,
     organization_id: &str,
+    filter: &EventFilter,
     after: Option<(NaiveDateTime, String)>,
     limit: i64,
 ) -> Result<Vec<AuditEventRow>, StoreError> {
@@ -38,10 +52,44 @@ pub fn list_events(
         .order((audit_events::created_at.desc(), audit_events::id.desc()))
         .limit(limit)
         .into_boxed();
+    if let Some(action) = &filter.action {
+        q = q.filter(audit_events::action.eq(action.clone()));
+    }
+    if let Some(actor) = &filter.actor {
+        q = q.filter(audit_events::actor.eq(actor.clone()));
+    }
+    if let Some(since) = filter.since {
+        q = q.filter(audit_events::created_at.ge(since));
+    }
+    if let Some(before) = filter.before {
+        q = q.filter(audit_events::created_at.lt(before));
+    }
     if let Some((at, id)) = after {
         q = q.filter(audit_events::created_at.lt(at).or(audit_events::created_at.eq(at).and(audit_events::id.lt(id))));
     }
     Ok(q.load(conn)?)
+}
+
+/// The event kinds and the actors of an organization's log, each sorted.
+pub fn kinds_and_actors(
+    conn: &mut DbConnection,
+    organization_id: &str,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let of_org = audit_events::organization_id.eq(organization_id);
+    let kinds = audit_events::table
+        .filter(of_org)
+        .select(audit_events::action)
+        .distinct()
+        .order(audit_events::action)
+        .load(conn)?;
+    let of_org = audit_events::organization_id.eq(organization_id);
+    let actors = audit_events::table
+        .filter(of_org)
+        .select(audit_events::actor)
+        .distinct()
+        .order(audit_events::actor)
+        .load(conn)?;
+    Ok((kinds, actors))
 }
 
 pub fn find_event(

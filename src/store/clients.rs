@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::changes::record_invalidation;
 use super::models::OrganizationRow;
-use super::schema::{client_secrets, consents, oauth_clients, organizations, refresh_tokens};
+use super::schema::{api_keys, client_secrets, consents, oauth_clients, organizations, refresh_tokens};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -43,6 +43,8 @@ pub struct ClientRow {
     pub made_by_key: Option<String>,
     /// From then on the app is unknown (its maker key's expiry).
     pub ends_at: Option<NaiveDateTime>,
+    /// The management app whose token registered it: it ends with that app.
+    pub made_by_app: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -72,6 +74,13 @@ pub fn insert_client(
                 Err(ended) => return Ok(Err(ended)),
             }
         }
+        if let Some(app) = client.made_by_app.clone() {
+            // The same for a management app's token: while that app lives.
+            match live_app_until(c, &app, client.created_at)? {
+                Ok(until) => client.ends_at = earliest(client.ends_at, until),
+                Err(ended) => return Ok(Err(ended)),
+            }
+        }
         diesel::insert_into(oauth_clients::table).values(&client).execute(c)?;
         if let Some(s) = secret {
             diesel::insert_into(client_secrets::table).values(s).execute(c)?;
@@ -81,12 +90,68 @@ pub fn insert_client(
 }
 
 /// Deletes the apps registered through any of `keys` (revoked).
-pub fn delete_clients_made_by(conn: &mut DbConnection, keys: &[String]) -> Result<usize, StoreError> {
+pub fn delete_clients_made_by(
+    conn: &mut DbConnection,
+    keys: &[String],
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
     let made = oauth_clients::table
         .filter(oauth_clients::made_by_key.eq_any(keys))
         .select((oauth_clients::id, oauth_clients::client_id))
         .load(conn)?;
-    delete_each(conn, made)
+    delete_each(conn, made, now)
+}
+
+/// The earlier of two ends, either of which may be none (never).
+fn earliest(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Within a write transaction: whether `client_id` is a live management
+/// app at `now` (what its token makes may be written), and until when it
+/// lives (its `ends_at`). Its row stays locked until the transaction ends
+/// (PostgreSQL; SQLite's immediate transaction holds the write lock), so a
+/// deletion or demotion of the app either committed before and is seen
+/// here, or waits and then ends what this transaction made.
+pub fn live_app_until(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<Result<Option<NaiveDateTime>, super::api_keys::MakerEnded>, StoreError> {
+    let of_app = oauth_clients::table
+        .filter(oauth_clients::client_id.eq(client_id))
+        .select((oauth_clients::management, oauth_clients::ends_at));
+    let found: Option<(bool, Option<NaiveDateTime>)> = match conn {
+        DbConnection::Postgresql(pg) => of_app.for_update().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => of_app.first(sqlite).optional()?,
+    };
+    Ok(match found {
+        Some((true, ends_at)) if ends_at.is_none_or(|end| end > now) => Ok(ends_at),
+        _ => Err(super::api_keys::MakerEnded::Revoked),
+    })
+}
+
+/// Ends what the management app `client_id` made with its tokens, as it
+/// stops being one (deleted or demoted): its keys are revoked, with what
+/// was made through them, and its apps deleted.
+fn end_made_by_app(conn: &mut DbConnection, client_id: &str, now: NaiveDateTime) -> Result<(), StoreError> {
+    let keys: Vec<String> = api_keys::table
+        .filter(api_keys::made_by_app.eq(client_id))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .load(conn)?;
+    for key in &keys {
+        super::api_keys::revoke_key(conn, key, now)?;
+    }
+    let apps = oauth_clients::table
+        .filter(oauth_clients::made_by_app.eq(client_id))
+        .select((oauth_clients::id, oauth_clients::client_id))
+        .load(conn)?;
+    delete_each(conn, apps, now)?;
+    Ok(())
 }
 
 /// Deletes the apps whose maker key's end has passed (unknown already).
@@ -95,13 +160,17 @@ pub fn delete_ended_clients(conn: &mut DbConnection, now: NaiveDateTime) -> Resu
         .filter(oauth_clients::made_by_key.is_not_null().and(oauth_clients::ends_at.le(now)))
         .select((oauth_clients::id, oauth_clients::client_id))
         .load(conn)?;
-    delete_each(conn, ended)
+    delete_each(conn, ended, now)
 }
 
 /// Deletes each (pk, client_id) as `delete_client` deletes one.
-fn delete_each(conn: &mut DbConnection, clients: Vec<(String, String)>) -> Result<usize, StoreError> {
+fn delete_each(
+    conn: &mut DbConnection,
+    clients: Vec<(String, String)>,
+    now: NaiveDateTime,
+) -> Result<usize, StoreError> {
     for (pk, client_id) in &clients {
-        delete_client(conn, pk, client_id, ("client", client_id))?;
+        delete_client(conn, pk, client_id, ("client", client_id), now)?;
     }
     Ok(clients.len())
 }
@@ -140,6 +209,12 @@ pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: Na
     )
     .set(client_secrets::expires_at.eq(until))
     .execute(conn)?;
+    // And what those of them that are management apps made.
+    let apps: Vec<String> = oauth_clients::table
+        .filter(oauth_clients::made_by_key.eq_any(keys))
+        .select(oauth_clients::client_id)
+        .load(conn)?;
+    super::api_keys::bound_keys_made_by_apps(conn, &apps, until)?;
     Ok(())
 }
 
@@ -243,14 +318,21 @@ pub struct ClientUpdate {
 pub type Announcement<'a> = (&'a str, &'a str);
 
 /// Changes a client and announces it, in one transaction.
+/// `management_ended`: the change turns management off (at that time), so
+/// what the app's tokens made ends with it.
 pub fn update_client(
     conn: &mut DbConnection,
     pk: &str,
     update: &ClientUpdate,
     (topic, key): Announcement<'_>,
+    management_ended: Option<NaiveDateTime>,
 ) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
         diesel::update(oauth_clients::table.find(pk)).set(update).execute(c)?;
+        if let Some(now) = management_ended {
+            let client_id: String = oauth_clients::table.find(pk).select(oauth_clients::client_id).first(c)?;
+            end_made_by_app(c, &client_id, now)?;
+        }
         record_invalidation(c, topic, key)
     })
 }
@@ -262,8 +344,16 @@ pub fn delete_client(
     pk: &str,
     client_id: &str,
     (topic, key): Announcement<'_>,
+    now: NaiveDateTime,
 ) -> Result<(), StoreError> {
     super::write_transaction(conn, |c| {
+        // The row first, locked, so a key or app its token is making now
+        // either committed before (and ends here) or finds it gone.
+        let of_app = oauth_clients::table.find(pk).select(oauth_clients::id);
+        if let DbConnection::Postgresql(pg) = c {
+            of_app.for_update().first::<String>(pg).optional()?;
+        }
+        end_made_by_app(c, client_id, now)?;
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id))).execute(c)?;
         diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
         diesel::delete(client_secrets::table.filter(client_secrets::client_pk.eq(pk))).execute(c)?;
@@ -283,18 +373,24 @@ pub fn end_management_of_member(
     user_id: &str,
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    Ok(diesel::update(
-        oauth_clients::table
-            .filter(oauth_clients::organization_id.eq(organization_id))
-            .filter(oauth_clients::created_by.eq(user_id))
-            .filter(oauth_clients::management.eq(true)),
-    )
-    .set((
-        oauth_clients::management.eq(false),
-        oauth_clients::tokens_valid_after.eq(now),
-        oauth_clients::updated_at.eq(now),
-    ))
-    .execute(conn)?)
+    let apps: Vec<String> = oauth_clients::table
+        .filter(oauth_clients::organization_id.eq(organization_id))
+        .filter(oauth_clients::created_by.eq(user_id))
+        .filter(oauth_clients::management.eq(true))
+        .select(oauth_clients::client_id)
+        .load(conn)?;
+    diesel::update(oauth_clients::table.filter(oauth_clients::client_id.eq_any(&apps)))
+        .set((
+            oauth_clients::management.eq(false),
+            oauth_clients::tokens_valid_after.eq(now),
+            oauth_clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    // What their tokens made ends with their management.
+    for app in &apps {
+        end_made_by_app(conn, app, now)?;
+    }
+    Ok(apps.len())
 }
 
 /// Ends the tokens every app a user made holds (in any organization): a
@@ -304,6 +400,19 @@ pub fn cut_tokens_of_apps_by(conn: &mut DbConnection, user_id: &str, now: NaiveD
     Ok(diesel::update(oauth_clients::table.filter(oauth_clients::created_by.eq(user_id)))
         .set((oauth_clients::tokens_valid_after.eq(now), oauth_clients::updated_at.eq(now)))
         .execute(conn)?)
+}
+
+/// The app no longer ends with the key or machine that registered it (a
+/// person took it over with a new secret).
+pub fn adopt_client(conn: &mut DbConnection, pk: &str) -> Result<(), StoreError> {
+    diesel::update(oauth_clients::table.find(pk))
+        .set((
+            oauth_clients::made_by_key.eq(None::<String>),
+            oauth_clients::made_by_app.eq(None::<String>),
+            oauth_clients::ends_at.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Adds a new secret; the current ones stay valid until `old_valid_until`

@@ -72,6 +72,38 @@ pub fn authorized_apps_page(
     Ok(Some(q.load(conn)?))
 }
 
+/// When each of `client_ids` last received a token for `user_id`, as far
+/// as the database still knows: the newest refresh token of the user with
+/// the app (each refresh makes one) or the newest code redeemed (codes are
+/// kept an hour). Apps with neither are left out.
+pub fn last_token_times(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_ids: &[String],
+) -> Result<Vec<(String, NaiveDateTime)>, StoreError> {
+    use diesel::dsl::max;
+    let refreshed: Vec<(String, Option<NaiveDateTime>)> = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::client_id.eq_any(client_ids))
+        .group_by(refresh_tokens::client_id)
+        .select((refresh_tokens::client_id, max(refresh_tokens::created_at)))
+        .load(conn)?;
+    let redeemed: Vec<(String, Option<NaiveDateTime>)> = authorization_codes::table
+        .filter(authorization_codes::user_id.eq(user_id))
+        .filter(authorization_codes::client_id.eq_any(client_ids))
+        .group_by(authorization_codes::client_id)
+        .select((authorization_codes::client_id, max(authorization_codes::consumed_at)))
+        .load(conn)?;
+    let mut latest: std::collections::BTreeMap<String, NaiveDateTime> = Default::default();
+    for (client, at) in refreshed.into_iter().chain(redeemed) {
+        if let Some(at) = at {
+            let entry = latest.entry(client).or_insert(at);
+            *entry = (*entry).max(at);
+        }
+    }
+    Ok(latest.into_iter().collect())
+}
+
 /// Deletes the consent of `user_id` to `client_id`: true when there was one.
 pub fn delete_consent(conn: &mut DbConnection, user_id: &str, client_id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(consents::table.find((user_id, client_id))).execute(conn)? == 1)

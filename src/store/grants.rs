@@ -331,7 +331,12 @@ pub fn denial(conn: &mut DbConnection, jti: &str, user: Option<(&str, &str)>) ->
     let denied = is_access_token_revoked(conn, jti)?;
     let (user_since, client_since) = match user {
         Some((user_id, client_id)) => (
-            users::table.find(user_id).select(users::tokens_revoked_at).first(conn).optional()?.flatten(),
+            // A deleted user's tokens are all revoked: their row, and with it
+            // `tokens_revoked_at`, is gone.
+            match users::table.find(user_id).select(users::tokens_revoked_at).first(conn).optional()? {
+                Some(since) => since,
+                None => Some(NaiveDateTime::MAX),
+            },
             super::consents::client_tokens_revoked_at(conn, user_id, client_id)?,
         ),
         None => (None, None),

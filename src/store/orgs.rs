@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::models::{MembershipRow, OrganizationRow, UserRow};
-use super::schema::{memberships, organizations, users};
+use super::schema::{api_keys, memberships, oauth_clients, organizations, users};
 use super::{DbConnection, StoreError};
 
 pub fn insert_organization(conn: &mut DbConnection, row: &OrganizationRow) -> Result<(), StoreError> {
@@ -103,15 +103,22 @@ pub fn with_owners_locked<T>(
     organization_id: &str,
     mut f: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    use diesel::sql_types::Text;
     super::write_transaction(conn, |c| {
-        if let DbConnection::Postgresql(_) = c {
-            diesel::sql_query("SELECT 1 FROM memberships WHERE organization_id = $1 AND role = 'OWNER' FOR UPDATE")
-                .bind::<Text, _>(organization_id)
-                .execute(c)?;
-        }
+        lock_owners(c, organization_id)?;
         f(c)
     })
+}
+
+/// Within a write transaction: holds the organization's owner rows against
+/// concurrent changes until it ends (see `with_owners_locked`).
+pub fn lock_owners(conn: &mut DbConnection, organization_id: &str) -> Result<(), StoreError> {
+    use diesel::sql_types::Text;
+    if let DbConnection::Postgresql(_) = conn {
+        diesel::sql_query("SELECT 1 FROM memberships WHERE organization_id = $1 AND role = 'OWNER' FOR UPDATE")
+            .bind::<Text, _>(organization_id)
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Within a write transaction: whether the user is a member, with the
@@ -136,6 +143,29 @@ pub fn count_owners(conn: &mut DbConnection, organization_id: &str) -> Result<i6
         .filter(memberships::role.eq("OWNER"))
         .count()
         .get_result(conn)?)
+}
+
+pub fn count_members(conn: &mut DbConnection, organization_id: &str) -> Result<i64, StoreError> {
+    Ok(memberships::table.filter(memberships::organization_id.eq(organization_id)).count().get_result(conn)?)
+}
+
+/// Whether an organization holds something of its own besides its members:
+/// a live API key or an OAuth app (what deleting it would lose).
+pub fn holds_data(conn: &mut DbConnection, organization_id: &str) -> Result<bool, StoreError> {
+    let keys: i64 = api_keys::table
+        .filter(api_keys::organization_id.eq(organization_id))
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let apps: i64 =
+        oauth_clients::table.filter(oauth_clients::organization_id.eq(organization_id)).count().get_result(conn)?;
+    Ok(keys + apps > 0)
+}
+
+/// Deletes an organization with everything in it (the schema's cascades);
+/// true when there was one.
+pub fn delete_organization(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    Ok(diesel::delete(organizations::table.find(id)).execute(conn)? == 1)
 }
 
 pub fn set_role(conn: &mut DbConnection, organization_id: &str, user_id: &str, role: &str) -> Result<(), StoreError> {

@@ -81,6 +81,7 @@ diesel::table! {
         tokens_valid_after -> Nullable<Timestamp>,
         made_by_key -> Nullable<Text>,
         ends_at -> Nullable<Timestamp>,
+        made_by_app -> Nullable<Text>,
     }
 }
 
@@ -209,6 +210,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         rolled_from -> Nullable<Text>,
         made_by_key -> Nullable<Text>,
+        made_by_app -> Nullable<Text>,
     }
 }
 

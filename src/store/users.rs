@@ -24,6 +24,14 @@ pub fn find_user(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, S
     Ok(users::table.find(id).select(UserRow::as_select()).first(conn).optional()?)
 }
 
+/// Deletes a user; what hangs on them goes with them (the schema's
+/// cascades: memberships, sessions, consents, refresh tokens) or forgets
+/// them (keys and apps they made keep a `NULL` creator). True when there
+/// was such a user.
+pub fn delete_user(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
+    Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
+}
+
 pub fn update_password(
     conn: &mut DbConnection,
     id: &str,

@@ -22,6 +22,7 @@ pub(crate) async fn owner_key(app: &TestApp) -> (String, String) {
             expires_at: None,
             rate_limit_per_minute: None,
             made_by_key: None,
+            made_by_app: None,
         })
         .await
         .unwrap();
@@ -151,6 +152,7 @@ async fn apps_of_other_organizations_are_not_found_and_developers_touch_only_the
             expires_at: None,
             rate_limit_per_minute: None,
             made_by_key: None,
+            made_by_app: None,
         })
         .await
         .unwrap();

@@ -129,6 +129,7 @@ impl TestApp {
                 expires_at: None,
                 rate_limit_per_minute: None,
                 made_by_key: None,
+                made_by_app: None,
             })
             .await
             .unwrap();

@@ -29,12 +29,12 @@ async fn session(app: &TestApp, email: &str) -> String {
 }
 
 /// An app that may ask for `openid` (so /oauth/userinfo takes its tokens).
-async fn third_party(app: &TestApp) -> Registered {
+pub(crate) async fn third_party(app: &TestApp) -> Registered {
     app.oauth_client().await.scopes(&["openid", "read", "write", "offline_access"]).create().await
 }
 
 /// An access token without a refresh token (no `offline_access`).
-async fn access_only(app: &TestApp, browser: &reqwest::Client, reg: &Registered, scope: &str) -> String {
+pub(crate) async fn access_only(app: &TestApp, browser: &reqwest::Client, reg: &Registered, scope: &str) -> String {
     let (code, verifier) = code_as(app, browser, reg, scope).await;
     let (status, body) = redeem(app, reg, &code, verifier.secret(), Some(REDIRECT)).await;
     assert_eq!(status, 200, "{body}");
@@ -42,7 +42,7 @@ async fn access_only(app: &TestApp, browser: &reqwest::Client, reg: &Registered,
     body["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn userinfo(app: &TestApp, token: &str) -> u16 {
+pub(crate) async fn userinfo(app: &TestApp, token: &str) -> u16 {
     reqwest::Client::new().get(app.url("/oauth/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
 

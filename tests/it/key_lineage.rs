@@ -110,6 +110,7 @@ async fn nothing_is_made_through_a_key_that_ended_while_it_asked() {
         expires_at: None,
         rate_limit_per_minute: None,
         made_by_key: Some(parent_id.clone()),
+        made_by_app: None,
     };
     // Its maker was read live by the request; revoked before the insert.
     app.state.api_keys.revoke(&org.id, &parent_id).await.unwrap();
@@ -387,6 +388,7 @@ fn key_row(org: &str, creator: &str, now: chrono::DateTime<chrono::Utc>) -> port
         revoked_at: None,
         rolled_from: None,
         made_by_key: None,
+        made_by_app: None,
     }
 }
 
@@ -514,4 +516,177 @@ async fn a_dashboard_session_started_while_its_user_is_being_disabled_is_refused
     writer.join().unwrap();
     let refused = starting.await.unwrap().err().expect("a dashboard session for a user disabled meanwhile");
     assert_eq!(refused.description, "Invalid email or password.");
+}
+
+/// A management app made by `owner` at the dashboard, and a client-credentials
+/// token of it: (client id, token).
+async fn management_app(app: &TestApp, dashboard: &str) -> (String, String) {
+    let body = json!({"name": "bot", "grant_types": ["client_credentials"],
+        "scopes": ["read", "write", "delete"], "management": true});
+    let (s, b) = call(app, "POST", "/v1/apps", dashboard, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let (id, secret) = (b["data"]["client_id"].as_str().unwrap(), b["data"]["client_secret"].as_str().unwrap());
+    (id.to_owned(), app.machine_token(id, secret, "read write").await)
+}
+
+/// What a management app's token made: a key, a key made through that key,
+/// an app. Checks they are marked as made by the app and work.
+struct MadeByMachine {
+    key: String,
+    grandchild: String,
+    app: (String, String),
+}
+
+async fn made_by_machine(app: &TestApp, machine: &str, token: &str) -> MadeByMachine {
+    let (_, key, data) = made_through(app, token, "by the machine").await;
+    assert_eq!(data["made_by_app"], json!(machine), "{data}");
+    let (_, grandchild, _) = made_through(app, &key, "through the machine's key").await;
+    let (app_id, secret, data) = app_through(app, token).await;
+    assert_eq!(data["made_by_app"], json!(machine), "{data}");
+    let made = MadeByMachine { key, grandchild, app: (app_id, secret) };
+    assert_eq!(made_state(app, &made).await, (LIVE, LIVE, 200));
+    made
+}
+
+async fn made_state(app: &TestApp, made: &MadeByMachine) -> ((u16, Option<String>), (u16, Option<String>), u16) {
+    (
+        validated(app, &made.key).await,
+        validated(app, &made.grandchild).await,
+        token_status(app, &made.app.0, &made.app.1).await,
+    )
+}
+
+#[actix_web::test]
+async fn what_a_management_apps_token_made_ends_when_the_app_is_deleted_or_loses_management() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (_, persons) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+
+    let (deleted, token) = management_app(&app, &dashboard).await;
+    let by_deleted = made_by_machine(&app, &deleted, &token).await;
+    let (demoted, token) = management_app(&app, &dashboard).await;
+    let by_demoted = made_by_machine(&app, &demoted, &token).await;
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/apps/{deleted}"), &dashboard, None).await;
+    assert_eq!(s, 200, "{b}");
+    let ended = (refused("REVOKED_API_KEY"), refused("REVOKED_API_KEY"), 401);
+    assert_eq!(made_state(&app, &by_deleted).await, ended);
+    let (s, _) = call(&app, "GET", &format!("/v1/apps/{}", by_deleted.app.0), &dashboard, None).await;
+    assert_eq!(s, 404, "the app the machine made went with it");
+    // The other machine's work is untouched until it loses management.
+    assert_eq!(made_state(&app, &by_demoted).await, (LIVE, LIVE, 200));
+    let (s, b) =
+        call(&app, "PATCH", &format!("/v1/apps/{demoted}"), &dashboard, Some(json!({"management": false}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(made_state(&app, &by_demoted).await, ended);
+    // A person's key is no machine's.
+    assert_eq!(validated(&app, &persons).await, LIVE);
+}
+
+#[actix_web::test]
+async fn a_management_app_registered_through_a_key_takes_what_its_token_made_along_when_the_key_goes() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (maker_id, maker) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (machine, token) = management_app(&app, &maker).await;
+    let made = made_by_machine(&app, &machine, &token).await;
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{maker_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(made_state(&app, &made).await, (refused("REVOKED_API_KEY"), refused("REVOKED_API_KEY"), 401));
+}
+
+#[actix_web::test]
+async fn a_key_a_machine_makes_while_the_machine_is_being_deleted_is_refused() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (machine, token) = management_app(&app, &dashboard).await;
+    // The machine's deletion is written, not yet committed, when its token
+    // asks for a key.
+    let pk = app.state.oauth.clients.get(&machine).await.unwrap().unwrap().pk.clone();
+    let (id, now) = (machine.clone(), app.clock.now().naive_utc());
+    let (commit, writer) =
+        held_open(&app, move |c| portcullis::store::clients::delete_client(c, &pk, &id, ("client", &id), now));
+    let asking = actix_web::rt::spawn(
+        reqwest::Client::new()
+            .post(app.url("/v1/api-keys"))
+            .bearer_auth(token)
+            .json(&json!({"name": "late", "scopes": ["read"]}))
+            .send(),
+    );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    let res = asking.await.unwrap().unwrap();
+    let status = res.status().as_u16();
+    let b: Value = res.json().await.unwrap();
+    assert_eq!(status, 401, "a key made while its machine was deleted: {b}");
+    // And nothing of it was written.
+    let (_, list) = call(&app, "GET", "/v1/api-keys", &dashboard, None).await;
+    assert_eq!(list["data"], json!([]), "{list}");
+    let _ = org;
+}
+
+#[actix_web::test]
+async fn an_app_a_person_took_over_with_a_new_secret_no_longer_ends_with_the_key_that_made_it() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (devs_key_id, devs_key) = app.secret_key(&org.id, &dev.id, &["read", "write"]).await;
+    let dashboard = app.signed_in(&owner).await;
+    let (adopted, old_secret, _) = app_through(&app, &devs_key).await;
+    let (edited, edited_secret, _) = app_through(&app, &devs_key).await;
+    let (rotated_by_key, _, _) = app_through(&app, &devs_key).await;
+
+    // An edit alone keeps the tie: whoever holds the app's secret may hold the key.
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{edited}"), &dashboard, Some(json!({"name": "renamed"}))).await;
+    assert_eq!((s, &b["data"]["made_by_key"]), (200, &json!(devs_key_id)), "{b}");
+    // A rotation through a key takes the app over with the same tie.
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{rotated_by_key}/rotate-secret"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    let rotated_secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    // A person's rotation without grace: the app is theirs, and its old secret is dead.
+    let (s, b) = call(&app, "POST", &format!("/v1/apps/{adopted}/rotate-secret"), &dashboard, None).await;
+    assert_eq!(s, 200, "{b}");
+    let new_secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let (_, b) = call(&app, "GET", &format!("/v1/apps/{adopted}"), &dashboard, None).await;
+    assert_eq!(
+        (&b["data"]["created_by"], &b["data"]["made_by_key"], &b["data"]["ends_at"]),
+        (&json!(owner.id), &Value::Null, &Value::Null),
+        "{b}"
+    );
+    assert_eq!(token_status(&app, &adopted, &old_secret).await, 401);
+
+    let (s, b) = call(&app, "DELETE", &format!("/v1/api-keys/{devs_key_id}"), &admin, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(token_status(&app, &adopted, &new_secret).await, 200, "the adopted app lives on");
+    assert_eq!(token_status(&app, &edited, &edited_secret).await, 401, "the edited app went with the key");
+    assert_eq!(token_status(&app, &rotated_by_key, &rotated_secret).await, 401, "so did the one rotated by a key");
+}
+
+#[actix_web::test]
+async fn an_app_registered_through_a_disabled_users_key_gets_no_token_until_they_are_enabled() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (_, devs_key) = app.secret_key(&org.id, &dev.id, &["read", "write"]).await;
+    let (_, owners_key) = app.secret_key(&org.id, &owner.id, &["read", "write"]).await;
+    let (through_dev, devs_secret, _) = app_through(&app, &devs_key).await;
+    let (through_owner, owners_secret, _) = app_through(&app, &owners_key).await;
+    // Read once, so the apps are in the cache when the user is disabled.
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 200);
+    assert_eq!(token_status(&app, &through_owner, &owners_secret).await, 200);
+
+    assert!(app.state.accounts.disable_user(&dev.id).await.unwrap());
+    assert_eq!(validated(&app, &devs_key).await, refused("INVALID_API_KEY"));
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 401, "as its key, the app acts for no one");
+    assert_eq!(token_status(&app, &through_owner, &owners_secret).await, 200, "another member's app works");
+
+    assert!(app.state.accounts.enable_user(&dev.id).await.unwrap());
+    assert_eq!(validated(&app, &devs_key).await, LIVE);
+    assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 200, "enabled, the key and its app work again");
 }

@@ -91,6 +91,7 @@ impl TestApp {
                 expires_at,
                 rate_limit_per_minute: rate,
                 made_by_key: None,
+                made_by_app: None,
             })
             .await
             .unwrap();

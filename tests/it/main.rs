@@ -23,6 +23,8 @@ mod concurrent_writes;
 mod config_check;
 mod config_example;
 mod crash;
+mod dashboard_people;
+mod dashboard_account;
 mod email;
 mod every_instance;
 mod health;

@@ -120,6 +120,7 @@ async fn admin_key(app: &TestApp, user: &User, organization_id: &str) -> String 
         expires_at: None,
         rate_limit_per_minute: None,
         made_by_key: None,
+        made_by_app: None,
     };
     app.state.api_keys.create(new).await.unwrap().1
 }

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
+use crate::apikeys::MadeThrough;
 use crate::authority::Denied;
 use crate::http::AppState;
 use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient, OidcRegistration, SubjectType};
@@ -45,6 +46,7 @@ pub fn app_json(c: &Client) -> Value {
         "created_by": c.created_by,
         "created_at": time(Some(c.created_at)),
         "made_by_key": c.made_by_key,
+        "made_by_app": c.made_by_app,
         "ends_at": time(c.ends_at),
     })
 }
@@ -346,7 +348,7 @@ pub async fn create(
                         .unwrap_or(SigningAlgorithm::RS256),
                 },
             },
-            p.key.as_ref().map(|k| k.id.clone()),
+            p.made_through(),
         )
         .await?;
     audit(&state, &req, &p, "app.created", &app.client_id, json!({ "name": app.name })).await;
@@ -504,15 +506,17 @@ pub async fn rotate_secret(
             "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
         ));
     }
-    if app.created_by != p.user_id {
+    let taken_over = app.created_by != p.user_id;
+    if taken_over {
         let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
         state.oauth.clients.update(&id, changes).await?;
     }
-    let secret = state
-        .oauth
-        .clients
-        .rotate_secret_through(&id, Duration::seconds(grace), p.key.as_ref().map(|k| k.id.clone()))
-        .await?;
+    let clients = &state.oauth.clients;
+    let secret = if taken_over && p.made_through() == MadeThrough::default() {
+        clients.take_over(&id).await?
+    } else {
+        clients.rotate_secret_through(&id, Duration::seconds(grace), p.made_through().key).await?
+    };
     audit(&state, &req, &p, "app.secret_rotated", &id, json!({ "grace_period": grace })).await;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
 }

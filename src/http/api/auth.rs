@@ -40,6 +40,18 @@ impl Principal {
         })
     }
 
+    /// This credential acting on the organization's people (members,
+    /// invitations), for this request.
+    pub fn acting<'a>(&'a self, req: &HttpRequest, state: &'a AppState) -> crate::people::Acting<'a> {
+        crate::people::Acting {
+            accounts: &state.accounts,
+            store: &state.store,
+            principal: self,
+            origin: self.origin(req),
+            now: state.clock.now(),
+        }
+    }
+
     /// The audit origin of a request made with this credential.
     pub fn origin(&self, req: &HttpRequest) -> crate::audit::Origin {
         let state = req.app_data::<web::Data<AppState>>();

@@ -79,18 +79,10 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let user_id = p.require_signed_in_user()?;
     let now = state.clock.now();
-    let withdrawn = state
+    state
         .oauth
-        .revoke_authorization(user_id, &client_id, now)
+        .withdraw_consent(user_id, &client_id, now, &p.origin(&req))
         .await?
         .ok_or_else(|| ApiError::not_found("authorized app"))?;
-    // Audit events belong to an organization; a user's consent belongs to
-    // none. The event goes to the app's organization, whose app lost the
-    // grant (the session's organization has nothing to do with the app).
-    if let Some(org) = &withdrawn.organization_id {
-        let details = json!({ "user_id": user_id, "scope": withdrawn.scope });
-        crate::audit::record(&state.store, now, org, "consent.revoked", &p.origin(&req), Some(&client_id), details)
-            .await;
-    }
     Ok(ok(StatusCode::OK, json!({ "id": *client_id, "object": "authorized_app", "revoked": true })))
 }

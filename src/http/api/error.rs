@@ -178,9 +178,10 @@ impl From<KeyError> for ApiError {
         match e {
             KeyError::Validation(m) => Self::validation(m),
             KeyError::NotFound => Self::not_found("API key"),
-            KeyError::MakerEnded => {
-                Self::new(Code::RevokedApiKey, "The API key making this key was revoked or has expired.")
-            }
+            KeyError::MakerEnded => Self::new(
+                Code::RevokedApiKey,
+                "The API key or management app making this key was revoked, deleted or has expired.",
+            ),
             KeyError::CreatorLeft => Self::new(
                 Code::InsufficientScope,
                 "The member this credential acts for is no longer in the organization.",
@@ -195,9 +196,10 @@ impl From<ClientError> for ApiError {
         match e {
             ClientError::Validation(m) => Self::validation(m),
             ClientError::NotFound(_) => Self::not_found("app"),
-            ClientError::MakerEnded => {
-                Self::new(Code::RevokedApiKey, "The API key registering this app was revoked or has expired.")
-            }
+            ClientError::MakerEnded => Self::new(
+                Code::RevokedApiKey,
+                "The API key or management app registering this app was revoked, deleted or has expired.",
+            ),
             ClientError::Store(s) => s.into(),
         }
     }
@@ -229,6 +231,18 @@ impl From<OAuthError> for ApiError {
             ErrorCode::InvalidRequest | ErrorCode::InvalidScope => Self::validation(e.description),
             ErrorCode::TemporarilyUnavailable => Self::unavailable(e.description),
             _ => Self::new(Code::InternalError, "Internal Server Error"),
+        }
+    }
+}
+
+impl From<crate::people::PeopleError> for ApiError {
+    fn from(e: crate::people::PeopleError) -> Self {
+        use crate::people::PeopleError;
+        match e {
+            PeopleError::MissingScope(broad) => Self::insufficient_scope(broad),
+            PeopleError::Denied(d) => d.into(),
+            PeopleError::NotFound(what) => Self::not_found(what),
+            PeopleError::Accounts(e) => e.into(),
         }
     }
 }

@@ -10,7 +10,6 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
-use crate::accounts::Role;
 use crate::accounts::invitations::Invitation;
 use crate::http::AppState;
 
@@ -53,33 +52,9 @@ pub async fn create(
     p: Principal,
     body: web::Json<Invite>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("admin", Some("members:write"))?;
-    let role: Role = body.role.parse().map_err(ApiError::validation)?;
-    let actor = p.may_assign_role(role)?;
-    let (invitation, token) = state
-        .accounts
-        .invite_through(
-            &p.organization_id,
-            &body.email,
-            role,
-            p.user_id.clone(),
-            Some(actor),
-            p.key.as_ref().map(|k| k.id.clone()),
-        )
-        .await?;
-    let details = json!({ "email": invitation.email, "role": role.as_str() });
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        "member.invited",
-        &p.origin(&req),
-        Some(&invitation.id),
-        details,
-    )
-    .await;
+    let (invitation, token) = p.acting(&req, &state).invite(&body.email, &body.role).await?;
     let mut data = invitation_json(&invitation);
-    data["url"] = json!(format!("{}/invitations/{token}", state.config.issuer()));
+    data["url"] = json!(crate::people::invitation_url(state.config.issuer(), &token));
     Ok(ok(StatusCode::CREATED, data))
 }
 
@@ -128,20 +103,6 @@ pub async fn revoke(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("admin", Some("members:write"))?;
-    p.may_assign_role(Role::Viewer)?;
-    if !state.accounts.revoke_invitation(&p.organization_id, &id).await? {
-        return Err(ApiError::not_found("pending invitation"));
-    }
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        "member.invitation_revoked",
-        &p.origin(&req),
-        Some(&id),
-        json!({}),
-    )
-    .await;
+    p.acting(&req, &state).revoke_invitation(&id).await?;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "revoked": true })))
 }

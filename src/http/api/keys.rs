@@ -55,6 +55,7 @@ pub fn key_json(k: &ApiKey) -> Value {
         "revoked_at": time(k.revoked_at),
         "rolled_from": k.rolled_from,
         "made_by_key": k.made_by_key,
+        "made_by_app": k.made_by_app,
     })
 }
 
@@ -160,7 +161,8 @@ pub async fn create(
             scopes: body.scopes,
             expires_at,
             rate_limit_per_minute,
-            made_by_key: p.key.as_ref().map(|k| k.id.clone()),
+            made_by_key: p.made_through().key,
+            made_by_app: p.made_through().app,
         })
         .await?;
     audit(&state, &req, &p, "api_key.created", &key).await;
@@ -286,13 +288,7 @@ pub async fn roll(
     }
     let (new, plaintext, old) = state
         .api_keys
-        .roll(
-            &p.organization_id,
-            &id,
-            Duration::seconds(overlap),
-            p.user_id.clone(),
-            p.key.as_ref().map(|k| k.id.clone()),
-        )
+        .roll(&p.organization_id, &id, Duration::seconds(overlap), p.user_id.clone(), p.made_through())
         .await?;
     audit(&state, &req, &p, "api_key.rolled", &old).await;
     let mut data = key_json(&new);

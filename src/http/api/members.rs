@@ -10,7 +10,6 @@ use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
-use crate::accounts::Role;
 use crate::accounts::members::Member;
 use crate::http::AppState;
 
@@ -76,25 +75,7 @@ pub async fn update(
     id: web::Path<String>,
     body: web::Json<ChangeRole>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("admin", Some("members:write"))?;
-    let role: Role = body.role.parse().map_err(ApiError::validation)?;
-    let actor = p.may_assign_role(role)?;
-    let old = state
-        .accounts
-        .change_role(&p.organization_id, &id, role, actor)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    let details = json!({ "from": old.as_str(), "to": role.as_str() });
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        "member.role_changed",
-        &p.origin(&req),
-        Some(&id),
-        details,
-    )
-    .await;
+    p.acting(&req, &state).change_role(&id, &body.role).await?;
     let member = state.accounts.member(&p.organization_id, &id).await?.ok_or_else(|| ApiError::not_found("member"))?;
     Ok(ok(StatusCode::OK, member_json(&member)))
 }
@@ -119,23 +100,6 @@ pub async fn remove(
     p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    p.require("admin", Some("members:write"))?;
-    // Removing needs the same standing as assigning the lowest role.
-    let actor = p.may_assign_role(Role::Viewer)?;
-    let old = state
-        .accounts
-        .remove_member(&p.organization_id, &id, actor)
-        .await?
-        .ok_or_else(|| ApiError::not_found("member"))?;
-    crate::audit::record(
-        &state.store,
-        state.clock.now(),
-        &p.organization_id,
-        "member.removed",
-        &p.origin(&req),
-        Some(&id),
-        json!({ "role": old.as_str() }),
-    )
-    .await;
+    p.acting(&req, &state).remove_member(&id).await?;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "removed": true })))
 }

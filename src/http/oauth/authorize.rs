@@ -8,15 +8,10 @@ use askama::Template;
 use crate::accounts::CurrentSession;
 use crate::http::AppState;
 use crate::http::errors::PageError;
-use crate::http::pages::{render, see_other};
+use crate::http::pages::{ScopeLine, homepage_host, render, scope_lines, see_other, shown_logo};
 use crate::http::session::{MaybeSession, verify_form_token};
 use crate::oauth::authorize::{self, AuthorizationRequest, Decision, Rejection, SignedIn};
 use crate::oauth::{ErrorCode, OAuthError};
-
-struct ScopeLine {
-    name: String,
-    description: String,
-}
 
 #[derive(Template)]
 #[template(path = "consent.html")]
@@ -63,21 +58,16 @@ fn consent_page(
     asked_before: bool,
 ) -> Result<HttpResponse, PageError> {
     let client = &request.client;
-    let homepage = client.homepage_url.as_deref().and_then(|u| url::Url::parse(u).ok());
     let redirect = url::Url::parse(&request.redirect_uri).ok();
     let page = ConsentPage {
         csrf_token,
         email,
         app_name: client.name.clone(),
         organization: client.organization_name.clone(),
-        homepage_host: homepage.as_ref().and_then(|u| u.host_str().map(str::to_owned)),
+        homepage_host: homepage_host(client.homepage_url.as_deref()),
         homepage_url: client.homepage_url.clone(),
-        logo_url: client.logo_url.clone().filter(|u| u.starts_with("https://")),
-        scopes: request
-            .scope
-            .iter()
-            .map(|s| ScopeLine { name: s.clone(), description: state.oauth.scopes.describe(s).unwrap_or(s).to_owned() })
-            .collect(),
+        logo_url: shown_logo(client.logo_url.as_deref()),
+        scopes: scope_lines(state, &request.scope),
         // Where the user is sent, without the query: scheme, host, port, path.
         redirect_to: redirect
             .map(|u| u[..url::Position::AfterPath].to_owned())
@@ -194,7 +184,14 @@ pub async fn decide(
             match authorize::next_step(&state.oauth, &request, Some(&who), true).await {
                 Ok(Decision::Refuse(e)) => redirect_error(&state, &request, e),
                 Ok(Decision::Login) => see_other(&authorize::login_path(&state.oauth, &request)).finish(),
-                Ok(_) => match authorize::approve(&state.oauth, &who, &request).await {
+                Ok(_) => match authorize::approve_on_consent_page(
+                    &state.oauth,
+                    &who,
+                    &request,
+                    &crate::http::pages::user_origin(&req, &state, &who.user_id),
+                )
+                .await
+                {
                     Ok(url) => see_other(&url).finish(),
                     Err(e) => redirect_error(&state, &request, e),
                 },

@@ -19,8 +19,9 @@ struct LoginPage {
     csrf_token: String,
     email: String,
     return_to: Option<String>,
-    /// Arrived from sign-up, which says the same whether the email was new.
-    signed_up: bool,
+    /// What the page that sent the browser here says (`?notice=`): sign-up
+    /// says the same whether the email was new.
+    notice: Option<&'static str>,
     error: Option<String>,
     /// The app that sent the user here through /oauth/authorize.
     app: Option<AskingApp>,
@@ -165,13 +166,18 @@ pub async fn login_page(
         return Ok(see_other(return_to.as_deref().unwrap_or("/dashboard")).finish());
     }
     let token = form_token(&req, &state.config, session.session.as_ref());
-    let signed_up = query.notice.as_deref() == Some("signed-up");
+    let notice = match query.notice.as_deref() {
+        Some("signed-up") => Some("If this email was new, your account is ready: sign in."),
+        Some("signed-out-everywhere") => Some("You are signed out everywhere. Sign in again to continue."),
+        Some("account-deleted") => Some("Your account was deleted."),
+        _ => None,
+    };
     let (app, hint) = authorization_context(&state, return_to.as_deref()).await;
     let page = LoginPage {
         csrf_token: token.token.clone(),
         email: hint.unwrap_or_default(),
         return_to,
-        signed_up,
+        notice,
         error: None,
         app,
         reauth,
@@ -196,7 +202,7 @@ pub async fn login(
             csrf_token: token.token.clone(),
             email: form.email.clone(),
             return_to: return_to.clone(),
-            signed_up: false,
+            notice: None,
             error: Some(error),
             app: app.clone(),
             reauth,

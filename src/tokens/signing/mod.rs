@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use self::keys::{CurrentKey, KeySet, load_set, new_row};
-pub use self::rotation::{Housekeeping, RotationPolicy};
+pub use self::rotation::{Housekeeping, KeyListing, RotationPolicy, list_keys};
 pub use crate::store::signing_keys::KeyStatus;
 use crate::store::signing_keys::{self as db, GuardedInsert, Retired, STATE_CURRENT, STATE_NEXT};
 use crate::store::{Store, StoreError};

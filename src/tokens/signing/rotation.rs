@@ -40,6 +40,51 @@ pub struct RotationPolicy {
     margin: Duration,
 }
 
+/// One signing key as an operator (the CLI's `signing-key list`) or an
+/// administrator (the dashboard's read-only page) sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub kid: String,
+    pub algorithm: String,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    /// A next key's activation; a retired key's end of publication.
+    pub until: Option<DateTime<Utc>>,
+    /// The current key of the algorithm that signs access tokens.
+    pub signs_access_tokens: bool,
+}
+
+/// Every signing key of the server, with when it changes state next.
+/// Blocking (it reads the database on this thread).
+pub fn list_keys(config: &Config, store: &Store) -> Result<Vec<KeyListing>, SigningError> {
+    let policy = RotationPolicy::from_config(config);
+    let retention = policy.retired_retention(store)?;
+    let access = config.oauth.signing_algorithm.parse::<SigningAlgorithm>().ok().map(SigningAlgorithm::as_str);
+    Ok(SigningKeys::statuses(store)?
+        .into_iter()
+        .map(|k| {
+            let until = match k.state.as_str() {
+                STATE_NEXT => Some(policy.activates_at(&k)),
+                STATE_RETIRED => k.retired_at.map(|at| at.and_utc() + retention),
+                _ => None,
+            };
+            KeyListing {
+                signs_access_tokens: k.state == STATE_CURRENT && Some(k.algorithm.as_str()) == access,
+                created_at: k.created_at.and_utc(),
+                activated_at: k.activated_at.map(|t| t.and_utc()),
+                retired_at: k.retired_at.map(|t| t.and_utc()),
+                until,
+                kid: k.kid,
+                algorithm: k.algorithm,
+                state: k.state,
+            }
+        })
+        .collect())
+}
+
 impl RotationPolicy {
     pub fn from_config(config: &Config) -> Self {
         let id_token_ttl = Duration::seconds(config.oidc.id_token_ttl_secs);

@@ -70,6 +70,13 @@ pub struct Config {
     pub api: ApiConfig,
     pub cache: CacheConfig,
     pub metrics: MetricsConfig,
+    /// Where email goes: `smtp://[user:password@]host[:port]` (add
+    /// `?tls=required` for STARTTLS) or `smtps://…` (TLS from the start).
+    /// None: messages are written to `data_dir/outbox/` as `.eml` files.
+    pub smtp_url: Option<String>,
+    /// The sender of every message, e.g. `Acme <no-reply@acme.example>`;
+    /// default `portcullis <no-reply@ISSUER-HOST>`.
+    pub email_from: Option<String>,
 }
 
 /// Prometheus metrics at `/metrics` (README "Metrics"). Off unless one of
@@ -452,6 +459,8 @@ impl Default for Config {
             api: ApiConfig::default(),
             cache: CacheConfig::default(),
             metrics: MetricsConfig::default(),
+            smtp_url: None,
+            email_from: None,
         }
     }
 }
@@ -531,6 +540,8 @@ impl Config {
             ));
         }
         self.metrics.validate(&self.bind).map_err(ConfigError::Invalid)?;
+        crate::email::check_config(self.smtp_url.as_deref(), self.email_from.as_deref())
+            .map_err(ConfigError::Invalid)?;
         if self.max_body_bytes < 1024 {
             return invalid("max_body_bytes must be at least 1024".into());
         }

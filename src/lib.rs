@@ -11,6 +11,7 @@ pub mod cache;
 pub mod changes;
 pub mod clock;
 pub mod config;
+pub mod email;
 pub mod http;
 pub mod key_management;
 pub mod metrics;
@@ -98,13 +99,16 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         oauth.settings.issuer.clone(),
         DeliveryPolicy::default(),
     )?;
+    let outbox = email::Outbox::new(&config.issuer, master_key.clone());
+    let mail = Arc::new(email::Sender::from_config(&config, store.clone(), clock.clone(), &outbox)?);
     let accounts = Accounts::new(store.clone(), clock.clone(), throttle, passwords, config.session_ttl_secs)
         // A revoked user's tokens are denied for as long as a retired key
         // verifies: the longest lifetime of a token, with its margin.
         .with_token_lifetime(oauth.keys.retired_retention())
         .on_session_end(Arc::new(move |ended| backchannel.notify(ended)))
         .with_changes(changes.clone())
-        .with_metrics(metrics.sign_ins.clone());
+        .with_metrics(metrics.sign_ins.clone())
+        .with_outbox(outbox.clone());
     let words =
         KeyWords { secret: config.api.secret_key_prefix.clone(), restricted: config.api.restricted_key_prefix.clone() };
     let api_keys = ApiKeys::new(store.clone(), clock.clone(), oauth.scopes.clone(), words)
@@ -122,6 +126,7 @@ pub fn build_state(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<web:
         master_key,
         changes,
         metrics,
+        mail,
     }))
 }
 
@@ -170,6 +175,8 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     let shutdown_timeout = state.config.shutdown_timeout_secs;
     state.changes.listen();
     spawn_change_poller(state.clone());
+    state.mail.announce();
+    state.mail.clone().spawn(EMAIL_POLL);
     http::metrics::serve_if_configured(&state)?;
     let server = HttpServer::new(move || {
         let config = state.config.clone();
@@ -188,6 +195,10 @@ pub fn serve(state: web::Data<AppState>, listener: TcpListener) -> std::io::Resu
     };
     Ok(server.run())
 }
+
+/// How often the email sender looks for messages due (it is also woken
+/// when one is queued here): retries, and messages other instances queued.
+const EMAIL_POLL: Duration = Duration::from_secs(2);
 
 /// Blocking threads per worker. Each blocking task waits for a database
 /// connection or a password-hashing slot, both shared by every worker, so

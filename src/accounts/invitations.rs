@@ -22,6 +22,8 @@ pub struct Invitation {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    /// The user who accepted it.
+    pub accepted_by: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -36,11 +38,33 @@ fn from_row(r: InvitationRow, organization_name: String) -> Result<Invitation, S
         created_at: r.created_at.and_utc(),
         expires_at: r.expires_at.and_utc(),
         accepted_at: r.accepted_at.map(|t| t.and_utc()),
+        accepted_by: r.accepted_by,
         revoked_at: r.revoked_at.map(|t| t.and_utc()),
     })
 }
 
-fn no_longer_valid() -> AccountsError {
+/// Whether a sender whose current role is `role` may still hand out
+/// `invited`: an invitation dies with its sender's power.
+pub(super) fn sender_may(invited: Role) -> impl Fn(Option<&str>) -> bool + Send + 'static {
+    move |role: Option<&str>| role.and_then(|r| r.parse::<Role>().ok()).is_some_and(|r| r >= invited)
+}
+
+/// The error an acceptance that did not join answers with.
+pub(super) fn refused(outcome: rows::Accepted) -> Option<AccountsError> {
+    let message = match outcome {
+        rows::Accepted::Joined => return None,
+        rows::Accepted::Gone => return Some(no_longer_valid()),
+        rows::Accepted::KeyEnded => {
+            "This invitation is no longer valid: the API key that sent it was revoked or has expired."
+        }
+        rows::Accepted::SenderPowerless => {
+            "This invitation is no longer valid: the person who sent it can no longer invite to this role."
+        }
+    };
+    Some(AccountsError::Validation(message.into()))
+}
+
+pub(super) fn no_longer_valid() -> AccountsError {
     AccountsError::Validation("This invitation is no longer valid: it was used, revoked or has expired.".into())
 }
 
@@ -91,9 +115,39 @@ impl Accounts {
             revoked_at: None,
             made_by_key,
         };
-        let r = row.clone();
-        self.store.run(move |conn| rows::insert_invitation(conn, &r)).await?;
-        Ok((from_row(row, String::new())?, token))
+        // The invitation and its email commit together (the email is the
+        // way the invitee hears of it, whether /v1 or a page invited).
+        let link = self.link(&format!("/invitations/{token}"));
+        let (r, outbox) = (row.clone(), self.outbox.clone());
+        let organization_name = self
+            .store
+            .run(move |conn| {
+                let org = crate::store::orgs::find_organization(conn, &r.organization_id)?;
+                let org_name = org.map(|o| o.name).unwrap_or_default();
+                let sender = match &r.invited_by {
+                    Some(id) => crate::store::users::find_user(conn, id)?.map(|u| u.email),
+                    None => None,
+                };
+                let letter = crate::email::Letter::Invitation {
+                    link: &link,
+                    organization: &org_name,
+                    role: r.role.as_str(),
+                    invited_by: sender.as_deref(),
+                    days: LIFETIME_DAYS,
+                };
+                let mail = outbox.as_ref().map(|o| o.prepare(&r.email, &letter, r.created_at)).transpose()?;
+                crate::store::write_transaction(conn, |c| {
+                    rows::insert_invitation(c, &r)?;
+                    if let Some(mail) = &mail {
+                        crate::email::Outbox::queue(c, mail)?;
+                    }
+                    Ok(())
+                })?;
+                Ok(org_name)
+            })
+            .await?;
+        self.mail_queued();
+        Ok((from_row(row, organization_name)?, token))
     }
 
     /// The invitation behind a link, whatever its state.
@@ -106,18 +160,26 @@ impl Accounts {
         Ok(found.map(|(i, o)| from_row(i, o.name)).transpose()?)
     }
 
-    /// Joins `user` to the organization; the link then stops working.
-    pub async fn accept_invitation(&self, token: &str, user: &User) -> Result<Invitation, AccountsError> {
+    /// The invitation behind a link while it can still be accepted by
+    /// `email`: sent to that address, not used, revoked or expired.
+    pub async fn pending_invitation(&self, token: &str, email: &str) -> Result<Invitation, AccountsError> {
         let invitation = self.invitation(token).await?.ok_or_else(no_longer_valid)?;
         let now = self.clock.now();
         if invitation.accepted_at.is_some() || invitation.revoked_at.is_some() || invitation.expires_at <= now {
             return Err(no_longer_valid());
         }
-        if validate::normalize_email(&invitation.email) != validate::normalize_email(&user.email) {
+        if validate::normalize_email(&invitation.email) != validate::normalize_email(email) {
             return Err(AccountsError::Validation(
                 "This invitation was sent to another email address. Sign in with that address to accept it.".into(),
             ));
         }
+        Ok(invitation)
+    }
+
+    /// Joins `user` to the organization; the link then stops working.
+    pub async fn accept_invitation(&self, token: &str, user: &User) -> Result<Invitation, AccountsError> {
+        let invitation = self.pending_invitation(token, &user.email).await?;
+        let now = self.clock.now();
         let membership = MembershipRow {
             organization_id: invitation.organization_id.clone(),
             user_id: user.id.clone(),
@@ -129,27 +191,15 @@ impl Accounts {
         // judged in the accepting transaction, with the sender's membership
         // locked (attacker round 4, finding 6).
         let (id, sender, invited) = (invitation.id.clone(), invitation.invited_by.clone(), invitation.role);
-        let sender_may =
-            move |role: Option<&str>| role.and_then(|r| r.parse::<Role>().ok()).is_some_and(|r| r >= invited);
         let outcome = self
             .store
-            .run(move |conn| rows::accept(conn, &id, &membership, now.naive_utc(), sender.as_deref(), sender_may))
+            .run(move |conn| {
+                rows::accept(conn, &id, &membership, now.naive_utc(), sender.as_deref(), sender_may(invited))
+            })
             .await?;
         self.caught_up().await;
-        match outcome {
-            rows::Accepted::Joined => {}
-            rows::Accepted::Gone => return Err(no_longer_valid()),
-            rows::Accepted::KeyEnded => {
-                return Err(AccountsError::Validation(
-                    "This invitation is no longer valid: the API key that sent it was revoked or has expired.".into(),
-                ));
-            }
-            rows::Accepted::SenderPowerless => {
-                return Err(AccountsError::Validation(
-                    "This invitation is no longer valid: the person who sent it can no longer invite to this role."
-                        .into(),
-                ));
-            }
+        if let Some(refusal) = refused(outcome) {
+            return Err(refusal);
         }
         Ok(Invitation { accepted_at: Some(now), ..invitation })
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod deletion;
+pub mod email_verification;
 pub mod invitations;
 pub mod members;
 pub mod password_reset;
@@ -50,6 +51,8 @@ pub struct User {
     pub id: String,
     pub email: String,
     pub created_at: DateTime<Utc>,
+    /// The owner followed a verification link sent to the address.
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,12 +67,23 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// Where a new account goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Joining<'a> {
+    /// A new organization of this name, the new user its OWNER.
+    NewOrganization(&'a str),
+    /// The organization of the invitation behind this link's token.
+    Invitation(&'a str),
+}
+
 /// What a sign-up did. The HTTP layer answers both the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignUp {
     Created {
         user: User,
         organization: Organization,
+        /// The invitation the account accepted as it was created.
+        invitation: Option<Box<invitations::Invitation>>,
     },
     /// The email belongs to an existing account; nothing was created.
     EmailInUse,
@@ -105,7 +119,12 @@ impl From<PasswordError> for AccountsError {
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
-        Self { id: r.id, email: r.email, created_at: r.created_at.and_utc() }
+        Self {
+            id: r.id,
+            email: r.email,
+            created_at: r.created_at.and_utc(),
+            email_verified: r.email_verified_at.is_some(),
+        }
     }
 }
 
@@ -149,6 +168,8 @@ pub struct Accounts {
     /// before the request that changed it is answered.
     changes: Option<Arc<crate::changes::Changes>>,
     sign_ins: crate::metrics::Counters<crate::metrics::SignIn>,
+    /// Where messages to people are queued; none (the CLI): no email.
+    outbox: Option<crate::email::Outbox>,
 }
 
 impl Accounts {
@@ -169,6 +190,37 @@ impl Accounts {
             session_end: None,
             changes: None,
             sign_ins: Default::default(),
+            outbox: None,
+        }
+    }
+
+    /// Queues the messages accounts send (verification, reset links,
+    /// invitations, notices) in this outbox.
+    pub fn with_outbox(mut self, outbox: crate::email::Outbox) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// An absolute link to `path` on this server, for a message.
+    fn link(&self, path: &str) -> String {
+        self.outbox.as_ref().map(|o| o.link(path)).unwrap_or_default()
+    }
+
+    /// The outbox row for `letter` to `to` when email is on: rendered and
+    /// sealed before the transaction it joins.
+    fn prepare_letter(
+        &self,
+        to: &str,
+        letter: &crate::email::Letter<'_>,
+        now: NaiveDateTime,
+    ) -> Result<Option<crate::store::email_outbox::OutboxRow>, StoreError> {
+        self.outbox.as_ref().map(|o| o.prepare(to, letter, now)).transpose()
+    }
+
+    /// Tells the sender that a committed transaction queued a message.
+    fn mail_queued(&self) {
+        if let Some(outbox) = &self.outbox {
+            outbox.wake();
         }
     }
 
@@ -260,8 +312,9 @@ impl Accounts {
     /// Sign-up: a new organization with the new user as its OWNER, throttled
     /// per client IP. An email already in use is not an error the caller
     /// could show (that would tell anyone which emails have accounts): the
-    /// password is hashed all the same, the account's organizations hear of
-    /// it through their audit log, and the caller answers both alike.
+    /// password is hashed all the same, the account's owner hears of it (an
+    /// email, and their organizations' audit logs), and the caller answers
+    /// both alike. A new account is sent a link that verifies its address.
     pub async fn sign_up(
         &self,
         email: &str,
@@ -269,8 +322,26 @@ impl Accounts {
         organization_name: &str,
         client_ip: &str,
     ) -> Result<SignUp, AccountsError> {
+        self.sign_up_joining(email, password, Joining::NewOrganization(organization_name), client_ip).await
+    }
+
+    /// `sign_up`, into the organization `joining` names: a new one, or the
+    /// one of an invitation sent to this email (which the new account
+    /// accepts in the transaction that creates it; no organization is made).
+    pub async fn sign_up_joining(
+        &self,
+        email: &str,
+        password: &str,
+        joining: Joining<'_>,
+        client_ip: &str,
+    ) -> Result<SignUp, AccountsError> {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
-        let org_name = validate::organization_name(organization_name).map_err(AccountsError::Validation)?;
+        let invitation = match joining {
+            Joining::NewOrganization(name) => {
+                Err(validate::organization_name(name).map_err(AccountsError::Validation)?)
+            }
+            Joining::Invitation(token) => Ok(self.pending_invitation(token, &email).await?),
+        };
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
         let now = self.now();
         let policy = self.throttle.clone();
@@ -280,33 +351,82 @@ impl Accounts {
         let reserved = attempt.reserved()?;
         let hashed = self.passwords.hash(password).await;
         let hash = self.unless_busy(hashed, &reserved).await?;
-        let org = OrganizationRow { id: new_id(), name: org_name, created_at: now };
         let user = new_user_row(email, hash, now);
+        let (org, role) = match &invitation {
+            Err(name) => (OrganizationRow { id: new_id(), name: name.clone(), created_at: now }, Role::Owner),
+            Ok(i) => (
+                OrganizationRow { id: i.organization_id.clone(), name: i.organization_name.clone(), created_at: now },
+                i.role,
+            ),
+        };
         let member = MembershipRow {
             organization_id: org.id.clone(),
             user_id: user.id.clone(),
-            role: Role::Owner.as_str().into(),
+            role: role.as_str().into(),
             created_at: now,
         };
+        let (token, verification) = email_verification::new_link(&user.id, now);
+        let link = self.link(&email_verification::path(&token));
+        let mail = self.prepare_letter(&user.email, &crate::email::Letter::Verify { link: &link }, now)?;
         let (org2, user2) = (org.clone(), user.clone());
+        let invited = invitation.as_ref().ok().map(|i| (i.id.clone(), i.invited_by.clone(), i.role));
+        // Why an invitation was not accepted; the transaction rolls back.
+        let refusal = Arc::new(std::sync::Mutex::new(None));
+        let refusal2 = refusal.clone();
         let created = self
             .store
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
-                    store::orgs::insert_organization(c, &org2)?;
                     store::users::insert_user(c, &user2)?;
-                    store::orgs::insert_membership(c, &member)
+                    match &invited {
+                        None => {
+                            store::orgs::insert_organization(c, &org2)?;
+                            store::orgs::insert_membership(c, &member)?;
+                        }
+                        Some((id, sender, role)) => {
+                            let outcome = store::invitations::accept(
+                                c,
+                                id,
+                                &member,
+                                now,
+                                sender.as_deref(),
+                                invitations::sender_may(*role),
+                            )?;
+                            if let Some(refused) = invitations::refused(outcome) {
+                                *refusal2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused);
+                                return Err(StoreError::NotFound);
+                            }
+                        }
+                    }
+                    store::email_verifications::insert(c, &verification)?;
+                    if let Some(mail) = &mail {
+                        crate::email::Outbox::queue(c, mail)?;
+                    }
+                    Ok(())
                 })
             })
             .await
             .map_err(email_conflict);
+        if let Some(refused) = refusal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            return Err(refused);
+        }
         match created {
-            Ok(()) => Ok(SignUp::Created { user: user.into(), organization: org.into() }),
+            Ok(()) => {
+                self.mail_queued();
+                if invitation.is_ok() {
+                    self.caught_up().await;
+                }
+                Ok(SignUp::Created {
+                    user: user.into(),
+                    organization: org.into(),
+                    invitation: invitation.ok().map(Box::new),
+                })
+            }
             Err(AccountsError::EmailTaken) => {
                 // In the background, so the answer takes no longer than a new
                 // account's, however many organizations the owner has.
                 let (this, email, ip) = (self.clone(), user.email_normalized, client_ip.to_owned());
-                tokio::spawn(async move { this.audit_signup_email_in_use(&email, &ip).await });
+                tokio::spawn(async move { this.signup_email_in_use(&email, &ip).await });
                 Ok(SignUp::EmailInUse)
             }
             Err(e) => Err(e),
@@ -314,12 +434,23 @@ impl Accounts {
     }
 
     /// Someone tried to sign up with the email of an existing account: its
-    /// owner hears of it in each of their organizations' audit logs.
-    async fn audit_signup_email_in_use(&self, email_normalized: &str, client_ip: &str) {
+    /// owner hears of it by email, and in each of their organizations'
+    /// audit logs.
+    async fn signup_email_in_use(&self, email_normalized: &str, client_ip: &str) {
         let email = email_normalized.to_owned();
         let Ok(Some(user)) = self.store.run(move |conn| store::users::find_user_by_email(conn, &email)).await else {
             return;
         };
+        let (reset_link, login) = (self.link("/forgot-password"), self.link("/login"));
+        let letter = crate::email::Letter::SignupAttempt { reset_link: &reset_link, login: &login };
+        match self.prepare_letter(&user.email, &letter, self.now()) {
+            Ok(Some(mail)) => match self.store.run(move |conn| crate::email::Outbox::queue(conn, &mail)).await {
+                Ok(()) => self.mail_queued(),
+                Err(e) => tracing::warn!(cause = %e, "could not queue the sign-up notice"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(cause = %e, "could not queue the sign-up notice"),
+        }
         let origin =
             crate::audit::Origin { actor: "anonymous".into(), request_id: None, ip: Some(client_ip.to_owned()) };
         if let Ok(memberships) = self.memberships(&user.id).await {
@@ -714,6 +845,7 @@ fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> Use
         created_at: now,
         password_changed_at: now,
         disabled_at: None,
+        email_verified_at: None,
     }
 }
 

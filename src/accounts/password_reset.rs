@@ -1,12 +1,13 @@
 //! Password-reset links, made by an operator (`portcullis user
-//! reset-password`) and used once on the `/reset-password` page. The token
+//! reset-password`) or sent by email ("Forgot your password?"), and used
+//! once on the `/reset-password` page. The token
 //! is 256 random bits shown once in the link; only its SHA-256 digest is
 //! stored. A link works once (a conditional UPDATE) and for 30 minutes; a
 //! reset ends every session and token of the user, as a password change does.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
-use super::{Accounts, AccountsError, passwords};
+use super::{Accounts, AccountsError, passwords, throttle, validate};
 use crate::store::password_resets::{self as rows, PasswordResetRow};
 use crate::store::{self, StoreError};
 use crate::tokens::opaque;
@@ -21,19 +22,74 @@ fn digest_of(token: &str) -> Option<String> {
     (!token.is_empty() && token.len() <= MAX_TOKEN_LENGTH).then(|| opaque::digest(token))
 }
 
+/// A new link's token (returned once) and its row.
+fn new_link(user_id: &str, now: NaiveDateTime) -> (String, PasswordResetRow) {
+    let token = opaque::random_secret();
+    let row = PasswordResetRow {
+        token_digest: opaque::digest(&token),
+        user_id: user_id.to_owned(),
+        created_at: now,
+        expires_at: now + LINK_LIFETIME,
+        used_at: None,
+    };
+    (token, row)
+}
+
+/// The page a link opens.
+pub fn path(token: &str) -> String {
+    format!("/reset-password?token={token}")
+}
+
 impl Accounts {
+    /// "Forgot your password?": emails a reset link to `email` when it
+    /// belongs to an active account. The caller answers alike either way,
+    /// and the work is alike too: a link is made and its message rendered
+    /// and sealed for any address, then one transaction looks the account
+    /// up and (only for an account) stores both. Throttled per address and
+    /// per client IP, whatever the outcome, so nobody can flood an inbox.
+    pub async fn request_password_reset(&self, email: &str, client_ip: &str) -> Result<(), AccountsError> {
+        let email = validate::email(email).map_err(AccountsError::Validation)?;
+        let normalized = validate::normalize_email(&email);
+        let now = self.now();
+        let policy = self.throttle.clone();
+        let keys = [
+            (format!("reset-{}", throttle::account_key(&normalized)), policy.per_account),
+            (format!("reset-{}", throttle::ip_key(client_ip)), policy.per_ip),
+        ];
+        let attempt = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await?;
+        attempt.reserved()?;
+        let (token, row) = new_link("", now);
+        let minutes = LINK_LIFETIME.num_minutes();
+        let link = self.link(&path(&token));
+        let mail = self.prepare_letter(&email, &crate::email::Letter::Reset { link: &link, minutes }, now)?;
+        let queued = self
+            .store
+            .run(move |conn| {
+                store::write_transaction(conn, |c| {
+                    let user = store::users::find_user_by_email(c, &normalized)?;
+                    let Some(user) = user.filter(|u| u.disabled_at.is_none()) else { return Ok(false) };
+                    rows::insert(c, &PasswordResetRow { user_id: user.id, ..row.clone() })?;
+                    if let Some(mail) = &mail {
+                        // To the address as the account holds it.
+                        crate::email::Outbox::queue(
+                            c,
+                            &crate::store::email_outbox::OutboxRow { recipient: user.email, ..mail.clone() },
+                        )?;
+                    }
+                    Ok(true)
+                })
+            })
+            .await?;
+        if queued {
+            self.mail_queued();
+        }
+        Ok(())
+    }
+
     /// A new reset link's token for the user, and when it expires. The
     /// token is returned this once.
     pub async fn create_password_reset(&self, user_id: &str) -> Result<(String, DateTime<Utc>), AccountsError> {
-        let token = opaque::random_secret();
-        let now = self.now();
-        let row = PasswordResetRow {
-            token_digest: opaque::digest(&token),
-            user_id: user_id.to_owned(),
-            created_at: now,
-            expires_at: now + LINK_LIFETIME,
-            used_at: None,
-        };
+        let (token, row) = new_link(user_id, self.now());
         let expires_at = row.expires_at.and_utc();
         self.store.run(move |conn| rows::insert(conn, &row)).await.map_err(|e| match e {
             StoreError::ForeignKey(_) => AccountsError::Validation("No such user.".into()),

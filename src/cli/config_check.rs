@@ -55,6 +55,7 @@ const PRINTABLE: &[&str] = &[
     "tls.cert_file",
     "tls.key_file",
     "metrics.bind",
+    "email_from",
 ];
 
 pub fn command(file: Option<&Path>, command: ConfigCommand) -> ExitCode {

@@ -37,6 +37,8 @@ pub struct AppState {
     pub changes: Arc<crate::changes::Changes>,
     /// This app's own metrics (never the process-wide recorder).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Sends what the email outbox holds (see `crate::email`).
+    pub mail: Arc<crate::email::Sender>,
 }
 
 /// The client's IP: the peer address, or, behind the operator's
@@ -126,5 +128,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .route("/reset-password", web::post().to(pages::reset::reset))
         .route("/invitations/{token}", web::get().to(pages::invitations::show))
         .route("/invitations/{token}", web::post().to(pages::invitations::accept))
+        .route("/forgot-password", web::get().to(pages::email::forgot_page))
+        .route("/forgot-password", web::post().to(pages::email::forgot))
+        .route("/verify-email", web::get().to(pages::email::verify_page))
+        .route("/verify-email", web::post().to(pages::email::verify))
+        .route("/account/verify-email/resend", web::post().to(pages::email::resend))
         .default_service(web::to(middleware::not_found));
 }

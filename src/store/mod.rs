@@ -9,6 +9,8 @@ pub mod changes;
 pub mod clients;
 pub mod conn;
 pub mod consents;
+pub mod email_outbox;
+pub mod email_verifications;
 pub mod grants;
 pub mod invitations;
 pub mod models;

@@ -24,6 +24,8 @@ pub struct UserRow {
     pub password_changed_at: NaiveDateTime,
     /// Set while an operator has disabled the user (`portcullis user disable`).
     pub disabled_at: Option<NaiveDateTime>,
+    /// When the owner followed the verification link sent to the address.
+    pub email_verified_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

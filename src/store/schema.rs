@@ -20,6 +20,7 @@ diesel::table! {
         password_changed_at -> Timestamp,
         tokens_revoked_at -> Nullable<Timestamp>,
         disabled_at -> Nullable<Timestamp>,
+        email_verified_at -> Nullable<Timestamp>,
     }
 }
 
@@ -246,6 +247,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    email_verifications (token_digest) {
+        token_digest -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body_sealed -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     password_resets (token_digest) {
         token_digest -> Text,
         user_id -> Text,
@@ -279,6 +304,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     sessions,
     password_resets,
+    email_verifications,
+    email_outbox,
     login_failures,
     oauth_clients,
     client_secrets,

@@ -14,6 +14,9 @@ use rand::RngCore;
 
 pub const FILE_NAME: &str = "master.key";
 
+/// XChaCha20-Poly1305's nonce: 24 random bytes, never repeated in practice.
+pub const NONCE_LEN: usize = 24;
+
 /// HMAC-SHA256 under `key` of `parts`, fed one after another.
 pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     use aws_lc_rs::hmac;
@@ -65,6 +68,39 @@ impl MasterKey {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// `base64(nonce || XChaCha20-Poly1305(msg, aad))` under the master key:
+    /// what is stored sealed (signing keys, the email outbox). `aad` binds
+    /// the sealed value to what it belongs to, so it cannot be moved.
+    pub fn seal(&self, aad: &[u8], msg: &[u8]) -> Option<String> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self.cipher().encrypt(chacha20poly1305::XNonce::from_slice(&nonce), Payload { msg, aad }).ok()?;
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Some(STANDARD.encode(out))
+    }
+
+    /// What `seal` sealed with the same `aad`; `None` when it was not that.
+    pub fn open(&self, aad: &[u8], stored: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let raw = STANDARD.decode(stored).ok()?;
+        if raw.len() <= NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        self.cipher()
+            .decrypt(chacha20poly1305::XNonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    }
+
+    fn cipher(&self) -> chacha20poly1305::XChaCha20Poly1305 {
+        use chacha20poly1305::KeyInit;
+        chacha20poly1305::XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(&self.0))
     }
 
     /// A key of its own for one purpose: HMAC-SHA256(master key, `label`),

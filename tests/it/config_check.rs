@@ -31,7 +31,8 @@ fn a_valid_configuration_is_printed_with_every_secret_masked() {
     // Base64 of 32 bytes, with the marker in it.
     let master_key = format!("{MARKER}{MARKER}{}=", "A".repeat(31));
     let file = format!(
-        "pool_size = 7\nmaster_key = \"{master_key}\"\n[api]\nrate_limit_redis_url = \"redis://:{MARKER}@127.0.0.1:6379/2\"\n"
+        "pool_size = 7\nmaster_key = \"{master_key}\"\nsmtp_url = \"smtps://mailer:{MARKER}@smtp.example.com\"\n\
+         email_from = \"Acme <no-reply@acme.example>\"\n[api]\nrate_limit_redis_url = \"redis://:{MARKER}@127.0.0.1:6379/2\"\n"
     );
     for password in ["p/ss", "p@ss", "p%40ss", "p?ss", "a/b@c%d?e"] {
         let url = format!("postgres://app:{MARKER}{password}@db.internal:5432/portcullis?sslmode=require");
@@ -43,6 +44,8 @@ fn a_valid_configuration_is_printed_with_every_secret_masked() {
         assert_eq!(printed["pool_size"].as_integer(), Some(7), "the file is read");
         assert_eq!(printed["log_level"].as_str(), Some("debug"), "the environment overrides it");
         assert_eq!(printed["master_key"].as_str(), Some("***"));
+        assert_eq!(printed["smtp_url"].as_str(), Some("***"), "smtp_url is a secret");
+        assert_eq!(printed["email_from"].as_str(), Some("Acme <no-reply@acme.example>"));
         assert_eq!(
             printed["database_url"].as_str(),
             Some("postgres://app:***@db.internal:5432/portcullis?sslmode=require")

@@ -89,7 +89,7 @@ async fn code_flow_with_pkce_and_nonce_gives_an_id_token_the_crate_verifies() {
     assert_eq!(claims.issue_time().timestamp(), app.clock.now().timestamp());
     assert_eq!((claims.expiration() - claims.issue_time()).num_seconds(), 3600, "oidc.id_token_ttl_secs");
     assert_eq!(claims.email().map(|e| e.as_str()), Some(email.as_str()));
-    assert_eq!(claims.email_verified(), Some(false), "addresses are not verified here");
+    assert_eq!(claims.email_verified(), Some(false), "this address was never verified");
     assert!(claims.updated_at().is_some(), "profile: updated_at");
     assert!(claims.name().is_none(), "no name is made up");
 

@@ -6,10 +6,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{render, see_other};
-use crate::accounts::{AccountsError, SignUp};
+use crate::accounts::{AccountsError, Joining, SignUp};
 use crate::http::errors::PageError;
 use crate::http::session::{
-    MaybeSession, expired_session_cookie, form_token, safe_return_to, session_cookie, verify_form_token,
+    MaybeSession, expired_session_cookie, form_token, safe_return_to, session_cookie, urlencode, verify_form_token,
 };
 use crate::http::{AppState, client_ip};
 
@@ -30,6 +30,28 @@ struct LoginPage {
     reauth: bool,
     /// Signed in already, and asked to sign in again.
     signed_in: bool,
+}
+
+impl LoginPage {
+    /// "Create an account", keeping where the journey goes afterwards.
+    fn signup_href(&self) -> String {
+        match &self.return_to {
+            Some(r) => format!("/signup?return_to={}", urlencode(r)),
+            None => "/signup".into(),
+        }
+    }
+}
+
+/// The invitation token of a `return_to` that is an invitation link.
+fn invitation_token(return_to: Option<&str>) -> Option<&str> {
+    let token = return_to?.strip_prefix("/invitations/")?;
+    (!token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(token)
+}
+
+/// The invitation a sign-up joins, as the page shows it.
+struct Invited {
+    organization: String,
+    role: String,
 }
 
 /// The app an authorization request comes from, and its organization.
@@ -62,6 +84,20 @@ struct SignupPage {
     email: String,
     organization: String,
     error: Option<String>,
+    /// Where to go after signing in (an authorization request, an
+    /// invitation), carried through sign-up to the sign-in page.
+    return_to: Option<String>,
+    /// Signing up from an invitation: no organization is made.
+    invited: Option<Invited>,
+}
+
+/// The invitation behind a sign-up's `return_to`, while it is pending,
+/// with the address it was sent to.
+async fn invitation_of(state: &AppState, return_to: Option<&str>) -> Result<Option<(Invited, String)>, PageError> {
+    let Some(token) = invitation_token(return_to) else { return Ok(None) };
+    let Some(i) = state.accounts.invitation(token).await? else { return Ok(None) };
+    let pending = i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > state.clock.now();
+    Ok(pending.then(|| (Invited { organization: i.organization_name, role: i.role.as_str().into() }, i.email)))
 }
 
 #[derive(Template)]
@@ -108,6 +144,8 @@ pub struct SignupForm {
     password: String,
     #[serde(default)]
     organization: String,
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,13 +237,25 @@ pub async fn signup_page(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: MaybeSession,
+    query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, PageError> {
+    let return_to = safe_return_to(query.return_to.as_deref());
     if session.session.is_some() {
-        return Ok(see_other("/dashboard").finish());
+        return Ok(see_other(return_to.as_deref().unwrap_or("/dashboard")).finish());
     }
     let token = form_token(&req, &state.config, None);
-    let page =
-        SignupPage { csrf_token: token.token.clone(), email: String::new(), organization: String::new(), error: None };
+    let (invited, email) = match invitation_of(&state, return_to.as_deref()).await? {
+        Some((invited, email)) => (Some(invited), email),
+        None => (None, String::new()),
+    };
+    let page = SignupPage {
+        csrf_token: token.token.clone(),
+        email,
+        organization: String::new(),
+        error: None,
+        return_to,
+        invited,
+    };
     render(StatusCode::OK, &page, Some(token))
 }
 
@@ -220,6 +270,12 @@ pub async fn signup(
     form: web::Form<SignupForm>,
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let invited = invitation_of(&state, return_to.as_deref()).await?.map(|(i, _)| i);
+    let joining = match (invited.is_some(), invitation_token(return_to.as_deref())) {
+        (true, Some(token)) => Joining::Invitation(token),
+        _ => Joining::NewOrganization(&form.organization),
+    };
     let again = |status: StatusCode, message: String| {
         let token = form_token(&req, &state.config, session.session.as_ref());
         let page = SignupPage {
@@ -227,12 +283,36 @@ pub async fn signup(
             email: form.email.clone(),
             organization: form.organization.clone(),
             error: Some(message),
+            return_to: return_to.clone(),
+            invited: invited.as_ref().map(|i| Invited { organization: i.organization.clone(), role: i.role.clone() }),
         };
         render(status, &page, Some(token))
     };
     let ip = client_ip(&req, &state);
-    match state.accounts.sign_up(&form.email, &form.password, &form.organization, &ip).await {
-        Ok(SignUp::Created { .. } | SignUp::EmailInUse) => Ok(see_other(AFTER_SIGNUP).finish()),
+    // Sign-in comes next, then where the journey was going.
+    let after = match &return_to {
+        Some(r) => format!("{AFTER_SIGNUP}&return_to={}", urlencode(r)),
+        None => AFTER_SIGNUP.to_owned(),
+    };
+    match state.accounts.sign_up_joining(&form.email, &form.password, joining, &ip).await {
+        Ok(SignUp::Created { user, invitation: Some(invitation), .. }) => {
+            // Joining through an invitation is audited as accepting one.
+            let origin =
+                crate::audit::Origin { actor: format!("user:{}", user.id), request_id: None, ip: Some(ip.clone()) };
+            let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
+            crate::audit::record(
+                &state.store,
+                state.clock.now(),
+                &invitation.organization_id,
+                "member.joined",
+                &origin,
+                Some(&user.id),
+                details,
+            )
+            .await;
+            Ok(see_other(&after).finish())
+        }
+        Ok(SignUp::Created { .. } | SignUp::EmailInUse) => Ok(see_other(&after).finish()),
         Err(AccountsError::Validation(message)) => again(StatusCode::BAD_REQUEST, message),
         Err(AccountsError::Throttled { retry_after_secs }) => {
             let minutes = (retry_after_secs + 59) / 60;

@@ -40,7 +40,7 @@ pub async fn dashboard(state: web::Data<AppState>, SignedIn(session): SignedIn) 
     };
     match principal {
         Some(principal) => {
-            let in_org = InOrg { session, principal, organizations: memberships };
+            let in_org = InOrg { session, principal, organizations: memberships, verification_notice: None };
             render(StatusCode::OK, &OverviewPage { shell: in_org.shell("") }, None)
         }
         None => render(

@@ -39,6 +39,11 @@ pub async fn show(
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let invitation = state.accounts.invitation(&token).await?.ok_or_else(gone)?;
+    // Accepted by this person already (signing up from the link joins at
+    // once, then signs in and comes back here): on to the organization.
+    if invitation.accepted_by.as_deref() == Some(session.user.id.as_str()) {
+        return Ok(see_other(&format!("/dashboard/orgs/{}", invitation.organization_id)).finish());
+    }
     if invitation.accepted_at.is_some() || invitation.revoked_at.is_some() || invitation.expires_at <= state.clock.now()
     {
         return Err(gone());

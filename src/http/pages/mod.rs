@@ -1,11 +1,12 @@
 //! Server-rendered pages (askama). Usable without JavaScript.
 
 pub mod account;
-pub mod audit;
 pub mod apps;
+pub mod audit;
 pub mod auth;
 pub mod authorized_apps;
 pub mod dashboard;
+pub mod email;
 pub mod invitations;
 pub mod keys;
 pub mod org;

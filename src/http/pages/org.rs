@@ -23,6 +23,17 @@ pub struct InOrg {
     pub session: CurrentSession,
     pub principal: Principal,
     pub organizations: Vec<Membership>,
+    /// What "resend" of the verification banner did (`?verification=`).
+    pub verification_notice: Option<&'static str>,
+}
+
+/// The banner's notice named by the query, if any.
+fn verification_notice(query: &str) -> Option<&'static str> {
+    url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "verification").and_then(|(_, v)| match &*v {
+        "sent" => Some("sent"),
+        "wait" => Some("wait"),
+        _ => None,
+    })
 }
 
 impl FromRequest for InOrg {
@@ -44,7 +55,8 @@ impl FromRequest for InOrg {
                 .map_err(PageError::from)?
                 .ok_or(PageError::NotFound)?;
             let organizations = state.accounts.memberships(&session.user.id).await.map_err(PageError::from)?;
-            Ok(Self { session, principal, organizations })
+            let verification_notice = verification_notice(req.query_string());
+            Ok(Self { session, principal, organizations, verification_notice })
         })
     }
 }
@@ -61,6 +73,8 @@ impl InOrg {
             organizations: self.organizations.clone(),
             section,
             principal: self.principal.clone(),
+            email_verified: self.session.user.email_verified,
+            verification_notice: self.verification_notice,
         }
     }
 }
@@ -75,6 +89,9 @@ pub struct Shell {
     pub organizations: Vec<Membership>,
     pub section: &'static str,
     principal: Principal,
+    /// False: the banner asks to confirm the address, with "resend".
+    pub email_verified: bool,
+    pub verification_notice: Option<&'static str>,
 }
 
 pub struct Tab {

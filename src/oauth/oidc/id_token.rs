@@ -91,7 +91,7 @@ pub async fn issue(oauth: &OAuth, s: Subject<'_>) -> Result<String, OAuthError> 
     let session_id = s.session_id.filter(|_| session_lasts);
     let algorithm = s.client.id_token_alg;
     let mut extra = Map::new();
-    scope_claims(&UserFacts { email: user.email, created_at: user.created_at }, s.scope, &mut extra);
+    scope_claims(&UserFacts::from(user), s.scope, &mut extra);
     let claims = IdTokenClaims {
         iss: oauth.settings.issuer.clone(),
         sub: subject(oauth, s.client, s.user_id),

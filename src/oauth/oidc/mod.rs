@@ -3,8 +3,8 @@
 //! discovery document.
 //!
 //! What the account store holds decides the claims, and nothing is made up:
-//! `email` releases `email` and `email_verified` (false: addresses are not
-//! verified here); `profile` releases `updated_at` only, since accounts have
+//! `email` releases `email` and `email_verified` (true once the person has
+//! followed the link emailed to the address); `profile` releases `updated_at` only, since accounts have
 //! no name, nickname, picture or locale (their profile never changes after
 //! creation, so `updated_at` is the account's creation time).
 
@@ -54,7 +54,14 @@ pub fn subject(oauth: &OAuth, client: &Client, user_id: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct UserFacts {
     pub email: String,
+    pub email_verified: bool,
     pub created_at: NaiveDateTime,
+}
+
+impl From<crate::store::models::UserRow> for UserFacts {
+    fn from(user: crate::store::models::UserRow) -> Self {
+        Self { email: user.email, email_verified: user.email_verified_at.is_some(), created_at: user.created_at }
+    }
 }
 
 /// The claims `scope` releases about a user (OIDC Core §5.4), added to
@@ -62,7 +69,7 @@ pub struct UserFacts {
 pub fn scope_claims(user: &UserFacts, scope: &ScopeSet, claims: &mut Map<String, Value>) {
     if scope.contains(EMAIL) {
         claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(false));
+        claims.insert("email_verified".into(), json!(user.email_verified));
     }
     if scope.contains(PROFILE) {
         claims.insert("updated_at".into(), json!(user.created_at.and_utc().timestamp()));
@@ -80,6 +87,7 @@ mod tests {
     fn each_scope_releases_only_its_claims() {
         let user = UserFacts {
             email: "ada@example.com".into(),
+            email_verified: false,
             created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap().naive_utc(),
         };
         let claims_for = |scope: &str| {

@@ -70,6 +70,6 @@ pub async fn userinfo(oauth: &OAuth, token: &str) -> Result<Map<String, Value>, 
         .ok_or_else(|| invalid_token("The access token's user no longer exists."))?;
     let mut out = Map::new();
     out.insert("sub".into(), json!(subject(oauth, &client, &user.id)));
-    scope_claims(&UserFacts { email: user.email, created_at: user.created_at }, &scope, &mut out);
+    scope_claims(&UserFacts::from(user), &scope, &mut out);
     Ok(out)
 }

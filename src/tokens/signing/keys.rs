@@ -5,9 +5,7 @@
 use std::fmt;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
@@ -17,8 +15,6 @@ use aws_lc_rs::signature::{
     ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, RsaPublicKeyComponents,
 };
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
-use rand::rngs::OsRng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -29,8 +25,6 @@ use crate::store::Store;
 use crate::store::models::SigningKeyRow;
 use crate::store::signing_keys::{self as db, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::tokens::master_key::MasterKey;
-
-pub(super) const NONCE_LEN: usize = 24;
 
 /// What `SigningKeys` holds, swapped whole on reload.
 pub(super) struct KeySet {
@@ -319,32 +313,11 @@ impl PublicParts {
     }
 }
 
-fn cipher(master: &MasterKey) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new(Key::from_slice(master.as_bytes()))
-}
-
 /// `base64(nonce || XChaCha20-Poly1305(pkcs8, aad = kid))`.
 pub(super) fn seal_private(master: &MasterKey, kid: &str, pkcs8: &[u8]) -> Result<String, SigningError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
-    let sealed = cipher(master)
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: pkcs8, aad: kid.as_bytes() })
-        .map_err(|_| SigningError::Crypto("encryption failed".into()))?;
-    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
-    Ok(STANDARD.encode(out))
+    master.seal(kid.as_bytes(), pkcs8).ok_or_else(|| SigningError::Crypto("encryption failed".into()))
 }
 
 pub(super) fn open_private(master: &MasterKey, kid: &str, stored: &str) -> Result<Zeroizing<Vec<u8>>, SigningError> {
-    let fail = || SigningError::Decrypt(kid.to_owned());
-    let raw = STANDARD.decode(stored).map_err(|_| fail())?;
-    if raw.len() <= NONCE_LEN {
-        return Err(fail());
-    }
-    let (nonce, sealed) = raw.split_at(NONCE_LEN);
-    cipher(master)
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: kid.as_bytes() })
-        .map(Zeroizing::new)
-        .map_err(|_| fail())
+    master.open(kid.as_bytes(), stored).ok_or_else(|| SigningError::Decrypt(kid.to_owned()))
 }

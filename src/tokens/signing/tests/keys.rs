@@ -6,7 +6,8 @@ use jsonwebtoken::decode_header;
 use super::*;
 use crate::store::signing_keys::{GuardedInsert, STATE_CURRENT, STATE_NEXT, STATE_RETIRED};
 use crate::store::{PoolSettings, StoreError};
-use crate::tokens::signing::keys::{NONCE_LEN, PublicParts, new_row, parse_private, seal_private};
+use crate::tokens::master_key::NONCE_LEN;
+use crate::tokens::signing::keys::{PublicParts, new_row, parse_private, seal_private};
 use crate::tokens::signing::{SigningError, VerifyError};
 
 for_each_algorithm!(

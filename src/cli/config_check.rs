@@ -257,6 +257,7 @@ mod tests {
         config.trusted_proxies = toml::Value::Array(vec!["10.0.0.0/8".into()]).try_into().unwrap();
         config.tls = Some(portcullis::config::TlsConfig { cert_file: "c.pem".into(), key_file: "k.pem".into() });
         config.metrics.bind = Some("127.0.0.1:9464".into());
+        config.email_from = Some("portcullis <no-reply@example.com>".into());
         let value = toml::Value::try_from(&config).unwrap();
         let mut strings = Vec::new();
         fn walk(v: &toml::Value, path: &str, out: &mut Vec<String>) {

@@ -426,3 +426,20 @@ async fn consent_page_in_chromium_sends_the_code_back_to_the_app() {
     assert!(q.get("code").is_some_and(|c| c.len() >= 43));
     b.close().await.unwrap();
 }
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver: cargo test -- --include-ignored"]
+async fn a_long_organization_name_wraps_in_the_header_at_a_phones_width_in_chromium() {
+    let (_driver, b) = open_browser().await;
+    let app = TestApp::spawn().await;
+    // The builder's name: "Org " and 32 hex digits, one long word.
+    let (user, org) = app.user().create().await;
+    b.goto(&app.url("/login")).await.unwrap();
+    fill(&b, "email", &user.email).await;
+    fill(&b, "password", PASSWORD).await;
+    submit(&b, "/login").await;
+    wait_for_path(&b, "/dashboard").await;
+    assert_eq!(text_of(&b, "organization").await, org.name);
+    assert_fits_a_phone(&b, "dashboard-long-name").await;
+    b.close().await.unwrap();
+}

@@ -412,6 +412,8 @@ impl Accounts {
         }
         match created {
             Ok(()) => {
+                let details = serde_json::json!({ "organization_created": invitation.is_err() });
+                self.audit_everywhere(&user.id, client_ip, "user.signed_up", details).await;
                 self.mail_queued();
                 if invitation.is_ok() {
                     self.caught_up().await;
@@ -778,6 +780,7 @@ impl Accounts {
         session: &CurrentSession,
         current: &str,
         new: &str,
+        client_ip: &str,
     ) -> Result<(), AccountsError> {
         passwords::check_new_password(new).map_err(AccountsError::Validation)?;
         let user_id = session.user.id.clone();
@@ -795,7 +798,9 @@ impl Accounts {
                 })
             })
             .await?;
+        let details = serde_json::json!({ "sessions_ended": ended.len() });
         self.sessions_ended(ended);
+        self.audit_everywhere(&session.user.id, client_ip, "user.password_changed", details).await;
         Ok(())
     }
 

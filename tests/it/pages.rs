@@ -2,7 +2,7 @@
 
 use portcullis::accounts::Role;
 
-use crate::support::{PASSWORD, TestApp, csrf_token, form_token, location};
+use crate::support::{PASSWORD, TestApp, audit_events_eventually, csrf_token, form_token, location};
 
 async fn sign_up(app: &TestApp, client: &reqwest::Client, email: &str, org: &str) -> reqwest::Response {
     let token = form_token(client, &app.url("/signup")).await;
@@ -339,4 +339,33 @@ async fn each_organization_has_its_pages_and_the_switcher_leads_between_them() {
     let res = app.new_browser().get(app.url(&format!("/dashboard/orgs/{}", globex.id))).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/login?return_to=%2Fdashboard%2Forgs%2F"), "{}", location(&res));
+}
+
+#[actix_web::test]
+async fn sign_up_and_a_password_change_are_in_the_audit_log() {
+    let app = TestApp::spawn().await;
+    let browser = app.new_browser();
+    assert_eq!(sign_up(&app, &browser, "grace@example.com", "Hopper & Co").await.status(), 303);
+    let user = app.state.accounts.authenticate("grace@example.com", PASSWORD, "127.0.0.1").await.unwrap();
+    let org = app.state.accounts.memberships(&user.id).await.unwrap()[0].organization.id.clone();
+    let signed_up = audit_events_eventually(&app, &org, "user.signed_up").await;
+    assert_eq!(signed_up.len(), 1, "{signed_up:?}");
+    assert_eq!(signed_up[0].actor, format!("user:{}", user.id));
+
+    app.login(&browser, "grace@example.com", PASSWORD).await;
+    let token = csrf_token(&app.dashboard(&browser).await);
+    let res = browser
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", "another long passphrase"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let changed = audit_events_eventually(&app, &org, "user.password_changed").await;
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0].actor, format!("user:{}", user.id));
 }

@@ -11,9 +11,9 @@ use super::{render, see_other, user_origin, when};
 use crate::accounts::deletion::AccountDeletion;
 use crate::accounts::passwords::check_new_password;
 use crate::accounts::{AccountsError, CurrentSession, Membership, Organization, WRONG_CURRENT_PASSWORD};
-use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{SignedIn, expired_session_cookie, verify_form_token};
+use crate::http::{AppState, client_ip};
 
 #[derive(Template)]
 #[template(path = "password.html")]
@@ -75,7 +75,11 @@ pub async fn change_password(
     if let Err(message) = check_new_password(&form.new_password) {
         return invalid(None, Some(message));
     }
-    match state.accounts.change_password(&session, &form.current_password, &form.new_password).await {
+    match state
+        .accounts
+        .change_password(&session, &form.current_password, &form.new_password, &client_ip(&req, &state))
+        .await
+    {
         Ok(()) => Ok(see_other("/account/password?done=1").finish()),
         Err(AccountsError::Validation(message)) => invalid(Some(message), None),
         Err(e) => Err(e.into()),

@@ -12,7 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXAMPLES="${EXAMPLES:-15}"
 VENV=target/schemathesis-venv
-[ -x "$VENV/bin/schemathesis" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q schemathesis==4.32.5; }
+# A venv copied or moved from elsewhere keeps its old paths: made again.
+"$VENV/bin/schemathesis" --version >/dev/null 2>&1 \
+    || { rm -rf "$VENV" && python3 -m venv "$VENV" && "$VENV/bin/pip" install -q schemathesis==4.32.5; }
 BIN=target/debug/portcullis
 [ -x "$BIN" ] || cargo build --quiet
 DIR=$(mktemp -d)

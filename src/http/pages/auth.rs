@@ -297,19 +297,7 @@ pub async fn signup(
     match state.accounts.sign_up_joining(&form.email, &form.password, joining, &ip).await {
         Ok(SignUp::Created { user, invitation: Some(invitation), .. }) => {
             // Joining through an invitation is audited as accepting one.
-            let origin =
-                crate::audit::Origin { actor: format!("user:{}", user.id), request_id: None, ip: Some(ip.clone()) };
-            let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
-            crate::audit::record(
-                &state.store,
-                state.clock.now(),
-                &invitation.organization_id,
-                "member.joined",
-                &origin,
-                Some(&user.id),
-                details,
-            )
-            .await;
+            super::invitations::audit_joined(&state, &user.id, ip.clone(), &invitation).await;
             Ok(see_other(&after).finish())
         }
         Ok(SignUp::Created { .. } | SignUp::EmailInUse) => Ok(see_other(&after).finish()),

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::{render, see_other};
 use crate::accounts::AccountsError;
+use crate::accounts::invitations::Invitation;
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{SignedIn, verify_form_token};
@@ -69,25 +70,19 @@ pub async fn accept(
     verify_form_token(&req, &state.config, Some(&session), &form.csrf_token)?;
     match state.accounts.accept_invitation(&token, &session.user).await {
         Ok(invitation) => {
-            let origin = crate::audit::Origin {
-                actor: format!("user:{}", session.user.id),
-                request_id: None,
-                ip: Some(crate::http::client_ip(&req, &state)),
-            };
-            let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
-            crate::audit::record(
-                &state.store,
-                state.clock.now(),
-                &invitation.organization_id,
-                "member.joined",
-                &origin,
-                Some(&session.user.id),
-                details,
-            )
-            .await;
+            audit_joined(&state, &session.user.id, crate::http::client_ip(&req, &state), &invitation).await;
             Ok(see_other("/dashboard").finish())
         }
         Err(AccountsError::Validation(message)) => Err(PageError::BadRequest(message)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records `member.joined` for a person who joined through an invitation
+/// (accepting it signed in, or signing up from its link).
+pub async fn audit_joined(state: &AppState, user_id: &str, ip: String, invitation: &Invitation) {
+    let origin = crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(ip) };
+    let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
+    let (now, org) = (state.clock.now(), &invitation.organization_id);
+    crate::audit::record(&state.store, now, org, "member.joined", &origin, Some(user_id), details).await;
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::accounts::invitations::Invitation;
+use crate::accounts::members::Asker;
 use crate::accounts::{Accounts, AccountsError, Role};
 use crate::audit::Origin;
 use crate::authority::{Denied, Principal};
@@ -63,6 +64,14 @@ impl Acting<'_> {
         }
     }
 
+    /// The asker of a membership change that gives `role`, once the
+    /// credential may give it; the store checks the member's role again.
+    fn asker(&self, role: Role) -> Result<Asker, PeopleError> {
+        let carried = self.principal.may_assign_role(role)?;
+        let user_id = self.principal.user_id.clone().ok_or(PeopleError::MissingScope("admin"))?;
+        Ok(Asker::Member { user_id, role: carried })
+    }
+
     fn parse_role(role: &str) -> Result<Role, PeopleError> {
         role.parse().map_err(|e| PeopleError::Denied(Denied::Invalid(e)))
     }
@@ -76,9 +85,9 @@ impl Acting<'_> {
     pub async fn change_role(&self, user_id: &str, role: &str) -> Result<Role, PeopleError> {
         self.require_members_write()?;
         let role = Self::parse_role(role)?;
-        let actor = self.principal.may_assign_role(role)?;
+        let asker = self.asker(role)?;
         let org = &self.principal.organization_id;
-        let old = self.accounts.change_role(org, user_id, role, actor).await?.ok_or(PeopleError::NotFound("member"))?;
+        let old = self.accounts.change_role(org, user_id, role, asker).await?.ok_or(PeopleError::NotFound("member"))?;
         self.audit("member.role_changed", user_id, json!({ "from": old.as_str(), "to": role.as_str() })).await;
         Ok(old)
     }
@@ -88,9 +97,9 @@ impl Acting<'_> {
     pub async fn remove_member(&self, user_id: &str) -> Result<Role, PeopleError> {
         self.require_members_write()?;
         // Removing needs the same standing as assigning the lowest role.
-        let actor = self.principal.may_assign_role(Role::Viewer)?;
+        let asker = self.asker(Role::Viewer)?;
         let org = &self.principal.organization_id;
-        let old = self.accounts.remove_member(org, user_id, actor).await?.ok_or(PeopleError::NotFound("member"))?;
+        let old = self.accounts.remove_member(org, user_id, asker).await?.ok_or(PeopleError::NotFound("member"))?;
         self.audit("member.removed", user_id, json!({ "role": old.as_str() })).await;
         Ok(old)
     }

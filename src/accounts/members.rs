@@ -17,8 +17,56 @@ fn parse_role(s: &str) -> Result<Role, StoreError> {
 }
 
 /// Why a change is refused, as the caller should read it.
-fn refuse(message: &str) -> AccountsError {
-    AccountsError::Validation(message.to_owned())
+fn refuse(refusal: Refusal) -> AccountsError {
+    match refusal {
+        Refusal::Rule(message) => AccountsError::Validation(message.to_owned()),
+        Refusal::Powerless(message) => AccountsError::Powerless(message),
+    }
+}
+
+enum Refusal {
+    /// The organization's rules (the last OWNER stays, …).
+    Rule(&'static str),
+    /// The asker's standing, as it is now, does not reach that far.
+    Powerless(String),
+}
+
+/// Who asks for a change of membership.
+#[derive(Debug, Clone)]
+pub enum Asker {
+    /// The server's operator (the CLI): an OWNER's power.
+    Operator,
+    /// A member, with the role their credential carried when the request
+    /// began. The role is read again under the lock that orders membership
+    /// changes: a demotion or removal that committed while the request was
+    /// on its way is what counts, so a request sent as OWNER cannot undo
+    /// the demotion that overtook it.
+    Member { user_id: String, role: Role },
+}
+
+impl Asker {
+    /// The asker's power now, within the locked transaction: the lower of
+    /// the credential's role and the current one; refused when that role
+    /// may not manage members at all or cannot give `role`.
+    fn power_now(
+        &self,
+        conn: &mut store::DbConnection,
+        organization_id: &str,
+        role: Role,
+    ) -> Result<Result<Role, Refusal>, StoreError> {
+        let Asker::Member { user_id, role: carried } = self else { return Ok(Ok(Role::Owner)) };
+        let now = match store::orgs::find_membership(conn, organization_id, user_id)? {
+            Some(m) => parse_role(&m.role)?.min(*carried),
+            None => return Ok(Err(Refusal::Powerless("You are no longer a member of this organization.".into()))),
+        };
+        if !crate::apikeys::policy::role_allows(now, "members:write") {
+            return Ok(Err(Refusal::Powerless(format!("Your role is now {now}: it does not manage members."))));
+        }
+        if role > now {
+            return Ok(Err(Refusal::Powerless(format!("Your role is now {now}: it cannot make {role}."))));
+        }
+        Ok(Ok(now))
+    }
 }
 
 impl Accounts {
@@ -57,7 +105,7 @@ impl Accounts {
         })
     }
 
-    /// Changes a member's role on behalf of someone whose role is `actor`.
+    /// Changes a member's role on behalf of `asker`.
     /// Returns the role before, or `None` when there is no such member.
     /// A real change ends the member's tokens: they were issued under the
     /// old role (DESIGN invariant 10).
@@ -66,7 +114,7 @@ impl Accounts {
         organization_id: &str,
         user_id: &str,
         new: Role,
-        actor: Role,
+        asker: Asker,
     ) -> Result<Option<Role>, AccountsError> {
         let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
         let revoke_tokens = self.revoke_user_tokens();
@@ -74,13 +122,19 @@ impl Accounts {
             .store
             .run(move |conn| {
                 store::orgs::with_owners_locked(conn, &org.clone(), |c| {
+                    let actor = match asker.power_now(c, &org, new)? {
+                        Ok(actor) => actor,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
                     let Some(m) = store::orgs::find_membership(c, &org, &uid)? else { return Ok(Ok(None)) };
                     let old = parse_role(&m.role)?;
                     if (old == Role::Owner || new == Role::Owner) && actor != Role::Owner {
-                        return Ok(Err("Only an OWNER can make or unmake an OWNER."));
+                        return Ok(Err(Refusal::Rule("Only an OWNER can make or unmake an OWNER.")));
                     }
                     if old == Role::Owner && new != Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
-                        return Ok(Err("The last OWNER cannot be demoted; make another member OWNER first."));
+                        return Ok(Err(Refusal::Rule(
+                            "The last OWNER cannot be demoted; make another member OWNER first.",
+                        )));
                     }
                     if old != new {
                         store::orgs::set_role(c, &org, &uid, new.as_str())?;
@@ -101,7 +155,7 @@ impl Accounts {
         &self,
         organization_id: &str,
         user_id: &str,
-        actor: Role,
+        asker: Asker,
     ) -> Result<Option<Role>, AccountsError> {
         let (org, uid) = (organization_id.to_owned(), user_id.to_owned());
         let revoke_tokens = self.revoke_user_tokens();
@@ -110,13 +164,18 @@ impl Accounts {
             .store
             .run(move |conn| {
                 store::orgs::with_owners_locked(conn, &org.clone(), |c| {
+                    // Removing needs the standing of one who assigns the lowest role.
+                    let actor = match asker.power_now(c, &org, Role::Viewer)? {
+                        Ok(actor) => actor,
+                        Err(refusal) => return Ok(Err(refusal)),
+                    };
                     let Some(m) = store::orgs::find_membership(c, &org, &uid)? else { return Ok(Ok(None)) };
                     let old = parse_role(&m.role)?;
                     if old == Role::Owner && actor != Role::Owner {
-                        return Ok(Err("Only an OWNER can remove an OWNER."));
+                        return Ok(Err(Refusal::Rule("Only an OWNER can remove an OWNER.")));
                     }
                     if old == Role::Owner && store::orgs::count_owners(c, &org)? <= 1 {
-                        return Ok(Err("The last OWNER cannot be removed."));
+                        return Ok(Err(Refusal::Rule("The last OWNER cannot be removed.")));
                     }
                     revoke_tokens(c, &uid)?;
                     leave_blocking(c, &org, &uid, now)?;

@@ -33,6 +33,10 @@ pub enum AccountsError {
     Validation(String),
     #[error("an account with this email already exists")]
     EmailTaken,
+    /// The asker's standing, read again where the change is made, does not
+    /// allow it (a demotion or removal overtook the request).
+    #[error("{0}")]
+    Powerless(String),
     /// Unknown email or wrong password: one error, so neither is revealed.
     #[error("invalid email or password")]
     InvalidCredentials,

@@ -4,6 +4,7 @@
 
 use clap::Subcommand;
 use portcullis::accounts::Role;
+use portcullis::accounts::members::Asker;
 use portcullis::config::Config;
 use serde_json::json;
 
@@ -45,7 +46,7 @@ pub fn command(config: Config, command: MemberCommand) -> anyhow::Result<()> {
             let user = admin.user(&accounts, &email)?.user;
             let old = admin
                 .rt
-                .block_on(accounts.change_role(&org, &user.id, role, Role::Owner))?
+                .block_on(accounts.change_role(&org, &user.id, role, Asker::Operator))?
                 .ok_or_else(|| not_a_member(&user.email, &org))?;
             let details = json!({ "from": old.as_str(), "to": role.as_str() });
             admin.audit(&org, "member.role_changed", Some(&user.id), details);
@@ -56,7 +57,7 @@ pub fn command(config: Config, command: MemberCommand) -> anyhow::Result<()> {
             let user = admin.user(&accounts, &email)?.user;
             let old = admin
                 .rt
-                .block_on(accounts.remove_member(&org, &user.id, Role::Owner))?
+                .block_on(accounts.remove_member(&org, &user.id, Asker::Operator))?
                 .ok_or_else(|| not_a_member(&user.email, &org))?;
             admin.audit(&org, "member.removed", Some(&user.id), json!({ "role": old.as_str() }));
             println!("removed {} ({old}) from organization {org}", user.email);

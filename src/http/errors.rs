@@ -121,6 +121,7 @@ impl From<AccountsError> for PageError {
         match e {
             AccountsError::Validation(m) => Self::BadRequest(m),
             AccountsError::EmailTaken => Self::Conflict(e.to_string()),
+            AccountsError::Powerless(m) => Self::Forbidden(m),
             AccountsError::InvalidCredentials => Self::BadRequest("Invalid email or password.".into()),
             AccountsError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AccountsError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },

@@ -4,6 +4,7 @@
 //! asserts the exact status and error code of each cell; the named tests
 //! below replay the escalations an attacker's review found.
 
+use portcullis::accounts::members::Asker;
 use portcullis::accounts::{Organization, Role, User};
 use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
 use portcullis::oauth::clients::{Client, GrantType};
@@ -400,7 +401,7 @@ async fn a_developer_cannot_make_a_machine_stronger_than_itself() {
     let invite = json!({"email": "second@example.com", "role": "ADMIN"});
     let (s, b) = call(&app, "POST", "/v1/invitations", &mgmt, Some(invite)).await;
     assert_eq!((s, b["error"]["message"].as_str()), (403, Some("Machines never manage members or invitations.")));
-    app.state.accounts.change_role(&w.org.id, &w.admin.id, Role::Developer, Role::Owner).await.unwrap();
+    app.state.accounts.change_role(&w.org.id, &w.admin.id, Role::Developer, Asker::Operator).await.unwrap();
     let (s, b) = call(&app, "GET", "/v1/audit-events", &mgmt, None).await;
     assert_eq!((s, b["error"]["code"].as_str()), (403, Some("INSUFFICIENT_SCOPE")), "{b}");
 }
@@ -501,7 +502,7 @@ async fn a_member_of_several_organizations_chooses_which_one_a_session_acts_for(
     let res = login(Some(&first.id)).await.unwrap();
     assert_eq!(res.status(), 200);
     // Leaving the organization ends the session there at once.
-    app.state.accounts.remove_member(&second.id, &user.id, Role::Owner).await.unwrap();
+    app.state.accounts.remove_member(&second.id, &user.id, Asker::Operator).await.unwrap();
     let (s, v) = call(&app, "GET", "/v1/auth/validate", &access, None).await;
     assert_eq!((s, v["error"]["code"].as_str()), (401, Some("REVOKED_API_KEY")));
 }
@@ -667,7 +668,7 @@ async fn an_invitation_dies_with_its_senders_power() {
         call(&app, "POST", "/v1/invitations", &admin, Some(json!({"email": "alt@example.com", "role": "ADMIN"}))).await;
     let link = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
     let (alt, _) = app.user().email("alt@example.com").create().await;
-    app.state.accounts.remove_member(&w.org.id, &w.admin.id, Role::Owner).await.unwrap();
+    app.state.accounts.remove_member(&w.org.id, &w.admin.id, Asker::Operator).await.unwrap();
     let err = app.state.accounts.accept_invitation(&link, &alt).await.unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -520,3 +520,69 @@ async fn an_owner_invites_from_the_members_page_and_the_invited_person_joins_in_
     assert!(text_of(&b, "members").await.contains(&invitee.email));
     b.close().await.unwrap();
 }
+
+/// The people steps of `principal`, as a page or /v1 request builds them.
+fn acting<'a>(app: &'a TestApp, principal: &'a portcullis::authority::Principal) -> portcullis::people::Acting<'a> {
+    portcullis::people::Acting {
+        accounts: &app.state.accounts,
+        store: &app.state.store,
+        principal,
+        origin: Origin { actor: "user:test".into(), request_id: None, ip: None },
+        now: portcullis::clock::Clock::now(app.clock.as_ref()),
+    }
+}
+
+async fn principal_of(app: &TestApp, user: &User, org: &Organization) -> portcullis::authority::Principal {
+    portcullis::authority::for_page_session(&app.state.store, &user.id, &org.id).await.unwrap().unwrap()
+}
+
+fn refused_as_powerless(outcome: Result<Role, portcullis::people::PeopleError>) -> String {
+    match outcome {
+        Err(portcullis::people::PeopleError::Accounts(portcullis::accounts::AccountsError::Powerless(why))) => why,
+        other => panic!("expected a refusal for the asker's standing now, got {other:?}"),
+    }
+}
+
+/// A request is resolved to a principal when it arrives; a demotion or
+/// removal that commits before its change is made is what counts (attacker
+/// round 12, pages finding 1: a demoted OWNER's request in flight made
+/// them OWNER again, a removed OWNER's made an accomplice OWNER).
+#[actix_web::test]
+async fn a_request_overtaken_by_its_askers_demotion_or_removal_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (x, _) = app.user().org(&org.name).role(Role::Owner).create().await;
+    let (accomplice, _) = app.user().org(&org.name).role(Role::Viewer).create().await;
+    let (admin, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+
+    // X's and the ADMIN's requests are on their way with the roles they had…
+    let x_as_owner = principal_of(&app, &x, &org).await;
+    let admin_as_admin = principal_of(&app, &admin, &org).await;
+    // …when the OWNER demotes both.
+    let by_owner = principal_of(&app, &owner, &org).await;
+    acting(&app, &by_owner).change_role(&x.id, "VIEWER").await.unwrap();
+    acting(&app, &by_owner).change_role(&admin.id, "DEVELOPER").await.unwrap();
+
+    let why = refused_as_powerless(acting(&app, &x_as_owner).change_role(&x.id, "OWNER").await);
+    assert!(why.contains("VIEWER"), "{why}");
+    refused_as_powerless(acting(&app, &x_as_owner).change_role(&accomplice.id, "OWNER").await);
+    refused_as_powerless(acting(&app, &x_as_owner).remove_member(&owner.id).await);
+    refused_as_powerless(acting(&app, &admin_as_admin).change_role(&accomplice.id, "ADMIN").await);
+    refused_as_powerless(acting(&app, &admin_as_admin).remove_member(&accomplice.id).await);
+    assert_eq!(role_of(&app, &org, &x).await, Some(Role::Viewer));
+    assert_eq!(role_of(&app, &org, &accomplice).await, Some(Role::Viewer));
+    assert_eq!(role_of(&app, &org, &admin).await, Some(Role::Developer));
+    assert_eq!(role_of(&app, &org, &owner).await, Some(Role::Owner));
+
+    // Removed while its request was on its way: nothing either.
+    let (y, _) = app.user().org(&org.name).role(Role::Owner).create().await;
+    let y_as_owner = principal_of(&app, &y, &org).await;
+    acting(&app, &by_owner).remove_member(&y.id).await.unwrap();
+    let why = refused_as_powerless(acting(&app, &y_as_owner).change_role(&accomplice.id, "OWNER").await);
+    assert!(why.contains("no longer a member"), "{why}");
+    assert_eq!(role_of(&app, &org, &accomplice).await, Some(Role::Viewer));
+
+    // A request that was not overtaken still works, within the power it carried.
+    let owner_now = principal_of(&app, &owner, &org).await;
+    assert_eq!(acting(&app, &owner_now).change_role(&accomplice.id, "ADMIN").await.unwrap(), Role::Viewer);
+}

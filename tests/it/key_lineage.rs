@@ -4,6 +4,7 @@
 //! nothing; an invitation is judged by its sender's power in the very
 //! transaction that accepts it.
 
+use portcullis::accounts::members::Asker;
 use std::sync::mpsc;
 
 use portcullis::accounts::{AccountsError, Role};
@@ -452,7 +453,7 @@ async fn a_key_written_for_a_member_removed_meanwhile_is_refused_or_revoked() {
     });
     let state = app.state.clone();
     let (o, u) = (org.id.clone(), leaving.id.clone());
-    let removing = actix_web::rt::spawn(async move { state.accounts.remove_member(&o, &u, Role::Owner).await });
+    let removing = actix_web::rt::spawn(async move { state.accounts.remove_member(&o, &u, Asker::Operator).await });
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     commit.send(()).unwrap();
     writer.join().unwrap();

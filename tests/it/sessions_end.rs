@@ -4,6 +4,7 @@
 
 use chrono::Duration;
 use oauth2::{AuthorizationCode, PkceCodeVerifier, TokenResponse};
+use portcullis::accounts::members::Asker;
 use portcullis::accounts::{Role, User};
 use portcullis::apikeys::{Environment, KeyKind, NewApiKey};
 use serde_json::{Value, json};
@@ -201,7 +202,7 @@ async fn a_code_not_yet_redeemed_dies_with_the_users_tokens() {
     let (member, _) = app.user().org(&org.name).role(Role::Developer).create().await;
     let reg = app.oauth_client().await.create().await;
     let (code, verifier) = pending_code(&app, &reg, &member.email, "read offline_access").await;
-    app.state.accounts.remove_member(&org.id, &member.id, Role::Owner).await.unwrap();
+    app.state.accounts.remove_member(&org.id, &member.id, Asker::Operator).await.unwrap();
     let (s, b) = redeem(&app, &reg, &code, &verifier, Some(&reg.client.redirect_uris[0])).await;
     assert_eq!((s, b["error"].as_str()), (400, Some("invalid_grant")), "{b}");
 }

@@ -224,6 +224,9 @@ impl From<AccountsError> for ApiError {
     fn from(e: AccountsError) -> Self {
         match e {
             AccountsError::Validation(m) => Self::validation(m),
+            AccountsError::Powerless(reason) => {
+                Self::insufficient_scope("admin").details(json!({ "required_scope": "admin", "reason": reason }))
+            }
             AccountsError::Store(s) => s.into(),
             AccountsError::Busy { retry_after_secs } => {
                 let mut e = Self::new(

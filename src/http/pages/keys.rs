@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::org::{InOrg, Shell};
-use super::{render, see_other};
+use super::{Made, ONCE_FIELD, Posted, already_made, render, see_other};
 use crate::apikeys::{ApiKey, KeyField, KeyKind};
 use crate::authority::{Denied, Principal};
 use crate::http::AppState;
@@ -35,16 +35,6 @@ const OVERLAPS: [(i64, &str); 4] =
 
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// A domain message as a sentence: capital first letter, final period.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    let mut s: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
-    if !s.ends_with('.') {
-        s.push('.');
-    }
-    s
 }
 
 /// One key as the list shows it: never its secret.
@@ -98,7 +88,7 @@ impl FieldErrors {
             }
             Some(KeyField::RateLimit | KeyField::Overlap) | None => &mut self.general,
         };
-        *slot = Some(sentence(&message));
+        *slot = Some(super::for_people(&message));
     }
 }
 
@@ -110,6 +100,8 @@ struct CreateForm {
     expires_on: String,
     scopes: Vec<ScopeChoice>,
     errors: FieldErrors,
+    /// The form's single-use token (a new one each time it is shown).
+    once: String,
 }
 
 /// The key shown once, on the answer that made it.
@@ -183,6 +175,7 @@ fn create_form(state: &AppState, p: &Principal, pairs: &[(String, String)]) -> C
         expires_on: field("expires_on"),
         scopes,
         errors: FieldErrors::default(),
+        once: super::once_token(state),
     }
 }
 
@@ -327,6 +320,17 @@ pub async fn create(
         expires_at,
         rate_limit_per_minute: None,
     };
+    let user_id = &in_org.session.user.id;
+    let once = pairs.iter().find(|(k, _)| k == ONCE_FIELD).map(|(_, v)| v.as_str());
+    let claimed = match Posted::claim(&state, user_id, once).await? {
+        Posted::First(claimed) => claimed,
+        Posted::Again => return already_made(&in_org, Made::Key),
+        Posted::Expired(message) => {
+            form.errors.general = Some(message.into());
+            let page = keys_page(&state, &in_org, None, form, None, None).await?;
+            return render(StatusCode::BAD_REQUEST, &page, None);
+        }
+    };
     match state.key_management().create(p, &p.origin(&req), request).await {
         Ok((key, plaintext)) => {
             let created = Created { name: key.name, plaintext, old: None };
@@ -335,6 +339,7 @@ pub async fn create(
             render(StatusCode::CREATED, &page, None)
         }
         Err(refused) => {
+            Posted::release(claimed, &state, user_id).await?;
             let status = on_form(refused, &mut form.errors)?;
             let page = keys_page(&state, &in_org, None, form, None, None).await?;
             render(status, &page, None)
@@ -453,7 +458,8 @@ pub async fn act(
             render(StatusCode::CREATED, &page, None)
         }
         Err(Refused { field: Some(KeyField::Overlap), why: Why::Key(crate::apikeys::KeyError::Validation(m)) }) => {
-            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(sentence(&m))).await?;
+            let page =
+                confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(super::for_people(&m))).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(refused) => Err(refused.into()),

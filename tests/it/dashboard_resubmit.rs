@@ -190,3 +190,39 @@ async fn a_reposted_invitation_makes_one_invitation() {
     assert_eq!(pending.len(), 1, "one invitation");
     assert_eq!(pending[0].email, "kim@example.com");
 }
+
+#[actix_web::test]
+async fn a_reposted_roll_rolls_once_and_a_reposted_rotation_rotates_once() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let b = signed_in(&app, &owner).await;
+    let (id, _) = app.secret_key(&org.id, &owner.id, &["read"]).await;
+    let roll = format!("{}/{id}/roll", keys_path(&org));
+    let (csrf, once) = form_of(&app, &b, &roll).await;
+    let form = [("csrf_token", csrf.as_str()), ("form_once", once.as_str()), ("overlap", "3600")];
+    assert_eq!(send(&app, &b, &roll, &form).await.0, 201);
+    let (status, html) = send(&app, &b, &roll, &form).await;
+    assert_eq!(status, 409);
+    assert!(html.contains(&format!("{AGAIN}This key was already rolled</h1>")), "{html}");
+    assert_eq!(app.state.api_keys.list(&org.id, None, 10).await.unwrap().len(), 2, "the old key and one new one");
+
+    let mut made = app.client_in(&org.id, &owner.id);
+    made.new_mut().created_by = Some(owner.id.clone());
+    let reg = made.create().await;
+    let page = format!("/dashboard/orgs/{}/apps/{}", org.id, reg.client.client_id);
+    let (csrf, once) = form_of(&app, &b, &page).await;
+    let form = [("csrf_token", csrf.as_str()), ("form_once", once.as_str()), ("grace_period", "3600")];
+    let rotate = format!("{page}/rotate-secret");
+    let (status, html) = send(&app, &b, &rotate, &form).await;
+    assert_eq!(status, 200, "{html}");
+    let marker = r#"id="client-secret""#;
+    let start = html.find(marker).unwrap_or_else(|| panic!("{html}"));
+    let from = html[start..].find('>').unwrap() + start + 1;
+    let new = html[from..from + html[from..].find('<').unwrap()].trim().to_owned();
+    let (status, html) = send(&app, &b, &rotate, &form).await;
+    assert_eq!(status, 409);
+    assert!(html.contains(&format!("{AGAIN}This secret was already rotated</h1>")), "{html}");
+    // The secret shown the first time still works: no second rotation replaced it.
+    let (status, body) = crate::oauth_support::client_credentials_read(&app, &reg.client.client_id, &new).await;
+    assert_eq!(status, 200, "{body}");
+}

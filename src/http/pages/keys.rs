@@ -8,8 +8,9 @@
 //! redirect: post/redirect/get would have to carry the secret to the GET
 //! in a URL, a cookie or server-side storage, and each would keep it
 //! somewhere (history, logs, memory or a database every instance shares)
-//! after it was shown. Reloading the answer asks the browser to post again,
-//! which makes another key, never shows this one twice.
+//! after it was shown. Reloading the answer asks the browser to post the
+//! form again: its single-use token ([`crate::form_submissions`]) is spent
+//! by then, so that POST makes no second key and says so (409).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -140,6 +141,8 @@ struct ConfirmPage {
     rolling: bool,
     overlaps: Vec<Overlap>,
     error: Option<String>,
+    /// The roll form's single-use token.
+    once: String,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +375,8 @@ pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     overlap: Option<String>,
+    #[serde(default)]
+    form_once: String,
 }
 
 /// `roll` or `revoke`; anything else is no page.
@@ -401,7 +406,7 @@ async fn confirm_page(
         return Err(PageError::Forbidden(what.into()));
     }
     let overlaps = OVERLAPS.iter().map(|&(secs, label)| Overlap { secs, label, selected: secs == overlap }).collect();
-    Ok(ConfirmPage { shell: in_org.shell("keys"), key, rolling, overlaps, error })
+    Ok(ConfirmPage { shell: in_org.shell("keys"), key, rolling, overlaps, error, once: super::once_token(state) })
 }
 
 /// GET `…/keys/{id}/roll` and `…/keys/{id}/revoke`: what will happen, and
@@ -444,7 +449,20 @@ pub async fn act(
             return render(StatusCode::BAD_REQUEST, &page, None);
         }
     };
-    match keys.roll(p, &p.origin(&req), &id, overlap).await {
+    let user_id = &in_org.session.user.id;
+    let claimed = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
+        Posted::First(claimed) => claimed,
+        Posted::Again => return already_made(&in_org, Made::Roll),
+        Posted::Expired(message) => {
+            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(message.into())).await?;
+            return render(StatusCode::BAD_REQUEST, &page, None);
+        }
+    };
+    let rolled = keys.roll(p, &p.origin(&req), &id, overlap).await;
+    if rolled.is_err() {
+        Posted::release(claimed, &state, user_id).await?;
+    }
+    match rolled {
         Ok(Rolled { new, plaintext, old }) => {
             let old = match old.expires_at {
                 Some(at) if at > state.clock.now() => {

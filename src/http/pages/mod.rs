@@ -121,7 +121,11 @@ pub fn once_token(state: &super::AppState) -> String {
 /// What a re-posted creation form made the first time.
 pub enum Made {
     Key,
+    /// A rolled key's successor.
+    Roll,
     App,
+    /// An app's new secret.
+    Rotation,
     Invitation,
 }
 
@@ -146,6 +150,21 @@ pub fn already_made(in_org: &org::InOrg, made: Made) -> Result<HttpResponse, Pag
              page that created it, so it is not shown again. Find the key in the list; if you lost its secret, \
              roll it or revoke it.",
             "Back to the API keys",
+        ),
+        Made::Roll => (
+            "keys",
+            "This key was already rolled",
+            "This form was sent before, and the key was rolled then. The new key's secret is shown only once, \
+             on the page that made it, so it is not shown again. Find the new key in the list; if you lost its \
+             secret, roll it or revoke it.",
+            "Back to the API keys",
+        ),
+        Made::Rotation => (
+            "apps",
+            "This secret was already rotated",
+            "This form was sent before, and the app's secret was rotated then. The new secret is shown only \
+             once, so it is not shown again. If you lost it, rotate the secret again on the app's page.",
+            "Back to the apps",
         ),
         Made::App => (
             "apps",

@@ -4,7 +4,9 @@
 //! functions /v1/apps calls, with the person's dashboard principal: the
 //! same rules, the same audit events. A secret is rendered once, straight
 //! from the POST that made it (`render` sends `Cache-Control: no-store`):
-//! never in a URL, a cookie or a log.
+//! never in a URL, a cookie or a log. The register and rotate forms carry
+//! a single-use token, so a reload of that answer registers or rotates
+//! nothing more.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -318,6 +320,8 @@ struct AppPage {
     grace_periods: Vec<Choice>,
     grace_error: Option<String>,
     saved: bool,
+    /// The rotate form's single-use token.
+    rotate_once: String,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +362,7 @@ async fn app_page(
         grace_periods,
         grace_error,
         saved: false,
+        rotate_once: super::once_token(state),
         shell,
     })
 }
@@ -427,6 +432,8 @@ pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     grace_period: String,
+    #[serde(default)]
+    form_once: String,
 }
 
 pub async fn rotate_secret(
@@ -439,7 +446,18 @@ pub async fn rotate_secret(
     let p = posted(&req, &state, &in_org, &form.csrf_token, ("write", "apps:write"))?;
     let id = &path.1;
     let grace = form.grace_period.trim().parse::<i64>().unwrap_or(-1);
-    let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
+    let user_id = &in_org.session.user.id;
+    let outcome = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
+        Posted::Again => return already_made(&in_org, Made::Rotation),
+        Posted::Expired(message) => Err(AppsError::Denied(Denied::Invalid(message.into()))),
+        Posted::First(claimed) => {
+            let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
+            if outcome.is_err() {
+                Posted::release(claimed, &state, user_id).await?;
+            }
+            outcome
+        }
+    };
     let app = apps::app_of(&state.oauth, p, id).await.map_err(page_error)?;
     match outcome {
         Ok(secret) => {

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod email;
+pub mod form_submissions;
 pub mod http;
 pub mod key_management;
 pub mod metrics;

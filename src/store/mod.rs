@@ -11,6 +11,7 @@ pub mod conn;
 pub mod consents;
 pub mod email_outbox;
 pub mod email_verifications;
+pub mod form_submissions;
 pub mod grants;
 pub mod invitations;
 pub mod models;

@@ -293,6 +293,15 @@ diesel::table! {
 }
 
 diesel::joinable!(oidc_logins -> sessions (session_id));
+
+diesel::table! {
+    form_submissions (token_digest) {
+        token_digest -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 diesel::joinable!(client_secrets -> oauth_clients (client_pk));
 diesel::joinable!(api_keys -> organizations (organization_id));
@@ -306,6 +315,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_resets,
     email_verifications,
     email_outbox,
+    form_submissions,
     login_failures,
     oauth_clients,
     client_secrets,

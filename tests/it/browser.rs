@@ -179,6 +179,13 @@ pub(crate) async fn submit(b: &Client, form_action: &str) {
     click(b, Locator::Css(&format!("form[action='{form_action}'] button[type=submit]"))).await;
 }
 
+/// Fills the sign-in form on the page with `email` and the tests' password, and sends it.
+pub(crate) async fn sign_in(b: &Client, email: &str) {
+    fill(b, "email", email).await;
+    fill(b, "password", PASSWORD).await;
+    submit(b, "/login").await;
+}
+
 /// The folder of the pages' screenshots, which `.ci/run` prints.
 pub(crate) fn screenshot_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")

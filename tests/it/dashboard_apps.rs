@@ -140,7 +140,10 @@ async fn a_public_app_gets_no_secret_and_no_client_credentials() {
     let res = post(&app, &browser, &apps_path(&org), &form).await;
     assert_eq!(res.status(), 400);
     let html = res.text().await.unwrap();
-    assert_eq!(text_by_id(&html, "grant_types-error"), "public clients cannot use client_credentials");
+    assert_eq!(
+        text_by_id(&html, "grant_types-error"),
+        "A public app cannot use client credentials: it keeps no secret."
+    );
     assert!(apps_of(&app, &org).await.is_empty());
 
     form.retain(|(k, v)| !(*k == "grant_types" && *v == "client_credentials"));
@@ -185,7 +188,7 @@ async fn bad_redirect_uris_are_named_by_line_and_the_values_are_kept() {
     form[0] = ("name", "   ");
     let res = post(&app, &browser, &apps_path(&org), &form).await;
     assert_eq!(res.status(), 400);
-    assert_eq!(text_by_id(&res.text().await.unwrap(), "name-error"), "name must be 1-100 characters");
+    assert_eq!(text_by_id(&res.text().await.unwrap(), "name-error"), "Enter a name of 1 to 100 characters.");
 }
 
 #[actix_web::test]
@@ -217,7 +220,7 @@ async fn editing_an_app_changes_it_and_keeps_the_values_on_error() {
     let res = post(&app, &browser, &page, &form).await;
     assert_eq!(res.status(), 400);
     let html = res.text().await.unwrap();
-    assert_eq!(text_by_id(&html, "homepage_url-error"), "homepage must be an http(s) URL");
+    assert_eq!(text_by_id(&html, "homepage_url-error"), "Enter the homepage as a web address starting with https://.");
     assert!(html.contains("value=\"Billing Sync v3\"") && html.contains("value=\"ftp://app.example\""), "{html}");
     let unchanged = app.state.oauth.clients.get(&reg.client.client_id).await.unwrap().unwrap();
     assert_eq!(unchanged.name, "Billing Sync v2");
@@ -226,7 +229,7 @@ async fn editing_an_app_changes_it_and_keeps_the_values_on_error() {
 #[actix_web::test]
 async fn rotating_keeps_the_old_secret_for_the_grace_period() {
     let app = TestApp::spawn().await;
-    let (browser, _, org) = member(&app, None, Role::Owner).await;
+    let (browser, owner, org) = member(&app, None, Role::Owner).await;
     let reg = register(&app, &browser, &org).await;
     let id = reg.client.client_id.clone();
     let old = reg.secret.unwrap();
@@ -257,7 +260,18 @@ async fn rotating_keeps_the_old_secret_for_the_grace_period() {
         post(&app, &browser, &format!("{}/{id}/rotate-secret", apps_path(&org)), &[("grace_period", "9999999")]).await;
     assert_eq!(res.status(), 400);
     let html = res.text().await.unwrap();
-    assert_eq!(text_by_id(&html, "grace-error"), "grace_period must be between 0 and 2592000 seconds");
+    assert_eq!(text_by_id(&html, "grace-error"), "Choose one of the grace periods offered.");
+    // /v1 keeps naming its field for programs.
+    let key = app.secret_key(&org.id, &owner.id, &["read", "write"]).await.1;
+    let (s, b) = crate::support::call(
+        &app,
+        "POST",
+        &format!("/v1/apps/{id}/rotate-secret"),
+        &key,
+        Some(serde_json::json!({ "grace_period": 9999999 })),
+    )
+    .await;
+    assert_eq!((s, b["error"]["message"].as_str()), (400, Some("grace_period must be between 0 and 2592000 seconds")));
     assert_eq!(client_credentials(&app, &id, &new).await.0, 200, "the secret did not change");
 }
 
@@ -458,6 +472,42 @@ async fn the_list_counts_the_users_who_authorized_an_app() {
     assert!(item.contains("<dd class=\"authorized-users\">2 users</dd>"), "{list}");
     let (_, page) = get(&app, &browser, &format!("{}/{}", apps_path(&org), reg.client.client_id)).await;
     assert_eq!(text_by_id(&page, "authorized-users"), "2 users");
+}
+
+#[actix_web::test]
+async fn many_apps_are_listed_a_page_at_a_time_newest_first() {
+    let app = TestApp::spawn().await;
+    let (browser, owner, org) = member(&app, None, Role::Owner).await;
+    let mut ids = Vec::new();
+    for n in 0..23 {
+        let mut builder = app.client_in(&org.id, &owner.id);
+        builder.new_mut().name = format!("App {n:02}");
+        ids.push(builder.create().await.client.client_id);
+        app.clock.advance(chrono::Duration::seconds(1));
+    }
+    let listed = |html: &str| html.matches(r#"<li class="app-item" id="app-"#).count();
+    let (status, html) = get(&app, &browser, &apps_path(&org)).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed(&html), 20, "{html}");
+    // Newest first; the next page starts after the last one shown.
+    assert!(html.contains(&format!(r#"id="app-{}""#, ids[22])) && !html.contains(&format!(r#"id="app-{}""#, ids[2])));
+    let next = format!("{}?after={}", apps_path(&org), ids[3]);
+    assert!(html.contains(&format!(r#"<a href="{next}" rel="next" id="next-page">"#)), "{html}");
+    assert!(html.contains(r#"id="register-app""#), "the form stays on the first page");
+
+    let (status, html) = get(&app, &browser, &next).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed(&html), 3, "{html}");
+    for id in &ids[..3] {
+        assert!(html.contains(&format!(r#"id="app-{id}""#)), "{id}: {html}");
+    }
+    assert!(!html.contains("rel=\"next\"") && html.contains("← Newest apps"), "{html}");
+
+    // A cursor that is not an app of this organization: no page.
+    let (other, other_org) = app.user().create().await;
+    let theirs = app.client_in(&other_org.id, &other.id).create().await.client.client_id;
+    assert_eq!(get(&app, &browser, &format!("{}?after={theirs}", apps_path(&org))).await.0, 404);
+    assert_eq!(get(&app, &browser, &format!("{}?after=nope", apps_path(&org))).await.0, 404);
 }
 
 #[actix_web::test]

@@ -259,9 +259,9 @@ async fn bad_input_is_told_next_to_its_field_and_the_values_stay() {
     let cases: [(&[(&str, &str)], &str); 6] = [
         (
             &[("name", ""), ("scopes", "write")],
-            r#"<p class="error" id="name-error">Name must be 1-100 characters.</p>"#,
+            r#"<p class="error" id="name-error">Enter a name of 1 to 100 characters.</p>"#,
         ),
-        (&[("name", name)], r#"<p class="error" id="scopes-error">At least one scope is required.</p>"#),
+        (&[("name", name)], r#"<p class="error" id="scopes-error">Tick at least one scope.</p>"#),
         (
             &[("name", name), ("scopes", "write"), ("expires_on", "31/12/2026")],
             r#"<p class="error" id="expires-error">Enter the date as YYYY-MM-DD.</p>"#,
@@ -272,11 +272,11 @@ async fn bad_input_is_told_next_to_its_field_and_the_values_stay() {
         ),
         (
             &[("name", name), ("type", "restricted"), ("scopes", "write")],
-            r#"id="scopes-error">Restricted keys take resource scopes such as apps:read, not &quot;write&quot;.</p>"#,
+            r#"id="scopes-error">A restricted key takes only scopes for one resource, such as apps:read; “write” is not one.</p>"#,
         ),
         (
             &[("name", name), ("environment", "staging"), ("scopes", "write")],
-            r#"id="environment-error">Environment &quot;staging&quot; is not live or test.</p>"#,
+            r#"id="environment-error">Choose live or test.</p>"#,
         ),
     ];
     for (fields, message) in cases {

@@ -502,9 +502,7 @@ async fn an_owner_invites_from_the_members_page_and_the_invited_person_joins_in_
     app.clock.advance(chrono::Duration::minutes(1));
     let (_driver2, b2) = open_browser().await;
     b2.goto(&link).await.unwrap();
-    fill(&b2, "email", &invitee.email).await;
-    fill(&b2, "password", PASSWORD).await;
-    submit(&b2, "/login").await;
+    crate::browser::sign_in(&b2, &invitee.email).await;
     assert_eq!(text_of(&b2, "invitation-org").await, "Globex");
     click(&b2, Locator::Id("accept")).await;
     wait_for_path(&b2, "/dashboard").await;

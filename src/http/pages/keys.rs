@@ -8,8 +8,9 @@
 //! redirect: post/redirect/get would have to carry the secret to the GET
 //! in a URL, a cookie or server-side storage, and each would keep it
 //! somewhere (history, logs, memory or a database every instance shares)
-//! after it was shown. Reloading the answer asks the browser to post again,
-//! which makes another key, never shows this one twice.
+//! after it was shown. Reloading the answer asks the browser to post the
+//! form again: its single-use token ([`crate::form_submissions`]) is spent
+//! by then, so that POST makes no second key and says so (409).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::org::{InOrg, Shell};
-use super::{render, see_other};
+use super::{Made, ONCE_FIELD, Posted, already_made, render, see_other};
 use crate::apikeys::{ApiKey, KeyField, KeyKind};
 use crate::authority::{Denied, Principal};
 use crate::http::AppState;
@@ -35,16 +36,6 @@ const OVERLAPS: [(i64, &str); 4] =
 
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// A domain message as a sentence: capital first letter, final period.
-fn sentence(message: &str) -> String {
-    let mut chars = message.chars();
-    let mut s: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
-    if !s.ends_with('.') {
-        s.push('.');
-    }
-    s
 }
 
 /// One key as the list shows it: never its secret.
@@ -98,7 +89,7 @@ impl FieldErrors {
             }
             Some(KeyField::RateLimit | KeyField::Overlap) | None => &mut self.general,
         };
-        *slot = Some(sentence(&message));
+        *slot = Some(super::for_people(&message));
     }
 }
 
@@ -110,6 +101,8 @@ struct CreateForm {
     expires_on: String,
     scopes: Vec<ScopeChoice>,
     errors: FieldErrors,
+    /// The form's single-use token (a new one each time it is shown).
+    once: String,
 }
 
 /// The key shown once, on the answer that made it.
@@ -148,6 +141,8 @@ struct ConfirmPage {
     rolling: bool,
     overlaps: Vec<Overlap>,
     error: Option<String>,
+    /// The roll form's single-use token.
+    once: String,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +178,7 @@ fn create_form(state: &AppState, p: &Principal, pairs: &[(String, String)]) -> C
         expires_on: field("expires_on"),
         scopes,
         errors: FieldErrors::default(),
+        once: super::once_token(state),
     }
 }
 
@@ -327,6 +323,17 @@ pub async fn create(
         expires_at,
         rate_limit_per_minute: None,
     };
+    let user_id = &in_org.session.user.id;
+    let once = pairs.iter().find(|(k, _)| k == ONCE_FIELD).map(|(_, v)| v.as_str());
+    let claimed = match Posted::claim(&state, user_id, once).await? {
+        Posted::First(claimed) => claimed,
+        Posted::Again => return already_made(&in_org, Made::Key),
+        Posted::Expired(message) => {
+            form.errors.general = Some(message.into());
+            let page = keys_page(&state, &in_org, None, form, None, None).await?;
+            return render(StatusCode::BAD_REQUEST, &page, None);
+        }
+    };
     match state.key_management().create(p, &p.origin(&req), request).await {
         Ok((key, plaintext)) => {
             let created = Created { name: key.name, plaintext, old: None };
@@ -335,6 +342,7 @@ pub async fn create(
             render(StatusCode::CREATED, &page, None)
         }
         Err(refused) => {
+            Posted::release(claimed, &state, user_id).await?;
             let status = on_form(refused, &mut form.errors)?;
             let page = keys_page(&state, &in_org, None, form, None, None).await?;
             render(status, &page, None)
@@ -367,6 +375,8 @@ pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     overlap: Option<String>,
+    #[serde(default)]
+    form_once: String,
 }
 
 /// `roll` or `revoke`; anything else is no page.
@@ -396,7 +406,7 @@ async fn confirm_page(
         return Err(PageError::Forbidden(what.into()));
     }
     let overlaps = OVERLAPS.iter().map(|&(secs, label)| Overlap { secs, label, selected: secs == overlap }).collect();
-    Ok(ConfirmPage { shell: in_org.shell("keys"), key, rolling, overlaps, error })
+    Ok(ConfirmPage { shell: in_org.shell("keys"), key, rolling, overlaps, error, once: super::once_token(state) })
 }
 
 /// GET `…/keys/{id}/roll` and `…/keys/{id}/revoke`: what will happen, and
@@ -439,7 +449,20 @@ pub async fn act(
             return render(StatusCode::BAD_REQUEST, &page, None);
         }
     };
-    match keys.roll(p, &p.origin(&req), &id, overlap).await {
+    let user_id = &in_org.session.user.id;
+    let claimed = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
+        Posted::First(claimed) => claimed,
+        Posted::Again => return already_made(&in_org, Made::Roll),
+        Posted::Expired(message) => {
+            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(message.into())).await?;
+            return render(StatusCode::BAD_REQUEST, &page, None);
+        }
+    };
+    let rolled = keys.roll(p, &p.origin(&req), &id, overlap).await;
+    if rolled.is_err() {
+        Posted::release(claimed, &state, user_id).await?;
+    }
+    match rolled {
         Ok(Rolled { new, plaintext, old }) => {
             let old = match old.expires_at {
                 Some(at) if at > state.clock.now() => {
@@ -453,7 +476,8 @@ pub async fn act(
             render(StatusCode::CREATED, &page, None)
         }
         Err(Refused { field: Some(KeyField::Overlap), why: Why::Key(crate::apikeys::KeyError::Validation(m)) }) => {
-            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(sentence(&m))).await?;
+            let page =
+                confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(super::for_people(&m))).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(refused) => Err(refused.into()),

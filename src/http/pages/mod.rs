@@ -75,3 +75,215 @@ pub fn homepage_host(homepage_url: Option<&str>) -> Option<String> {
 pub fn shown_logo(logo_url: Option<&str>) -> Option<String> {
     logo_url.filter(|u| u.starts_with("https://")).map(str::to_owned)
 }
+
+/// The hidden field of a creation form's single-use token
+/// ([`crate::form_submissions`]).
+pub const ONCE_FIELD: &str = "form_once";
+
+/// What a creation form's POST may do, by its single-use token.
+pub enum Posted {
+    /// Go on; the claimed token (none when the form had none: a client
+    /// that leaves the field out has chosen to post twice), to
+    /// [`Posted::release`] when nothing was made.
+    First(Option<String>),
+    /// This form was sent before: answer [`already_made`].
+    Again,
+    /// The form was open too long: show it again, with this message.
+    Expired(&'static str),
+}
+
+impl Posted {
+    /// Claims the token a form sent.
+    pub async fn claim(state: &super::AppState, user_id: &str, token: Option<&str>) -> Result<Self, PageError> {
+        use crate::form_submissions::{Claim, claim};
+        let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Self::First(None)) };
+        Ok(match claim(&state.store, user_id, token, state.clock.now()).await? {
+            Claim::First => Self::First(Some(token.to_owned())),
+            Claim::Again => Self::Again,
+            Claim::Expired => Self::Expired("This form was open too long. Check it and send it again."),
+        })
+    }
+
+    /// After a refusal: the same form may be sent again.
+    pub async fn release(claimed: Option<String>, state: &super::AppState, user_id: &str) -> Result<(), PageError> {
+        match claimed {
+            Some(token) => Ok(crate::form_submissions::release(&state.store, user_id, &token).await?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A new single-use token for a creation form shown now.
+pub fn once_token(state: &super::AppState) -> String {
+    crate::form_submissions::new_token(state.clock.now())
+}
+
+/// What a re-posted creation form made the first time.
+pub enum Made {
+    Key,
+    /// A rolled key's successor.
+    Roll,
+    App,
+    /// An app's new secret.
+    Rotation,
+    Invitation,
+}
+
+#[derive(Template)]
+#[template(path = "already_made.html")]
+struct AlreadyMadePage {
+    shell: org::Shell,
+    title: &'static str,
+    what: &'static str,
+    list_href: String,
+    list_label: &'static str,
+}
+
+/// The answer to a creation form sent again (a reload of the page that
+/// showed what it made): 409, nothing made, the secret not shown again.
+pub fn already_made(in_org: &org::InOrg, made: Made) -> Result<HttpResponse, PageError> {
+    let (section, title, what, list_label) = match made {
+        Made::Key => (
+            "keys",
+            "This key was already created",
+            "This form was sent before, and its key was made then. A key's secret is shown only once, on the \
+             page that created it, so it is not shown again. Find the key in the list; if you lost its secret, \
+             roll it or revoke it.",
+            "Back to the API keys",
+        ),
+        Made::Roll => (
+            "keys",
+            "This key was already rolled",
+            "This form was sent before, and the key was rolled then. The new key's secret is shown only once, \
+             on the page that made it, so it is not shown again. Find the new key in the list; if you lost its \
+             secret, roll it or revoke it.",
+            "Back to the API keys",
+        ),
+        Made::Rotation => (
+            "apps",
+            "This secret was already rotated",
+            "This form was sent before, and the app's secret was rotated then. The new secret is shown only \
+             once, so it is not shown again. If you lost it, rotate the secret again on the app's page.",
+            "Back to the apps",
+        ),
+        Made::App => (
+            "apps",
+            "This app was already registered",
+            "This form was sent before, and its app was registered then. A client secret is shown only once, \
+             so it is not shown again. Find the app in the list; if you lost its secret, rotate it on the \
+             app's page.",
+            "Back to the apps",
+        ),
+        Made::Invitation => (
+            "members",
+            "This invitation was already sent",
+            "This form was sent before, and its invitation was made and emailed then. Its link is shown only \
+             once. Find it under pending invitations; to send a new link, revoke it and invite again.",
+            "Back to the members",
+        ),
+    };
+    let shell = in_org.shell(section);
+    let page = AlreadyMadePage { list_href: shell.href(section), shell, title, what, list_label };
+    render(StatusCode::CONFLICT, &page, None)
+}
+
+/// A domain message as a sentence: capital first letter, final period.
+pub fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut s: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
+
+/// A refusal of the domain, worded for `/v1` callers (field names such as
+/// `grace_period`, grant identifiers, endpoints), as a page tells it to a
+/// person: the form has radio buttons and checkboxes, not fields to name.
+/// `/v1` keeps the domain's wording. Any other message: as a sentence.
+pub fn for_people(message: &str) -> String {
+    const WORDED: [(&str, &str); 10] = [
+        ("name must be 1-100 characters", "Enter a name of 1 to 100 characters."),
+        ("at least one scope is required", "Tick at least one scope."),
+        ("at least one grant type is required", "Tick at least one grant."),
+        (
+            "public clients cannot use client_credentials",
+            "A public app cannot use client credentials: it keeps no secret.",
+        ),
+        (
+            "authorization_code needs at least one redirect URI",
+            "Add a redirect URI: the authorization code grant sends people back to one.",
+        ),
+        (
+            "a management app must be confidential and use client_credentials",
+            "A management app must be confidential and use client credentials.",
+        ),
+        ("grace_period must be between 0 and 2592000 seconds", "Choose one of the grace periods offered."),
+        ("the grace period cannot be negative", "Choose one of the grace periods offered."),
+        (
+            "expires_in must be between 0 and 2592000 seconds (30 days)",
+            "Choose how long the old key keeps working (30 days at most).",
+        ),
+        ("homepage must be an http(s) URL", "Enter the homepage as a web address starting with https://."),
+    ];
+    if let Some((_, worded)) = WORDED.iter().find(|(domain, _)| *domain == message) {
+        return (*worded).to_owned();
+    }
+    if message == "logo URL must be an http(s) URL" {
+        return "Enter the logo as a web address starting with https://.".into();
+    }
+    if message.starts_with("type ") && message.ends_with("is not secret or restricted") {
+        return "Choose secret or restricted.".into();
+    }
+    if message.starts_with("environment ") && message.ends_with("is not live or test") {
+        return "Choose live or test.".into();
+    }
+    if let Some(scope) = message.strip_prefix("restricted keys take resource scopes such as apps:read, not ") {
+        let scope = scope.trim_matches('"');
+        return format!(
+            "A restricted key takes only scopes for one resource, such as apps:read; “{scope}” is not one."
+        );
+    }
+    if message.starts_with("This management app acts for another member.") {
+        return "This management app acts for another member. Rotate its secret with no grace period first: \
+                then it acts for you, and only the new secret works."
+            .into();
+    }
+    if message.starts_with("Rotating another member's app makes it act for you") {
+        return "Rotating another member's app makes it act for you, so its old secret cannot keep working: \
+                choose no grace period."
+            .into();
+    }
+    sentence(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_people;
+
+    #[test]
+    fn api_wording_becomes_a_persons_and_other_messages_become_sentences() {
+        assert_eq!(
+            for_people("grace_period must be between 0 and 2592000 seconds"),
+            "Choose one of the grace periods offered."
+        );
+        assert_eq!(for_people("type \"x\" is not secret or restricted"), "Choose secret or restricted.");
+        assert_eq!(
+            for_people("restricted keys take resource scopes such as apps:read, not \"read\""),
+            "A restricted key takes only scopes for one resource, such as apps:read; “read” is not one."
+        );
+        assert_eq!(for_people("unknown scope \"x\""), "Unknown scope \"x\".");
+        for message in [
+            "public clients cannot use client_credentials",
+            "authorization_code needs at least one redirect URI",
+            "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
+            "This management app acts for another member. Rotate its secret without a grace period first \
+             (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
+        ] {
+            let worded = for_people(message);
+            for api in ["_", "/v1", "POST"] {
+                assert!(!worded.contains(api), "{worded}");
+            }
+        }
+    }
+}

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::org::{InOrg, Shell};
-use super::{render, see_other};
+use super::{Made, Posted, already_made, render, see_other};
 use crate::accounts::{AccountsError, Role};
 use crate::authority::Denied;
 use crate::http::AppState;
@@ -47,6 +47,8 @@ pub struct InviteState {
     /// The link of the invitation just made, shown this once.
     pub link: Option<String>,
     pub sent_to: String,
+    /// The form's single-use token, new each time it is shown.
+    pub once: String,
 }
 
 #[derive(Template)]
@@ -96,6 +98,8 @@ pub struct RoleForm {
 pub struct InviteForm {
     #[serde(default)]
     csrf_token: String,
+    #[serde(default)]
+    form_once: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -171,7 +175,7 @@ async fn members_page(state: &AppState, in_org: &InOrg, after: Option<&str>) -> 
         notice: None,
         error_member: String::new(),
         error: None,
-        invite: InviteState::default(),
+        invite: InviteState { once: super::once_token(state), ..InviteState::default() },
     })
 }
 
@@ -237,7 +241,18 @@ pub async fn invite(
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, Some(&in_org.session), &form.csrf_token)?;
-    let sent = in_org.principal.acting(&req, &state).invite(&form.email, &form.role).await;
+    let user_id = &in_org.session.user.id;
+    let sent = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
+        Posted::Again => return already_made(&in_org, Made::Invitation),
+        Posted::Expired(message) => Err(message.to_owned()),
+        Posted::First(claimed) => match in_org.principal.acting(&req, &state).invite(&form.email, &form.role).await {
+            Ok(made) => Ok(made),
+            Err(e) => {
+                Posted::release(claimed, &state, user_id).await?;
+                Err(refusal(e)?)
+            }
+        },
+    };
     let (status, invite) = match sent {
         // The link is shown on this answer, once: it is stored only as a digest.
         Ok((invitation, token)) => (
@@ -253,13 +268,13 @@ pub async fn invite(
             InviteState {
                 email: form.email.clone(),
                 role: form.role.clone(),
-                error: Some(refusal(e)?),
+                error: Some(e),
                 ..InviteState::default()
             },
         ),
     };
     let mut page = members_page(&state, &in_org, None).await?;
-    page.invite = invite;
+    page.invite = InviteState { once: page.invite.once, ..invite };
     render(status, &page, None)
 }
 

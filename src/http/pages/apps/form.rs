@@ -30,6 +30,8 @@ pub(super) struct AppForm {
     pub(super) homepage_url: String,
     pub(super) logo_url: String,
     pub(super) management: bool,
+    /// The register form's single-use token, as posted.
+    pub(super) once: String,
 }
 
 impl Default for AppForm {
@@ -43,6 +45,7 @@ impl Default for AppForm {
             homepage_url: String::new(),
             logo_url: String::new(),
             management: false,
+            once: String::new(),
         }
     }
 }
@@ -64,6 +67,7 @@ impl AppForm {
                 "homepage_url" => form.homepage_url = value,
                 "logo_url" => form.logo_url = value,
                 "management" => form.management = true,
+                super::super::ONCE_FIELD => form.once = value,
                 _ => {}
             }
         }
@@ -80,6 +84,7 @@ impl AppForm {
             homepage_url: app.homepage_url.clone().unwrap_or_default(),
             logo_url: app.logo_url.clone().unwrap_or_default(),
             management: app.management,
+            once: String::new(),
         }
     }
 
@@ -157,6 +162,7 @@ impl FormErrors {
 
     /// The field a validation message of `oauth::clients` names.
     fn about(&mut self, m: String) {
+        let worded = crate::http::pages::for_people(&m);
         let slot = if m.starts_with("name") {
             &mut self.name
         } else if m.starts_with("homepage") {
@@ -164,7 +170,7 @@ impl FormErrors {
         } else if m.starts_with("logo") {
             &mut self.logo_url
         } else if m.contains("redirect URI") {
-            self.redirect_uris.push(m);
+            self.redirect_uris.push(worded);
             return;
         } else if m.contains("management app") {
             &mut self.management
@@ -175,7 +181,7 @@ impl FormErrors {
         } else {
             &mut self.general
         };
-        *slot = Some(m);
+        *slot = Some(worded);
     }
 }
 
@@ -196,6 +202,8 @@ pub(super) struct FormView {
     pub(super) grants: Vec<Choice>,
     /// Only an ADMIN or OWNER makes management apps (`may_make_app`).
     pub(super) offers_management: bool,
+    /// The register form's single-use token, new each time it is shown.
+    pub(super) once: String,
 }
 
 impl FormView {
@@ -233,6 +241,7 @@ impl FormView {
             })
             .collect();
         let offers_management = p.may_make_app(&[], false, true).is_ok() || values.management;
-        Self { action, editing, values, errors, scopes, grants, offers_management }
+        let once = if editing { String::new() } else { super::super::once_token(state) };
+        Self { action, editing, values, errors, scopes, grants, offers_management, once }
     }
 }

@@ -4,7 +4,9 @@
 //! functions /v1/apps calls, with the person's dashboard principal: the
 //! same rules, the same audit events. A secret is rendered once, straight
 //! from the POST that made it (`render` sends `Cache-Control: no-store`):
-//! never in a URL, a cookie or a log.
+//! never in a URL, a cookie or a log. The register and rotate forms carry
+//! a single-use token, so a reload of that answer registers or rotates
+//! nothing more.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,7 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::org::{InOrg, Shell};
-use super::{render, see_other};
+use super::{Made, Posted, already_made, render, see_other};
 use crate::apps::{self, AppsError};
 use crate::authority::{Denied, Principal};
 use crate::http::AppState;
@@ -55,7 +57,7 @@ fn page_error(e: AppsError) -> PageError {
         }
         AppsError::Denied(Denied::Scope { reason, .. }) => PageError::Forbidden(reason),
         AppsError::Denied(Denied::Invalid(m)) | AppsError::Client(ClientError::Validation(m)) => {
-            PageError::BadRequest(m)
+            PageError::BadRequest(super::for_people(&m))
         }
         AppsError::Client(ClientError::MakerEnded) => PageError::Forbidden(ClientError::MakerEnded.to_string()),
         AppsError::Client(ClientError::Store(s)) => s.into(),
@@ -80,7 +82,7 @@ fn need(p: &Principal, broad: &str, resource: &str) -> Result<(), PageError> {
     if p.allows(broad, Some(resource)) {
         Ok(())
     } else {
-        Err(PageError::Forbidden(format!("Your role does not allow this here (it needs {broad} or {resource}).")))
+        Err(PageError::Forbidden("Your role in this organization does not allow this.".into()))
     }
 }
 
@@ -145,11 +147,17 @@ async fn row(state: &AppState, in_org: &InOrg, app: &Client) -> Result<AppRow, P
     rows(state, in_org, &[app]).await?.into_iter().next().ok_or(PageError::NotFound)
 }
 
+/// Apps a page lists.
+const PAGE_SIZE: i64 = 20;
+
 #[derive(Template)]
 #[template(path = "apps.html")]
 struct ListPage {
     shell: Shell,
     apps: Vec<AppRow>,
+    /// Links to the next page of apps and back to the first.
+    next: Option<String>,
+    first: Option<String>,
     /// The register form, for those who may register.
     form: Option<FormView>,
     notice: Option<&'static str>,
@@ -159,17 +167,36 @@ struct ListPage {
 pub struct ListQuery {
     #[serde(default)]
     deleted: Option<String>,
+    /// The last app of the previous page (newest first).
+    #[serde(default)]
+    after: Option<String>,
 }
 
+/// A page of the organization's apps, newest first, after the app
+/// `after`; an app that is not theirs as a cursor: 404.
 async fn list_page(
     state: &AppState,
     in_org: &InOrg,
+    after: Option<&str>,
     form: Option<FormView>,
     notice: Option<&'static str>,
 ) -> Result<ListPage, PageError> {
-    let all = state.oauth.clients.list(Some(in_org.principal.organization_id.clone())).await.map_err(page_error_of)?;
-    let apps = rows(state, in_org, &all.iter().collect::<Vec<_>>()).await?;
-    Ok(ListPage { shell: in_org.shell("apps"), apps, form, notice })
+    let after = after.filter(|a| !a.is_empty());
+    let org = &in_org.principal.organization_id;
+    let mut page = state
+        .oauth
+        .clients
+        .list_page(org, after, PAGE_SIZE + 1)
+        .await
+        .map_err(page_error_of)?
+        .ok_or(PageError::NotFound)?;
+    let more = page.len() as i64 > PAGE_SIZE;
+    page.truncate(PAGE_SIZE as usize);
+    let shell = in_org.shell("apps");
+    let next = more.then(|| page.last().map(|a| shell.href(&format!("apps?after={}", a.client_id)))).flatten();
+    let first = after.is_some().then(|| shell.href("apps"));
+    let apps = rows(state, in_org, &page.iter().collect::<Vec<_>>()).await?;
+    Ok(ListPage { shell, apps, next, first, form, notice })
 }
 
 fn page_error_of(e: ClientError) -> PageError {
@@ -188,7 +215,7 @@ pub async fn list(
         FormView::new(&state, p, action, false, AppForm::default(), FormErrors::default())
     });
     let notice = q.deleted.is_some().then_some("The app was deleted, with its secrets, tokens and consents.");
-    render(StatusCode::OK, &list_page(&state, &in_org, form, notice).await?, None)
+    render(StatusCode::OK, &list_page(&state, &in_org, q.after.as_deref(), form, notice).await?, None)
 }
 
 #[derive(Template)]
@@ -258,16 +285,24 @@ pub async fn register(
             created_by: p.user_id.clone(),
             oidc: OidcRegistration::default(),
         };
-        match apps::register(&state.oauth, p, &p.origin(&req), new).await {
-            Ok((app, secret)) => {
-                return show_secret(&in_org, &app, secret, true, None);
-            }
-            Err(e) => errors.place(e)?,
+        let user_id = &in_org.session.user.id;
+        match Posted::claim(&state, user_id, Some(&values.once)).await? {
+            Posted::Again => return already_made(&in_org, Made::App),
+            Posted::Expired(message) => errors.general = Some(message.into()),
+            Posted::First(claimed) => match apps::register(&state.oauth, p, &p.origin(&req), new).await {
+                Ok((app, secret)) => {
+                    return show_secret(&in_org, &app, secret, true, None);
+                }
+                Err(e) => {
+                    Posted::release(claimed, &state, user_id).await?;
+                    errors.place(e)?
+                }
+            },
         }
     }
     let action = in_org.shell("apps").href("apps");
     let form = FormView::new(&state, p, action, false, values, errors);
-    render(StatusCode::BAD_REQUEST, &list_page(&state, &in_org, Some(form), None).await?, None)
+    render(StatusCode::BAD_REQUEST, &list_page(&state, &in_org, None, Some(form), None).await?, None)
 }
 
 #[derive(Template)]
@@ -285,6 +320,8 @@ struct AppPage {
     grace_periods: Vec<Choice>,
     grace_error: Option<String>,
     saved: bool,
+    /// The rotate form's single-use token.
+    rotate_once: String,
 }
 
 #[derive(Deserialize)]
@@ -325,6 +362,7 @@ async fn app_page(
         grace_periods,
         grace_error,
         saved: false,
+        rotate_once: super::once_token(state),
         shell,
     })
 }
@@ -394,6 +432,8 @@ pub struct ActionForm {
     csrf_token: String,
     #[serde(default)]
     grace_period: String,
+    #[serde(default)]
+    form_once: String,
 }
 
 pub async fn rotate_secret(
@@ -406,7 +446,18 @@ pub async fn rotate_secret(
     let p = posted(&req, &state, &in_org, &form.csrf_token, ("write", "apps:write"))?;
     let id = &path.1;
     let grace = form.grace_period.trim().parse::<i64>().unwrap_or(-1);
-    let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
+    let user_id = &in_org.session.user.id;
+    let outcome = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
+        Posted::Again => return already_made(&in_org, Made::Rotation),
+        Posted::Expired(message) => Err(AppsError::Denied(Denied::Invalid(message.into()))),
+        Posted::First(claimed) => {
+            let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
+            if outcome.is_err() {
+                Posted::release(claimed, &state, user_id).await?;
+            }
+            outcome
+        }
+    };
     let app = apps::app_of(&state.oauth, p, id).await.map_err(page_error)?;
     match outcome {
         Ok(secret) => {
@@ -414,7 +465,7 @@ pub async fn rotate_secret(
             show_secret(&in_org, &app, Some(secret), false, until)
         }
         Err(AppsError::Denied(Denied::Invalid(message))) => {
-            let page = app_page(&state, &in_org, &app, None, Some(message)).await?;
+            let page = app_page(&state, &in_org, &app, None, Some(super::for_people(&message))).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(e) => Err(page_error(e)),

@@ -78,6 +78,9 @@ pub enum Joining<'a> {
     NewOrganization(&'a str),
     /// The organization of the invitation behind this link's token.
     Invitation(&'a str),
+    /// None: an account to sign in to apps with (someone who came from an
+    /// app's authorization request). An organization can be made later.
+    AccountOnly,
 }
 
 /// What a sign-up did. The HTTP layer answers both the same way.
@@ -85,7 +88,8 @@ pub enum Joining<'a> {
 pub enum SignUp {
     Created {
         user: User,
-        organization: Organization,
+        /// The organization the account joined or made (none for `AccountOnly`).
+        organization: Option<Organization>,
         /// The invitation the account accepted as it was created.
         invitation: Option<Box<invitations::Invitation>>,
     },
@@ -340,10 +344,12 @@ impl Accounts {
         client_ip: &str,
     ) -> Result<SignUp, AccountsError> {
         let email = validate::email(email).map_err(AccountsError::Validation)?;
+        // Ok: an invitation; Err(Some): a new organization's name; Err(None): none.
         let invitation = match joining {
             Joining::NewOrganization(name) => {
-                Err(validate::organization_name(name).map_err(AccountsError::Validation)?)
+                Err(Some(validate::organization_name(name).map_err(AccountsError::Validation)?))
             }
+            Joining::AccountOnly => Err(None),
             Joining::Invitation(token) => Ok(self.pending_invitation(token, &email).await?),
         };
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
@@ -356,23 +362,29 @@ impl Accounts {
         let hashed = self.passwords.hash(password).await;
         let hash = self.unless_busy(hashed, &reserved).await?;
         let user = new_user_row(email, hash, now);
-        let (org, role) = match &invitation {
-            Err(name) => (OrganizationRow { id: new_id(), name: name.clone(), created_at: now }, Role::Owner),
-            Ok(i) => (
+        let joined = match &invitation {
+            Err(None) => None,
+            Err(Some(name)) => {
+                Some((OrganizationRow { id: new_id(), name: name.clone(), created_at: now }, Role::Owner))
+            }
+            Ok(i) => Some((
                 OrganizationRow { id: i.organization_id.clone(), name: i.organization_name.clone(), created_at: now },
                 i.role,
-            ),
+            )),
         };
-        let member = MembershipRow {
-            organization_id: org.id.clone(),
-            user_id: user.id.clone(),
-            role: role.as_str().into(),
-            created_at: now,
-        };
+        let membership = joined.as_ref().map(|(org, role)| {
+            let member = MembershipRow {
+                organization_id: org.id.clone(),
+                user_id: user.id.clone(),
+                role: role.as_str().into(),
+                created_at: now,
+            };
+            (org.clone(), member)
+        });
         let (token, verification) = email_verification::new_link(&user.id, now);
         let link = self.link(&email_verification::path(&token));
         let mail = self.prepare_letter(&user.email, &crate::email::Letter::Verify { link: &link }, now)?;
-        let (org2, user2) = (org.clone(), user.clone());
+        let user2 = user.clone();
         let invited = invitation.as_ref().ok().map(|i| (i.id.clone(), i.invited_by.clone(), i.role));
         // Why an invitation was not accepted; the transaction rolls back.
         let refusal = Arc::new(std::sync::Mutex::new(None));
@@ -382,12 +394,13 @@ impl Accounts {
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
                     store::users::insert_user(c, &user2)?;
-                    match &invited {
-                        None => {
-                            store::orgs::insert_organization(c, &org2)?;
-                            store::orgs::insert_membership(c, &member)?;
+                    match (&membership, &invited) {
+                        (None, _) => {}
+                        (Some((org, member)), None) => {
+                            store::orgs::insert_organization(c, org)?;
+                            store::orgs::insert_membership(c, member)?;
                         }
-                        Some((id, sender, role)) => {
+                        (Some((_, member)), Some((id, sender, role))) => {
                             let outcome = store::invitations::accept(
                                 c,
                                 id,
@@ -416,7 +429,7 @@ impl Accounts {
         }
         match created {
             Ok(()) => {
-                let details = serde_json::json!({ "organization_created": invitation.is_err() });
+                let details = serde_json::json!({ "organization_created": matches!(invitation, Err(Some(_))) });
                 self.audit_everywhere(&user.id, client_ip, "user.signed_up", details).await;
                 self.mail_queued();
                 if invitation.is_ok() {
@@ -424,7 +437,7 @@ impl Accounts {
                 }
                 Ok(SignUp::Created {
                     user: user.into(),
-                    organization: org.into(),
+                    organization: joined.map(|(org, _)| org.into()),
                     invitation: invitation.ok().map(Box::new),
                 })
             }

@@ -436,7 +436,7 @@ async fn organizations_are_named_by_id_or_an_unambiguous_name() {
     let config = dir.config();
     let store = portcullis::open_store(&config).unwrap();
     let accounts = Accounts::new(store, Arc::new(SystemClock), config.login_throttle.clone(), hashing(&config), 3600);
-    let portcullis::accounts::SignUp::Created { organization: second, .. } =
+    let portcullis::accounts::SignUp::Created { organization: Some(second), .. } =
         accounts.sign_up("second@example.com", PASSWORD, "Acme", "127.0.0.1").await.unwrap()
     else {
         panic!("a new email signs up")

@@ -90,9 +90,11 @@ async fn a_newcomer_from_an_apps_sign_in_creates_an_account_and_the_app_gets_a_w
     wait_for_path(&b, &format!("/signup?return_to={return_to}")).await;
     screenshot(&b, "journey-signup-from-app").await;
     assert_fits_a_phone(&b, "journey-signup-from-app").await;
+    // An account to use the app with: no organization asked for or made.
+    assert!(text_of(&b, "for-app").await.contains("Example App"));
+    assert!(b.find(Locator::Id("organization")).await.is_err(), "no organization field");
     fill(&b, "email", "grace@example.com").await;
     fill(&b, "password", PASSWORD).await;
-    fill(&b, "organization", "Hopper Labs").await;
     submit(&b, "/signup").await;
 
     // Back on the sign-in page, still on the way to the app.
@@ -119,7 +121,7 @@ async fn a_newcomer_from_an_apps_sign_in_creates_an_account_and_the_app_gets_a_w
     let user = app.state.accounts.user_by_email("grace@example.com").await.unwrap().expect("the account was made");
     assert_eq!(claims["email"], "grace@example.com");
     assert_eq!(claims["email_verified"], false, "not confirmed yet");
-    assert_eq!(app.state.accounts.memberships(&user.user.id).await.unwrap().len(), 1);
+    assert!(app.state.accounts.memberships(&user.user.id).await.unwrap().is_empty(), "no organization was made");
 
     // The confirmation email, opened in the same browser: the app sees the address confirmed.
     let message = sink.message_to("grace@example.com").await;

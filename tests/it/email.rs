@@ -527,6 +527,9 @@ async fn sign_up_from_an_authorization_request_returns_to_it() {
         .await
         .unwrap();
     assert_eq!(location(&res), authorize);
+    // Someone who came to use an app gets an account, not an organization.
+    let fay = app.state.accounts.user_by_email("fay@example.com").await.unwrap().expect("the account");
+    assert!(app.state.accounts.memberships(&fay.user.id).await.unwrap().is_empty());
 
     // A return_to that leaves the site is dropped, as sign-in drops it.
     let res = sign_up(&app, &app.new_browser(), "gus@example.com", Some("https://evil.example/")).await;

@@ -89,6 +89,20 @@ struct SignupPage {
     return_to: Option<String>,
     /// Signing up from an invitation: no organization is made.
     invited: Option<Invited>,
+    /// Signing up from an app's authorization request: an account only,
+    /// no organization (the app's name, when it is known).
+    for_app: Option<String>,
+}
+
+/// Whether a sign-up's `return_to` is an authorization request, and the
+/// name of the app asking: such a person wants an account to use the app
+/// with, not an organization of their own.
+async fn app_of(state: &AppState, return_to: Option<&str>) -> Option<String> {
+    if !return_to.is_some_and(|r| r.starts_with("/oauth/authorize?")) {
+        return None;
+    }
+    let (app, _) = authorization_context(state, return_to).await;
+    Some(app.map_or_else(|| "an app".to_owned(), |a| a.name))
 }
 
 /// The invitation behind a sign-up's `return_to`, while it is pending,
@@ -248,6 +262,7 @@ pub async fn signup_page(
         Some((invited, email)) => (Some(invited), email),
         None => (None, String::new()),
     };
+    let for_app = if invited.is_none() { app_of(&state, return_to.as_deref()).await } else { None };
     let page = SignupPage {
         csrf_token: token.token.clone(),
         email,
@@ -255,6 +270,7 @@ pub async fn signup_page(
         error: None,
         return_to,
         invited,
+        for_app,
     };
     render(StatusCode::OK, &page, Some(token))
 }
@@ -272,8 +288,10 @@ pub async fn signup(
     verify_form_token(&req, &state.config, session.session.as_ref(), &form.csrf_token)?;
     let return_to = safe_return_to(form.return_to.as_deref());
     let invited = invitation_of(&state, return_to.as_deref()).await?.map(|(i, _)| i);
+    let for_app = if invited.is_none() { app_of(&state, return_to.as_deref()).await } else { None };
     let joining = match (invited.is_some(), invitation_token(return_to.as_deref())) {
         (true, Some(token)) => Joining::Invitation(token),
+        _ if for_app.is_some() => Joining::AccountOnly,
         _ => Joining::NewOrganization(&form.organization),
     };
     let again = |status: StatusCode, message: String| {
@@ -285,6 +303,7 @@ pub async fn signup(
             error: Some(message),
             return_to: return_to.clone(),
             invited: invited.as_ref().map(|i| Invited { organization: i.organization.clone(), role: i.role.clone() }),
+            for_app: for_app.clone(),
         };
         render(status, &page, Some(token))
     };

@@ -369,7 +369,12 @@ impl Accounts {
         let link = self.link(&email_verification::path(&token));
         let mail = self.prepare_letter(&user.email, &crate::email::Letter::Verify { link: &link }, now)?;
         let (org2, user2) = (org.clone(), user.clone());
-        let invited = invitation.as_ref().ok().map(|i| (i.id.clone(), i.invited_by.clone(), i.role));
+        // Joining through an invitation is audited as accepting one is, in
+        // the transaction that joins.
+        let invited = invitation
+            .as_ref()
+            .ok()
+            .map(|i| (i.clone(), invitations::joined_event(i, &user.id, client_ip, self.clock.now())));
         // Why an invitation was not accepted; the transaction rolls back.
         let refusal = Arc::new(std::sync::Mutex::new(None));
         let refusal2 = refusal.clone();
@@ -383,15 +388,8 @@ impl Accounts {
                             store::orgs::insert_organization(c, &org2)?;
                             store::orgs::insert_membership(c, &member)?;
                         }
-                        Some((id, sender, role)) => {
-                            let outcome = store::invitations::accept(
-                                c,
-                                id,
-                                &member,
-                                now,
-                                sender.as_deref(),
-                                invitations::sender_may(*role),
-                            )?;
+                        Some((invitation, joined)) => {
+                            let outcome = invitations::join(c, invitation, &member, joined)?;
                             if let Some(refused) = invitations::refused(outcome) {
                                 *refusal2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused);
                                 return Err(StoreError::NotFound);

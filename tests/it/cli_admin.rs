@@ -190,7 +190,7 @@ async fn a_disabled_user_signs_in_nowhere_and_every_credential_of_theirs_stops()
     let (status, body) = v1_login(&app, &alice.email, PASSWORD).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{body}");
     // Her invitation carried her power: it has none now.
-    let refused_invitation = accounts.accept_invitation(&invitation, &invitee).await.unwrap_err();
+    let refused_invitation = accounts.accept_invitation(&invitation, &invitee, "127.0.0.1").await.unwrap_err();
     assert!(refused_invitation.to_string().contains("can no longer invite"), "{refused_invitation}");
     let event = &cli_events(&app, &org.id, "user.disabled").await[0];
     assert_eq!(event.target.as_deref(), Some(alice.id.as_str()));

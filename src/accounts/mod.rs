@@ -9,6 +9,7 @@ pub mod members;
 pub mod password_reset;
 pub mod passwords;
 pub mod roles;
+mod single_use_link;
 mod throttle;
 pub mod validate;
 

@@ -7,32 +7,17 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
+use super::single_use_link::{self, digest_of};
 use super::{Accounts, AccountsError, User, passwords, throttle, validate};
 use crate::store::password_resets::{self as rows, PasswordResetRow};
 use crate::store::{self, StoreError};
-use crate::tokens::opaque;
 
 /// How long a reset link works.
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
 
-/// No token we issue is longer: longer input is refused unread.
-const MAX_TOKEN_LENGTH: usize = 128;
-
-fn digest_of(token: &str) -> Option<String> {
-    (!token.is_empty() && token.len() <= MAX_TOKEN_LENGTH).then(|| opaque::digest(token))
-}
-
 /// A new link's token (returned once) and its row.
 fn new_link(user_id: &str, now: NaiveDateTime) -> (String, PasswordResetRow) {
-    let token = opaque::random_secret();
-    let row = PasswordResetRow {
-        token_digest: opaque::digest(&token),
-        user_id: user_id.to_owned(),
-        created_at: now,
-        expires_at: now + LINK_LIFETIME,
-        used_at: None,
-    };
-    (token, row)
+    single_use_link::new_link(user_id, now, LINK_LIFETIME)
 }
 
 /// A link for a user who is gone is refused as such.

@@ -58,7 +58,25 @@ pub async fn record(
     target: Option<&str>,
     details: Value,
 ) {
-    let row = AuditEventRow {
+    let row = event(origin, organization_id, action, target, details, now);
+    if let Err(e) = store.run(move |conn| rows::insert_event(conn, &row)).await {
+        tracing::error!(cause = %e, action, "could not write an audit event");
+    }
+}
+
+/// An event's row, for a caller that writes it in the transaction of the
+/// change it describes (`store::audit::insert_event`), so that both commit
+/// or neither does. Made where the request's id is known (not in a
+/// blocking closure).
+pub fn event(
+    origin: &Origin,
+    organization_id: &str,
+    action: &str,
+    target: Option<&str>,
+    details: Value,
+    now: DateTime<Utc>,
+) -> AuditEventRow {
+    AuditEventRow {
         // Time-ordered ids keep events of the same instant in insertion order.
         id: format!("evt_{}", uuid::Uuid::now_v7().simple()),
         organization_id: organization_id.to_owned(),
@@ -69,9 +87,6 @@ pub async fn record(
         request_id: origin.request_id.clone().or_else(crate::telemetry::current_request_id),
         ip: origin.ip.clone(),
         created_at: now.naive_utc(),
-    };
-    if let Err(e) = store.run(move |conn| rows::insert_event(conn, &row)).await {
-        tracing::error!(cause = %e, action, "could not write an audit event");
     }
 }
 

@@ -52,6 +52,9 @@ enum Command {
     /// Replace the SQLite database with a backup. The server must be
     /// stopped, and the master key must be the backed-up server's.
     Restore(backup::RestoreArgs),
+    /// The email outbox: how many messages wait, and those given up.
+    #[command(subcommand)]
+    Email(email::EmailCommand),
     /// The configuration: check it and print it, secrets masked.
     #[command(subcommand)]
     Config(config_check::ConfigCommand),
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::SigningKey(command) => keys::command(config, command),
         Command::Backup(args) => backup::backup(&config, args),
         Command::Restore(args) => backup::restore(&config, args),
+        Command::Email(command) => email::command(config, command),
         Command::Config(_) => unreachable!("handled before the configuration is loaded"),
     };
     match result {
@@ -136,6 +140,8 @@ mod clients;
 mod common;
 #[path = "cli/config_check.rs"]
 mod config_check;
+#[path = "cli/email.rs"]
+mod email;
 #[path = "cli/keys.rs"]
 mod keys;
 #[path = "cli/members.rs"]

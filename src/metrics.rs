@@ -26,6 +26,7 @@ use crate::config::MetricsConfig;
 use crate::oauth::ErrorCode;
 use crate::oauth::clients::{ClientType, GrantType};
 use crate::store::PoolState;
+use crate::store::email_outbox::OutboxCounts;
 use crate::tokens::signing::SigningAlgorithm;
 
 pub const BUILD_INFO: &str = "portcullis_build_info";
@@ -43,6 +44,7 @@ pub const POOL_CONNECTIONS: &str = "portcullis_db_pool_connections";
 pub const POOL_MAX: &str = "portcullis_db_pool_max_connections";
 pub const POOL_WAIT: &str = "portcullis_db_pool_wait_seconds";
 pub const SIGNING_KEY_AGE: &str = "portcullis_signing_key_age_seconds";
+pub const EMAIL_OUTBOX: &str = "portcullis_email_outbox_messages";
 
 /// The `route` of a request that matched no route: never its path, which
 /// could be anything (a route pattern always starts with `/`).
@@ -55,7 +57,7 @@ const HTTP_BUCKETS: [f64; 14] =
 const POOL_WAIT_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 
 /// What each family means, for its `# HELP` line.
-const HELP: [(&str, &str); 15] = [
+const HELP: [(&str, &str); 16] = [
     (BUILD_INFO, "Always 1; the version is a label."),
     (HTTP_REQUESTS, "HTTP requests answered, by route pattern, method and status."),
     (HTTP_DURATION, "Time to answer an HTTP request, by route pattern and method."),
@@ -71,6 +73,7 @@ const HELP: [(&str, &str); 15] = [
     (POOL_MAX, "Database connections the pool may open."),
     (POOL_WAIT, "Time from asking for a database connection to holding one."),
     (SIGNING_KEY_AGE, "Seconds since the signing key in use was created, by algorithm."),
+    (EMAIL_OUTBOX, "Emails in the outbox: waiting to be sent, or failed (given up, kept 30 days)."),
 ];
 
 static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
@@ -228,6 +231,8 @@ pub struct Observed {
     pub caches: Vec<(&'static str, CacheStats)>,
     /// Seconds since each algorithm's signing key was created.
     pub signing_key_ages: Vec<(SigningAlgorithm, f64)>,
+    /// The email outbox, when the database answered.
+    pub email_outbox: Option<OutboxCounts>,
 }
 
 /// An app's metrics: its own recorder and every handle resolved from it.
@@ -352,6 +357,10 @@ impl Metrics {
         for (algorithm, age) in &observed.signing_key_ages {
             gauge(SIGNING_KEY_AGE, label("algorithm", algorithm.as_str())).set(*age);
         }
+        if let Some(outbox) = observed.email_outbox {
+            gauge(EMAIL_OUTBOX, label("state", "waiting")).set(outbox.waiting as f64);
+            gauge(EMAIL_OUTBOX, label("state", "failed")).set(outbox.failed as f64);
+        }
         self.recorder.handle().render()
     }
 
@@ -393,6 +402,7 @@ mod tests {
             pool: PoolState { connections: 3, idle: 2, max: 10 },
             caches: Vec::new(),
             signing_key_ages: Vec::new(),
+            email_outbox: Some(OutboxCounts { waiting: 4, failed: 2 }),
         }
     }
 
@@ -413,6 +423,7 @@ mod tests {
         );
         assert!(text.contains("portcullis_db_pool_connections{state=\"in_use\"} 1\n"), "{text}");
         assert!(text.contains("portcullis_build_info{version=\""), "{text}");
+        assert!(text.contains("portcullis_email_outbox_messages{state=\"failed\"} 2\n"), "{text}");
     }
 
     #[test]

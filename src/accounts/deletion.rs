@@ -39,6 +39,42 @@ fn check_owner(conn: &mut store::DbConnection, organization_id: &str, role: Role
     Ok(OwnerCheck::GoesWithUser)
 }
 
+/// Within the deleting transaction, holds what makes the last-OWNER check
+/// true until it commits (PostgreSQL row locks; SQLite's immediate
+/// transaction holds the whole database already):
+/// - each organization's OWNER rows (`FOR UPDATE`), so no owner is demoted
+///   or removed, as `change_role` and `remove_member` lock them too;
+/// - each organization's row (`FOR UPDATE`), so no one joins it (a new
+///   membership's foreign key locks its organization's row), and one that
+///   goes with the user goes empty;
+/// - the user's row (`FOR UPDATE`), so the user joins nothing more (a new
+///   membership's foreign key locks its user's row too) and the
+///   organizations read are all there are.
+///
+/// Owners before organizations before the user, the order an acceptance
+/// takes its locks in (the sender's membership, then the new membership's
+/// rows), so the two wait for each other rather than deadlock. An
+/// organization joined before the user's row was held is locked in turn.
+fn hold_what_the_check_reads(conn: &mut store::DbConnection, user_id: &str) -> Result<(), StoreError> {
+    let organizations_of = |conn: &mut store::DbConnection| -> Result<Vec<String>, StoreError> {
+        Ok(store::orgs::memberships_of_user(conn, user_id)?.into_iter().map(|(m, _)| m.organization_id).collect())
+    };
+    let hold = |conn: &mut store::DbConnection, organization_id: &str| -> Result<(), StoreError> {
+        store::orgs::lock_owners(conn, organization_id)?;
+        store::orgs::lock_organization(conn, organization_id)
+    };
+    let before = organizations_of(conn)?;
+    for organization_id in &before {
+        hold(conn, organization_id)?;
+    }
+    store::users::lock_user(conn, user_id)?;
+    // Read under the user's lock: complete.
+    for organization_id in organizations_of(conn)?.iter().filter(|o| !before.contains(o)) {
+        hold(conn, organization_id)?;
+    }
+    Ok(())
+}
+
 impl Accounts {
     /// The organizations that keep the user from deleting their account
     /// now: those of which they are the last OWNER, with other members or
@@ -89,11 +125,7 @@ impl Accounts {
             .store
             .run(move |conn| {
                 store::write_transaction(conn, |c| {
-                    // The owners of each organization are held first, then the
-                    // memberships read again under those locks.
-                    for (m, _) in store::orgs::memberships_of_user(c, &uid)? {
-                        store::orgs::lock_owners(c, &m.organization_id)?;
-                    }
+                    hold_what_the_check_reads(c, &uid)?;
                     let (mut left, mut deleted) = (Vec::new(), Vec::new());
                     for (m, org) in store::orgs::memberships_of_user(c, &uid)? {
                         let m = membership(m, org)?;

@@ -4,9 +4,9 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+use super::single_use_link::{self, digest_of};
 use super::{Accounts, AccountsError, User};
 use crate::store::email_verifications::{self as rows, EmailVerificationRow};
-use crate::tokens::opaque;
 
 /// How long a verification link works.
 pub const LINK_LIFETIME: Duration = Duration::hours(24);
@@ -14,29 +14,14 @@ pub const LINK_LIFETIME: Duration = Duration::hours(24);
 /// "Resend" sends at most one link this often.
 pub const RESEND_AFTER: Duration = Duration::minutes(1);
 
-/// No token we issue is longer: longer input is refused unread.
-const MAX_TOKEN_LENGTH: usize = 128;
-
 /// A new link's token (shown once, in the message) and its row.
 pub(super) fn new_link(user_id: &str, now: NaiveDateTime) -> (String, EmailVerificationRow) {
-    let token = opaque::random_secret();
-    let row = EmailVerificationRow {
-        token_digest: opaque::digest(&token),
-        user_id: user_id.to_owned(),
-        created_at: now,
-        expires_at: now + LINK_LIFETIME,
-        used_at: None,
-    };
-    (token, row)
+    single_use_link::new_link(user_id, now, LINK_LIFETIME)
 }
 
 /// The page a link opens.
 pub(super) fn path(token: &str) -> String {
     format!("/verify-email?token={token}")
-}
-
-fn digest_of(token: &str) -> Option<String> {
-    (!token.is_empty() && token.len() <= MAX_TOKEN_LENGTH).then(|| opaque::digest(token))
 }
 
 /// What "resend" did.

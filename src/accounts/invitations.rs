@@ -4,9 +4,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Accounts, AccountsError, Role, User, validate};
-use crate::store::StoreError;
+use crate::audit::Origin;
+use crate::store::audit::AuditEventRow;
 use crate::store::invitations::{self as rows, InvitationRow};
 use crate::store::models::MembershipRow;
+use crate::store::{DbConnection, StoreError};
 use crate::tokens::opaque;
 
 pub const LIFETIME_DAYS: i64 = 7;
@@ -52,7 +54,7 @@ pub(super) fn sender_may(invited: Role) -> impl Fn(Option<&str>) -> bool + Send 
 /// The error an acceptance that did not join answers with.
 pub(super) fn refused(outcome: rows::Accepted) -> Option<AccountsError> {
     let message = match outcome {
-        rows::Accepted::Joined => return None,
+        rows::Accepted::Joined | rows::Accepted::AlreadyMember => return None,
         rows::Accepted::Gone => return Some(no_longer_valid()),
         rows::Accepted::KeyEnded => {
             "This invitation is no longer valid: the API key that sent it was revoked or has expired."
@@ -62,6 +64,43 @@ pub(super) fn refused(outcome: rows::Accepted) -> Option<AccountsError> {
         }
     };
     Some(AccountsError::Validation(message.into()))
+}
+
+/// Joins through an invitation in one transaction (the caller's, when it
+/// is in one): accepts it (`store::invitations::accept`: sender's power,
+/// key, single use) and, when that joined, writes `joined`, the
+/// `member.joined` event, beside the membership. Every way of joining
+/// (accepting signed in, signing up from the link) comes through here, so
+/// each join is audited once, and only a join is (not an invitation
+/// accepted by someone who was a member already).
+pub(super) fn join(
+    conn: &mut DbConnection,
+    invitation: &Invitation,
+    membership: &MembershipRow,
+    joined: &AuditEventRow,
+) -> Result<rows::Accepted, StoreError> {
+    let now = membership.created_at;
+    let sender = invitation.invited_by.as_deref();
+    crate::store::write_transaction(conn, |c| {
+        let outcome = rows::accept(c, &invitation.id, membership, now, sender, sender_may(invitation.role))?;
+        if outcome == rows::Accepted::Joined {
+            crate::store::audit::insert_event(c, joined)?;
+        }
+        Ok(outcome)
+    })
+}
+
+/// The `member.joined` event of `user_id` joining through `invitation`,
+/// from `client_ip`.
+pub(super) fn joined_event(
+    invitation: &Invitation,
+    user_id: &str,
+    client_ip: &str,
+    now: DateTime<Utc>,
+) -> AuditEventRow {
+    let origin = Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(client_ip.to_owned()) };
+    let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
+    crate::audit::event(&origin, &invitation.organization_id, "member.joined", Some(user_id), details, now)
 }
 
 pub(super) fn no_longer_valid() -> AccountsError {
@@ -176,8 +215,14 @@ impl Accounts {
         Ok(invitation)
     }
 
-    /// Joins `user` to the organization; the link then stops working.
-    pub async fn accept_invitation(&self, token: &str, user: &User) -> Result<Invitation, AccountsError> {
+    /// Joins `user` (signed in, from `client_ip`) to the organization, with
+    /// its `member.joined` event; the link then stops working.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        user: &User,
+        client_ip: &str,
+    ) -> Result<Invitation, AccountsError> {
         let invitation = self.pending_invitation(token, &user.email).await?;
         let now = self.clock.now();
         let membership = MembershipRow {
@@ -190,13 +235,9 @@ impl Accounts {
         // who left, or no longer holds the invited role, invites no one;
         // judged in the accepting transaction, with the sender's membership
         // locked (attacker round 4, finding 6).
-        let (id, sender, invited) = (invitation.id.clone(), invitation.invited_by.clone(), invitation.role);
-        let outcome = self
-            .store
-            .run(move |conn| {
-                rows::accept(conn, &id, &membership, now.naive_utc(), sender.as_deref(), sender_may(invited))
-            })
-            .await?;
+        let joined = joined_event(&invitation, &user.id, client_ip, now);
+        let accepting = invitation.clone();
+        let outcome = self.store.run(move |conn| join(conn, &accepting, &membership, &joined)).await?;
         self.caught_up().await;
         if let Some(refusal) = refused(outcome) {
             return Err(refusal);

@@ -9,6 +9,7 @@ pub mod members;
 pub mod password_reset;
 pub mod passwords;
 pub mod roles;
+mod single_use_link;
 mod throttle;
 pub mod validate;
 
@@ -385,7 +386,12 @@ impl Accounts {
         let link = self.link(&email_verification::path(&token));
         let mail = self.prepare_letter(&user.email, &crate::email::Letter::Verify { link: &link }, now)?;
         let user2 = user.clone();
-        let invited = invitation.as_ref().ok().map(|i| (i.id.clone(), i.invited_by.clone(), i.role));
+        // Joining through an invitation is audited as accepting one is, in
+        // the transaction that joins.
+        let invited = invitation
+            .as_ref()
+            .ok()
+            .map(|i| (i.clone(), invitations::joined_event(i, &user.id, client_ip, self.clock.now())));
         // Why an invitation was not accepted; the transaction rolls back.
         let refusal = Arc::new(std::sync::Mutex::new(None));
         let refusal2 = refusal.clone();
@@ -400,15 +406,8 @@ impl Accounts {
                             store::orgs::insert_organization(c, org)?;
                             store::orgs::insert_membership(c, member)?;
                         }
-                        (Some((_, member)), Some((id, sender, role))) => {
-                            let outcome = store::invitations::accept(
-                                c,
-                                id,
-                                &member,
-                                now,
-                                sender.as_deref(),
-                                invitations::sender_may(*role),
-                            )?;
+                        (Some((_, member)), Some((invitation, joined))) => {
+                            let outcome = invitations::join(c, invitation, member, joined)?;
                             if let Some(refused) = invitations::refused(outcome) {
                                 *refusal2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(refused);
                                 return Err(StoreError::NotFound);

@@ -7,32 +7,25 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 
-use super::{Accounts, AccountsError, passwords, throttle, validate};
+use super::single_use_link::{self, digest_of};
+use super::{Accounts, AccountsError, User, passwords, throttle, validate};
 use crate::store::password_resets::{self as rows, PasswordResetRow};
 use crate::store::{self, StoreError};
-use crate::tokens::opaque;
 
 /// How long a reset link works.
 pub const LINK_LIFETIME: Duration = Duration::minutes(30);
 
-/// No token we issue is longer: longer input is refused unread.
-const MAX_TOKEN_LENGTH: usize = 128;
-
-fn digest_of(token: &str) -> Option<String> {
-    (!token.is_empty() && token.len() <= MAX_TOKEN_LENGTH).then(|| opaque::digest(token))
-}
-
 /// A new link's token (returned once) and its row.
 fn new_link(user_id: &str, now: NaiveDateTime) -> (String, PasswordResetRow) {
-    let token = opaque::random_secret();
-    let row = PasswordResetRow {
-        token_digest: opaque::digest(&token),
-        user_id: user_id.to_owned(),
-        created_at: now,
-        expires_at: now + LINK_LIFETIME,
-        used_at: None,
-    };
-    (token, row)
+    single_use_link::new_link(user_id, now, LINK_LIFETIME)
+}
+
+/// A link for a user who is gone is refused as such.
+fn no_such_user(e: StoreError) -> AccountsError {
+    match e {
+        StoreError::ForeignKey(_) => AccountsError::Validation("No such user.".into()),
+        other => other.into(),
+    }
 }
 
 /// The page a link opens.
@@ -86,15 +79,39 @@ impl Accounts {
         Ok(())
     }
 
+    /// Emails `user` a new reset link (an operator's `portcullis user
+    /// reset-password`): the link and its message commit together, as
+    /// "Forgot your password?" queues them. The message's id, for the
+    /// caller to send it now, and when the link expires.
+    pub async fn email_password_reset(&self, user: &User) -> Result<(String, DateTime<Utc>), AccountsError> {
+        let now = self.now();
+        let (token, row) = new_link(&user.id, now);
+        let expires_at = row.expires_at.and_utc();
+        let link = self.link(&path(&token));
+        let letter = crate::email::Letter::Reset { link: &link, minutes: LINK_LIFETIME.num_minutes() };
+        let mail = self
+            .prepare_letter(&user.email, &letter, now)?
+            .ok_or_else(|| AccountsError::Validation("Email is not set up here: no outbox to queue it in.".into()))?;
+        let message_id = mail.id.clone();
+        self.store
+            .run(move |conn| {
+                store::write_transaction(conn, |c| {
+                    rows::insert(c, &row)?;
+                    crate::email::Outbox::queue(c, &mail)
+                })
+            })
+            .await
+            .map_err(no_such_user)?;
+        self.mail_queued();
+        Ok((message_id, expires_at))
+    }
+
     /// A new reset link's token for the user, and when it expires. The
     /// token is returned this once.
     pub async fn create_password_reset(&self, user_id: &str) -> Result<(String, DateTime<Utc>), AccountsError> {
         let (token, row) = new_link(user_id, self.now());
         let expires_at = row.expires_at.and_utc();
-        self.store.run(move |conn| rows::insert(conn, &row)).await.map_err(|e| match e {
-            StoreError::ForeignKey(_) => AccountsError::Validation("No such user.".into()),
-            other => other.into(),
-        })?;
+        self.store.run(move |conn| rows::insert(conn, &row)).await.map_err(no_such_user)?;
         Ok((token, expires_at))
     }
 

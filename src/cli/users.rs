@@ -1,16 +1,20 @@
-//! `portcullis user`: create, list, disable, enable, reset-password; and
+//! `portcullis user`: create, list, disable, enable, reset-password (the
+//! link emailed through the outbox, or printed with `--print-link`); and
 //! `portcullis sessions revoke`. A user belongs to no organization alone:
 //! an event about a user is recorded in each organization they belong to.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
 
 use clap::Subcommand;
-use portcullis::accounts::{Accounts, Role};
+use portcullis::accounts::{Accounts, Role, User};
+use portcullis::clock::SystemClock;
 use portcullis::config::Config;
+use portcullis::email::{Delivery, Outbox, Sender};
 use serde_json::{Value, json};
 
-use crate::common::{Admin, print_list, time};
+use crate::common::{Admin, master_key, print_list, time};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -44,9 +48,17 @@ pub enum UserCommand {
     /// Let a disabled user sign in again (ended sessions stay ended; their
     /// keys and apps work again).
     Enable { email: String },
-    /// Print a single-use link (valid 30 minutes) where the user chooses a
-    /// new password; using it ends every session and token of theirs.
-    ResetPassword { email: String },
+    /// Email the user a single-use link (valid 30 minutes) where they
+    /// choose a new password, as "Forgot your password?" does: through SMTP
+    /// (`smtp_url`), or without it as an .eml file in data_dir/outbox.
+    /// Using the link ends every session and token of theirs.
+    ResetPassword {
+        email: String,
+        /// Print the link here instead of emailing it (for a server without
+        /// mail): hand it to the user yourself, over a channel you trust.
+        #[arg(long)]
+        print_link: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,18 +109,17 @@ pub fn command(config: Config, command: UserCommand) -> anyhow::Result<()> {
             let was = if changed { "" } else { " (it was not disabled)" };
             println!("enabled user {} ({}){was}", user.user.email, user.user.id);
         }
-        UserCommand::ResetPassword { email } => {
+        UserCommand::ResetPassword { email, print_link } => {
             let (admin, accounts) = open(config)?;
             let user = admin.user(&accounts, &email)?;
-            let (token, expires_at) = admin.rt.block_on(accounts.create_password_reset(&user.user.id))?;
-            let details = json!({ "email": user.user.email, "expires_at": time(Some(expires_at)) });
-            admin.audit_user(&accounts, &user.user.id, "user.password_reset_link_created", details)?;
             if user.disabled_at.is_some() {
                 eprintln!("note: the user is disabled; a new password does not enable them (`portcullis user enable`)");
             }
-            // The one time the link is shown: only its digest is stored.
-            println!("{}/reset-password?token={token}", admin.config.issuer());
-            eprintln!("(single use, valid until {}; shown once)", expires_at.to_rfc3339());
+            if print_link {
+                print_reset_link(&admin, &accounts, &user.user)?;
+            } else {
+                email_reset_link(&admin, accounts, &user.user)?;
+            }
         }
     }
     Ok(())
@@ -126,6 +137,50 @@ pub fn sessions_command(config: Config, command: SessionsCommand) -> anyhow::Res
             println!("ended {ended} session(s) and every token of {} ({})", user.user.email, user.user.id);
         }
     }
+    Ok(())
+}
+
+/// `reset-password --print-link`: the link on stdout, the one time it is
+/// shown (only its digest is stored).
+fn print_reset_link(admin: &Admin, accounts: &Accounts, user: &User) -> anyhow::Result<()> {
+    let (token, expires_at) = admin.rt.block_on(accounts.create_password_reset(&user.id))?;
+    let details = json!({ "email": user.email, "expires_at": time(Some(expires_at)), "sent": "printed" });
+    admin.audit_user(accounts, &user.id, "user.password_reset_link_created", details)?;
+    println!("{}/reset-password?token={token}", admin.config.issuer());
+    eprintln!("(single use, valid until {}; shown once)", expires_at.to_rfc3339());
+    Ok(())
+}
+
+/// `reset-password`: the link emailed through the outbox, sent at once by
+/// this command when it can (a running server retries what it could not).
+fn email_reset_link(admin: &Admin, accounts: Accounts, user: &User) -> anyhow::Result<()> {
+    let outbox = Outbox::new(admin.config.issuer(), master_key(&admin.config)?);
+    let sender = Sender::from_config(&admin.config, admin.store.clone(), Arc::new(SystemClock), &outbox)?;
+    let accounts = accounts.with_outbox(outbox);
+    let (message, expires_at) = admin.rt.block_on(accounts.email_password_reset(user))?;
+    let details =
+        json!({ "email": user.email, "expires_at": time(Some(expires_at)), "sent": "email", "message": message });
+    admin.audit_user(&accounts, &user.id, "user.password_reset_link_created", details)?;
+    let to = &user.email;
+    match admin.rt.block_on(sender.deliver_now(&message))? {
+        Delivery::Sent(None) => println!("emailed a password-reset link to {to} through SMTP (message {message})"),
+        Delivery::Sent(Some(file)) => {
+            println!("wrote a password-reset email for {to} to {} (no smtp_url; message {message})", file.display());
+        }
+        Delivery::Taken => {
+            println!("queued a password-reset email to {to}; a running server is sending it (message {message})")
+        }
+        Delivery::Retrying { retry_at, why } => {
+            println!("queued a password-reset email to {to} (message {message})");
+            eprintln!("warning: not sent yet ({why}); the server tries again from {}", retry_at.and_utc().to_rfc3339());
+        }
+        Delivery::GivenUp(why) => {
+            anyhow::bail!(
+                "the password-reset email to {to} was refused for good: {why} (message {message}; `--print-link` shows a link instead)"
+            )
+        }
+    }
+    eprintln!("(the link is single use, valid until {})", expires_at.to_rfc3339());
     Ok(())
 }
 

@@ -3,7 +3,12 @@
 //! sent in the background (`Sender`) through SMTP (`smtp_url`) or, with none
 //! configured, as `.eml` files in `data_dir/outbox/`. No request waits for
 //! SMTP; a message stays in the table, tried again with backoff, until a
-//! send succeeds, so none is lost while the SMTP server is down.
+//! send succeeds, so none is lost while the SMTP server is down. A message
+//! the server refuses for good (a 5xx reply: no such user) or still unsent
+//! after `GIVE_UP_AFTER` is a dead letter: marked failed with the reason,
+//! its body emptied, never tried again, and counted where operators look
+//! (`portcullis_email_outbox_messages{state="failed"}`, `portcullis email
+//! failed`).
 //!
 //! Messages hold single-use links, so their bodies are sealed under the
 //! master key in the table and emptied once sent.
@@ -35,8 +40,14 @@ const LEASE: Duration = Duration::minutes(5);
 const FIRST_RETRY: Duration = Duration::seconds(30);
 /// …up to this.
 const LONGEST_RETRY: Duration = Duration::hours(1);
+/// A message still unsent this long after it was queued is given up: the
+/// links it carries have expired by then (an invitation's lasts 7 days,
+/// the others a day at most).
+pub const GIVE_UP_AFTER: Duration = Duration::days(3);
 /// Sent messages are kept (bodies emptied) this long, then deleted.
 const KEEP_SENT: Duration = Duration::days(7);
+/// Dead letters are kept (bodies emptied) this long, for the operator.
+const KEEP_FAILED: Duration = Duration::days(30);
 /// Messages one pass sends at most; the rest wait for the next pass.
 const BATCH: i64 = 50;
 /// One SMTP exchange takes at most this long.
@@ -96,6 +107,7 @@ impl Outbox {
             attempts: 0,
             last_error: None,
             sent_at: None,
+            failed_at: None,
         })
     }
 
@@ -205,46 +217,81 @@ impl Sender {
         let due = self.store.run(move |conn| rows::due(conn, now, BATCH)).await?;
         let mut sent = 0;
         for row in due {
-            let (seen, lease_until) = (row.clone(), now + LEASE);
-            if !self.store.run(move |conn| rows::claim(conn, &seen, lease_until)).await? {
-                continue; // another instance has it
-            }
-            let outcome = self.deliver(&row).await;
-            let id = row.id.clone();
-            let now = self.clock.now().naive_utc();
-            match outcome {
-                Ok(()) => {
-                    self.store.run(move |conn| rows::mark_sent(conn, &id, now)).await?;
-                    sent += 1;
-                }
-                Err(why) => {
-                    let retry_at = now + retry_delay(row.attempts + 1);
-                    tracing::warn!(message = %row.id, attempts = row.attempts + 1, retry_at = %retry_at, cause = %why,
-                        "an email could not be sent; it stays in the outbox");
-                    self.store.run(move |conn| rows::mark_failed(conn, &id, retry_at, &why)).await?;
-                }
+            if let Delivery::Sent(_) = self.attempt(row).await? {
+                sent += 1;
             }
         }
-        let before = now - KEEP_SENT;
-        self.store.run(move |conn| rows::prune_sent(conn, before)).await?;
+        let (sent_before, failed_before) = (now - KEEP_SENT, now - KEEP_FAILED);
+        self.store.run(move |conn| rows::prune(conn, sent_before, failed_before)).await?;
         Ok(sent)
     }
 
-    async fn deliver(&self, row: &OutboxRow) -> Result<(), String> {
+    /// Sends one message now, whether due or not (a command that queued it
+    /// and wants to say where it went).
+    pub async fn deliver_now(&self, id: &str) -> Result<Delivery, StoreError> {
+        let id = id.to_owned();
+        let row = self.store.run(move |conn| rows::find(conn, &id)).await?;
+        match row {
+            Some(row) if row.sent_at.is_none() && row.failed_at.is_none() => self.attempt(row).await,
+            _ => Ok(Delivery::Taken),
+        }
+    }
+
+    /// One attempt at `row` as it was read: claimed first (another sender
+    /// may have it), then sent, then marked sent, due again, or given up.
+    async fn attempt(&self, row: OutboxRow) -> Result<Delivery, StoreError> {
+        let (seen, lease_until) = (row.clone(), self.clock.now().naive_utc() + LEASE);
+        if !self.store.run(move |conn| rows::claim(conn, &seen, lease_until)).await? {
+            return Ok(Delivery::Taken);
+        }
+        let outcome = self.deliver(&row).await;
+        let (id, attempts) = (row.id.clone(), row.attempts + 1);
+        let now = self.clock.now().naive_utc();
+        Ok(match outcome.map_err(|failure| failure.judged(now - row.created_at, attempts)) {
+            Ok(file) => {
+                self.store.run(move |conn| rows::mark_sent(conn, &id, now)).await?;
+                Delivery::Sent(file)
+            }
+            Err(Failure::Transient(why)) => {
+                let retry_at = now + retry_delay(attempts);
+                tracing::warn!(message = %id, attempts, retry_at = %retry_at, cause = %why,
+                    "an email could not be sent; it stays in the outbox");
+                let cause = why.clone();
+                self.store.run(move |conn| rows::schedule_retry(conn, &id, retry_at, &cause)).await?;
+                Delivery::Retrying { retry_at, why }
+            }
+            Err(Failure::Permanent(why)) => {
+                // The id and the reason only: never the body, whose links work.
+                tracing::warn!(message = %id, attempts, cause = %why,
+                    "an email was given up: it will not be sent (a dead letter)");
+                let cause = why.clone();
+                self.store.run(move |conn| rows::mark_dead(conn, &id, now, &cause)).await?;
+                Delivery::GivenUp(why)
+            }
+        })
+    }
+
+    /// Sends `row`: `Some(file)` when it was written to the outbox folder.
+    async fn deliver(&self, row: &OutboxRow) -> Result<Option<PathBuf>, Failure> {
         let bodies = self
             .master_key
             .open(&seal_aad(&row.id), &row.body_sealed)
-            .ok_or("the message cannot be opened with this master key")?;
-        let bodies: Bodies = serde_json::from_slice(&bodies).map_err(|e| e.to_string())?;
-        let to: Mailbox = row.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+            // Transient: the right master key may yet come back.
+            .ok_or_else(|| Failure::Transient("the message cannot be opened with this master key".into()))?;
+        let bodies: Bodies = serde_json::from_slice(&bodies).map_err(|e| Failure::Permanent(e.to_string()))?;
+        let to: Mailbox = row.recipient.parse().map_err(|e| Failure::Permanent(format!("recipient: {e}")))?;
         let message = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(row.subject.clone())
             .multipart(MultiPart::alternative_plain_html(bodies.text, bodies.html))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Permanent(e.to_string()))?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| None).map_err(|e| {
+                // RFC 5321 §4.2.1: a 5yz reply is a permanent refusal; a 4yz
+                // one, or no reply at all (a dropped connection), may pass later.
+                if e.is_permanent() { Failure::Permanent(e.to_string()) } else { Failure::Transient(e.to_string()) }
+            }),
             Transport::Folder(dir) => {
                 let path = dir.join(format!("{}.eml", row.id));
                 let bytes = message.formatted();
@@ -252,11 +299,47 @@ impl Sender {
                 let dir = dir.clone();
                 tokio::task::spawn_blocking(move || write_private(&dir, &written, &bytes))
                     .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .map_err(|e| Failure::Transient(e.to_string()))?
+                    .map_err(|e| Failure::Transient(format!("{}: {e}", path.display())))?;
                 tracing::info!(path = %path.display(), "email written to the outbox folder (no smtp_url)");
-                Ok(())
+                Ok(Some(path))
             }
+        }
+    }
+}
+
+/// What became of one attempt at a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent through SMTP (`None`), or written to this file (no `smtp_url`).
+    Sent(Option<PathBuf>),
+    /// Not sent this time; tried again from `retry_at`.
+    Retrying { retry_at: NaiveDateTime, why: String },
+    /// Given up for good (a dead letter), for this reason.
+    GivenUp(String),
+    /// Another sender holds it, or it is sent or given up already.
+    Taken,
+}
+
+/// Why an attempt did not send a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// Worth another try later (the server is down, busy, or said 4yz).
+    Transient(String),
+    /// Never worth another (the server said 5yz, the message is malformed).
+    Permanent(String),
+}
+
+impl Failure {
+    /// A transient failure of a message queued `age` ago becomes permanent
+    /// once it is `GIVE_UP_AFTER` old.
+    fn judged(self, age: Duration, attempts: i32) -> Self {
+        match self {
+            Self::Transient(why) if age >= GIVE_UP_AFTER => Self::Permanent(format!(
+                "given up after {attempts} attempts over {} days; the last: {why}",
+                GIVE_UP_AFTER.num_days()
+            )),
+            other => other,
         }
     }
 }
@@ -299,6 +382,16 @@ mod tests {
         assert_eq!(retry_delay(3), Duration::seconds(120));
         assert_eq!(retry_delay(8), Duration::hours(1));
         assert_eq!(retry_delay(1000), Duration::hours(1));
+    }
+
+    #[test]
+    fn a_transient_failure_becomes_final_after_three_days() {
+        let down = || Failure::Transient("connection refused".into());
+        assert_eq!(down().judged(Duration::days(3) - Duration::seconds(1), 60), down());
+        let Failure::Permanent(why) = down().judged(Duration::days(3), 61) else { panic!("not given up") };
+        assert_eq!(why, "given up after 61 attempts over 3 days; the last: connection refused");
+        let refused = Failure::Permanent("550 no such user".into());
+        assert_eq!(refused.clone().judged(Duration::zero(), 1), refused);
     }
 
     #[test]

@@ -61,7 +61,10 @@ pub async fn scrape(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .finish();
     }
-    let body = state.metrics.render(&observe(&state));
+    // Read when scraped (two indexed counts); a database that does not
+    // answer leaves the family out rather than failing the scrape.
+    let email_outbox = state.store.run(crate::store::email_outbox::counts).await.ok();
+    let body = state.metrics.render(&observe(&state, email_outbox));
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -80,8 +83,9 @@ fn bearer_matches(req: &HttpRequest, expected: &str) -> bool {
         && opaque::constant_time_eq(&opaque::digest(token.trim()), &opaque::digest(expected))
 }
 
-/// What is read rather than counted: the pool, the caches, the keys.
-fn observe(state: &AppState) -> Observed {
+/// What is read rather than counted: the pool, the caches, the keys, the
+/// email outbox.
+fn observe(state: &AppState, email_outbox: Option<crate::store::email_outbox::OutboxCounts>) -> Observed {
     let mut caches = Vec::new();
     if let Some(stats) = state.api_keys.cache_stats() {
         caches.push(("api_keys", stats));
@@ -99,5 +103,5 @@ fn observe(state: &AppState) -> Observed {
             state.oauth.keys.current_created_at(a).map(|at| (a, (now - at).num_milliseconds() as f64 / 1000.0))
         })
         .collect();
-    Observed { pool: state.store.pool_state(), caches, signing_key_ages }
+    Observed { pool: state.store.pool_state(), caches, signing_key_ages, email_outbox }
 }

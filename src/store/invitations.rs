@@ -103,8 +103,11 @@ pub fn revoke(
 /// What became of an acceptance.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// The one acceptance that won: the membership exists.
+    /// The one acceptance that won: the membership is new.
     Joined,
+    /// The acceptance won, but the person was a member already (another
+    /// invitation, accepted a moment before): their role stays.
+    AlreadyMember,
     /// Used, revoked or expired meanwhile.
     Gone,
     /// The sender no longer holds the power the invitation carries.
@@ -165,7 +168,7 @@ pub fn accept(
         }
         // Already a member keeps their role; two acceptances of one user at
         // once (two invitations) must not both insert.
-        match c {
+        let inserted = match c {
             DbConnection::Postgresql(pg) => {
                 diesel::insert_into(memberships::table).values(membership).on_conflict_do_nothing().execute(pg)?
             }
@@ -173,6 +176,6 @@ pub fn accept(
                 diesel::insert_or_ignore_into(memberships::table).values(membership).execute(sqlite)?
             }
         };
-        Ok(Accepted::Joined)
+        Ok(if inserted == 1 { Accepted::Joined } else { Accepted::AlreadyMember })
     })
 }

@@ -121,6 +121,17 @@ pub fn lock_owners(conn: &mut DbConnection, organization_id: &str) -> Result<(),
     Ok(())
 }
 
+/// Within a write transaction: holds the organization's row until it ends
+/// (PostgreSQL `FOR UPDATE`, which a new membership's foreign key check
+/// waits for: no one joins meanwhile; SQLite's immediate transaction holds
+/// the write lock already).
+pub fn lock_organization(conn: &mut DbConnection, organization_id: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        organizations::table.find(organization_id).select(organizations::id).for_update().load::<String>(pg)?;
+    }
+    Ok(())
+}
+
 /// Within a write transaction: whether the user is a member, with the
 /// membership row locked against removal until the transaction ends
 /// (PostgreSQL `FOR SHARE`; SQLite's immediate transaction holds the write

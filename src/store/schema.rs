@@ -267,6 +267,7 @@ diesel::table! {
         attempts -> Integer,
         last_error -> Nullable<Text>,
         sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
     }
 }
 

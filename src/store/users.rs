@@ -28,6 +28,17 @@ pub fn find_user(conn: &mut DbConnection, id: &str) -> Result<Option<UserRow>, S
 /// cascades: memberships, sessions, consents, refresh tokens) or forgets
 /// them (keys and apps they made keep a `NULL` creator). True when there
 /// was such a user.
+/// Within a write transaction: holds the user's row until it ends
+/// (PostgreSQL `FOR UPDATE`, which a new membership's foreign key check
+/// waits for: the user joins nothing meanwhile; SQLite's immediate
+/// transaction holds the write lock already).
+pub fn lock_user(conn: &mut DbConnection, id: &str) -> Result<(), StoreError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        users::table.find(id).select(users::id).for_update().load::<String>(pg)?;
+    }
+    Ok(())
+}
+
 pub fn delete_user(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(users::table.find(id)).execute(conn)? == 1)
 }

@@ -459,7 +459,7 @@ async fn a_member_of_several_organizations_chooses_which_one_a_session_acts_for(
     let (_, second) = app.user().create().await;
     let (_, link) =
         app.state.accounts.invite(&second.id, &user.email, Role::Viewer, None, Some(Role::Owner)).await.unwrap();
-    app.state.accounts.accept_invitation(&link, &user).await.unwrap();
+    app.state.accounts.accept_invitation(&link, &user, "127.0.0.1").await.unwrap();
     let login = |org: Option<&str>| {
         let mut body = json!({"email": user.email, "password": PASSWORD});
         if let Some(o) = org {
@@ -669,7 +669,7 @@ async fn an_invitation_dies_with_its_senders_power() {
     let link = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
     let (alt, _) = app.user().email("alt@example.com").create().await;
     app.state.accounts.remove_member(&w.org.id, &w.admin.id, Asker::Operator).await.unwrap();
-    let err = app.state.accounts.accept_invitation(&link, &alt).await.unwrap_err();
+    let err = app.state.accounts.accept_invitation(&link, &alt, "127.0.0.1").await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "This invitation is no longer valid: the person who sent it can no longer invite to this role."

@@ -13,6 +13,7 @@ use portcullis::clock::Clock;
 use serde_json::{Value, json};
 
 use super::{portcullis, run_with_stdin, text};
+use crate::email::{Received, SmtpSink};
 use crate::oidc_logout::{Listener, the_token};
 use crate::oidc_support::{OIDC_SCOPES, payload, relying_party, sign_in_with};
 use crate::support::{PASSWORD, TestApp, audit_events_eventually, call, csrf_token, location};
@@ -34,8 +35,14 @@ async fn app() -> TestApp {
 /// Runs `portcullis ARGS` on the app's database and issuer, off the
 /// runtime that serves the app.
 async fn cli(app: &TestApp, args: &[&str]) -> Output {
+    cli_with(app, &[], args).await
+}
+
+/// `cli` with more environment variables (`PORTCULLIS_SMTP_URL`…).
+async fn cli_with(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> Output {
     let config = &app.state.config;
     let mut cmd = portcullis(&config.data_dir);
+    cmd.envs(env.iter().copied());
     // The app's data directory: its development master key is there.
     cmd.env("PORTCULLIS_DATA_DIR", &config.data_dir);
     cmd.env("PORTCULLIS_DATABASE_URL", &config.database_url).env("PORTCULLIS_ISSUER", config.issuer()).args(args);
@@ -183,7 +190,7 @@ async fn a_disabled_user_signs_in_nowhere_and_every_credential_of_theirs_stops()
     let (status, body) = v1_login(&app, &alice.email, PASSWORD).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{body}");
     // Her invitation carried her power: it has none now.
-    let refused_invitation = accounts.accept_invitation(&invitation, &invitee).await.unwrap_err();
+    let refused_invitation = accounts.accept_invitation(&invitation, &invitee, "127.0.0.1").await.unwrap_err();
     assert!(refused_invitation.to_string().contains("can no longer invite"), "{refused_invitation}");
     let event = &cli_events(&app, &org.id, "user.disabled").await[0];
     assert_eq!(event.target.as_deref(), Some(alice.id.as_str()));
@@ -468,7 +475,7 @@ async fn a_reset_link_works_once_within_30_minutes_and_signs_the_user_out() {
     let signed_in = signed_in_browser(&app, &dave.email).await;
     let token = v1_token(&app, &dave.email).await;
 
-    let out = cli(&app, &["user", "reset-password", &dave.email]).await;
+    let out = cli(&app, &["user", "reset-password", "--print-link", &dave.email]).await;
     let link = printed(&out).trim().to_owned();
     assert!(link.starts_with(&format!("{}/reset-password?token=", app.base)), "{link}");
     assert_eq!(link.lines().count(), 1);
@@ -511,7 +518,7 @@ async fn a_reset_link_works_once_within_30_minutes_and_signs_the_user_out() {
     assert_eq!(app.login(&app.new_browser(), &dave.email, new_password).await.status(), 303);
 
     // A form without the CSRF token is refused.
-    let second = printed(&cli(&app, &["user", "reset-password", &dave.email]).await).trim().to_owned();
+    let second = printed(&cli(&app, &["user", "reset-password", "--print-link", &dave.email]).await).trim().to_owned();
     let res = app
         .new_browser()
         .post(app.url("/reset-password"))
@@ -526,6 +533,78 @@ async fn a_reset_link_works_once_within_30_minutes_and_signs_the_user_out() {
     let res = app.new_browser().get(&second).send().await.unwrap();
     assert_eq!(res.status(), 400);
     refused(&cli(&app, &["user", "reset-password", "ghost@example.com"]).await, "no user has the email");
+}
+
+/// The `.eml` files in the app's outbox folder, waiting up to 10 s for one.
+async fn outbox_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    let dir = app.state.config.data_dir.join("outbox");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let files: Vec<_> = std::fs::read_dir(&dir).map_or_else(
+            |_| Vec::new(),
+            |d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                    .collect()
+            },
+        );
+        if !files.is_empty() {
+            return files;
+        }
+        assert!(Instant::now() < deadline, "no .eml in {}", dir.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn reset_password_emails_the_link_through_smtp_or_the_outbox_folder_and_prints_it_only_when_asked() {
+    // Through SMTP: the message arrives, the command says so, no link printed.
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let app = TestApp::spawn_with({
+        let smtp = smtp.clone();
+        move |c| c.smtp_url = Some(smtp)
+    })
+    .await;
+    keep_up(&app);
+    let (erin, org) = app.user().create().await;
+    let out = cli_with(&app, &[("PORTCULLIS_SMTP_URL", &smtp)], &["user", "reset-password", &erin.email]).await;
+    let said = printed(&out);
+    assert!(!said.contains("token=") && !text(&out).contains("token="), "the link is not shown: {}", text(&out));
+    assert!(said.contains(&erin.email) && said.contains("message msg_"), "{said}");
+    assert!(
+        said.starts_with(&format!("emailed a password-reset link to {} through SMTP", erin.email))
+            || said.contains("a running server is sending it"),
+        "{said}"
+    );
+    let message = sink.message_to(&erin.email).await;
+    assert_eq!(message.subject(), "Reset your password");
+    let link = app.url(&message.link("/reset-password"));
+    let (status, body) = reset_with(&app, &app.new_browser(), &link, "a brand new passphrase").await;
+    assert_eq!(status, 200, "the emailed link resets: {body}");
+    let created = &cli_events(&app, &org.id, "user.password_reset_link_created").await[0];
+    assert_eq!(created.details["sent"], "email");
+    assert!(!created.details.to_string().contains(link.split("token=").nth(1).unwrap()), "no token in the log");
+
+    // Without SMTP: an .eml in the outbox folder, which the command names.
+    drop(app);
+    let app = self::app().await;
+    let (fay, _) = app.user().create().await;
+    let said = printed(&cli(&app, &["user", "reset-password", &fay.email]).await);
+    let files = outbox_files(&app).await;
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = files[0].display().to_string();
+    assert!(said.contains(&file) || said.contains("a running server is sending it"), "{said}");
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    let message = Received { to: vec![fay.email.clone()], data: eml.replace("\r\n", "\n").replace('\n', "\r\n") };
+    assert!(message.data.contains(&format!("To: {}", fay.email)), "{}", message.data);
+    let link = app.url(&message.link("/reset-password"));
+    assert_eq!(reset_with(&app, &app.new_browser(), &link, "another new passphrase").await.0, 200);
+
+    // A user who does not exist: refused, nothing queued.
+    refused(&cli(&app, &["user", "reset-password", "ghost@example.com"]).await, "no user has the email");
+    assert_eq!(app.state.store.run(portcullis::store::email_outbox::pending_count).await.unwrap(), 0);
 }
 
 #[actix_web::test]

@@ -47,10 +47,12 @@ impl Received {
 }
 
 /// A tiny SMTP server (RFC 5321's EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT)
-/// that keeps every message.
+/// that keeps every message, or refuses every recipient with one reply.
 pub(crate) struct SmtpSink {
     pub addr: SocketAddr,
     messages: Arc<Mutex<Vec<Received>>>,
+    /// The address of every RCPT it was sent, accepted or refused.
+    recipients: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -65,19 +67,35 @@ impl SmtpSink {
         Self::on(TcpListener::bind("127.0.0.1:0").await.unwrap())
     }
 
+    /// A server that answers every RCPT with `reply` (e.g. `550 5.1.1 no
+    /// such user`), so no message is ever accepted.
+    pub async fn refusing(reply: &'static str) -> Self {
+        Self::serving(TcpListener::bind("127.0.0.1:0").await.unwrap(), Some(reply))
+    }
+
     fn on(listener: TcpListener) -> Self {
+        Self::serving(listener, None)
+    }
+
+    fn serving(listener: TcpListener, refusal: Option<&'static str>) -> Self {
         let addr = listener.local_addr().unwrap();
         let messages: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let kept = messages.clone();
+        let recipients: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (kept, asked) = (messages.clone(), recipients.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let kept = kept.clone();
+                let (kept, asked) = (kept.clone(), asked.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, kept).await;
+                    let _ = serve(stream, kept, asked, refusal).await;
                 });
             }
         });
-        Self { addr, messages, task }
+        Self { addr, messages, recipients, task }
+    }
+
+    /// How many times a recipient was asked for (each attempt asks once).
+    pub fn recipients_asked(&self) -> usize {
+        self.recipients.lock().unwrap().len()
     }
 
     pub fn url(&self) -> String {
@@ -112,7 +130,12 @@ impl SmtpSink {
     }
 }
 
-async fn serve(stream: tokio::net::TcpStream, kept: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn serve(
+    stream: tokio::net::TcpStream,
+    kept: Arc<Mutex<Vec<Received>>>,
+    asked: Arc<Mutex<Vec<String>>>,
+    refusal: Option<&'static str>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink ESMTP\r\n").await?;
@@ -124,13 +147,23 @@ async fn serve(stream: tokio::net::TcpStream, kept: Arc<Mutex<Vec<Received>>>) -
             return Ok(());
         }
         let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+        let refused;
         let reply: &[u8] = match verb.as_str() {
             "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
             "HELO" | "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
             "RCPT" => {
                 let addr = line.split(['<', '>']).nth(1).unwrap_or_default().to_owned();
-                to.push(addr);
-                b"250 OK\r\n"
+                asked.lock().unwrap().push(addr.clone());
+                match refusal {
+                    Some(reply) => {
+                        refused = format!("{reply}\r\n");
+                        refused.as_bytes()
+                    }
+                    None => {
+                        to.push(addr);
+                        b"250 OK\r\n"
+                    }
+                }
             }
             "DATA" => {
                 write.write_all(b"354 go on\r\n").await?;
@@ -614,6 +647,123 @@ async fn a_message_waits_while_smtp_is_down_and_is_delivered_when_it_is_back() {
     let sent = app.state.store.run(move |c| email_outbox::find(c, &id)).await.unwrap().unwrap();
     assert!(sent.sent_at.is_some() && sent.body_sealed.is_empty(), "{sent:?}");
     assert_eq!(app.state.store.run(email_outbox::pending_count).await.unwrap(), 0);
+}
+
+/// Every row of the outbox, once `done` holds for the one to `to`
+/// (waiting up to 10 s: the background sender works on its own time).
+async fn outbox_row_once(
+    app: &TestApp,
+    to: &str,
+    done: impl Fn(&email_outbox::OutboxRow) -> bool,
+) -> email_outbox::OutboxRow {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = app
+            .state
+            .store
+            .run(|c| {
+                use diesel::prelude::*;
+                use portcullis::store::schema::email_outbox as t;
+                Ok(t::table.select(email_outbox::OutboxRow::as_select()).load(c)?)
+            })
+            .await
+            .unwrap();
+        if let Some(row) = rows.into_iter().find(|r| r.recipient == to && done(r)) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "the message to {to} did not come to the awaited state");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const METRICS_TOKEN: &str = "metrics-token-for-the-outbox-0123";
+
+/// An app (metrics behind `METRICS_TOKEN`) whose SMTP server answers
+/// every recipient with `reply`, and a reset link asked for `email`.
+async fn reset_link_refused_with(reply: &'static str, email: &str) -> (SmtpSink, TestApp) {
+    let sink = SmtpSink::refusing(reply).await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(move |c| {
+        c.smtp_url = Some(url);
+        c.metrics.bearer_token = Some(METRICS_TOKEN.into());
+    })
+    .await;
+    app.user().email(email).create().await;
+    let browser = app.new_browser();
+    post_form(&app, &browser, "/forgot-password", "/forgot-password", &[("email", email)]).await;
+    (sink, app)
+}
+
+/// The outbox gauge of `state` in a scrape of `/metrics`.
+async fn outbox_gauge(app: &TestApp, state: &str) -> String {
+    let res = app.client.get(app.url("/metrics")).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let series = format!("portcullis_email_outbox_messages{{state=\"{state}\"}} ");
+    let line = text.lines().find(|l| l.starts_with(&series)).unwrap_or_else(|| panic!("no {series} in:\n{text}"));
+    line[series.len()..].to_owned()
+}
+
+#[actix_web::test]
+async fn a_recipient_refused_for_good_is_given_up_after_one_try_and_counted() {
+    let (sink, app) = reset_link_refused_with("550 5.1.1 no such user here", "nemo@example.com").await;
+
+    let dead = outbox_row_once(&app, "nemo@example.com", |r| r.failed_at.is_some()).await;
+    assert_eq!((dead.attempts, dead.sent_at), (1, None));
+    assert!(dead.body_sealed.is_empty(), "the link goes with the body");
+    let reason = dead.last_error.clone().unwrap_or_default();
+    assert!(reason.contains("550") && reason.contains("no such user here"), "{reason}");
+    assert_eq!(sink.recipients_asked(), 1);
+
+    // Hours later, nothing more is tried, and it is no longer waiting.
+    app.clock.advance(Span::hours(2));
+    assert_eq!(app.state.mail.deliver_due().await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.recipients_asked(), 1, "a permanent refusal is final");
+    let id = dead.id.clone();
+    let after = app.state.store.run(move |c| email_outbox::find(c, &id)).await.unwrap().unwrap();
+    assert_eq!((after.attempts, after.failed_at), (1, dead.failed_at));
+    assert_eq!(app.state.store.run(email_outbox::pending_count).await.unwrap(), 0);
+    assert_eq!(outbox_gauge(&app, "failed").await, "1");
+    assert_eq!(outbox_gauge(&app, "waiting").await, "0");
+}
+
+#[actix_web::test]
+async fn a_temporary_refusal_is_retried_with_backoff_and_given_up_after_three_days() {
+    let (sink, app) = reset_link_refused_with("451 4.3.0 mailbox busy, try later", "tess@example.com").await;
+
+    let first = outbox_row_once(&app, "tess@example.com", |r| r.last_error.is_some()).await;
+    assert_eq!((first.attempts, first.failed_at), (1, None), "retried, not given up");
+    assert!(first.last_error.as_deref().unwrap_or_default().contains("451"), "{first:?}");
+    assert!(!first.body_sealed.is_empty());
+    assert_eq!(outbox_gauge(&app, "waiting").await, "1");
+
+    // The retry 30 s later (test clock) is refused again and waits longer.
+    app.clock.advance(Span::seconds(31));
+    app.state.mail.deliver_due().await.unwrap();
+    let second =
+        outbox_row_once(&app, "tess@example.com", |r| r.attempts == 2 && r.next_attempt_at > first.next_attempt_at)
+            .await;
+    assert_eq!(second.failed_at, None);
+    assert!(sink.recipients_asked() >= 2);
+
+    // Three days after it was queued, the next refusal is the last.
+    app.clock.advance(Span::days(3));
+    app.state.mail.deliver_due().await.unwrap();
+    let dead = outbox_row_once(&app, "tess@example.com", |r| r.failed_at.is_some()).await;
+    let reason = dead.last_error.clone().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!("given up after {} attempts over 3 days; the last: ", dead.attempts)),
+        "{reason}"
+    );
+    assert!(reason.contains("451"), "{reason}");
+    assert!(dead.body_sealed.is_empty());
+    let tries = sink.recipients_asked();
+    app.clock.advance(Span::hours(2));
+    app.state.mail.deliver_due().await.unwrap();
+    assert_eq!(sink.recipients_asked(), tries, "never tried again");
+    assert_eq!(outbox_gauge(&app, "failed").await, "1");
+    assert_eq!(outbox_gauge(&app, "waiting").await, "0");
 }
 
 #[actix_web::test]

@@ -6,7 +6,7 @@ use portcullis::accounts::{Organization, Role, User};
 use serde_json::json;
 
 use crate::api_members::key_for;
-use crate::support::{PASSWORD, TestApp, call, csrf_token};
+use crate::support::{PASSWORD, TestApp, call, csrf_token, form_token, urlencode};
 
 const GONE: &str = "This invitation is no longer valid: it was used, revoked or has expired.";
 
@@ -131,4 +131,73 @@ async fn several_invitations_accepted_at_once_make_one_membership() {
     assert_eq!(role_in(&app, &org, &invitee).await, Some(Role::Viewer));
     let (_, members) = call(&app, "GET", "/v1/members", &key, None).await;
     assert_eq!(members["data"].as_array().unwrap().len(), 2, "{members}");
+    // One join, so one member.joined: the other acceptances joined no one.
+    let joined = joined_events(&app, &org).await;
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0].target.as_deref(), Some(invitee.id.as_str()));
+}
+
+/// The organization's `member.joined` events, read at once: each is
+/// written with its membership, so none is late.
+async fn joined_events(app: &TestApp, org: &Organization) -> Vec<portcullis::audit::AuditEvent> {
+    let events = portcullis::audit::list(&app.state.store, &org.id, None, 100).await.unwrap().unwrap();
+    events.into_iter().filter(|e| e.action == "member.joined").collect()
+}
+
+#[actix_web::test]
+async fn each_way_of_joining_writes_one_member_joined_with_the_membership() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let key = key_for(&app, &owner, &["read", "admin"]).await;
+
+    // Accepting signed in; a second try is refused and writes nothing.
+    let (ada, _) = app.user().create().await;
+    let (ada_invitation, url) = invite(&app, &key, &ada.email, "DEVELOPER").await;
+    let (_, accepted, _) = open_and_accept(&app, &ada, &url).await;
+    assert_eq!(accepted, 303);
+    let (_, again, html) = open_and_accept(&app, &ada, &url).await;
+    assert_eq!(again, 400, "{html}");
+
+    // Signing up from the link.
+    let (bo_invitation, url) = invite(&app, &key, "bo@example.com", "VIEWER").await;
+    let path = url.strip_prefix(&app.base).unwrap().to_owned();
+    let browser = app.new_browser();
+    let token = form_token(&browser, &app.url(&format!("/signup?return_to={}", urlencode(&path)))).await;
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("email", "bo@example.com"),
+        ("password", PASSWORD),
+        ("return_to", path.as_str()),
+    ];
+    let res = browser.post(app.url("/signup")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let bo = app.state.store.run(|c| portcullis::store::users::find_user_by_email(c, "bo@example.com")).await;
+    let bo = bo.unwrap().expect("signed up");
+    assert_eq!(app.state.accounts.member(&org.id, &bo.id).await.unwrap().map(|m| m.role), Some(Role::Viewer));
+
+    // A refused acceptance (the invitation revoked) joins no one and writes nothing.
+    let (cy, _) = app.user().create().await;
+    let (cy_invitation, url) = invite(&app, &key, &cy.email, "VIEWER").await;
+    let (s, _) = call(&app, "DELETE", &format!("/v1/invitations/{cy_invitation}"), &key, None).await;
+    assert!(s == 200 || s == 204, "{s}");
+    assert_dead(&app, &org, &cy, &url).await;
+
+    let mut joined = joined_events(&app, &org).await;
+    joined.sort_by(|a, b| a.id.cmp(&b.id)); // time-ordered ids
+    let seen: Vec<_> = joined
+        .iter()
+        .map(|e| (e.target.clone().unwrap_or_default(), e.actor.clone(), e.details.clone(), e.ip.is_some()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                ada.id.clone(),
+                format!("user:{}", ada.id),
+                json!({"role": "DEVELOPER", "invitation": ada_invitation}),
+                true
+            ),
+            (bo.id.clone(), format!("user:{}", bo.id), json!({"role": "VIEWER", "invitation": bo_invitation}), true),
+        ]
+    );
 }

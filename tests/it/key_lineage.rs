@@ -154,7 +154,7 @@ async fn a_removed_members_keys_and_management_apps_stay_dead_when_they_rejoin()
         call(&app, "POST", "/v1/invitations", &owner_key, Some(json!({"email": admin.email, "role": "ADMIN"}))).await;
     assert_eq!(s, 201, "{b}");
     let token = b["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
-    app.state.accounts.accept_invitation(&token, &admin).await.unwrap();
+    app.state.accounts.accept_invitation(&token, &admin, "127.0.0.1").await.unwrap();
     assert_eq!(app.state.accounts.member(&org.id, &admin.id).await.unwrap().map(|m| m.role), Some(Role::Admin));
     assert_eq!(validated(&app, &admin_key).await, refused("REVOKED_API_KEY"));
     assert_eq!(validated(&app, &made_by_admin_key).await, refused("REVOKED_API_KEY"));
@@ -200,7 +200,7 @@ async fn an_invitation_accepted_while_its_sender_is_being_demoted_waits_and_is_r
     written.1.recv().unwrap();
     let state = app.state.clone();
     let (t, who) = (token.clone(), invited.clone());
-    let accepting = actix_web::rt::spawn(async move { state.accounts.accept_invitation(&t, &who).await });
+    let accepting = actix_web::rt::spawn(async move { state.accounts.accept_invitation(&t, &who, "127.0.0.1").await });
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     // The acceptance waits for the sender's membership.
     assert!(!accepting.is_finished(), "the acceptance did not wait for the sender's demotion");
@@ -277,7 +277,7 @@ async fn a_secret_issued_through_a_key_ends_with_it_and_so_does_an_invitation_se
     assert_eq!(s, 200, "{b}");
     assert_eq!(token_status(&app, &client_id, &stolen).await, 401, "the secret went with the key");
     assert_eq!(call(&app, "GET", "/v1/audit-events", &machine, None).await.0, 401, "and what it got");
-    match app.state.accounts.accept_invitation(&token, &outsider).await {
+    match app.state.accounts.accept_invitation(&token, &outsider, "127.0.0.1").await {
         Err(AccountsError::Validation(m)) => {
             assert_eq!(m, "This invitation is no longer valid: the API key that sent it was revoked or has expired.")
         }

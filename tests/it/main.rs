@@ -4,6 +4,7 @@
 mod support;
 
 mod access_tokens;
+mod account_races;
 mod api_apps;
 mod api_keys;
 mod api_members;

@@ -313,12 +313,8 @@ pub async fn signup(
         Some(r) => format!("{AFTER_SIGNUP}&return_to={}", urlencode(r)),
         None => AFTER_SIGNUP.to_owned(),
     };
+    // Joining through an invitation is audited (`member.joined`) by the domain.
     match state.accounts.sign_up_joining(&form.email, &form.password, joining, &ip).await {
-        Ok(SignUp::Created { user, invitation: Some(invitation), .. }) => {
-            // Joining through an invitation is audited as accepting one.
-            super::invitations::audit_joined(&state, &user.id, ip.clone(), &invitation).await;
-            Ok(see_other(&after).finish())
-        }
         Ok(SignUp::Created { .. } | SignUp::EmailInUse) => Ok(see_other(&after).finish()),
         Err(AccountsError::Validation(message)) => again(StatusCode::BAD_REQUEST, message),
         Err(AccountsError::Throttled { retry_after_secs }) => {

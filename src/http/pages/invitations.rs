@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use super::{render, see_other};
 use crate::accounts::AccountsError;
-use crate::accounts::invitations::Invitation;
 use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::{SignedIn, verify_form_token};
@@ -68,21 +67,10 @@ pub async fn accept(
     form: web::Form<AcceptForm>,
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, Some(&session), &form.csrf_token)?;
-    match state.accounts.accept_invitation(&token, &session.user).await {
-        Ok(invitation) => {
-            audit_joined(&state, &session.user.id, crate::http::client_ip(&req, &state), &invitation).await;
-            Ok(see_other("/dashboard").finish())
-        }
+    // The domain records `member.joined` with the membership.
+    match state.accounts.accept_invitation(&token, &session.user, &crate::http::client_ip(&req, &state)).await {
+        Ok(_) => Ok(see_other("/dashboard").finish()),
         Err(AccountsError::Validation(message)) => Err(PageError::BadRequest(message)),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Records `member.joined` for a person who joined through an invitation
-/// (accepting it signed in, or signing up from its link).
-pub async fn audit_joined(state: &AppState, user_id: &str, ip: String, invitation: &Invitation) {
-    let origin = crate::audit::Origin { actor: format!("user:{user_id}"), request_id: None, ip: Some(ip) };
-    let details = serde_json::json!({ "role": invitation.role.as_str(), "invitation": invitation.id });
-    let (now, org) = (state.clock.now(), &invitation.organization_id);
-    crate::audit::record(&state.store, now, org, "member.joined", &origin, Some(user_id), details).await;
 }

@@ -157,6 +157,70 @@ async fn forged_and_confused_tokens_are_refused_everywhere() {
     assert_eq!(call(&app, "GET", "/v1/auth/validate", &token, None).await.0, 200);
 }
 
+/// The order n of P-256 (SEC 2 §2.4.2), big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `n − s` of a 32-byte big-endian `s` below n.
+fn n_minus(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// Round 4, finding 7: every ECDSA signature `(r, s)` has a twin `(r, n − s)`
+/// that plain ECDSA verifies. Ours are low-S, and the twin (high-S) is
+/// refused wherever a token is checked, though a plain verifier takes it.
+#[actix_web::test]
+async fn an_es256_token_with_s_replaced_by_n_minus_s_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.management().create().await;
+    let mut twins = Vec::new();
+    for _ in 0..8 {
+        let token = genuine(&app, &reg).await;
+        let (s, b) = call(&app, "GET", "/v1/auth/validate", &token, None).await;
+        assert_eq!(s, 200, "{b}");
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let header = decode(message.split('.').next().unwrap());
+        assert_eq!(header["alg"], "ES256");
+        let signature = B64.decode(signature).unwrap();
+        assert_eq!(signature.len(), 64);
+        let twin_s = n_minus(&signature[32..]);
+        assert!(signature[32..] < twin_s[..], "our s is the low one of the two");
+        let twin = format!("{message}.{}", B64.encode([&signature[..32], &twin_s[..]].concat()));
+
+        // A plain ECDSA verifier (the JWKS and jsonwebtoken) takes the twin:
+        // only our rule refuses it.
+        let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(
+            jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap().clone(),
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        // The signature alone: the test's clock is not the system's.
+        (validation.validate_aud, validation.validate_exp) = (false, false);
+        validation.required_spec_claims.clear();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        jsonwebtoken::decode::<Value>(&twin, &key, &validation).expect("plain ECDSA verifies the twin");
+        twins.push((token, twin));
+    }
+    for (token, twin) in &twins {
+        refused(&app, &reg, twin, "the high-S twin").await;
+        // The genuine one goes on working.
+        assert_eq!(call(&app, "GET", "/v1/auth/validate", token, None).await.0, 200);
+    }
+}
+
 #[actix_web::test]
 async fn redirect_uri_tricks_get_an_error_page_never_a_redirect() {
     let app = TestApp::spawn().await;

@@ -380,3 +380,90 @@ async fn text_fields_keep_injections_as_text_and_secrets_never_reach_the_log() {
         assert!(!log.contains(secret.as_str()), "a secret reached the log");
     }
 }
+
+/// SQL and template injection in every text field (issue 11): each field a
+/// person or a credential fills in, through `/v1` and through the pages,
+/// keeps the payload as text (stored, listed back, escaped on every page
+/// that shows it) or refuses it with a clear 4xx (a field with a format:
+/// emails, URLs, ids, cursors); never a 5xx, and nothing is dropped.
+#[actix_web::test]
+async fn every_text_field_keeps_injections_as_text_or_refuses_them() {
+    let app = TestApp::spawn().await;
+    let payloads = [
+        "'; DROP TABLE api_keys; --",
+        "\" OR 1=1 --",
+        "{{7*7}} ${7*7} <%= 7*7 %> #{7*7}",
+        "<script>alert(1)</script>",
+        "Robert'); DELETE FROM users WHERE ('1'='1",
+    ];
+    let shows_as_text = |page: &str, p: &str, what: &str| {
+        assert!(!page.contains("<script>alert(1)</script>"), "{what}: not escaped");
+        assert!(!page.contains(">49<") && !page.contains(" 49 "), "{what}: a template ran");
+        let escaped = p.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let quoted = escaped.replace('"', "&quot;").replace('\'', "&#x27;");
+        let also = escaped.replace('"', "&#34;").replace('\'', "&#39;");
+        assert!(
+            page.contains(&escaped) || page.contains(&quoted) || page.contains(&also),
+            "{what}: {p:?} not shown as text"
+        );
+    };
+    for (i, p) in payloads.into_iter().enumerate() {
+        // The organization's name, at sign-up; the owner signs in.
+        let (email, browser) = (format!("owner{i}@example.com"), app.new_browser());
+        assert_eq!(crate::pages::sign_up(&app, &browser, &email, p).await.status(), 303, "{p}");
+        assert_eq!(app.login(&browser, &email, PASSWORD).await.status(), 303, "{p}");
+        let dashboard = app.dashboard(&browser).await;
+        shows_as_text(&dashboard, p, "the organization's name on the dashboard");
+        let user = app.state.accounts.user_by_email(&email).await.unwrap().unwrap().user;
+        let at = dashboard.find("/dashboard/orgs/").unwrap_or_else(|| panic!("{p}: no organization link")) + 16;
+        let org: String =
+            dashboard[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+        let (_, key) = app.secret_key(&org, &user.id, &["read", "write", "delete", "admin"]).await;
+
+        // /v1: names are text; formatted fields refuse it.
+        let (s, b) = call(&app, "POST", "/v1/api-keys", &key, Some(json!({"name": p, "scopes": ["read"]}))).await;
+        assert_eq!((s, &b["data"]["name"]), (201, &json!(p)), "{b}");
+        let id = b["data"]["id"].as_str().unwrap().to_owned();
+        let (s, b) = call(&app, "PATCH", &format!("/v1/api-keys/{id}"), &key, Some(json!({"name": p}))).await;
+        assert_eq!((s, &b["data"]["name"]), (200, &json!(p)), "{b}");
+        let app_body =
+            json!({"name": p, "redirect_uris": [REDIRECT], "scopes": ["read"], "grant_types": ["authorization_code"]});
+        let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body)).await;
+        assert_eq!((s, &b["data"]["name"]), (201, &json!(p)), "{b}");
+        let client_id = b["data"]["client_id"].as_str().unwrap().to_owned();
+        for (field, value) in [("homepage_url", json!(p)), ("logo_url", json!(p)), ("redirect_uris", json!([p]))] {
+            let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{client_id}"), &key, Some(json!({field: value}))).await;
+            assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{field} {p}: {b}");
+        }
+        let (s, b) = call(&app, "POST", "/v1/invitations", &key, Some(json!({"email": p, "role": "VIEWER"}))).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{b}");
+        let (s, b) = call(&app, "PATCH", "/v1/members/x", &key, Some(json!({"role": p}))).await;
+        assert!(s == 400 || s == 404, "role {p}: {s} {b}");
+        let encoded = urlencode(p);
+        for path in [
+            format!("/v1/api-keys/{encoded}"),
+            format!("/v1/apps/{encoded}"),
+            format!("/v1/api-keys?starting_after={encoded}"),
+            format!("/v1/audit-events?action={encoded}"),
+        ] {
+            let (s, b) = call(&app, "GET", &path, &key, None).await;
+            assert!(matches!(s, 200 | 400 | 404), "{path}: {s} {b}");
+        }
+        let (s, b) = call(&app, "POST", "/v1/auth/login", "", Some(json!({"email": p, "password": p}))).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{b}");
+
+        // The pages that show these names show them as text.
+        for (path, what) in [("keys", "key names"), ("apps", "app names"), ("audit", "the audit log")] {
+            let res = browser.get(app.url(&format!("/dashboard/orgs/{org}/{path}"))).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            shows_as_text(&res.text().await.unwrap(), p, what);
+        }
+        // The sign-in page takes it as an unknown address.
+        let res = app.login(&app.new_browser(), p, p).await;
+        assert_eq!(res.status(), 400, "{p}");
+    }
+    // Nothing was dropped or deleted: every owner still signs in, every key is listed.
+    for i in 0..payloads.len() {
+        assert_eq!(app.login(&app.new_browser(), &format!("owner{i}@example.com"), PASSWORD).await.status(), 303);
+    }
+}

@@ -7,12 +7,13 @@
 //! script over the key's theoretical arrival time, by Redis's clock, so the
 //! instances' clocks do not matter. While Redis does not answer within
 //! `api.rate_limit_redis_timeout_ms`, `open` falls back to the instance's
-//! own limiter and `closed` answers 503; while it is down, it is asked again
-//! every `RETRY_DOWN_REDIS_EVERY`, and the decisions in between do not wait.
+//! own limiter and `closed` answers 503; once it has failed a few times in a
+//! row, it is asked again every `RETRY_DOWN_REDIS_EVERY`, and the decisions
+//! in between do not wait.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,7 @@ impl RateLimits {
                 down: AtomicBool::new(false),
                 epoch: Instant::now(),
                 failed_at_us: AtomicU64::new(0),
+                failures_in_a_row: AtomicU32::new(0),
             });
         }
         Ok(limits)
@@ -235,7 +237,14 @@ struct Shared {
     /// it, and a call begun before it cannot say Redis is back.
     epoch: Instant,
     failed_at_us: AtomicU64,
+    /// Failures since the last answer: one slow answer on a busy machine
+    /// does not make the decisions stop asking (in `closed`, that would be
+    /// half a second of 503s); `FAILURES_BEFORE_RESTING` in a row do.
+    failures_in_a_row: AtomicU32,
 }
+
+/// See `Shared::failures_in_a_row`.
+const FAILURES_BEFORE_RESTING: u32 = 3;
 
 /// While Redis does not answer, it is asked again at most this often; the
 /// decisions in between do not wait for it. Without this, every request
@@ -311,11 +320,13 @@ impl Shared {
     fn resting(&self) -> bool {
         let retry_us = u64::try_from(RETRY_DOWN_REDIS_EVERY.as_micros()).unwrap_or(u64::MAX);
         self.down.load(Ordering::Relaxed)
+            && self.failures_in_a_row.load(Ordering::Relaxed) >= FAILURES_BEFORE_RESTING
             && self.now_us() < self.failed_at_us.load(Ordering::Relaxed).saturating_add(retry_us)
     }
 
     fn failed(&self, cause: &str) {
         self.failed_at_us.store(self.now_us(), Ordering::Relaxed);
+        self.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
         if !self.down.swap(true, Ordering::Relaxed) {
             let then = match self.failure {
                 RedisFailure::Open => "each instance counts on its own until it answers",
@@ -332,6 +343,7 @@ impl Shared {
         if began <= self.failed_at_us.load(Ordering::Relaxed) {
             return;
         }
+        self.failures_in_a_row.store(0, Ordering::Relaxed);
         if self.down.swap(false, Ordering::Relaxed) {
             tracing::warn!(prefix = %self.prefix, "Redis for shared rate limits answers again: the limits are shared");
         }

@@ -15,7 +15,7 @@ use portcullis::audit::Origin;
 use portcullis::changes::Changes;
 use portcullis::clock::{Clock, SystemClock};
 use portcullis::config::Config;
-use portcullis::oauth::backchannel::{BackChannel, DeliveryPolicy};
+use portcullis::oauth::backchannel::{BackChannel, Delivery, DeliveryPolicy};
 use portcullis::oauth::clients::Clients;
 use portcullis::oauth::scopes::ScopeRegistry;
 use portcullis::store::oidc_logins::EndedSession;
@@ -84,16 +84,20 @@ impl Admin {
                 return;
             }
         };
-        let (mut told, mut failed) = (0, 0);
+        let (mut told, mut failed) = (0, Vec::new());
         for session in ended {
             for client_id in &session.client_ids {
-                match self.rt.block_on(channel.deliver(client_id, &session.user_id, &session.session_id)) {
-                    true => told += 1,
-                    false => failed += 1,
+                match self.rt.block_on(channel.deliver_to(client_id, &session.user_id, &session.session_id)) {
+                    Delivery::Delivered => told += 1,
+                    // No back channel: nobody to tell, nothing failed.
+                    Delivery::NoBackChannel => {}
+                    Delivery::Failed(why) => failed.push(format!("{client_id}: {why}")),
                 }
             }
         }
-        eprintln!("back-channel logout: {told} app(s) told, {failed} failed (see the log)");
+        if let Some(report) = back_channel_report(told, &failed) {
+            eprintln!("{report}");
+        }
     }
 
     fn back_channel(&self) -> anyhow::Result<BackChannel> {
@@ -206,6 +210,21 @@ pub fn organization_id(store: &Store, id_or_name: &str) -> anyhow::Result<String
     }
 }
 
+/// What `tell_apps` prints: the apps with a back channel told and those
+/// that failed, each with why (the command's own log is not shown); nothing
+/// when no app had a back channel.
+fn back_channel_report(told: usize, failed: &[String]) -> Option<String> {
+    if told == 0 && failed.is_empty() {
+        return None;
+    }
+    let mut report = format!("back-channel logout: {told} app(s) told, {} failed", failed.len());
+    for why in failed {
+        report.push_str("\n  ");
+        report.push_str(why);
+    }
+    Some(report)
+}
+
 /// RFC 3339 in UTC, to the second; `-` in tables for nothing.
 pub fn time(t: Option<DateTime<Utc>>) -> Value {
     t.map_or(Value::Null, |t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
@@ -238,4 +257,22 @@ pub fn print_list(json: bool, rows: &[Value], columns: &[(&str, &str)]) -> anyho
         println!("{}", line.join("  ").trim_end());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_channel_report_counts_apps_with_one_and_says_what_failed() {
+        assert_eq!(back_channel_report(0, &[]), None, "no app had a back channel: nothing to say");
+        assert_eq!(back_channel_report(2, &[]).as_deref(), Some("back-channel logout: 2 app(s) told, 0 failed"));
+        let failed = ["pc_a: answered 500 (3 attempts, https://rp.example/bc)".to_owned()];
+        assert_eq!(
+            back_channel_report(1, &failed).as_deref(),
+            Some(
+                "back-channel logout: 1 app(s) told, 1 failed\n  pc_a: answered 500 (3 attempts, https://rp.example/bc)"
+            )
+        );
+    }
 }

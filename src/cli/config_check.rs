@@ -7,7 +7,8 @@
 //! string, such as `master_key` or a field added later and not reviewed,
 //! shows as `***`. Errors never quote a value that was set: the parts of
 //! serde's messages that would are left out, and whatever value the file or
-//! the environment holds is struck from the text that remains.
+//! the environment gives a secret field is struck from the text that remains
+//! (a URL's password only, for the URLs that may hold one).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -121,32 +122,57 @@ fn mask(value: &mut toml::Value, path: &str) {
     }
 }
 
-/// Every string the file and the environment set, to be struck from errors.
-fn given_strings(set: &figment::Figment) -> Vec<String> {
-    fn collect(value: &Setting, out: &mut Vec<String>) {
+/// The printable fields that may hold a password in their URL: struck from
+/// errors as the printed configuration shows them (password masked).
+const URLS_WITH_CREDENTIALS: &[&str] = &["database_url", "api.rate_limit_redis_url"];
+
+/// Each value the file and the environment set that an error must not
+/// show, with what shows instead: a secret field's value (any field not on
+/// `PRINTABLE`) becomes `***`, a URL that may hold a password shows without
+/// it. A printable field's value (a path, an address) stays: striking it
+/// would also strike it where it is part of something else, such as the
+/// configuration file's path (round 11, finding 15).
+fn given_strings(set: &figment::Figment) -> Vec<(String, String)> {
+    fn collect(value: &Setting, path: &str, out: &mut Vec<(String, String)>) {
         match value {
-            Setting::String(_, s) => out.push(s.clone()),
-            Setting::Dict(_, dict) => dict.values().for_each(|v| collect(v, out)),
-            Setting::Array(_, items) => items.iter().for_each(|v| collect(v, out)),
+            Setting::String(_, s) => {
+                if let Some(shown) = shown_in_errors(path, s) {
+                    out.push((s.clone(), shown));
+                }
+            }
+            Setting::Dict(_, dict) => dict.iter().for_each(|(key, v)| {
+                let path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                collect(v, &path, out)
+            }),
+            Setting::Array(_, items) => items.iter().for_each(|v| collect(v, path, out)),
             _ => {}
         }
     }
     let mut out = Vec::new();
     if let Ok(profiles) = figment::Provider::data(set) {
         for dict in profiles.values() {
-            dict.values().for_each(|v| collect(v, &mut out));
+            dict.iter().for_each(|(key, v)| collect(v, key, &mut out));
         }
     }
     out
 }
 
-/// `message` with each of `values` (of 4 characters or more: shorter ones
-/// are no secret and would strike words) replaced by `***`.
-fn strike(mut message: String, values: &[String]) -> String {
-    let mut values: Vec<&String> = values.iter().filter(|v| v.chars().count() >= 4).collect();
-    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-    for value in values {
-        message = message.replace(value.as_str(), MASK);
+/// What an error shows of the value set at `path`, if not the value itself.
+fn shown_in_errors(path: &str, value: &str) -> Option<String> {
+    if URLS_WITH_CREDENTIALS.contains(&path) {
+        let redacted = if value.contains("://") { redact_url(value) } else { MASK.to_owned() };
+        return (redacted != value).then_some(redacted);
+    }
+    (!PRINTABLE.contains(&path)).then(|| MASK.to_owned())
+}
+
+/// `message` with each value (of 4 characters or more: shorter ones are no
+/// secret and would strike words) replaced by what shows instead.
+fn strike(mut message: String, values: &[(String, String)]) -> String {
+    let mut values: Vec<&(String, String)> = values.iter().filter(|(v, _)| v.chars().count() >= 4).collect();
+    values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+    for (value, shown) in values {
+        message = message.replace(value.as_str(), shown);
     }
     message
 }
@@ -277,9 +303,30 @@ mod tests {
     }
 
     #[test]
-    fn errors_strike_every_value_that_was_set() {
-        let given = vec![format!("postgres://u:{MARKER}@h/d"), "ab".to_owned()];
-        let message = format!("database_url postgres://u:{MARKER}@h/d is wrong; ab stays");
-        assert_eq!(strike(message, &given), "database_url *** is wrong; ab stays");
+    fn errors_strike_every_secret_value_that_was_set() {
+        let given = vec![("abc".to_owned(), MASK.to_owned()), (format!("k{MARKER}"), MASK.to_owned())];
+        let message = format!("master_key k{MARKER} is wrong; abc stays");
+        assert_eq!(strike(message, &given), "master_key *** is wrong; abc stays");
+    }
+
+    /// Round 11, finding 15: a secret field's value is struck; a printable
+    /// field's (a directory that is also part of the file's path) is not; a
+    /// URL shows without its password.
+    #[test]
+    fn errors_strike_only_what_secret_fields_hold() {
+        assert_eq!(shown_in_errors("master_key", "S3cr3tKey"), Some(MASK.to_owned()));
+        assert_eq!(shown_in_errors("smtp.password", "S3cr3tKey"), Some(MASK.to_owned()), "not reviewed: secret");
+        assert_eq!(shown_in_errors("data_dir", "/srv/portcullis"), None);
+        assert_eq!(shown_in_errors("bind", "127.0.0.1:8080"), None);
+        assert_eq!(
+            shown_in_errors("database_url", &format!("postgres://app:{MARKER}@db/p")).as_deref(),
+            Some("postgres://app:***@db/p")
+        );
+        assert_eq!(shown_in_errors("database_url", "postgres://db/p"), None, "nothing to hide");
+        assert_eq!(shown_in_errors("database_url", &format!("host=db password={MARKER}")).as_deref(), Some(MASK));
+        assert_eq!(
+            shown_in_errors("api.rate_limit_redis_url", &format!("redis://:{MARKER}@127.0.0.1:6379")).as_deref(),
+            Some("redis://:***@127.0.0.1:6379")
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::net::TcpListener;
 
 use actix_web::http::header;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 
 use super::AppState;
 use crate::config::Config;
@@ -19,8 +19,14 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `/metrics` among the main listener's routes, when it is served there.
 pub fn route_on_main_listener(cfg: &mut web::ServiceConfig, config: &Config) {
     if config.metrics.on_main_listener() {
-        cfg.route("/metrics", web::get().to(scrape));
+        cfg.route("/metrics", get_or_head().to(scrape));
     }
+}
+
+/// GET, and HEAD as GET without the body (RFC 9110 §9.3.2; actix-web
+/// leaves the body out of a HEAD answer and keeps its headers).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Starts the metrics listener when `metrics.bind` is set: `/metrics` and
@@ -38,7 +44,7 @@ pub fn serve_if_configured(state: &web::Data<AppState>) -> std::io::Result<()> {
         App::new()
             .app_data(state.clone())
             .wrap(super::middleware::security_headers(https))
-            .route("/metrics", web::get().to(scrape))
+            .route("/metrics", get_or_head().to(scrape))
             .default_service(web::to(super::middleware::not_found))
     })
     .workers(1)

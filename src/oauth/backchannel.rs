@@ -136,59 +136,71 @@ impl BackChannel {
     /// Sends one client its logout token, with the bounded retries.
     /// Returns whether it was accepted.
     pub async fn deliver(&self, client_id: &str, user_id: &str, session_id: &str) -> bool {
+        self.deliver_to(client_id, user_id, session_id).await == Delivery::Delivered
+    }
+
+    /// `deliver`, saying what came of it: for a command that reports each
+    /// app (the server only logs). Every failure is logged as well.
+    pub async fn deliver_to(&self, client_id: &str, user_id: &str, session_id: &str) -> Delivery {
+        let failed = |why: String| Delivery::Failed(why);
         let client = match clients::find_uncached(&self.inner.store, client_id).await {
             Ok(Some(c)) => c,
             // Deleted since: nobody to tell.
-            Ok(None) => return false,
+            Ok(None) => return Delivery::NoBackChannel,
             Err(e) => {
                 tracing::warn!(client_id, cause = %e, "back-channel logout: could not load the client");
-                return false;
+                return failed(format!("could not load the app: {e}"));
             }
         };
-        let Some(uri) = client.backchannel_logout_uri.as_deref() else { return false };
+        let Some(uri) = client.backchannel_logout_uri.as_deref() else { return Delivery::NoBackChannel };
         let Ok(uri) = url::Url::parse(uri) else {
             tracing::warn!(client_id, "back-channel logout: the registered URI is not a URI");
-            return false;
+            return failed("the registered back-channel logout URI is not a URI".into());
         };
         // Registration lets http through for loopback hosts, for development;
         // a production (https) server posts nothing to its own host's ports.
         let public_only = public_only(&self.inner.issuer);
         if uri.scheme() == "http" && public_only {
             tracing::warn!(client_id, "back-channel logout: an http URI is used only by an http (development) issuer");
-            return false;
+            return failed("an http back-channel URI is used only by an http (development) issuer".into());
         }
         // An IP literal never reaches the resolver that checks names.
         if let Some(refused) = refused_literal(&uri).filter(|_| public_only) {
             warn_not_public(client_id, &refused);
-            return false;
+            return failed(not_public(&refused));
         }
         let token = match self.logout_token(&client, user_id, session_id) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(client_id, cause = %e, "back-channel logout: signing the logout token failed");
-                return false;
+                return failed(format!("signing the logout token failed: {e}"));
             }
         };
         let body: String =
             url::form_urlencoded::Serializer::new(String::new()).append_pair("logout_token", &token).finish();
         let policy = self.inner.policy;
         let mut pause = policy.first_pause;
+        let mut last = String::new();
         for attempt in 1..=policy.attempts {
             // The URI as parsed, which is what was checked.
             match self.post(uri.as_str(), &body).await {
                 Ok(200 | 204) => {
                     tracing::info!(client_id, attempt, "back-channel logout delivered");
-                    return true;
+                    return Delivery::Delivered;
                 }
-                Ok(status) => tracing::warn!(client_id, attempt, status, "back-channel logout refused"),
+                Ok(status) => {
+                    tracing::warn!(client_id, attempt, status, "back-channel logout refused");
+                    last = format!("answered {status}");
+                }
                 // Another try would resolve to the same place.
                 Err(NotSent::NotPublic(refused)) => {
                     warn_not_public(client_id, &refused);
-                    return false;
+                    return failed(not_public(&refused));
                 }
                 // The cause names the connection, not the body: no token in the log.
                 Err(NotSent::Failed(cause)) => {
-                    tracing::warn!(client_id, attempt, %cause, "back-channel logout not delivered")
+                    tracing::warn!(client_id, attempt, %cause, "back-channel logout not delivered");
+                    last = format!("not delivered: {cause}");
                 }
             }
             if attempt < policy.attempts {
@@ -197,7 +209,7 @@ impl BackChannel {
             }
         }
         tracing::error!(client_id, attempts = policy.attempts, "back-channel logout gave up");
-        false
+        failed(format!("{last} ({} attempts, {uri})", policy.attempts))
     }
 
     /// One POST; its status, or why there is none. The connector's timeout
@@ -241,6 +253,24 @@ fn refused_literal(uri: &url::Url) -> Option<NotPublic> {
     };
     let host = uri.host_str().unwrap_or_default().to_owned();
     (!outbound::is_public(address)).then_some(NotPublic { host, address })
+}
+
+/// What came of telling one app that a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Delivered,
+    /// The app registered no back-channel logout URI, or is gone: there is
+    /// nobody to tell, and nothing failed.
+    NoBackChannel,
+    /// Why it was not delivered (never the token).
+    Failed(String),
+}
+
+fn not_public(refused: &NotPublic) -> String {
+    format!(
+        "the host {} is {}, not a public address, and an https server posts only to public ones",
+        refused.host, refused.address
+    )
 }
 
 fn warn_not_public(client_id: &str, refused: &NotPublic) {

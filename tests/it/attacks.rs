@@ -157,6 +157,70 @@ async fn forged_and_confused_tokens_are_refused_everywhere() {
     assert_eq!(call(&app, "GET", "/v1/auth/validate", &token, None).await.0, 200);
 }
 
+/// The order n of P-256 (SEC 2 §2.4.2), big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+    0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+/// `n − s` of a 32-byte big-endian `s` below n.
+fn n_minus(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut d = i16::from(P256_N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        if d < 0 {
+            d += 256;
+        }
+        out[i] = d as u8;
+    }
+    out
+}
+
+/// Round 4, finding 7: every ECDSA signature `(r, s)` has a twin `(r, n − s)`
+/// that plain ECDSA verifies. Ours are low-S, and the twin (high-S) is
+/// refused wherever a token is checked, though a plain verifier takes it.
+#[actix_web::test]
+async fn an_es256_token_with_s_replaced_by_n_minus_s_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let reg = app.oauth_client().await.management().create().await;
+    let mut twins = Vec::new();
+    for _ in 0..8 {
+        let token = genuine(&app, &reg).await;
+        let (s, b) = call(&app, "GET", "/v1/auth/validate", &token, None).await;
+        assert_eq!(s, 200, "{b}");
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let header = decode(message.split('.').next().unwrap());
+        assert_eq!(header["alg"], "ES256");
+        let signature = B64.decode(signature).unwrap();
+        assert_eq!(signature.len(), 64);
+        let twin_s = n_minus(&signature[32..]);
+        assert!(signature[32..] < twin_s[..], "our s is the low one of the two");
+        let twin = format!("{message}.{}", B64.encode([&signature[..32], &twin_s[..]].concat()));
+
+        // A plain ECDSA verifier (the JWKS and jsonwebtoken) takes the twin:
+        // only our rule refuses it.
+        let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(
+            jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).unwrap().clone(),
+        )
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        // The signature alone: the test's clock is not the system's.
+        (validation.validate_aud, validation.validate_exp) = (false, false);
+        validation.required_spec_claims.clear();
+        let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        jsonwebtoken::decode::<Value>(&twin, &key, &validation).expect("plain ECDSA verifies the twin");
+        twins.push((token, twin));
+    }
+    for (token, twin) in &twins {
+        refused(&app, &reg, twin, "the high-S twin").await;
+        // The genuine one goes on working.
+        assert_eq!(call(&app, "GET", "/v1/auth/validate", token, None).await.0, 200);
+    }
+}
+
 #[actix_web::test]
 async fn redirect_uri_tricks_get_an_error_page_never_a_redirect() {
     let app = TestApp::spawn().await;
@@ -314,5 +378,92 @@ async fn text_fields_keep_injections_as_text_and_secrets_never_reach_the_log() {
     let log = logs.text();
     for secret in &secrets {
         assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+}
+
+/// SQL and template injection in every text field (issue 11): each field a
+/// person or a credential fills in, through `/v1` and through the pages,
+/// keeps the payload as text (stored, listed back, escaped on every page
+/// that shows it) or refuses it with a clear 4xx (a field with a format:
+/// emails, URLs, ids, cursors); never a 5xx, and nothing is dropped.
+#[actix_web::test]
+async fn every_text_field_keeps_injections_as_text_or_refuses_them() {
+    let app = TestApp::spawn().await;
+    let payloads = [
+        "'; DROP TABLE api_keys; --",
+        "\" OR 1=1 --",
+        "{{7*7}} ${7*7} <%= 7*7 %> #{7*7}",
+        "<script>alert(1)</script>",
+        "Robert'); DELETE FROM users WHERE ('1'='1",
+    ];
+    let shows_as_text = |page: &str, p: &str, what: &str| {
+        assert!(!page.contains("<script>alert(1)</script>"), "{what}: not escaped");
+        assert!(!page.contains(">49<") && !page.contains(" 49 "), "{what}: a template ran");
+        let escaped = p.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let quoted = escaped.replace('"', "&quot;").replace('\'', "&#x27;");
+        let also = escaped.replace('"', "&#34;").replace('\'', "&#39;");
+        assert!(
+            page.contains(&escaped) || page.contains(&quoted) || page.contains(&also),
+            "{what}: {p:?} not shown as text"
+        );
+    };
+    for (i, p) in payloads.into_iter().enumerate() {
+        // The organization's name, at sign-up; the owner signs in.
+        let (email, browser) = (format!("owner{i}@example.com"), app.new_browser());
+        assert_eq!(crate::pages::sign_up(&app, &browser, &email, p).await.status(), 303, "{p}");
+        assert_eq!(app.login(&browser, &email, PASSWORD).await.status(), 303, "{p}");
+        let dashboard = app.dashboard(&browser).await;
+        shows_as_text(&dashboard, p, "the organization's name on the dashboard");
+        let user = app.state.accounts.user_by_email(&email).await.unwrap().unwrap().user;
+        let at = dashboard.find("/dashboard/orgs/").unwrap_or_else(|| panic!("{p}: no organization link")) + 16;
+        let org: String =
+            dashboard[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+        let (_, key) = app.secret_key(&org, &user.id, &["read", "write", "delete", "admin"]).await;
+
+        // /v1: names are text; formatted fields refuse it.
+        let (s, b) = call(&app, "POST", "/v1/api-keys", &key, Some(json!({"name": p, "scopes": ["read"]}))).await;
+        assert_eq!((s, &b["data"]["name"]), (201, &json!(p)), "{b}");
+        let id = b["data"]["id"].as_str().unwrap().to_owned();
+        let (s, b) = call(&app, "PATCH", &format!("/v1/api-keys/{id}"), &key, Some(json!({"name": p}))).await;
+        assert_eq!((s, &b["data"]["name"]), (200, &json!(p)), "{b}");
+        let app_body =
+            json!({"name": p, "redirect_uris": [REDIRECT], "scopes": ["read"], "grant_types": ["authorization_code"]});
+        let (s, b) = call(&app, "POST", "/v1/apps", &key, Some(app_body)).await;
+        assert_eq!((s, &b["data"]["name"]), (201, &json!(p)), "{b}");
+        let client_id = b["data"]["client_id"].as_str().unwrap().to_owned();
+        for (field, value) in [("homepage_url", json!(p)), ("logo_url", json!(p)), ("redirect_uris", json!([p]))] {
+            let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{client_id}"), &key, Some(json!({field: value}))).await;
+            assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{field} {p}: {b}");
+        }
+        let (s, b) = call(&app, "POST", "/v1/invitations", &key, Some(json!({"email": p, "role": "VIEWER"}))).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{b}");
+        let (s, b) = call(&app, "PATCH", "/v1/members/x", &key, Some(json!({"role": p}))).await;
+        assert!(s == 400 || s == 404, "role {p}: {s} {b}");
+        let encoded = urlencode(p);
+        for path in [
+            format!("/v1/api-keys/{encoded}"),
+            format!("/v1/apps/{encoded}"),
+            format!("/v1/api-keys?starting_after={encoded}"),
+            format!("/v1/audit-events?action={encoded}"),
+        ] {
+            let (s, b) = call(&app, "GET", &path, &key, None).await;
+            assert!(matches!(s, 200 | 400 | 404), "{path}: {s} {b}");
+        }
+        let (s, b) = call(&app, "POST", "/v1/auth/login", "", Some(json!({"email": p, "password": p}))).await;
+        assert_eq!((s, b["error"]["code"].as_str()), (401, Some("INVALID_CREDENTIALS")), "{b}");
+
+        // The pages that show these names show them as text.
+        for (path, what) in [("keys", "key names"), ("apps", "app names"), ("audit", "the audit log")] {
+            let res = browser.get(app.url(&format!("/dashboard/orgs/{org}/{path}"))).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            shows_as_text(&res.text().await.unwrap(), p, what);
+        }
+        // The sign-in page takes it as an unknown address.
+        let res = app.login(&app.new_browser(), p, p).await;
+        assert_eq!(res.status(), 400, "{p}");
+    }
+    // Nothing was dropped or deleted: every owner still signs in, every key is listed.
+    for i in 0..payloads.len() {
+        assert_eq!(app.login(&app.new_browser(), &format!("owner{i}@example.com"), PASSWORD).await.status(), 303);
     }
 }

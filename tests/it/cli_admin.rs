@@ -259,6 +259,49 @@ async fn sessions_revoke_signs_a_user_out_everywhere() {
     refused(&cli(&app, &["sessions", "revoke", "--user", "ghost@example.com"]).await, "no user has the email");
 }
 
+/// Attacker round 11, finding 14: an app without a back channel is nobody
+/// to tell, not a failure; a failure says which app and why, in the
+/// command's own output (its log is not shown).
+#[actix_web::test]
+async fn sessions_revoke_counts_only_apps_with_a_back_channel_and_says_what_failed() {
+    let app = app().await;
+    let (carol, org) = app.user().create().await;
+    let browser = signed_in_browser(&app, &carol.email).await;
+    let (listening, refusing) = (Listener::start(&[]).await, Listener::start(&[500, 500, 500]).await);
+    let mut failing_id = String::new();
+    for uri in [Some(listening.url.clone()), Some(refusing.url.clone()), None] {
+        let mut builder = app.client_in(&org.id, &carol.id);
+        builder.new_mut().oidc.backchannel_logout_uri = uri.clone();
+        let reg = builder.scopes(&OIDC_SCOPES).create().await;
+        if uri.as_deref() == Some(refusing.url.as_str()) {
+            failing_id = reg.client.client_id.clone();
+        }
+        sign_in_with(&app, &browser, &relying_party(&app, &reg).await, &[], &[]).await;
+    }
+
+    let out = cli(&app, &["sessions", "revoke", "--user", &carol.email]).await;
+    let said = text(&out);
+    assert!(said.contains("back-channel logout: 1 app(s) told, 1 failed\n"), "{said}");
+    assert!(
+        said.contains(&format!("  {failing_id}: answered 500 (3 attempts, {})", refusing.url)),
+        "the failure names the app and why: {said}"
+    );
+    assert!(!said.contains("see the log"), "{said}");
+    assert_eq!((listening.wait_for(1).await.len(), refusing.wait_for(3).await.len()), (1, 3));
+    listening.stop().await;
+    refusing.stop().await;
+
+    // Signed in to the app without a back channel only: nothing to report.
+    let browser = signed_in_browser(&app, &carol.email).await;
+    let mut builder = app.client_in(&org.id, &carol.id);
+    builder.new_mut().oidc.backchannel_logout_uri = None;
+    let reg = builder.scopes(&OIDC_SCOPES).create().await;
+    sign_in_with(&app, &browser, &relying_party(&app, &reg).await, &[], &[]).await;
+    let out = cli(&app, &["sessions", "revoke", "--user", &carol.email]).await;
+    assert!(printed(&out).contains("ended 1 session(s)"), "{}", text(&out));
+    assert!(!text(&out).contains("back-channel"), "{}", text(&out));
+}
+
 #[actix_web::test]
 async fn organizations_and_members_are_managed_with_the_owner_rules_of_v1() {
     let app = app().await;

@@ -70,9 +70,11 @@ fn an_invalid_configuration_is_refused_without_its_values() {
         (format!("master_kye = \"{MARKER}\"\n"), None, "master_kye".to_owned()),
         (format!("log_format = \"{MARKER}\"\n"), None, "unknown variant, expected one of: pretty, json".to_owned()),
         (
-            format!("issuer = \"ftp://{MARKER}\"\n"),
+            // Not a secret: shown as set (it would be printed as set).
+            "issuer = \"ftp://auth.example\"\n".to_owned(),
             None,
-            "invalid configuration: issuer: \"***\" must be an http(s) URL without query or fragment".to_owned(),
+            "invalid configuration: issuer: \"ftp://auth.example\" must be an http(s) URL without query or fragment"
+                .to_owned(),
         ),
         (
             String::new(),
@@ -96,4 +98,25 @@ fn an_invalid_configuration_is_refused_without_its_values() {
     let o = portcullis(dir.path()).args(["config", "check", "--config", "missing.toml"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(out(&o).1, "error: configuration file missing.toml does not exist\n");
+}
+
+/// Attacker round 11, finding 15: a value is struck where a secret field
+/// holds it, not wherever it occurs. The data directory set in the file is
+/// also part of the file's path: the path is shown whole.
+#[test]
+fn an_error_strikes_the_secret_fields_values_not_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let config = dir.path().join("portcullis.toml");
+    let file = format!("data_dir = \"{data_dir}\"\nmaster_key = \"{MARKER}{MARKER}\"\nbogus_field = 1\n");
+    let o = check(dir.path(), &file, &[]);
+    let (stdout, stderr) = out(&o);
+    assert_eq!((o.status.code(), stdout.as_str()), (Some(2), ""), "{stderr}");
+    assert!(stderr.contains(&format!("bogus_field in {}", config.display())), "the path shown whole: {stderr}");
+    assert!(!stderr.contains("***") && !stderr.contains(MARKER), "{stderr}");
+
+    // The secret itself is struck, even where it is part of something else.
+    let file = format!("data_dir = \"{data_dir}\"\nmaster_key = \"{data_dir}\"\nbogus_field = 1\n");
+    let (_, stderr) = out(&check(dir.path(), &file, &[]));
+    assert!(stderr.contains("bogus_field in ***/portcullis.toml"), "{stderr}");
 }

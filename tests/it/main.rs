@@ -58,6 +58,7 @@ mod pages;
 mod password_hashing;
 mod processes;
 mod races;
+mod redis_outage;
 mod refresh_race;
 mod refresh_rules;
 mod refused_changes;

@@ -449,3 +449,36 @@ async fn a_metrics_listener_serves_metrics_and_the_main_one_then_does_not() {
     let res = guarded.client.get(guarded.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(res.status(), 404, "the token does not bring metrics back to the main listener");
 }
+
+/// Attacker round 11, finding 15: HEAD /metrics is answered as GET without
+/// the body, on either listener, and asks for the token as GET does.
+#[actix_web::test]
+async fn head_metrics_is_get_without_the_body_on_either_listener() {
+    let app = TestApp::spawn_with(|c| {
+        c.metrics.bind = Some("127.0.0.1:0".into());
+        c.metrics.bearer_token = Some(TOKEN.into());
+    })
+    .await;
+    let listener = format!("http://{}", app.state.metrics.listening_on().unwrap());
+    let main = TestApp::spawn_with(|c| c.metrics.bearer_token = Some(TOKEN.into())).await;
+    for base in [listener.as_str(), main.base.as_str()] {
+        let head = |token: Option<&str>| {
+            let req = reqwest::Client::new().head(format!("{base}/metrics"));
+            match token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            }
+            .send()
+        };
+        let res = head(Some(TOKEN)).await.unwrap();
+        assert_eq!(res.status(), 200, "HEAD {base}/metrics");
+        assert_eq!(res.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        assert!(res.bytes().await.unwrap().is_empty(), "no body");
+        let res = head(None).await.unwrap();
+        assert_eq!(res.status(), 401, "HEAD {base}/metrics without the token");
+        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"metrics\"");
+        // GET still has the body.
+        scrape_at(base, Some(TOKEN)).await;
+    }
+}

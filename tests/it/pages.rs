@@ -4,7 +4,7 @@ use portcullis::accounts::Role;
 
 use crate::support::{PASSWORD, TestApp, audit_events_eventually, csrf_token, form_token, location};
 
-async fn sign_up(app: &TestApp, client: &reqwest::Client, email: &str, org: &str) -> reqwest::Response {
+pub(crate) async fn sign_up(app: &TestApp, client: &reqwest::Client, email: &str, org: &str) -> reqwest::Response {
     let token = form_token(client, &app.url("/signup")).await;
     client
         .post(app.url("/signup"))

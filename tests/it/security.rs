@@ -150,6 +150,67 @@ async fn login_rotates_the_session_and_a_planted_one_is_worthless() {
     assert_eq!(replay.status(), 303, "the replaced session must be dead");
 }
 
+/// Session fixation (issue 11): a session id planted in the browser before
+/// sign-in (made up, or the attacker's own session) is not the one the
+/// browser is signed in with after: sign-in issues a new id, and the
+/// planted one gives no access to the victim's account. The form token
+/// changes with the session too.
+#[actix_web::test]
+async fn a_session_id_planted_before_sign_in_is_never_the_signed_in_one() {
+    let app = TestApp::spawn().await;
+    let (victim, _) = app.user().create().await;
+    let (attacker, _) = app.user().create().await;
+    let attackers =
+        session_cookie_value(&app.login(&app.new_browser(), &attacker.email, PASSWORD).await, "portcullis_session");
+    let victims_email = victim.email.clone();
+    // A browser without a cookie jar: the cookies it sends are the ones set here.
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let dashboard = async |session: &str| {
+        let res = plain
+            .get(app.url("/dashboard"))
+            .header("cookie", format!("portcullis_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    for planted in ["planted-by-the-attacker-0123456789abcdef".to_owned(), attackers.clone()] {
+        // The sign-in page as the victim's browser shows it, the planted id sent along.
+        let mut cookies = format!("portcullis_session={planted}");
+        let login_page = plain.get(app.url("/login?reauth=1")).header("cookie", cookies.clone()).send().await.unwrap();
+        if set_cookies(&login_page).iter().any(|c| c.starts_with("portcullis_csrf=")) {
+            cookies.push_str(&format!("; portcullis_csrf={}", session_cookie_value(&login_page, "portcullis_csrf")));
+        }
+        let anonymous_token = csrf_token(&login_page.text().await.unwrap());
+        let res = plain
+            .post(app.url("/login"))
+            .header("cookie", cookies)
+            .form(&[
+                ("csrf_token", anonymous_token.as_str()),
+                ("email", victims_email.as_str()),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let issued = session_cookie_value(&res, "portcullis_session");
+        assert_ne!(issued, planted, "sign-in issues a new session id");
+        // The planted id does not open the victim's dashboard.
+        let (status, page) = dashboard(&planted).await;
+        if planted == attackers {
+            assert!(!page.contains(&victims_email), "the attacker's session stays the attacker's");
+        } else {
+            assert_eq!(status, 303, "a made-up id is no session");
+        }
+        // The issued one does, with a form token of its own, not the one from before.
+        let (status, page) = dashboard(&issued).await;
+        assert_eq!(status, 200);
+        assert!(page.contains(&victims_email), "signed in as the victim");
+        assert_ne!(csrf_token(&page), anonymous_token);
+    }
+}
+
 #[actix_web::test]
 async fn logout_ends_the_session_on_the_server() {
     let app = TestApp::spawn().await;

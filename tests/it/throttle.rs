@@ -210,3 +210,63 @@ async fn without_trusted_proxies_forwarding_headers_are_ignored() {
     }
     assert_eq!(attempt(&app, "b@example.com", "guess").await.0, 429);
 }
+
+/// Account enumeration by timing: an unknown email costs the same password
+/// verification as a known one with a wrong password, so the two take the
+/// same time. Measured against a sign-in that hashes nothing (an overlong
+/// password, refused at once), so the test sees a missing hash: without it
+/// an unknown email would answer as fast as that.
+#[actix_web::test]
+async fn unknown_and_known_emails_take_the_same_time_to_refuse() {
+    use std::time::{Duration as Elapsed, Instant};
+    let app = TestApp::spawn_with(|c| {
+        // A cost well above the request's own (and its database work), below the default's.
+        (c.password_hash.memory_kib, c.password_hash.iterations) = (16_384, 2);
+        (c.login_throttle.per_ip, c.login_throttle.per_account) = (1000, 1000);
+    })
+    .await;
+    let (user, _) = app.user().create().await;
+    let client = reqwest::Client::new();
+    let timed = async |email: &str, password: &str| {
+        let started = Instant::now();
+        let res = client
+            .post(app.url("/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        started.elapsed()
+    };
+    // Signed in once: the stored hash is remade at the configured cost (the
+    // builder's is made at another), as every active user's is.
+    let res = client
+        .post(app.url("/v1/auth/login"))
+        .json(&serde_json::json!({"email": user.email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let overlong = "A".repeat(portcullis::accounts::passwords::MAX_LENGTH + 1);
+    let (mut known, mut unknown, mut unhashed) = (Vec::new(), Vec::new(), Vec::new());
+    // Interleaved, so the machine's load falls on all three alike.
+    for i in 0..12 {
+        known.push(timed(&user.email, "wrong password").await);
+        unknown.push(timed(&format!("nobody{i}@example.com"), "wrong password").await);
+        unhashed.push(timed(&user.email, &overlong).await);
+    }
+    let median = |mut v: Vec<Elapsed>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (known, unknown, unhashed) = (median(known), median(unknown), median(unhashed));
+    eprintln!("sign-in refusals, medians: known email {known:?}, unknown {unknown:?}, no hash {unhashed:?}");
+    assert!(
+        known > unhashed * 3,
+        "the hash must show in the time for the test to mean anything: {known:?} vs {unhashed:?}"
+    );
+    assert!(
+        unknown * 2 > known && unknown < known * 2,
+        "an unknown email answers in {unknown:?}, a known one in {known:?}: the difference tells them apart"
+    );
+}

@@ -27,7 +27,15 @@ pub(crate) const EMAIL: &str = "owner@acme.example";
 /// other's changes by reading the change log, here every 50 ms; on
 /// PostgreSQL by `LISTEN/NOTIFY`, with the default poll (1 s) only as the
 /// fallback.
-async fn two_instances(extra: &[(&str, String)]) -> (Workspace, Instance, Instance) {
+pub(crate) async fn two_instances(extra: &[(&'static str, String)]) -> (Workspace, Instance, Instance) {
+    let (workspace, a, b, _) = two_instances_env(extra).await;
+    (workspace, a, b)
+}
+
+/// `two_instances`, and the environment they run with (to start one again).
+pub(crate) async fn two_instances_env(
+    extra: &[(&'static str, String)],
+) -> (Workspace, Instance, Instance, Vec<(&'static str, String)>) {
     use base64::Engine;
     let workspace = Workspace::new();
     let master_key: [u8; 32] = rand::random();
@@ -40,7 +48,7 @@ async fn two_instances(extra: &[(&str, String)]) -> (Workspace, Instance, Instan
     let ((mut a, ready_a), (mut b, ready_b)) = (Instance::spawn(&workspace, &env), Instance::spawn(&workspace, &env));
     tokio::join!(a.ready(ready_a), b.ready(ready_b));
     workspace.create_user(EMAIL, "Acme");
-    (workspace, a, b)
+    (workspace, a, b, env)
 }
 
 /// A /v1 request with a bearer credential: status and JSON body.

@@ -28,9 +28,116 @@ pub(super) enum PrivateKey {
 
 /// A published key, parsed once at load for the one algorithm it may verify,
 /// with the tokens whose signature it has verified (shared by the copies of
-/// this key in later sets; a key read again starts with none).
+/// this key in later sets; a key read again starts with none), and whether
+/// it takes only low-S ECDSA signatures (its P-256 keys: `low_s`).
 #[derive(Clone)]
-pub(super) struct PublicKey(pub(super) ParsedPublicKey, Arc<VerifiedTokens>);
+pub(super) struct PublicKey(pub(super) ParsedPublicKey, Arc<VerifiedTokens>, bool);
+
+/// Low-S ECDSA signatures. For any ECDSA signature `(r, s)`, `(r, n − s)`
+/// verifies too, so without a rule every ES256 token has a second spelling
+/// that a check keyed by the token string would take for another token
+/// (round 4, finding 7). As Bitcoin's BIP 62 and libsecp256k1 do, we sign
+/// with `s ≤ n/2` only and refuse a signature whose `s` is above it: each
+/// token has one valid signature string.
+mod low_s {
+    /// The order n of P-256's base point (SEC 2 §2.4.2, FIPS 186-4 D.1.2.3), big-endian.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
+        0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+
+    /// ⌊n/2⌋; n is odd, so `s > HALF_N` is `s > n/2`.
+    const HALF_N: [u8; 32] = [
+        0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73,
+        0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+    ];
+
+    /// Whether the 64-byte `r || s` has `s > n/2`; any other length is
+    /// not ours to judge here (the verifier refuses it).
+    pub(super) fn is_high(signature: &[u8]) -> bool {
+        signature.len() == 64 && signature[32..] > HALF_N[..]
+    }
+
+    /// `r || s` with `s` replaced by `n − s` when it is high.
+    pub(super) fn normalize(signature: &mut [u8]) {
+        if is_high(signature) {
+            flip(signature);
+        }
+    }
+
+    /// `r || s` → `r || n − s`, for `0 < s < n` (what the signer makes).
+    pub(super) fn flip(signature: &mut [u8]) {
+        let s = &mut signature[32..];
+        let mut borrow = 0u16;
+        for i in (0..32).rev() {
+            let (minuend, subtrahend) = (u16::from(N[i]), u16::from(s[i]) + borrow);
+            borrow = u16::from(minuend < subtrahend);
+            // The difference is below 256 once the borrow is added back.
+            s[i] = (minuend + (borrow << 8) - subtrahend) as u8;
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn half_n_is_half_of_n() {
+            // 2 × HALF_N + 1 = N, byte by byte from the right.
+            let mut carry = 1u16;
+            for i in (0..32).rev() {
+                let sum = u16::from(HALF_N[i]) * 2 + carry;
+                assert_eq!(sum as u8, N[i], "byte {i}");
+                carry = sum >> 8;
+            }
+            assert_eq!(carry, 0);
+        }
+
+        #[test]
+        fn a_high_s_becomes_n_minus_s_and_a_low_one_stays() {
+            let mut top = [0u8; 64];
+            top[32..].copy_from_slice(&N);
+            top[63] -= 1; // s = n − 1
+            assert!(is_high(&top));
+            normalize(&mut top);
+            let mut one = [0u8; 32];
+            one[31] = 1;
+            assert_eq!(top[32..], one, "n − (n − 1) = 1");
+            let mut half = [0u8; 64];
+            half[32..].copy_from_slice(&HALF_N);
+            assert!(!is_high(&half));
+            normalize(&mut half);
+            assert_eq!(half[32..], HALF_N, "n/2 is low: left alone");
+            half[63] += 1;
+            assert!(is_high(&half), "⌊n/2⌋ + 1 is high");
+            assert!(!is_high(&[0xff; 256]), "not an ES256 signature");
+        }
+
+        #[test]
+        fn our_signatures_are_low_s_and_their_high_twins_verify_only_without_the_rule() {
+            use aws_lc_rs::rand::SystemRandom;
+            use aws_lc_rs::signature::{
+                ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, ParsedPublicKey,
+            };
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+            let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref()).unwrap();
+            let public = super::super::PublicKey::new(parsed, true);
+            let private = super::super::PrivateKey::Es256(pair);
+            // Half of raw ECDSA signatures are high-S: 64 in a row low is the rule, not chance.
+            for _ in 0..64 {
+                let signature = private.sign(b"message").unwrap();
+                assert!(!is_high(&signature));
+                assert!(public.verify(b"message", &signature));
+                let mut twin = signature.clone();
+                flip(&mut twin);
+                assert!(is_high(&twin));
+                assert!(public.0.verify_sig(b"message", &twin).is_ok(), "ECDSA itself takes the twin");
+                assert!(!public.verify(b"message", &twin), "we do not");
+            }
+        }
+    }
+}
 
 /// SHA-256 digests of whole compact JWSs (header, payload and signature as
 /// received) whose signature one key has verified. Verifying a signature is
@@ -224,7 +331,11 @@ impl PrivateKey {
         let failed = |e: aws_lc_rs::error::Unspecified| crypto_error("signing failed", e);
         match self {
             // aws-lc-rs draws the nonce itself; the RNG argument is for ring's API.
-            Self::Es256(key) => Ok(key.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec()),
+            Self::Es256(key) => {
+                let mut signature = key.sign(&SystemRandom::new(), message).map_err(failed)?.as_ref().to_vec();
+                low_s::normalize(&mut signature);
+                Ok(signature)
+            }
             Self::Rs256(key) => {
                 let mut signature = vec![0; key.public_modulus_len()];
                 key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut signature).map_err(failed)?;
@@ -236,8 +347,8 @@ impl PrivateKey {
 }
 
 impl PublicKey {
-    pub(super) fn new(parsed: ParsedPublicKey) -> Self {
-        Self(parsed, Arc::default())
+    pub(super) fn new(parsed: ParsedPublicKey, low_s_only: bool) -> Self {
+        Self(parsed, Arc::default(), low_s_only)
     }
 
     /// True when `signature` (base64url) is this key's over `message`, the
@@ -263,9 +374,9 @@ impl PublicKey {
     }
 
     /// False for a wrong signature and for a malformed one (an ES256
-    /// signature not 64 bytes, `r` or `s` out of range; an RS256 one not the
-    /// modulus' length).
+    /// signature not 64 bytes, `r` or `s` out of range, `s` above n/2; an
+    /// RS256 one not the modulus' length).
     pub(super) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.0.verify_sig(message, signature).is_ok()
+        !(self.2 && low_s::is_high(signature)) && self.0.verify_sig(message, signature).is_ok()
     }
 }

@@ -309,7 +309,8 @@ impl PublicParts {
                 ParsedPublicKey::new(&ED25519, x)
             }
         };
-        key.map(PublicKey::new).map_err(|e| invalid(&e))
+        let low_s_only = matches!(self, Self::Ec { .. });
+        key.map(|key| PublicKey::new(key, low_s_only)).map_err(|e| invalid(&e))
     }
 }
 

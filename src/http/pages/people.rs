@@ -181,6 +181,9 @@ async fn members_page(state: &AppState, in_org: &InOrg, after: Option<&str>) -> 
 fn refusal(e: PeopleError) -> Result<String, PageError> {
     match e {
         PeopleError::Accounts(AccountsError::Validation(message)) => Ok(message),
+        PeopleError::Accounts(e @ (AccountsError::EmailNotVerified | AccountsError::TooManyInvitations { .. })) => {
+            Ok(e.to_string())
+        }
         PeopleError::Denied(Denied::Invalid(message)) => Ok(message),
         PeopleError::Denied(Denied::Scope { reason, .. }) => Err(PageError::Forbidden(reason)),
         PeopleError::MissingScope(_) => {
@@ -238,6 +241,14 @@ pub async fn invite(
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, Some(&in_org.session), &form.csrf_token)?;
     let sent = in_org.principal.acting(&req, &state).invite(&form.email, &form.role).await;
+    // Refused for its sender, not its form: said on the page, with the status.
+    let (refused_status, retry_after) = match &sent {
+        Err(PeopleError::Accounts(AccountsError::EmailNotVerified)) => (StatusCode::FORBIDDEN, None),
+        Err(PeopleError::Accounts(AccountsError::TooManyInvitations { retry_after_secs })) => {
+            (StatusCode::TOO_MANY_REQUESTS, Some((*retry_after_secs).max(1) as u64))
+        }
+        _ => (StatusCode::BAD_REQUEST, None),
+    };
     let (status, invite) = match sent {
         // The link is shown on this answer, once: it is stored only as a digest.
         Ok((invitation, token)) => (
@@ -249,7 +260,7 @@ pub async fn invite(
             },
         ),
         Err(e) => (
-            StatusCode::BAD_REQUEST,
+            refused_status,
             InviteState {
                 email: form.email.clone(),
                 role: form.role.clone(),
@@ -260,7 +271,11 @@ pub async fn invite(
     };
     let mut page = members_page(&state, &in_org, None).await?;
     page.invite = invite;
-    render(status, &page, None)
+    let mut res = render(status, &page, None)?;
+    if let Some(secs) = retry_after {
+        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, secs.into());
+    }
+    Ok(res)
 }
 
 fn remove_confirmation(in_org: &InOrg, email: &str, id: &str, error: Option<String>) -> ConfirmPage {

@@ -372,8 +372,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Failed sign-ins (and sign-ups of any outcome) allowed within
-/// `window_secs` before answering 429.
+/// Failed sign-ins (and sign-ups, sign-up notices and invitations of any
+/// outcome) allowed within `window_secs` before answering 429.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginThrottle {
@@ -381,12 +381,26 @@ pub struct LoginThrottle {
     pub per_ip: u32,
     /// Sign-up attempts per client IP, whatever their outcome.
     pub signup_per_ip: u32,
+    /// "Someone tried to sign up with your address" emails per address.
+    pub signup_notices_per_address: u32,
+    /// Invitations one person sends (pages and /v1 alike).
+    pub invitations_per_inviter: u32,
+    /// Invitations sent in one organization, by all its members together.
+    pub invitations_per_organization: u32,
     pub window_secs: i64,
 }
 
 impl Default for LoginThrottle {
     fn default() -> Self {
-        Self { per_account: 5, per_ip: 20, signup_per_ip: 10, window_secs: 900 }
+        Self {
+            per_account: 5,
+            per_ip: 20,
+            signup_per_ip: 10,
+            signup_notices_per_address: 1,
+            invitations_per_inviter: 20,
+            invitations_per_organization: 50,
+            window_secs: 900,
+        }
     }
 }
 
@@ -557,10 +571,11 @@ impl Config {
             return invalid("session_ttl_secs must be at least 60".into());
         }
         let t = &self.login_throttle;
-        if t.per_account == 0 || t.per_ip == 0 || t.signup_per_ip == 0 || t.window_secs < 1 {
-            return invalid(
-                "login_throttle: per_account, per_ip, signup_per_ip and window_secs must be positive".into(),
-            );
+        let limits = [t.per_account, t.per_ip, t.signup_per_ip, t.signup_notices_per_address];
+        if limits.into_iter().chain([t.invitations_per_inviter, t.invitations_per_organization]).any(|l| l == 0)
+            || t.window_secs < 1
+        {
+            return invalid("login_throttle: every limit and window_secs must be positive".into());
         }
         self.password_hash.validate().map_err(ConfigError::Invalid)?;
         let o = &self.oauth;

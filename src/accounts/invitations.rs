@@ -137,6 +137,7 @@ impl Accounts {
         if role == Role::Owner && actor != Some(Role::Owner) {
             return Err(AccountsError::Validation("Only an OWNER can invite an OWNER.".into()));
         }
+        self.may_send_invitation(invited_by.as_deref(), organization_id).await?;
         let token = opaque::random_secret();
         let now = self.clock.now();
         let row = InvitationRow {

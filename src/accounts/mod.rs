@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod deletion;
 pub mod email_verification;
+mod invitation_limits;
 pub mod invitations;
 pub mod members;
 pub mod password_reset;
@@ -43,6 +44,17 @@ pub enum AccountsError {
     InvalidCredentials,
     #[error("too many failed sign-in attempts")]
     Throttled { retry_after_secs: i64 },
+    /// Invitations are sent only by a person whose address is verified
+    /// (or whom an operator made): not a relay for anyone who signs up.
+    #[error(
+        "Confirm your email address before inviting people: follow the link we emailed you, or send a new one \
+         from the banner at the top of the page."
+    )]
+    EmailNotVerified,
+    /// The inviter or the organization sent as many invitations as the
+    /// window allows (`login_throttle.invitations_per_*`).
+    #[error("Too many invitations were sent recently. Try again in {} minute(s).", (.retry_after_secs + 59) / 60)]
+    TooManyInvitations { retry_after_secs: i64 },
     /// Every password-hashing slot busy and the wait for one too long:
     /// nothing was checked; try again after `retry_after_secs`.
     #[error("too many passwords are being checked at once")]
@@ -293,18 +305,22 @@ impl Accounts {
 
     /// Signs a user out everywhere but the session `keep`, on the caller's
     /// connection so it joins the caller's transaction: their browser
-    /// sessions end (returned, for the back channel) and every token of
-    /// theirs. The one way for a password change, a reset, a disabled user
-    /// and "sign out everywhere".
+    /// sessions end (returned, for the back channel), every token of theirs,
+    /// and every password-reset link still unused (a link seen by someone
+    /// else must not outlive the reset or change that was meant to shut
+    /// them out: attacker round 12, finding 3). The one way for a password
+    /// change, a reset, a disabled user and "sign out everywhere".
     fn sign_out_everywhere(
         &self,
     ) -> impl Fn(&mut store::DbConnection, &str, Option<&str>) -> Result<Vec<EndedSession>, StoreError> + Send + 'static
     {
         let revoke_tokens = self.revoke_user_tokens();
         let end_tokens = self.end_session_tokens();
+        let now = self.now();
         move |conn, user_id, keep| {
             let ended = store::oidc_logins::end_sessions_of_user(conn, user_id, keep, &end_tokens)?;
             revoke_tokens(conn, user_id)?;
+            store::password_resets::end_all_of_user(conn, user_id, now)?;
             Ok(ended)
         }
     }
@@ -362,7 +378,7 @@ impl Accounts {
         let reserved = attempt.reserved()?;
         let hashed = self.passwords.hash(password).await;
         let hash = self.unless_busy(hashed, &reserved).await?;
-        let user = new_user_row(email, hash, now);
+        let user = new_user_row(email, hash, now, false);
         let joined = match &invitation {
             Err(None) => None,
             Err(Some(name)) => {
@@ -452,21 +468,29 @@ impl Accounts {
     }
 
     /// Someone tried to sign up with the email of an existing account: its
-    /// owner hears of it by email, and in each of their organizations'
-    /// audit logs.
+    /// owner hears of it in each of their organizations' audit logs, and by
+    /// email at most `signup_notices_per_address` times a window, whatever
+    /// the number of client IPs trying (attacker round 12, finding 6).
     async fn signup_email_in_use(&self, email_normalized: &str, client_ip: &str) {
         let email = email_normalized.to_owned();
         let Ok(Some(user)) = self.store.run(move |conn| store::users::find_user_by_email(conn, &email)).await else {
             return;
         };
+        let (policy, now) = (self.throttle.clone(), self.now());
+        let keys = [(format!("signup-notice:{}", user.email_normalized), policy.signup_notices_per_address)];
+        let notice = self.store.run(move |conn| throttle::reserve(conn, &keys, policy.window_secs, now)).await;
         let (reset_link, login) = (self.link("/forgot-password"), self.link("/login"));
         let letter = crate::email::Letter::SignupAttempt { reset_link: &reset_link, login: &login };
-        match self.prepare_letter(&user.email, &letter, self.now()) {
-            Ok(Some(mail)) => match self.store.run(move |conn| crate::email::Outbox::queue(conn, &mail)).await {
-                Ok(()) => self.mail_queued(),
+        match notice.map(|n| matches!(n, throttle::Attempt::Reserved(_))) {
+            Ok(true) => match self.prepare_letter(&user.email, &letter, now) {
+                Ok(Some(mail)) => match self.store.run(move |conn| crate::email::Outbox::queue(conn, &mail)).await {
+                    Ok(()) => self.mail_queued(),
+                    Err(e) => tracing::warn!(cause = %e, "could not queue the sign-up notice"),
+                },
+                Ok(None) => {}
                 Err(e) => tracing::warn!(cause = %e, "could not queue the sign-up notice"),
             },
-            Ok(None) => {}
+            Ok(false) => tracing::info!("sign-up notice not sent: this address was sent one within the window"),
             Err(e) => tracing::warn!(cause = %e, "could not queue the sign-up notice"),
         }
         let origin =
@@ -502,7 +526,7 @@ impl Accounts {
         passwords::check_new_password(password).map_err(AccountsError::Validation)?;
         let hash = self.passwords.hash(password).await?;
         let now = self.now();
-        let user = new_user_row(email, hash, now);
+        let user = new_user_row(email, hash, now, true);
         let user2 = user.clone();
         let (org, created) = self
             .store
@@ -857,7 +881,7 @@ impl Accounts {
 /// What a change guarded by the current password answers a wrong one.
 pub const WRONG_CURRENT_PASSWORD: &str = "The current password is not correct.";
 
-fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> UserRow {
+fn new_user_row(email: String, password_hash: String, now: NaiveDateTime, made_by_operator: bool) -> UserRow {
     UserRow {
         id: new_id(),
         email_normalized: validate::normalize_email(&email),
@@ -867,6 +891,7 @@ fn new_user_row(email: String, password_hash: String, now: NaiveDateTime) -> Use
         password_changed_at: now,
         disabled_at: None,
         email_verified_at: None,
+        made_by_operator,
     }
 }
 

@@ -124,6 +124,9 @@ impl From<AccountsError> for PageError {
             AccountsError::Powerless(m) => Self::Forbidden(m),
             AccountsError::InvalidCredentials => Self::BadRequest("Invalid email or password.".into()),
             AccountsError::Throttled { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
+            AccountsError::EmailNotVerified => Self::Forbidden(e.to_string()),
+            // The members page answers it with its own message (`pages::people`).
+            AccountsError::TooManyInvitations { retry_after_secs } => Self::TooManyRequests { retry_after_secs },
             AccountsError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
             AccountsError::Store(s) => s.into(),
         }

@@ -26,6 +26,10 @@ pub struct UserRow {
     pub disabled_at: Option<NaiveDateTime>,
     /// When the owner followed the verification link sent to the address.
     pub email_verified_at: Option<NaiveDateTime>,
+    /// Made by an operator (`portcullis user create`), who vouches for the
+    /// address: the person may invite others before verifying it. Not
+    /// `email_verified` (ID tokens say that only of a followed link).
+    pub made_by_operator: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -53,3 +53,13 @@ pub fn consume(conn: &mut DbConnection, token_digest: &str, now: NaiveDateTime) 
     .execute(conn)?;
     Ok((won == 1).then_some(row.user_id))
 }
+
+/// Ends every unused link of the user (marks it used at `now`): a reset, a
+/// password change and "sign out everywhere" leave no other link working.
+pub fn end_all_of_user(conn: &mut DbConnection, user_id: &str, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        password_resets::table.filter(password_resets::user_id.eq(user_id)).filter(password_resets::used_at.is_null()),
+    )
+    .set(password_resets::used_at.eq(now))
+    .execute(conn)?)
+}

@@ -21,6 +21,7 @@ diesel::table! {
         tokens_revoked_at -> Nullable<Timestamp>,
         disabled_at -> Nullable<Timestamp>,
         email_verified_at -> Nullable<Timestamp>,
+        made_by_operator -> Bool,
     }
 }
 

@@ -246,7 +246,12 @@ async fn app_sending_to(sink: &SmtpSink) -> TestApp {
 }
 
 /// Signs up through the form; the response (303).
-async fn sign_up(app: &TestApp, browser: &reqwest::Client, email: &str, return_to: Option<&str>) -> reqwest::Response {
+pub(crate) async fn sign_up(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+    return_to: Option<&str>,
+) -> reqwest::Response {
     let page = match return_to {
         Some(r) => app.url(&format!("/signup?return_to={}", urlencode(r))),
         None => app.url("/signup"),
@@ -261,7 +266,7 @@ async fn sign_up(app: &TestApp, browser: &reqwest::Client, email: &str, return_t
 }
 
 /// Posts a form that carries the CSRF token of the page at `page`.
-async fn post_form(
+pub(crate) async fn post_form(
     app: &TestApp,
     browser: &reqwest::Client,
     page: &str,
@@ -274,7 +279,7 @@ async fn post_form(
     browser.post(app.url(action)).form(&form).send().await.unwrap()
 }
 
-fn token_of(link: &str) -> String {
+pub(crate) fn token_of(link: &str) -> String {
     link.split("token=").nth(1).unwrap().to_owned()
 }
 

@@ -37,6 +37,7 @@ mod invitations;
 mod key_lineage;
 mod key_rotation;
 mod machine_power;
+mod mail_abuse;
 mod metrics;
 mod oauth_code;
 mod oauth_code_rules;

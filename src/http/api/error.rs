@@ -25,6 +25,8 @@ pub enum Code {
     ExpiredApiKey,
     RevokedApiKey,
     InsufficientScope,
+    /// The acting person has not verified their email address (403).
+    EmailNotVerified,
     RateLimited,
     ValidationError,
     /// A request body over `max_body_bytes` (413).
@@ -47,6 +49,7 @@ impl Code {
             Self::ExpiredApiKey => "EXPIRED_API_KEY",
             Self::RevokedApiKey => "REVOKED_API_KEY",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::EmailNotVerified => "EMAIL_NOT_VERIFIED",
             Self::RateLimited => "RATE_LIMITED",
             Self::ValidationError => "VALIDATION_ERROR",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
@@ -65,7 +68,7 @@ impl Code {
             | Self::InvalidCredentials
             | Self::ExpiredApiKey
             | Self::RevokedApiKey => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InsufficientScope | Self::EmailNotVerified => StatusCode::FORBIDDEN,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::ValidationError => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -235,6 +238,13 @@ impl From<AccountsError> for ApiError {
                 )
                 .details(json!({ "retry_after_seconds": retry_after_secs }));
                 e.retry_after_secs = Some(retry_after_secs);
+                e
+            }
+            AccountsError::EmailNotVerified => Self::new(Code::EmailNotVerified, e.to_string()),
+            AccountsError::TooManyInvitations { retry_after_secs } => {
+                let mut e = Self::new(Code::RateLimited, e.to_string())
+                    .details(json!({ "retry_after_seconds": retry_after_secs }));
+                e.retry_after_secs = Some(retry_after_secs.max(1) as u64);
                 e
             }
             other => Self::validation(other.to_string()),

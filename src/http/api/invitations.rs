@@ -42,7 +42,9 @@ fn invitation_json(i: &Invitation) -> Value {
     responses(
         (status = 201, description = "The invitation, with `url` shown this once", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
-        CredentialErrors
+        (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
+        (status = 403, description = "INSUFFICIENT_SCOPE, or EMAIL_NOT_VERIFIED: the acting person has not confirmed their email address", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After: the credential's rate limit, or too many invitations from this person or organization within the window (`login_throttle.invitations_per_*`)", body = ErrorEnvelope)
     ),
     security(("bearer" = []))
 )]

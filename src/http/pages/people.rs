@@ -185,6 +185,9 @@ async fn members_page(state: &AppState, in_org: &InOrg, after: Option<&str>) -> 
 fn refusal(e: PeopleError) -> Result<String, PageError> {
     match e {
         PeopleError::Accounts(AccountsError::Validation(message)) => Ok(message),
+        PeopleError::Accounts(e @ (AccountsError::EmailNotVerified | AccountsError::TooManyInvitations { .. })) => {
+            Ok(e.to_string())
+        }
         PeopleError::Denied(Denied::Invalid(message)) => Ok(message),
         PeopleError::Denied(Denied::Scope { reason, .. }) => Err(PageError::Forbidden(reason)),
         PeopleError::MissingScope(_) => {
@@ -242,6 +245,9 @@ pub async fn invite(
 ) -> Result<HttpResponse, PageError> {
     verify_form_token(&req, &state.config, Some(&in_org.session), &form.csrf_token)?;
     let user_id = &in_org.session.user.id;
+    // Refused for its sender, not its form: said on the page, with the status.
+    let mut refused_status = StatusCode::BAD_REQUEST;
+    let mut retry_after = None;
     let sent = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
         Posted::Again => return already_made(&in_org, Made::Invitation),
         Posted::Expired(message) => Err(message.to_owned()),
@@ -249,6 +255,14 @@ pub async fn invite(
             Ok(made) => Ok(made),
             Err(e) => {
                 Posted::release(claimed, &state, user_id).await?;
+                match &e {
+                    PeopleError::Accounts(AccountsError::EmailNotVerified) => refused_status = StatusCode::FORBIDDEN,
+                    PeopleError::Accounts(AccountsError::TooManyInvitations { retry_after_secs }) => {
+                        refused_status = StatusCode::TOO_MANY_REQUESTS;
+                        retry_after = Some((*retry_after_secs).max(1) as u64);
+                    }
+                    _ => {}
+                }
                 Err(refusal(e)?)
             }
         },
@@ -264,7 +278,7 @@ pub async fn invite(
             },
         ),
         Err(e) => (
-            StatusCode::BAD_REQUEST,
+            refused_status,
             InviteState {
                 email: form.email.clone(),
                 role: form.role.clone(),
@@ -275,7 +289,11 @@ pub async fn invite(
     };
     let mut page = members_page(&state, &in_org, None).await?;
     page.invite = InviteState { once: page.invite.once, ..invite };
-    render(status, &page, None)
+    let mut res = render(status, &page, None)?;
+    if let Some(secs) = retry_after {
+        res.headers_mut().insert(actix_web::http::header::RETRY_AFTER, secs.into());
+    }
+    Ok(res)
 }
 
 fn remove_confirmation(in_org: &InOrg, email: &str, id: &str, error: Option<String>) -> ConfirmPage {

@@ -39,7 +39,7 @@ pub(super) struct PublicKey(pub(super) ParsedPublicKey, Arc<VerifiedTokens>, boo
 /// (round 4, finding 7). As Bitcoin's BIP 62 and libsecp256k1 do, we sign
 /// with `s ≤ n/2` only and refuse a signature whose `s` is above it: each
 /// token has one valid signature string.
-mod low_s {
+pub(super) mod low_s {
     /// The order n of P-256's base point (SEC 2 §2.4.2, FIPS 186-4 D.1.2.3), big-endian.
     const N: [u8; 32] = [
         0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6,
@@ -54,12 +54,12 @@ mod low_s {
 
     /// Whether the 64-byte `r || s` has `s > n/2`; any other length is
     /// not ours to judge here (the verifier refuses it).
-    pub(super) fn is_high(signature: &[u8]) -> bool {
+    pub(in crate::tokens::signing) fn is_high(signature: &[u8]) -> bool {
         signature.len() == 64 && signature[32..] > HALF_N[..]
     }
 
     /// `r || s` with `s` replaced by `n − s` when it is high.
-    pub(super) fn normalize(signature: &mut [u8]) {
+    pub(in crate::tokens::signing) fn normalize(signature: &mut [u8]) {
         if is_high(signature) {
             flip(signature);
         }

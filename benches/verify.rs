@@ -60,6 +60,7 @@ fn claims(f: &Fixture) -> AccessTokenClaims {
         client_id: "pc_bench".into(),
         scope: "read write".into(),
         org_id: None,
+        secret_id: None,
     }
 }
 
@@ -119,6 +120,7 @@ fn api_key_group(c: &mut Criterion, group: &str, f: &Fixture) {
             rate_limit_per_minute: None,
             made_by_key: None,
             made_by_app: None,
+            made_by_secret: None,
         }))
         .expect("key");
     // One character of the random part changed: the checksum no longer matches.
@@ -242,7 +244,7 @@ fn tokens(c: &mut Criterion) {
             });
         }
         g.bench_function(format!("grant/{alg}"), |b| {
-            b.iter(|| client_credentials::grant(&f.state.oauth, black_box(&client), Some("read")).expect("grant"))
+            b.iter(|| client_credentials::grant(&f.state.oauth, black_box(&client), None, Some("read")).expect("grant"))
         });
         g.finish();
     }

@@ -108,6 +108,35 @@ pub async fn managed(oauth: &OAuth, p: &Principal, id: &str) -> Result<Arc<Clien
     Ok(app)
 }
 
+/// A key or a machine adds redirect URIs (where codes and tokens go) or
+/// scopes only to an app it registered itself, which ends with it: added
+/// to anyone else's app, they would outlive it, and a user approving the
+/// real app's consent page would send the code to its holder (attacker
+/// round 12, finding 6). A person adds them at the dashboard; narrowing
+/// is anyone's who may manage the app.
+fn may_widen(p: &Principal, app: &Client, changes: &ClientChanges) -> Result<(), AppsError> {
+    let through = p.made_through();
+    if through == MadeThrough::default() {
+        return Ok(());
+    }
+    let its_own =
+        through.app.as_ref().map_or_else(|| app.made_by_key == through.key, |m| app.made_by_app.as_ref() == Some(m));
+    let new_uri = |now: &[String], after: &Option<Vec<String>>| after.iter().flatten().any(|u| !now.contains(u));
+    let widens = new_uri(&app.redirect_uris, &changes.redirect_uris)
+        || new_uri(&app.post_logout_redirect_uris, &changes.post_logout_redirect_uris)
+        || changes.scopes.iter().flatten().any(|s| !app.scopes.contains(s));
+    if widens && !its_own {
+        return Err(Denied::Scope {
+            scope: "admin".into(),
+            reason: "A key or management app adds redirect URIs or scopes only to an app it registered: \
+                     add them at the dashboard."
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Registers `new` for the caller's organization, acting for the caller;
 /// a confidential app's secret is returned here, once.
 pub async fn register(
@@ -138,6 +167,7 @@ pub async fn update(
     let current = managed(oauth, p, id).await?;
     let scopes_after: Vec<String> = changes.scopes.clone().unwrap_or_else(|| current.scopes.iter().cloned().collect());
     known_scopes(oauth, &scopes_after)?;
+    may_widen(p, &current, &changes)?;
     let changes_flag = |asked: Option<bool>, now: bool| asked.is_some_and(|v| v != now);
     // Changing an app makes it act for whoever changed it. A management app
     // acting for someone new while its secret stays where it was would hand
@@ -164,7 +194,7 @@ pub async fn update(
     // member's power.
     let mut secret = None;
     if management_after && !current.management {
-        secret = Some(oauth.clients.rotate_secret_through(id, Duration::zero(), p.made_through().key).await?);
+        secret = Some(oauth.clients.rotate_secret_through(id, Duration::zero(), &p.made_through()).await?);
         audit(oauth, p, origin, "app.secret_rotated", id, json!({ "grace_period": 0, "management": true })).await;
     }
     Ok((app, secret))
@@ -182,6 +212,17 @@ pub async fn rotate_secret(
     let app = managed(oauth, p, id).await?;
     // A machine may rotate its own secret: it gets nothing it did not hold.
     let own = p.client_id.as_deref() == Some(app.client_id.as_str());
+    // And those of the apps it made, which end with it; any other app's
+    // new secret would be bound to nothing the machine ends with, and the
+    // app's own secret would die (attacker round 12, finding 2: a
+    // machine's holder took the owner's app and kept it).
+    if p.is_machine() && !own && app.made_by_app != p.client_id {
+        return Err(Denied::Scope {
+            scope: "admin".into(),
+            reason: "A management app rotates the secret of no app but itself and the apps it made.".into(),
+        }
+        .into());
+    }
     let (resource_server, management) = if own { (false, false) } else { (app.resource_server, app.management) };
     p.may_make_app(&app.scopes.iter().cloned().collect::<Vec<_>>(), resource_server, management)?;
     if !(0..=MAX_GRACE_SECS).contains(&grace_secs) {
@@ -201,12 +242,16 @@ pub async fn rotate_secret(
         let changes = ClientChanges { acting_for: p.user_id.clone(), ..ClientChanges::default() };
         oauth.clients.update(id, changes).await?;
     }
-    // A person's takeover unties the app from the key or machine that
-    // registered it (`Clients::take_over`); through a key, the tie stays.
-    let secret = if taken_over && p.made_through() == MadeThrough::default() {
+    // A person's rotation without grace unties the app from the key or
+    // machine that registered it (`Clients::take_over`): no old secret
+    // lives, so no holder of the maker holds the app. Whoever changed the
+    // app before (an edit makes it theirs, so this is no takeover then:
+    // attacker round 12, finding 7). Through a key, the tie stays.
+    let tied = app.made_by_key.is_some() || app.made_by_app.is_some();
+    let secret = if (taken_over || (tied && grace_secs == 0)) && p.made_through() == MadeThrough::default() {
         oauth.clients.take_over(id).await?
     } else {
-        oauth.clients.rotate_secret_through(id, Duration::seconds(grace_secs), p.made_through().key).await?
+        oauth.clients.rotate_secret_through(id, Duration::seconds(grace_secs), &p.made_through()).await?
     };
     audit(oauth, p, origin, "app.secret_rotated", id, json!({ "grace_period": grace_secs })).await;
     Ok(secret)

@@ -68,6 +68,8 @@ pub struct Principal {
     pub client_id: Option<String>,
     /// The access token's id (token credentials), to revoke it.
     pub jti: Option<String>,
+    /// A management app's token: the client secret it was issued under.
+    pub secret_id: Option<String>,
 }
 
 /// Why a credential was refused.
@@ -180,6 +182,7 @@ impl Principal {
         MadeThrough {
             key: self.key.as_ref().map(|k| k.id.clone()),
             app: if self.is_machine() { self.client_id.clone() } else { None },
+            secret: if self.is_machine() { self.secret_id.clone() } else { None },
         }
     }
 
@@ -413,6 +416,7 @@ async fn from_api_key(
             key: Some(v.key),
             client_id: None,
             jti: None,
+            secret_id: None,
         }),
         Err(VerifyFailure::Invalid) => Err(Refusal::Invalid("The provided API key is invalid.")),
         Err(VerifyFailure::Expired { key_id, organization_id, at }) => {
@@ -452,6 +456,7 @@ pub async fn for_page_session(
         expires_at: None,
         client_id: None,
         jti: None,
+        secret_id: None,
     }))
 }
 
@@ -516,5 +521,6 @@ async fn from_access_token(
         expires_at,
         client_id: Some(claims.client_id),
         jti: Some(claims.jti),
+        secret_id: claims.secret_id,
     }))
 }

@@ -140,6 +140,7 @@ impl KeyManagement<'_> {
             rate_limit_per_minute,
             made_by_key: p.made_through().key,
             made_by_app: p.made_through().app,
+            made_by_secret: p.made_through().secret,
         };
         // `create` checks these again; here each complaint finds its field.
         self.keys.check_new(&new).map_err(|(field, message)| Refused::invalid(field, message))?;

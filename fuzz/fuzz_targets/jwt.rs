@@ -87,6 +87,7 @@ fn altered(world: &World, data: &[u8]) {
         client_id: world.confidential.client_id.clone(),
         scope: "read write".into(),
         org_id: None,
+        secret_id: None,
     };
     let token = keys.sign_access_token(&claims).expect("signing");
     assert_eq!(keys.verify_access_token(&token, ISSUER, Some("https://api.example"), world.now), Ok(claims));

@@ -41,6 +41,8 @@ pub struct ApiKey {
     pub made_by_key: Option<String>,
     /// The management app whose token made it: it ends with that app.
     pub made_by_app: Option<String>,
+    /// The client secret that token was issued under: it ends with it.
+    pub made_by_secret: Option<String>,
 }
 
 /// A key that verified: the key, its organization, its creator's role and
@@ -112,6 +114,9 @@ pub struct NewApiKey {
     pub made_by_key: Option<String>,
     /// Made with this management app's token (it ends the new key with it).
     pub made_by_app: Option<String>,
+    /// Made with a token issued under this client secret (it ends the new
+    /// key with it).
+    pub made_by_secret: Option<String>,
 }
 
 /// What a credential's creations are made through besides the person they
@@ -120,6 +125,8 @@ pub struct NewApiKey {
 pub struct MadeThrough {
     pub key: Option<String>,
     pub app: Option<String>,
+    /// The client secret the management app's token was issued under.
+    pub secret: Option<String>,
 }
 
 fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
@@ -142,6 +149,7 @@ fn from_row(r: ApiKeyRow) -> Result<ApiKey, StoreError> {
         rolled_from: r.rolled_from,
         made_by_key: r.made_by_key,
         made_by_app: r.made_by_app,
+        made_by_secret: r.made_by_secret,
     })
 }
 
@@ -355,6 +363,7 @@ impl ApiKeys {
             rolled_from,
             made_by_key: new.made_by_key.clone(),
             made_by_app: new.made_by_app.clone(),
+            made_by_secret: new.made_by_secret.clone(),
         }
     }
 
@@ -626,7 +635,12 @@ impl ApiKeys {
             made_by_key: rolled_through.key.filter(|r| *r != old.id).or_else(|| old.made_by_key.clone()),
             // Rolled with a management app's token, it ends with that app
             // too; otherwise with the app that made the old key, if one did.
-            made_by_app: rolled_through.app.or_else(|| old.made_by_app.clone()),
+            made_by_app: rolled_through.app.clone().or_else(|| old.made_by_app.clone()),
+            made_by_secret: if rolled_through.app.is_some() {
+                rolled_through.secret
+            } else {
+                old.made_by_secret.clone()
+            },
         };
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, old.name.clone(), &old.scopes, now, Some(old.id.clone()));

@@ -119,8 +119,9 @@ pub async fn validate(oauth: &OAuth, params: Vec<(String, String)>) -> Result<Au
         return Err(Rejection::Page(format!("The parameter {} is repeated.", duplicate.unwrap_or_default())));
     }
     let client = match oauth.clients.get(client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(Rejection::Page("The application asking for access is not registered here.".into())),
+        // An app whose maker's creator is disabled is as if unknown.
+        Ok(Some(c)) if !c.maker_disabled() => c,
+        Ok(_) => return Err(Rejection::Page("The application asking for access is not registered here.".into())),
         Err(e) if e.is_transient() => return Err(Rejection::TryAgain(e.to_string())),
         Err(e) => {
             let e = OAuthError::from(e);

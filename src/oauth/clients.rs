@@ -124,6 +124,8 @@ impl FromStr for SubjectType {
 /// A client secret's digest and, once rotated out, when it stops working.
 #[derive(Debug, Clone)]
 pub struct SecretDigest {
+    /// The secret's row id: an app's own tokens carry it (`secret_id`).
+    pub id: String,
     pub digest: String,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -173,9 +175,10 @@ pub struct Client {
     /// `id_token_signed_response_alg`: RS256 unless the client asked otherwise.
     pub id_token_alg: SigningAlgorithm,
     secrets: Vec<SecretDigest>,
-    /// Registered through a key whose creator is disabled: the key acts as
-    /// if unknown while that lasts, and so does the app at the token
-    /// endpoint (attacker round 11, finding 8).
+    /// Registered through a key, or by a management app, whose creator is
+    /// disabled: the key or machine acts as if unknown while that lasts,
+    /// and so does the app (attacker round 11, finding 8; round 12,
+    /// finding 4).
     maker_disabled: bool,
 }
 
@@ -231,6 +234,13 @@ impl Client {
         }
     }
 
+    /// Registered through a key, or by a management app, whose creator is
+    /// disabled now: no token endpoint, authorization or live token for it
+    /// until they are enabled (its tokens then live again, as the key does).
+    pub fn maker_disabled(&self) -> bool {
+        self.maker_disabled
+    }
+
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
@@ -239,14 +249,27 @@ impl Client {
         self.client_type == ClientType::Public
     }
 
-    /// True when `secret` matches a secret that is valid at `now`. Every
-    /// candidate is compared, in constant time, whatever the outcome.
+    /// True when `secret` matches a secret that is valid at `now`.
     pub fn secret_matches(&self, secret: &str, now: DateTime<Utc>) -> bool {
+        self.matching_secret(secret, now).is_some()
+    }
+
+    /// The secret valid at `now` that `secret` matches. Every candidate is
+    /// compared, in constant time, whatever the outcome.
+    pub fn matching_secret(&self, secret: &str, now: DateTime<Utc>) -> Option<&SecretDigest> {
         let digest = opaque::digest(secret);
-        self.secrets.iter().fold(false, |found, s| {
+        self.secrets.iter().fold(None, |found, s| {
             let live = s.expires_at.is_none_or(|t| t > now);
-            opaque::constant_time_eq(&s.digest, &digest) && live || found
+            if opaque::constant_time_eq(&s.digest, &digest) && live { Some(s) } else { found }
         })
+    }
+
+    /// True when the secret `id` is one of the app's and valid at `now`:
+    /// an own token issued under it lives no longer (a rotation without
+    /// grace deletes it, a grace or the roll of the key it was issued
+    /// through ends it).
+    pub fn secret_live(&self, id: &str, now: DateTime<Utc>) -> bool {
+        self.secrets.iter().any(|s| s.id == id && s.expires_at.is_none_or(|t| t > now))
     }
 }
 
@@ -430,7 +453,7 @@ fn from_rows(
         ends_at: row.ends_at.map(utc),
         secrets: secrets
             .into_iter()
-            .map(|s| SecretDigest { digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
+            .map(|s| SecretDigest { id: s.id, digest: s.secret_digest, expires_at: s.expires_at.map(utc) })
             .collect(),
         maker_disabled: false,
     })
@@ -731,9 +754,11 @@ impl Clients {
         changes.subscribe(Arc::new(move |change| match change {
             Change::Everything => c.clear(),
             Change::Item { topic: TOPIC, item } => c.forget(item),
-            // A user disabled or enabled: the apps made through keys (whose
-            // creator it may be) are read again.
-            Change::Item { topic: "user", .. } => c.forget_where(|client: &Client| client.made_by_key.is_some()),
+            // A user disabled or enabled: the apps made through keys or by
+            // machines (whose creator it may be) are read again.
+            Change::Item { topic: "user", .. } => {
+                c.forget_where(|client: &Client| client.made_by_key.is_some() || client.made_by_app.is_some())
+            }
             Change::Item { topic: "organization", item } => {
                 c.forget_where(|client: &Client| client.organization_id == item)
             }
@@ -830,6 +855,7 @@ impl Clients {
             made_by_key: made_by.key,
             ends_at: None,
             made_by_app: made_by.app,
+            made_by_secret: made_by.secret,
         };
         let secret = (!public).then(opaque::random_secret);
         let secret_row = secret.as_ref().map(|s| ClientSecretRow {
@@ -856,19 +882,23 @@ impl Clients {
     /// A new secret for a confidential client. The previous ones stay valid
     /// for `grace` (none when zero), so a deployment can roll over.
     pub async fn rotate_secret(&self, client_id: &str, grace: Duration) -> Result<String, ClientError> {
-        self.rotate_secret_through(client_id, grace, None).await
+        self.rotate_secret_through(client_id, grace, &MadeThrough::default()).await
     }
 
-    /// `rotate_secret`, issued through the API key `made_by_key` when given:
+    /// `rotate_secret`, issued through the API key `made_by.key` when given:
     /// the new secret is deleted (with the tokens it got) when that key is
-    /// revoked, and expires when it does; issued only while it lives.
+    /// revoked, and expires when it does; issued only while it lives. With
+    /// a management app's token issued under the secret `made_by.secret`,
+    /// the new secret takes that secret's key and expiry: a machine
+    /// rotating its own secret sheds no tie (a secret issued through a key
+    /// would otherwise turn into one bound to nothing).
     pub async fn rotate_secret_through(
         &self,
         client_id: &str,
         grace: Duration,
-        made_by_key: Option<String>,
+        made_by: &MadeThrough,
     ) -> Result<String, ClientError> {
-        self.rotate(client_id, grace, made_by_key, false).await
+        self.rotate(client_id, grace, made_by, false).await
     }
 
     /// A person (at the dashboard: no key, no machine) takes the app over
@@ -879,14 +909,14 @@ impl Clients {
     /// be the maker's holder (attacker round 11, finding 13: an ADMIN's
     /// adopted app was deleted with the developer's key it was made by).
     pub async fn take_over(&self, client_id: &str) -> Result<String, ClientError> {
-        self.rotate(client_id, Duration::zero(), None, true).await
+        self.rotate(client_id, Duration::zero(), &MadeThrough::default(), true).await
     }
 
     async fn rotate(
         &self,
         client_id: &str,
         grace: Duration,
-        made_by_key: Option<String>,
+        made_by: &MadeThrough,
         adopt: bool,
     ) -> Result<String, ClientError> {
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
@@ -904,17 +934,26 @@ impl Clients {
             secret_digest: opaque::digest(&secret),
             created_at: now,
             expires_at: None,
-            made_by_key,
+            made_by_key: made_by.key.clone(),
         };
         let until = (grace > Duration::zero()).then(|| now + grace);
-        let cid = client_id.to_owned();
+        let (cid, under) = (client_id.to_owned(), made_by.secret.clone());
         self.store
             .run(move |conn| {
                 crate::store::write_transaction(conn, |c| {
                     let mut new = new.clone();
+                    if let Some(under) = &under {
+                        match rows::secret_lineage(c, under, now)? {
+                            Ok((key, end)) => {
+                                new.made_by_key = new.made_by_key.or(key);
+                                new.expires_at = end;
+                            }
+                            Err(_) => return Ok(Err(ClientError::MakerEnded)),
+                        }
+                    }
                     if let Some(key) = &new.made_by_key {
                         match crate::store::api_keys::live_key_until(c, key, now)? {
-                            Ok(end) => new.expires_at = end,
+                            Ok(end) => new.expires_at = rows::earliest(new.expires_at, end),
                             Err(_) => return Ok(Err(ClientError::MakerEnded)),
                         }
                     }
@@ -926,8 +965,17 @@ impl Clients {
                     Ok(Ok(()))
                 })
             })
-            .await??;
+            .await
+            .map_err(|e| match e {
+                // Deleted meanwhile (with the key that registered it, say):
+                // the new secret has no app to belong to (attacker round
+                // 12, finding 8: this answered 500).
+                StoreError::ForeignKey(_) => ClientError::NotFound(client_id.to_owned()),
+                other => other.into(),
+            })??;
         self.forget(client_id);
+        // What the old secrets' tokens made may have ended with them.
+        self.caught_up().await;
         Ok(secret)
     }
 
@@ -1095,9 +1143,10 @@ impl Clients {
             .store
             .run(move |conn| {
                 let Some(found) = rows::find_client(conn, &id)? else { return Ok(None) };
-                let maker_disabled = match &found.0.made_by_key {
-                    Some(key) => store::api_keys::creator_disabled(conn, key)?,
-                    None => false,
+                let maker_disabled = match (&found.0.made_by_key, &found.0.made_by_app) {
+                    (Some(key), _) if store::api_keys::creator_disabled(conn, key)? => true,
+                    (_, Some(app)) => rows::app_creator_disabled(conn, app)?,
+                    _ => false,
                 };
                 Ok(Some((found, maker_disabled)))
             })
@@ -1124,6 +1173,15 @@ impl Clients {
     /// Authenticates a client at the token, introspection or revocation
     /// endpoint (RFC 6749 §2.3). Failures are `invalid_client`.
     pub async fn authenticate(&self, credentials: &ClientCredentials) -> Result<Arc<Client>, OAuthError> {
+        Ok(self.authenticate_with_secret(credentials).await?.0)
+    }
+
+    /// `authenticate`, and the secret that authenticated a confidential
+    /// client (what its own tokens are issued under).
+    pub async fn authenticate_with_secret(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<(Arc<Client>, Option<SecretDigest>), OAuthError> {
         let unknown = || OAuthError::invalid_client("Client authentication failed.");
         let client = self.get(credentials.client_id()).await?.filter(|c| !c.maker_disabled).ok_or_else(unknown)?;
         let now = self.clock.now();
@@ -1131,8 +1189,11 @@ impl Clients {
             (
                 ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
                 ClientType::Confidential,
-            ) if client.secret_matches(secret, now) => Ok(client),
-            (ClientCredentials::None { .. }, ClientType::Public) => Ok(client),
+            ) => match client.matching_secret(secret, now).cloned() {
+                Some(matched) => Ok((client, Some(matched))),
+                None => Err(unknown()),
+            },
+            (ClientCredentials::None { .. }, ClientType::Public) => Ok((client, None)),
             _ => Err(unknown()),
         }
     }
@@ -1181,9 +1242,17 @@ mod tests {
     fn secrets_match_by_digest_until_they_expire() {
         let now = Utc::now();
         let c = client(vec![
-            SecretDigest { digest: opaque::digest("new"), expires_at: None },
-            SecretDigest { digest: opaque::digest("old"), expires_at: Some(now + Duration::seconds(10)) },
-            SecretDigest { digest: opaque::digest("older"), expires_at: Some(now - Duration::seconds(1)) },
+            SecretDigest { id: "1".into(), digest: opaque::digest("new"), expires_at: None },
+            SecretDigest {
+                id: "2".into(),
+                digest: opaque::digest("old"),
+                expires_at: Some(now + Duration::seconds(10)),
+            },
+            SecretDigest {
+                id: "3".into(),
+                digest: opaque::digest("older"),
+                expires_at: Some(now - Duration::seconds(1)),
+            },
         ]);
         assert!(c.secret_matches("new", now));
         assert!(c.secret_matches("old", now));

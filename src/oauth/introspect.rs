@@ -94,7 +94,9 @@ pub async fn introspect(oauth: &OAuth, caller: &Client, token: &str) -> Result<V
         // The subject as the token's app knows the user (pairwise or not),
         // as in its access tokens.
         if let Some(user) = r.user_id {
-            let Some(client) = oauth.clients.get(&r.client_id).await? else { return Ok(inactive()) };
+            let Some(client) = oauth.clients.get(&r.client_id).await?.filter(|c| !c.maker_disabled()) else {
+                return Ok(inactive());
+            };
             body["sub"] = json!(subject(&client, &user, &oauth.pairwise));
         }
         return Ok(body);

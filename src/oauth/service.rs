@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
 
-use super::clients::{Client, Clients, SubjectType};
+use super::clients::{Client, Clients, SecretDigest, SubjectType};
 use super::error::OAuthError;
 use super::oidc::reauth::ReauthKey;
 use super::scopes::{self, ScopeRegistry, ScopeSet};
@@ -164,8 +164,26 @@ impl OAuth {
         jti: String,
         organization_id: Option<&str>,
     ) -> Result<IssuedAccessToken, OAuthError> {
+        self.sign_access_token_under(client, subject, scope, jti, organization_id, None)
+    }
+
+    /// `sign_access_token` for an app's own token issued under `secret`:
+    /// it names the secret, and expires no later than it does.
+    pub fn sign_access_token_under(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: &ScopeSet,
+        jti: String,
+        organization_id: Option<&str>,
+        secret: Option<&SecretDigest>,
+    ) -> Result<IssuedAccessToken, OAuthError> {
         let now = self.now();
-        let ttl = self.access_ttl(client);
+        let mut ttl = self.access_ttl(client);
+        if let Some(end) = secret.and_then(|s| s.expires_at) {
+            // The secret is valid now (it authenticated), so this stays positive.
+            ttl = ttl.min(end - now).max(Duration::seconds(1));
+        }
         let expires_at = now + ttl;
         let claims = AccessTokenClaims {
             iss: self.settings.issuer.clone(),
@@ -178,6 +196,7 @@ impl OAuth {
             client_id: client.client_id.clone(),
             scope: scopes::join(scope),
             org_id: organization_id.map(str::to_owned),
+            secret_id: secret.map(|s| s.id.clone()),
         };
         let token = self.keys.sign_access_token(&claims).map_err(|e| {
             tracing::error!(cause = %e, "signing an access token failed");
@@ -228,6 +247,16 @@ impl OAuth {
                 // grace, before another member took it over, before its
                 // management was turned on.
                 Some(client) if claims.sub == claims.client_id && client.own_token_cut_off(claims.iat, &claims.jti) => {
+                    return Ok(None);
+                }
+                // An app whose maker acts for no one (its creator disabled)
+                // holds no live token meanwhile (attacker round 12, finding 4).
+                Some(client) if client.maker_disabled() => return Ok(None),
+                // Nor does it outlive the secret it was issued under.
+                Some(client)
+                    if claims.sub == claims.client_id
+                        && claims.secret_id.as_deref().is_some_and(|id| !client.secret_live(id, self.now())) =>
+                {
                     return Ok(None);
                 }
                 Some(client) => Some(client.organization_id.clone()),

@@ -30,6 +30,8 @@ pub struct ApiKeyRow {
     pub made_by_key: Option<String>,
     /// The management app whose token made this key; it ends with that app.
     pub made_by_app: Option<String>,
+    /// The secret that token was issued under; it ends with that secret.
+    pub made_by_secret: Option<String>,
 }
 
 /// A key as verification reads it: the key, its organization, its
@@ -192,9 +194,52 @@ pub fn bound_keys_made_by_apps(
     }
     let made: Vec<String> =
         api_keys::table.filter(api_keys::made_by_app.eq_any(apps)).select(api_keys::id).load(conn)?;
-    expire_by(conn, &made, until)?;
-    for key in &made {
+    bound_keys(conn, &made, until)
+}
+
+/// The keys the tokens of the client secrets `secrets` made, and what was
+/// made through them, end by `until` at the latest (the secrets now end
+/// then).
+pub fn bound_keys_made_under(
+    conn: &mut DbConnection,
+    secrets: &[String],
+    until: NaiveDateTime,
+) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let made: Vec<String> =
+        api_keys::table.filter(api_keys::made_by_secret.eq_any(secrets)).select(api_keys::id).load(conn)?;
+    bound_keys(conn, &made, until)
+}
+
+/// The keys `keys`, what was made through them, and the apps registered
+/// through any of them, end by `until` at the latest.
+fn bound_keys(conn: &mut DbConnection, keys: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
+    expire_by(conn, keys, until)?;
+    for key in keys {
         bound_made_keys(conn, key, until)?;
+    }
+    Ok(())
+}
+
+/// Revokes the live keys the tokens of the client secrets `secrets` made,
+/// with what was made through them (the secrets are gone).
+pub fn revoke_keys_made_under(
+    conn: &mut DbConnection,
+    secrets: &[String],
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let made: Vec<String> = api_keys::table
+        .filter(api_keys::made_by_secret.eq_any(secrets))
+        .filter(api_keys::revoked_at.is_null())
+        .select(api_keys::id)
+        .load(conn)?;
+    for key in &made {
+        revoke_key(conn, key, now)?;
     }
     Ok(())
 }
@@ -242,6 +287,14 @@ pub fn insert_new_key(
         if let Some(app) = row.made_by_app.clone() {
             // Made with a management app's token: while that app lives.
             match super::clients::live_app_until(c, &app, now)? {
+                Ok(Some(until)) => row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until))),
+                Ok(None) => {}
+                Err(ended) => return Ok(Err(ended)),
+            }
+        }
+        if let Some(secret) = row.made_by_secret.clone() {
+            // And while the secret that token was issued under lives.
+            match super::clients::live_secret_until(c, &secret, now)? {
                 Ok(Some(until)) => row.expires_at = Some(row.expires_at.map_or(until, |t| t.min(until))),
                 Ok(None) => {}
                 Err(ended) => return Ok(Err(ended)),

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::changes::record_invalidation;
 use super::models::OrganizationRow;
-use super::schema::{api_keys, client_secrets, consents, oauth_clients, organizations, refresh_tokens};
+use super::schema::{api_keys, client_secrets, consents, oauth_clients, organizations, refresh_tokens, users};
 use super::{DbConnection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -45,6 +45,8 @@ pub struct ClientRow {
     pub ends_at: Option<NaiveDateTime>,
     /// The management app whose token registered it: it ends with that app.
     pub made_by_app: Option<String>,
+    /// The secret that token was issued under: it ends with that secret.
+    pub made_by_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -81,12 +83,31 @@ pub fn insert_client(
                 Err(ended) => return Ok(Err(ended)),
             }
         }
+        if let Some(secret) = client.made_by_secret.clone() {
+            // And while the secret that token was issued under lives.
+            match live_secret_until(c, &secret, client.created_at)? {
+                Ok(until) => client.ends_at = earliest(client.ends_at, until),
+                Err(ended) => return Ok(Err(ended)),
+            }
+        }
         diesel::insert_into(oauth_clients::table).values(&client).execute(c)?;
         if let Some(s) = secret {
             diesel::insert_into(client_secrets::table).values(s).execute(c)?;
         }
         Ok(Ok(()))
     })
+}
+
+/// True when the creator of the app `client_id` is disabled (a management
+/// app's token then acts for no one, nor does what it registered).
+pub fn app_creator_disabled(conn: &mut DbConnection, client_id: &str) -> Result<bool, StoreError> {
+    let found: i64 = oauth_clients::table
+        .inner_join(users::table.on(users::id.nullable().eq(oauth_clients::created_by)))
+        .filter(oauth_clients::client_id.eq(client_id))
+        .filter(users::disabled_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
 }
 
 /// Deletes the apps registered through any of `keys` (revoked).
@@ -103,7 +124,7 @@ pub fn delete_clients_made_by(
 }
 
 /// The earlier of two ends, either of which may be none (never).
-fn earliest(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
+pub fn earliest(a: Option<NaiveDateTime>, b: Option<NaiveDateTime>) -> Option<NaiveDateTime> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -134,6 +155,93 @@ pub fn live_app_until(
     })
 }
 
+/// Within a write transaction: whether the client secret `id` is live at
+/// `now` (what a token issued under it makes may be written), and until
+/// when (its `expires_at`). Its row stays locked until the transaction
+/// ends, as `live_app_until`'s, so a rotation or a key's revocation that
+/// ends the secret either committed before and is seen here, or waits and
+/// then ends what this transaction made.
+pub fn live_secret_until(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Result<Option<NaiveDateTime>, super::api_keys::MakerEnded>, StoreError> {
+    let of_secret = client_secrets::table.filter(client_secrets::id.eq(id)).select(client_secrets::expires_at);
+    let found: Option<Option<NaiveDateTime>> = match conn {
+        DbConnection::Postgresql(pg) => of_secret.for_update().first(pg).optional()?,
+        DbConnection::Sqlite(sqlite) => of_secret.first(sqlite).optional()?,
+    };
+    Ok(match found {
+        Some(expires_at) if expires_at.is_none_or(|end| end > now) => Ok(expires_at),
+        Some(_) => Err(super::api_keys::MakerEnded::Expired),
+        None => Err(super::api_keys::MakerEnded::Revoked),
+    })
+}
+
+/// The key a secret was issued through, and when it expires.
+pub type SecretLineage = (Option<String>, Option<NaiveDateTime>);
+
+/// `live_secret_until`, with the key the secret was issued through.
+pub fn secret_lineage(
+    conn: &mut DbConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<Result<SecretLineage, super::api_keys::MakerEnded>, StoreError> {
+    let until = match live_secret_until(conn, id, now)? {
+        Ok(until) => until,
+        Err(ended) => return Ok(Err(ended)),
+    };
+    let key =
+        client_secrets::table.filter(client_secrets::id.eq(id)).select(client_secrets::made_by_key).first(conn)?;
+    Ok(Ok((key, until)))
+}
+
+/// Ends what the tokens issued under the client secrets `secrets` made, as
+/// the secrets are deleted: their keys are revoked, with what was made
+/// through them, and their apps deleted (attacker round 12, findings 1, 3).
+fn end_made_under(conn: &mut DbConnection, secrets: &[String], now: NaiveDateTime) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    super::api_keys::revoke_keys_made_under(conn, secrets, now)?;
+    let apps = oauth_clients::table
+        .filter(oauth_clients::made_by_secret.eq_any(secrets))
+        .select((oauth_clients::id, oauth_clients::client_id))
+        .load(conn)?;
+    delete_each(conn, apps, now)?;
+    Ok(())
+}
+
+/// What the tokens issued under the client secrets `secrets` made ends by
+/// `until` at the latest, as the secrets now expire then.
+fn bound_made_under(conn: &mut DbConnection, secrets: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    super::api_keys::bound_keys_made_under(conn, secrets, until)?;
+    let apps: Vec<String> = oauth_clients::table
+        .filter(oauth_clients::made_by_secret.eq_any(secrets))
+        .select(oauth_clients::id)
+        .load(conn)?;
+    bound_apps(conn, &apps, until)
+}
+
+/// The apps `pks` end by `until` at the latest (unknown from then on,
+/// deleted by the housekeeping).
+fn bound_apps(conn: &mut DbConnection, pks: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
+    if pks.is_empty() {
+        return Ok(());
+    }
+    diesel::update(
+        oauth_clients::table
+            .filter(oauth_clients::id.eq_any(pks))
+            .filter(oauth_clients::ends_at.is_null().or(oauth_clients::ends_at.gt(until))),
+    )
+    .set(oauth_clients::ends_at.eq(until))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Ends what the management app `client_id` made with its tokens, as it
 /// stops being one (deleted or demoted): its keys are revoked, with what
 /// was made through them, and its apps deleted.
@@ -154,10 +262,11 @@ fn end_made_by_app(conn: &mut DbConnection, client_id: &str, now: NaiveDateTime)
     Ok(())
 }
 
-/// Deletes the apps whose maker key's end has passed (unknown already).
+/// Deletes the apps whose end has passed (their maker key's, machine's or
+/// secret's: unknown already).
 pub fn delete_ended_clients(conn: &mut DbConnection, now: NaiveDateTime) -> Result<usize, StoreError> {
     let ended = oauth_clients::table
-        .filter(oauth_clients::made_by_key.is_not_null().and(oauth_clients::ends_at.le(now)))
+        .filter(oauth_clients::ends_at.le(now))
         .select((oauth_clients::id, oauth_clients::client_id))
         .load(conn)?;
     delete_each(conn, ended, now)
@@ -178,18 +287,20 @@ fn delete_each(
 /// Deletes the secrets issued through any of `keys` (revoked), and ends
 /// the tokens of the apps that held them (what those secrets got).
 pub fn end_secrets_made_by(conn: &mut DbConnection, keys: &[String], now: NaiveDateTime) -> Result<(), StoreError> {
-    let apps: Vec<String> = client_secrets::table
+    let secrets: Vec<(String, String)> = client_secrets::table
         .filter(client_secrets::made_by_key.eq_any(keys))
-        .select(client_secrets::client_pk)
+        .select((client_secrets::id, client_secrets::client_pk))
         .load(conn)?;
-    if apps.is_empty() {
+    if secrets.is_empty() {
         return Ok(());
     }
-    diesel::delete(client_secrets::table.filter(client_secrets::made_by_key.eq_any(keys))).execute(conn)?;
+    let (ids, apps): (Vec<String>, Vec<String>) = secrets.into_iter().unzip();
+    diesel::delete(client_secrets::table.filter(client_secrets::id.eq_any(&ids))).execute(conn)?;
     diesel::update(oauth_clients::table.filter(oauth_clients::id.eq_any(&apps)))
         .set((oauth_clients::tokens_valid_after.eq(now), oauth_clients::updated_at.eq(now)))
         .execute(conn)?;
-    Ok(())
+    // And what those tokens made.
+    end_made_under(conn, &ids, now)
 }
 
 /// The apps registered through any of `keys` end by `until` at the latest.
@@ -201,20 +312,30 @@ pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: Na
     )
     .set(oauth_clients::ends_at.eq(until))
     .execute(conn)?;
-    // And the secrets issued through them.
-    diesel::update(
-        client_secrets::table
-            .filter(client_secrets::made_by_key.eq_any(keys))
-            .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until))),
-    )
-    .set(client_secrets::expires_at.eq(until))
-    .execute(conn)?;
-    // And what those of them that are management apps made.
+    // And the secrets issued through them, and what their tokens made.
+    let secrets = client_secrets::table
+        .filter(client_secrets::made_by_key.eq_any(keys))
+        .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until)));
+    let bounded: Vec<String> = secrets.select(client_secrets::id).load(conn)?;
+    diesel::update(client_secrets::table.filter(client_secrets::id.eq_any(&bounded)))
+        .set(client_secrets::expires_at.eq(until))
+        .execute(conn)?;
+    bound_made_under(conn, &bounded, until)?;
+    // And what those of them that are management apps made: keys, and
+    // apps (attacker round 12, finding 5: left to the housekeeping, they
+    // got tokens until it deleted their maker).
     let apps: Vec<String> = oauth_clients::table
         .filter(oauth_clients::made_by_key.eq_any(keys))
         .select(oauth_clients::client_id)
         .load(conn)?;
     super::api_keys::bound_keys_made_by_apps(conn, &apps, until)?;
+    if !apps.is_empty() {
+        let made: Vec<String> = oauth_clients::table
+            .filter(oauth_clients::made_by_app.eq_any(&apps))
+            .select(oauth_clients::id)
+            .load(conn)?;
+        bound_apps(conn, &made, until)?;
+    }
     Ok(())
 }
 
@@ -429,20 +550,27 @@ pub fn rotate_secret(
             .execute(c)?;
         match old_valid_until {
             Some(until) => {
-                diesel::update(
-                    client_secrets::table
-                        .filter(of_client)
-                        .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until))),
-                )
-                .set(client_secrets::expires_at.eq(until))
-                .execute(c)?;
+                let bounded: Vec<String> = client_secrets::table
+                    .filter(of_client)
+                    .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until)))
+                    .select(client_secrets::id)
+                    .load(c)?;
+                diesel::update(client_secrets::table.filter(client_secrets::id.eq_any(&bounded)))
+                    .set(client_secrets::expires_at.eq(until))
+                    .execute(c)?;
+                // What their tokens made ends with the grace.
+                bound_made_under(c, &bounded, until)?;
             }
             None => {
-                diesel::delete(client_secrets::table.filter(of_client)).execute(c)?;
-                // No grace: what the old secret obtained ends with it.
+                let old: Vec<String> = client_secrets::table.filter(of_client).select(client_secrets::id).load(c)?;
+                diesel::delete(client_secrets::table.filter(client_secrets::id.eq_any(&old))).execute(c)?;
+                // No grace: what the old secrets obtained ends with them,
+                // and what their tokens made (attacker round 12, finding 3:
+                // the remedy for a leaked secret left the leaker's keys).
                 diesel::update(oauth_clients::table.find(&new.client_pk))
                     .set(oauth_clients::tokens_valid_after.eq(now))
                     .execute(c)?;
+                end_made_under(c, &old, now)?;
             }
         }
         diesel::insert_into(client_secrets::table).values(new).execute(c)?;

@@ -83,6 +83,7 @@ diesel::table! {
         made_by_key -> Nullable<Text>,
         ends_at -> Nullable<Timestamp>,
         made_by_app -> Nullable<Text>,
+        made_by_secret -> Nullable<Text>,
     }
 }
 
@@ -212,6 +213,7 @@ diesel::table! {
         rolled_from -> Nullable<Text>,
         made_by_key -> Nullable<Text>,
         made_by_app -> Nullable<Text>,
+        made_by_secret -> Nullable<Text>,
     }
 }
 

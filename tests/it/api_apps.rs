@@ -23,6 +23,7 @@ pub(crate) async fn owner_key(app: &TestApp) -> (String, String) {
             rate_limit_per_minute: None,
             made_by_key: None,
             made_by_app: None,
+            made_by_secret: None,
         })
         .await
         .unwrap();
@@ -153,6 +154,7 @@ async fn apps_of_other_organizations_are_not_found_and_developers_touch_only_the
             rate_limit_per_minute: None,
             made_by_key: None,
             made_by_app: None,
+            made_by_secret: None,
         })
         .await
         .unwrap();

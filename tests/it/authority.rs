@@ -78,7 +78,8 @@ const MATRIX: &[(&str, &str, [u16; 13])] = &[
     ("GET",    "/v1/apps/{id}",               [200, 200, 200, 200, 200, 403, 403, 403, 200, 401, 401, 404, 401]),
     ("PATCH",  "/v1/apps/{id}",               [200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 401]),
     ("DELETE", "/v1/apps/{id}",               [200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 401]),
-    ("POST",   "/v1/apps/{id}/rotate-secret", [200, 200, 403, 403, 403, 403, 403, 403, 200, 401, 401, 404, 401]),
+    // A machine rotates no secret but its own and its apps' (attacker round 12, finding 2).
+    ("POST",   "/v1/apps/{id}/rotate-secret", [200, 200, 403, 403, 403, 403, 403, 403, 403, 401, 401, 404, 401]),
     ("GET",    "/v1/api-keys",                [200, 200, 200, 200, 200, 403, 403, 403, 200, 401, 401, 200, 401]),
     ("POST",   "/v1/api-keys",                [201, 201, 201, 403, 403, 403, 403, 403, 201, 401, 401, 201, 401]),
     ("GET",    "/v1/api-keys/{id}",           [200, 200, 200, 200, 200, 403, 403, 403, 200, 401, 401, 404, 401]),
@@ -131,6 +132,7 @@ impl TestApp {
                 rate_limit_per_minute: None,
                 made_by_key: None,
                 made_by_app: None,
+                made_by_secret: None,
             })
             .await
             .unwrap();

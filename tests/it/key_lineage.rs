@@ -112,6 +112,7 @@ async fn nothing_is_made_through_a_key_that_ended_while_it_asked() {
         rate_limit_per_minute: None,
         made_by_key: Some(parent_id.clone()),
         made_by_app: None,
+        made_by_secret: None,
     };
     // Its maker was read live by the request; revoked before the insert.
     app.state.api_keys.revoke(&org.id, &parent_id).await.unwrap();
@@ -383,6 +384,7 @@ fn key_row(org: &str, creator: &str, now: chrono::DateTime<chrono::Utc>) -> port
         rolled_from: None,
         made_by_key: None,
         made_by_app: None,
+        made_by_secret: None,
     }
 }
 
@@ -683,4 +685,308 @@ async fn an_app_registered_through_a_disabled_users_key_gets_no_token_until_they
     assert!(app.state.accounts.enable_user(&dev.id).await.unwrap());
     assert_eq!(validated(&app, &devs_key).await, LIVE);
     assert_eq!(token_status(&app, &through_dev, &devs_secret).await, 200, "enabled, the key and its app work again");
+}
+
+/// A management app made at `dashboard` whose secret `rotator` then
+/// rotates without grace, and a token of that new secret: (client id, the
+/// new secret, the token).
+async fn management_app_rotated_by(app: &TestApp, dashboard: &str, rotator: &str) -> (String, String, String) {
+    let (machine, _) = management_app(app, dashboard).await;
+    let (s, b) =
+        call(app, "POST", &format!("/v1/apps/{machine}/rotate-secret"), rotator, Some(json!({"grace_period": 0})))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    let secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let token = app.machine_token(&machine, &secret, "read write delete").await;
+    (machine, secret, token)
+}
+
+/// Attacker round 12, findings 1 and 3: what a management app's token
+/// makes ends with the secret that token was issued under — when the key
+/// that secret was issued through is revoked or rolled, when the secret is
+/// rotated without grace (the remedy for a leaked secret), and when a
+/// grace ends — and so does the token itself.
+#[actix_web::test]
+async fn what_a_management_apps_token_made_ends_with_the_secret_it_was_issued_under() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let revoked = (refused("REVOKED_API_KEY"), refused("REVOKED_API_KEY"), 401);
+    let expired = (refused("EXPIRED_API_KEY"), refused("EXPIRED_API_KEY"), 401);
+    let v1 = |token: String| {
+        let app = &app;
+        async move { call(app, "GET", "/v1/apps", &token, None).await.0 }
+    };
+
+    // A leaked ADMIN key rotates the secret; the key is revoked.
+    let (leaked_id, leaked) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (machine, _, token) = management_app_rotated_by(&app, &dashboard, &leaked).await;
+    let by_revoked = made_by_machine(&app, &machine, &token).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(call(&app, "DELETE", &format!("/v1/api-keys/{leaked_id}"), &admin, None).await.0, 200);
+    assert_eq!(v1(token).await, 401);
+    assert_eq!(made_state(&app, &by_revoked).await, revoked);
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{}", by_revoked.app.0), &admin, None).await.0, 404);
+
+    // The same key rolled with no overlap: the token ends too.
+    let (rolled_id, rolled) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (machine, _, token) = management_app_rotated_by(&app, &dashboard, &rolled).await;
+    let by_rolled = made_by_machine(&app, &machine, &token).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{rolled_id}/roll"), &admin, Some(json!({"expires_in": 0}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(v1(token.clone()).await, 401, "the token outlived its secret");
+    assert_eq!(made_state(&app, &by_rolled).await, expired);
+
+    // The creator rotates a leaked secret without grace.
+    let (machine, token) = management_app(&app, &dashboard).await;
+    let by_leaked = made_by_machine(&app, &machine, &token).await;
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/apps/{machine}/rotate-secret"), &dashboard, Some(json!({"grace_period": 0})))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(made_state(&app, &by_leaked).await, revoked);
+
+    // With a grace: what the old secret's tokens made lives until it ends.
+    let (machine, token) = management_app(&app, &dashboard).await;
+    let by_graced = made_by_machine(&app, &machine, &token).await;
+    let (s, b) = call(
+        &app,
+        "POST",
+        &format!("/v1/apps/{machine}/rotate-secret"),
+        &dashboard,
+        Some(json!({"grace_period": 600})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let new_secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(made_state(&app, &by_graced).await, (LIVE, LIVE, 200));
+    let (_, b) = call(&app, "GET", "/v1/auth/validate", &by_graced.key, None).await;
+    assert_eq!(b["data"]["credential"]["expires_at"], json!("2026-01-01T12:10:03Z"), "{b}");
+    // Made now with an old token, it ends with the grace as well.
+    let (_, late, _) = made_through(&app, &token, "late").await;
+    app.clock.advance(chrono::Duration::seconds(600));
+    assert_eq!(v1(token).await, 401);
+    assert_eq!(made_state(&app, &by_graced).await, expired);
+    assert_eq!(validated(&app, &late).await, refused("EXPIRED_API_KEY"));
+    // The new secret works, and what its tokens make lives.
+    let fresh = app.machine_token(&machine, &new_secret, "read write").await;
+    made_by_machine(&app, &machine, &fresh).await;
+}
+
+/// Attacker round 12, finding 2: a management app's token rotates the
+/// secret of no app but itself and the apps it made; rotating its own, it
+/// keeps the tie of the secret its token came under.
+#[actix_web::test]
+async fn a_machine_rotates_only_its_own_and_its_apps_secrets_and_its_own_keeps_its_key() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let body = json!({"name": "the owner's", "grant_types": ["client_credentials"], "scopes": ["read", "write"]});
+    let (s, b) = call(&app, "POST", "/v1/apps", &dashboard, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    let (owners_app, owners_secret) =
+        (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned());
+    let (leaked_id, leaked) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (machine, _, token) = management_app_rotated_by(&app, &dashboard, &leaked).await;
+
+    let rotate = |id: String, token: String| {
+        let app = &app;
+        async move {
+            let (s, b) =
+                call(app, "POST", &format!("/v1/apps/{id}/rotate-secret"), &token, Some(json!({"grace_period": 0})))
+                    .await;
+            (s, b["data"]["client_secret"].as_str().map(str::to_owned), b)
+        }
+    };
+    let (s, _, b) = rotate(owners_app.clone(), token.clone()).await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (403, Some("A management app rotates the secret of no app but itself and the apps it made.")),
+        "{b}"
+    );
+    assert_eq!(token_status(&app, &owners_app, &owners_secret).await, 200, "the owner's secret lives");
+    let (its_app, _, _) = app_through(&app, &token).await;
+    let (s, its_secret, b) = rotate(its_app.clone(), token.clone()).await;
+    assert_eq!(s, 200, "{b}");
+    let its_secret = its_secret.unwrap();
+    assert_eq!(token_status(&app, &its_app, &its_secret).await, 200);
+    // Its own secret, rotated by its token: bound to the leaked key still.
+    app.clock.advance(chrono::Duration::seconds(1));
+    let (s, own_secret, b) = rotate(machine.clone(), token).await;
+    assert_eq!(s, 200, "{b}");
+    let own_secret = own_secret.unwrap();
+    assert_eq!(token_status(&app, &machine, &own_secret).await, 200);
+
+    assert_eq!(call(&app, "DELETE", &format!("/v1/api-keys/{leaked_id}"), &admin, None).await.0, 200);
+    assert_eq!(token_status(&app, &machine, &own_secret).await, 401, "the machine's new secret outlived the key");
+    assert_eq!(token_status(&app, &its_app, &its_secret).await, 401, "and its app");
+    assert_eq!(token_status(&app, &owners_app, &owners_secret).await, 200);
+}
+
+/// A code-flow app registered with `maker`: (client id, secret).
+async fn code_flow_app(app: &TestApp, maker: &str) -> (String, String) {
+    let body = json!({"name": "web", "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://app.example.com/cb"], "scopes": ["read"]});
+    let (s, b) = call(app, "POST", "/v1/apps", maker, Some(body)).await;
+    assert_eq!(s, 201, "{b}");
+    (b["data"]["client_id"].as_str().unwrap().to_owned(), b["data"]["client_secret"].as_str().unwrap().to_owned())
+}
+
+/// Attacker round 12, finding 6: a key or a machine adds redirect URIs (or
+/// scopes) only to an app it registered, which ends with it; to a
+/// person's app they would outlive it and send its users' codes away.
+#[actix_web::test]
+async fn a_key_or_machine_adds_redirect_uris_or_scopes_only_to_an_app_it_registered() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (_, key) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete"]).await;
+    let (_, machine_token) = management_app(&app, &dashboard).await;
+    let (persons, _) = code_flow_app(&app, &dashboard).await;
+    let widened = json!({"redirect_uris": ["https://app.example.com/cb", "https://evil.example.net/cb"]});
+    let message = "A key or management app adds redirect URIs or scopes only to an app it registered: \
+                   add them at the dashboard.";
+    for (credential, body) in [
+        (&key, widened.clone()),
+        (&machine_token, widened.clone()),
+        (&key, json!({"scopes": ["read", "write"]})),
+        (&key, json!({"post_logout_redirect_uris": ["https://evil.example.net/bye"]})),
+    ] {
+        let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{persons}"), credential, Some(body)).await;
+        assert_eq!((s, b["error"]["message"].as_str()), (403, Some(message)), "{b}");
+    }
+    let (_, b) = call(&app, "GET", &format!("/v1/apps/{persons}"), &dashboard, None).await;
+    assert_eq!(b["data"]["redirect_uris"], json!(["https://app.example.com/cb"]));
+    // Other changes, and narrowing, are still theirs to make.
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{persons}"), &key, Some(json!({"name": "renamed"}))).await;
+    assert_eq!(s, 200, "{b}");
+    // Their own apps they widen; a person widens any at the dashboard.
+    let (keys, _) = code_flow_app(&app, &key).await;
+    let (machines, _) = code_flow_app(&app, &machine_token).await;
+    for (id, credential) in [(&keys, &key), (&machines, &machine_token), (&persons, &dashboard)] {
+        let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{id}"), credential, Some(widened.clone())).await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
+
+/// Attacker round 12, finding 7: a person's rotation without grace unties
+/// an app from the key that registered it even when they edited it first
+/// (the edit made it theirs, so the rotation was no takeover).
+#[actix_web::test]
+async fn an_app_edited_then_rotated_without_grace_by_a_person_no_longer_ends_with_its_key() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (dev, _) = app.user().org(&org.name).role(Role::Developer).create().await;
+    let (devs_key_id, devs_key) = app.secret_key(&org.id, &dev.id, &["read", "write", "delete"]).await;
+    let dashboard = app.signed_in(&owner).await;
+    let (adopted, _, _) = app_through(&app, &devs_key).await;
+    let (s, b) = call(&app, "PATCH", &format!("/v1/apps/{adopted}"), &dashboard, Some(json!({"name": "ours"}))).await;
+    assert_eq!((s, &b["data"]["made_by_key"]), (200, &json!(devs_key_id)), "{b}");
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/apps/{adopted}/rotate-secret"), &dashboard, Some(json!({"grace_period": 0})))
+            .await;
+    assert_eq!(s, 200, "{b}");
+    let secret = b["data"]["client_secret"].as_str().unwrap().to_owned();
+    let (_, b) = call(&app, "GET", &format!("/v1/apps/{adopted}"), &dashboard, None).await;
+    assert_eq!((&b["data"]["made_by_key"], &b["data"]["ends_at"]), (&Value::Null, &Value::Null), "{b}");
+    // The developer cannot delete it by revoking their own key.
+    assert_eq!(call(&app, "DELETE", &format!("/v1/api-keys/{devs_key_id}"), &devs_key, None).await.0, 200);
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{adopted}"), &dashboard, None).await.0, 200);
+    assert_eq!(token_status(&app, &adopted, &secret).await, 200);
+}
+
+/// Attacker round 12, finding 4: an app registered by a disabled user's
+/// management app gets no token, and an app registered through their key
+/// keeps no live token and hands out no code, until they are enabled.
+#[actix_web::test]
+async fn apps_made_by_a_disabled_users_machine_or_key_get_and_keep_nothing_while_disabled() {
+    let app = TestApp::spawn().await;
+    let (_, org) = app.user().create().await;
+    let (dm, _) = app.user().org(&org.name).role(Role::Admin).create().await;
+    let dashboard = app.signed_in(&dm).await;
+    let (_, dms_key) = app.secret_key(&org.id, &dm.id, &["read", "write"]).await;
+    let (machine, machine_token) = management_app(&app, &dashboard).await;
+    let (by_machine, by_machine_secret, data) = app_through(&app, &machine_token).await;
+    assert_eq!(data["made_by_app"], json!(machine));
+    let (by_key, by_key_secret, _) = app_through(&app, &dms_key).await;
+    let (web, _) = code_flow_app(&app, &dms_key).await;
+    let (_, b) = crate::oauth_support::client_credentials_read(&app, &by_key, &by_key_secret).await;
+    let kept = b["access_token"].as_str().unwrap().to_owned();
+    let authorize = |client_id: String| {
+        let app = &app;
+        async move {
+            let url = app.url(&format!(
+                "/oauth/authorize?response_type=code&client_id={client_id}&redirect_uri=https://app.example.com/cb\
+                 &scope=read&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+            ));
+            let res = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let res = res.get(url).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap().contains("not registered here"))
+        }
+    };
+    assert_eq!(token_status(&app, &by_machine, &by_machine_secret).await, 200);
+    assert!(app.state.oauth.live_access_token(&kept, None).await.unwrap().is_some());
+    assert!(!authorize(web.clone()).await.1);
+
+    assert!(app.state.accounts.disable_user(&dm.id).await.unwrap());
+    assert_eq!(token_status(&app, &by_machine, &by_machine_secret).await, 401, "the machine's app acts for no one");
+    assert!(app.state.oauth.live_access_token(&kept, None).await.unwrap().is_none(), "a kept token lived");
+    assert_eq!(authorize(web.clone()).await, (400, true), "authorize handed out a code");
+
+    assert!(app.state.accounts.enable_user(&dm.id).await.unwrap());
+    assert_eq!(token_status(&app, &by_machine, &by_machine_secret).await, 200);
+    assert!(app.state.oauth.live_access_token(&kept, None).await.unwrap().is_some());
+}
+
+/// Attacker round 12, finding 8: a rotation that loses the race with the
+/// app's deletion answers 404, not 500.
+#[actix_web::test]
+async fn a_rotation_racing_the_apps_deletion_answers_not_found() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.user().create().await;
+    let dashboard = app.signed_in(&owner).await;
+    let (id, _) = code_flow_app(&app, &dashboard).await;
+    let client = app.state.oauth.clients.get(&id).await.unwrap().unwrap();
+    let (pk, cid, now) = (client.pk.clone(), id.clone(), app.clock.now().naive_utc());
+    // Read as live by the request; its deletion commits while it writes.
+    let (commit, writer) =
+        held_open(&app, move |c| portcullis::store::clients::delete_client(c, &pk, &cid, ("client", &cid), now));
+    let rotating = actix_web::rt::spawn(
+        reqwest::Client::new()
+            .post(app.url(&format!("/v1/apps/{id}/rotate-secret")))
+            .bearer_auth(dashboard.clone())
+            .json(&json!({"grace_period": 0}))
+            .send(),
+    );
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    commit.send(()).unwrap();
+    writer.join().unwrap();
+    let res = rotating.await.unwrap().unwrap();
+    let status = res.status().as_u16();
+    let b: Value = res.json().await.unwrap();
+    assert_eq!((status, b["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{b}");
+}
+
+/// Attacker round 12, finding 5: the apps a machine made end when the key
+/// the machine was registered through is rolled, in the roll itself, not
+/// at the next housekeeping pass.
+#[actix_web::test]
+async fn apps_a_machine_made_end_with_the_roll_of_the_key_it_was_registered_through() {
+    let app = TestApp::spawn().await;
+    let (owner, org) = app.user().create().await;
+    let (_, admin) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (maker_id, maker) = app.secret_key(&org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
+    let (_, token) = management_app(&app, &maker).await;
+    let (made, secret, _) = app_through(&app, &token).await;
+    assert_eq!(token_status(&app, &made, &secret).await, 200);
+    let (s, b) =
+        call(&app, "POST", &format!("/v1/api-keys/{maker_id}/roll"), &admin, Some(json!({"expires_in": 0}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(token_status(&app, &made, &secret).await, 401, "the machine's app outlived the roll");
+    assert_eq!(call(&app, "GET", &format!("/v1/apps/{made}"), &admin, None).await.0, 404);
 }

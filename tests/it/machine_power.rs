@@ -92,6 +92,7 @@ impl TestApp {
                 rate_limit_per_minute: rate,
                 made_by_key: None,
                 made_by_app: None,
+                made_by_secret: None,
             })
             .await
             .unwrap();

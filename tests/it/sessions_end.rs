@@ -122,6 +122,7 @@ async fn admin_key(app: &TestApp, user: &User, organization_id: &str) -> String 
         rate_limit_per_minute: None,
         made_by_key: None,
         made_by_app: None,
+        made_by_secret: None,
     };
     app.state.api_keys.create(new).await.unwrap().1
 }

@@ -139,6 +139,7 @@ impl TestApp {
                 rate_limit_per_minute: None,
                 made_by_key: None,
                 made_by_app: None,
+                made_by_secret: None,
             })
             .await
             .unwrap();

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{FormBody, client_credentials, error_response, form_params, no_store_json, param};
 use crate::http::AppState;
 use crate::metrics::Issued;
-use crate::oauth::clients::{Client, GrantType};
+use crate::oauth::clients::{Client, GrantType, SecretDigest};
 use crate::oauth::grants::{authorization_code, client_credentials as cc, refresh_token};
 use crate::oauth::introspect;
 use crate::oauth::{ErrorCode, OAuthError};
@@ -18,16 +18,17 @@ async fn authenticated(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],
-) -> Result<(Vec<(String, String)>, std::sync::Arc<Client>, bool), (OAuthError, bool)> {
+) -> Result<(Vec<(String, String)>, (std::sync::Arc<Client>, Option<SecretDigest>), bool), (OAuthError, bool)> {
     let used_basic = req.headers().get("authorization").is_some();
     let params = form_params(req, body).map_err(|e| (e, used_basic))?;
     let credentials = client_credentials(req, &params).map_err(|e| (e, used_basic))?;
-    let client = state.oauth.clients.authenticate(&credentials).await.map_err(|e| (e, credentials.used_basic()))?;
+    let client =
+        state.oauth.clients.authenticate_with_secret(&credentials).await.map_err(|e| (e, credentials.used_basic()))?;
     Ok((params, client, credentials.used_basic()))
 }
 
 pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
-    let (params, client, basic) = match authenticated(&req, &state, &body).await {
+    let (params, (client, secret), basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => {
             state.metrics.token_errors.count(e.code);
@@ -47,7 +48,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body):
             )
             .await
         }
-        Some("client_credentials") => cc::grant(oauth, &client, param(&params, "scope")),
+        Some("client_credentials") => cc::grant(oauth, &client, secret.as_ref(), param(&params, "scope")),
         Some("refresh_token") => {
             refresh_token::grant(oauth, &client, param(&params, "refresh_token"), param(&params, "scope")).await
         }
@@ -72,7 +73,7 @@ pub async fn token(req: HttpRequest, state: web::Data<AppState>, FormBody(body):
 }
 
 pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
-    let (params, client, basic) = match authenticated(&req, &state, &body).await {
+    let (params, (client, _), basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => return error_response(&e, basic),
     };
@@ -100,7 +101,7 @@ pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(b
 }
 
 pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, FormBody(body): FormBody) -> HttpResponse {
-    let (params, client, basic) = match authenticated(&req, &state, &body).await {
+    let (params, (client, _), basic) = match authenticated(&req, &state, &body).await {
         Ok(ok) => ok,
         Err((e, basic)) => return error_response(&e, basic),
     };

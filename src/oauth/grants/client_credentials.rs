@@ -2,12 +2,19 @@
 //! check is one SHA-256, the token is signed in memory. No database write,
 //! no slow hash, no refresh token.
 
-use crate::oauth::clients::{Client, GrantType};
+use crate::oauth::clients::{Client, GrantType, SecretDigest};
 use crate::oauth::error::OAuthError;
 use crate::oauth::scopes;
 use crate::oauth::service::{OAuth, TokenResponse, new_jti};
 
-pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+/// `secret`: the one the client authenticated with; the token names it
+/// and ends with it.
+pub fn grant(
+    oauth: &OAuth,
+    client: &Client,
+    secret: Option<&SecretDigest>,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
     if client.is_public() || !client.allows(GrantType::ClientCredentials) {
         return Err(OAuthError::unauthorized_client("This client may not use the client_credentials grant."));
     }
@@ -16,12 +23,13 @@ pub fn grant(oauth: &OAuth, client: &Client, scope: Option<&str>) -> Result<Toke
     if granted.contains(scopes::OPENID) {
         return Err(OAuthError::invalid_scope("openid is for signing users in, not for client credentials."));
     }
-    let issued = oauth.sign_access_token(
+    let issued = oauth.sign_access_token_under(
         client,
         &client.client_id,
         &granted,
         new_jti(oauth.now()),
         Some(&client.organization_id),
+        secret,
     )?;
     Ok(TokenResponse {
         access_token: issued.token,

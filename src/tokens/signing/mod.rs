@@ -117,6 +117,11 @@ pub struct AccessTokenClaims {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub org_id: Option<String>,
+    /// An app's own (client-credentials) token: the id of the client secret
+    /// it was issued under. The token, and what it makes, end with that
+    /// secret (attacker round 12, findings 1 and 3).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret_id: Option<String>,
 }
 
 mod audience {

@@ -55,6 +55,7 @@ fn claims_at(now: i64) -> AccessTokenClaims {
         jti: "jti_1".into(),
         client_id: "app_1".into(),
         scope: "read write".into(),
+        secret_id: None,
         org_id: Some("org_1".into()),
     }
 }

@@ -116,10 +116,17 @@ pub fn delete_clients_made_by(
     keys: &[String],
     now: NaiveDateTime,
 ) -> Result<usize, StoreError> {
-    let made = oauth_clients::table
+    let of_keys = oauth_clients::table
         .filter(oauth_clients::made_by_key.eq_any(keys))
-        .select((oauth_clients::id, oauth_clients::client_id))
-        .load(conn)?;
+        .select((oauth_clients::id, oauth_clients::client_id));
+    // Locked as found: an app a person is taking over at this moment is
+    // waited for and, untied by then, no longer found (PostgreSQL reads
+    // the row again after the wait); else the takeover answered 200 for
+    // an app deleted here (attacker round 12 re-run, lineage 8).
+    let made = match conn {
+        DbConnection::Postgresql(pg) => of_keys.for_update().load(pg)?,
+        DbConnection::Sqlite(sqlite) => of_keys.load(sqlite)?,
+    };
     delete_each(conn, made, now)
 }
 

@@ -142,6 +142,7 @@ impl Accounts {
                     for org in &deleted {
                         store::orgs::delete_organization(c, &org.id)?;
                     }
+                    store::invitations::revoke_sent_by(c, &uid, now)?;
                     store::users::delete_user(c, &uid)?;
                     Ok((AccountDeletion::Deleted { left, deleted }, ended))
                 })

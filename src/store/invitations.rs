@@ -100,6 +100,20 @@ pub fn revoke(
         == 1)
 }
 
+/// Revokes the pending invitations `user_id` sent, in every organization
+/// (their account is being deleted: the rows would lose their sender, and
+/// an acceptance could no longer check the sender's power).
+pub fn revoke_sent_by(conn: &mut DbConnection, user_id: &str, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        invitations::table
+            .filter(invitations::invited_by.eq(user_id))
+            .filter(invitations::accepted_at.is_null())
+            .filter(invitations::revoked_at.is_null()),
+    )
+    .set(invitations::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 /// What became of an acceptance.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Accepted {

@@ -378,3 +378,31 @@ async fn revoking_an_authorized_app_in_chromium_ends_its_refresh_token() {
     assert_eq!(refresh(&app, &reg, &refresh_token).await, (400, revoked()));
     b.close().await.unwrap();
 }
+
+/// An inviter who deletes their account takes their pending invitations
+/// with them: the rows would lose their sender, and an acceptance could no
+/// longer check that the sender may still invite to that role.
+#[actix_web::test]
+async fn deleting_an_account_revokes_the_invitations_it_sent() {
+    let app = TestApp::spawn().await;
+    let (_, org) = app.user().create().await;
+    let (admin, _) = app.user().org(&org.id).role(Role::Admin).create().await;
+    let (access, _) = dashboard_tokens(&app, &admin.email).await;
+    let invite = json!({"email": "alt@example.com", "role": "ADMIN"});
+    let (status, body) = call(&app, "POST", "/v1/invitations", &access, Some(invite)).await;
+    assert_eq!(status, 201, "{body}");
+    let token = body["data"]["url"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let (alt, _) = app.user().email("alt@example.com").create().await;
+
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &admin.email, PASSWORD).await.status(), 303);
+    let csrf = form_token(&browser, &app.url("/account")).await;
+    let (s, _, _) =
+        send(&browser, &app, "/account/delete", &[("csrf_token", &csrf), ("current_password", PASSWORD)]).await;
+    assert_eq!(s, 303);
+
+    let err = app.state.accounts.accept_invitation(&token, &alt, "127.0.0.1").await.unwrap_err();
+    assert_eq!(err.to_string(), "This invitation is no longer valid: it was used, revoked or has expired.");
+    let memberships = app.state.accounts.memberships(&alt.id).await.unwrap();
+    assert!(memberships.iter().all(|m| m.organization.id != org.id), "alt did not join");
+}

@@ -203,13 +203,15 @@ pub fn secret_lineage(
     Ok(Ok((key, until)))
 }
 
-/// Ends what the tokens issued under the client secrets `secrets` made, as
-/// the secrets are deleted: their keys are revoked, with what was made
-/// through them, and their apps deleted (attacker round 12, findings 1, 3).
-fn end_made_under(conn: &mut DbConnection, secrets: &[String], now: NaiveDateTime) -> Result<(), StoreError> {
+/// Deletes the client secrets `secrets` and ends what the tokens issued
+/// under them made: their keys are revoked, with what was made through
+/// them, and their apps deleted (attacker round 12, findings 1, 3). The
+/// tokens themselves are the caller's to end.
+fn delete_secrets(conn: &mut DbConnection, secrets: &[String], now: NaiveDateTime) -> Result<(), StoreError> {
     if secrets.is_empty() {
         return Ok(());
     }
+    diesel::delete(client_secrets::table.filter(client_secrets::id.eq_any(secrets))).execute(conn)?;
     super::api_keys::revoke_keys_made_under(conn, secrets, now)?;
     let apps = oauth_clients::table
         .filter(oauth_clients::made_by_secret.eq_any(secrets))
@@ -219,12 +221,15 @@ fn end_made_under(conn: &mut DbConnection, secrets: &[String], now: NaiveDateTim
     Ok(())
 }
 
-/// What the tokens issued under the client secrets `secrets` made ends by
-/// `until` at the latest, as the secrets now expire then.
-fn bound_made_under(conn: &mut DbConnection, secrets: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
+/// The client secrets `secrets` expire at `until`, and what the tokens
+/// issued under them made ends by then at the latest.
+fn bound_secrets(conn: &mut DbConnection, secrets: &[String], until: NaiveDateTime) -> Result<(), StoreError> {
     if secrets.is_empty() {
         return Ok(());
     }
+    diesel::update(client_secrets::table.filter(client_secrets::id.eq_any(secrets)))
+        .set(client_secrets::expires_at.eq(until))
+        .execute(conn)?;
     super::api_keys::bound_keys_made_under(conn, secrets, until)?;
     let apps: Vec<String> = oauth_clients::table
         .filter(oauth_clients::made_by_secret.eq_any(secrets))
@@ -302,12 +307,12 @@ pub fn end_secrets_made_by(conn: &mut DbConnection, keys: &[String], now: NaiveD
         return Ok(());
     }
     let (ids, apps): (Vec<String>, Vec<String>) = secrets.into_iter().unzip();
-    diesel::delete(client_secrets::table.filter(client_secrets::id.eq_any(&ids))).execute(conn)?;
+    // Gone with what their tokens made; the tokens they got end too.
+    delete_secrets(conn, &ids, now)?;
     diesel::update(oauth_clients::table.filter(oauth_clients::id.eq_any(&apps)))
         .set((oauth_clients::tokens_valid_after.eq(now), oauth_clients::updated_at.eq(now)))
         .execute(conn)?;
-    // And what those tokens made.
-    end_made_under(conn, &ids, now)
+    Ok(())
 }
 
 /// The apps registered through any of `keys` end by `until` at the latest.
@@ -324,10 +329,7 @@ pub fn bound_clients_made_by(conn: &mut DbConnection, keys: &[String], until: Na
         .filter(client_secrets::made_by_key.eq_any(keys))
         .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until)));
     let bounded: Vec<String> = secrets.select(client_secrets::id).load(conn)?;
-    diesel::update(client_secrets::table.filter(client_secrets::id.eq_any(&bounded)))
-        .set(client_secrets::expires_at.eq(until))
-        .execute(conn)?;
-    bound_made_under(conn, &bounded, until)?;
+    bound_secrets(conn, &bounded, until)?;
     // And what those of them that are management apps made: keys, and
     // apps (attacker round 12, finding 5: left to the housekeeping, they
     // got tokens until it deleted their maker).
@@ -562,22 +564,18 @@ pub fn rotate_secret(
                     .filter(client_secrets::expires_at.is_null().or(client_secrets::expires_at.gt(until)))
                     .select(client_secrets::id)
                     .load(c)?;
-                diesel::update(client_secrets::table.filter(client_secrets::id.eq_any(&bounded)))
-                    .set(client_secrets::expires_at.eq(until))
-                    .execute(c)?;
                 // What their tokens made ends with the grace.
-                bound_made_under(c, &bounded, until)?;
+                bound_secrets(c, &bounded, until)?;
             }
             None => {
                 let old: Vec<String> = client_secrets::table.filter(of_client).select(client_secrets::id).load(c)?;
-                diesel::delete(client_secrets::table.filter(client_secrets::id.eq_any(&old))).execute(c)?;
                 // No grace: what the old secrets obtained ends with them,
                 // and what their tokens made (attacker round 12, finding 3:
                 // the remedy for a leaked secret left the leaker's keys).
+                delete_secrets(c, &old, now)?;
                 diesel::update(oauth_clients::table.find(&new.client_pk))
                     .set(oauth_clients::tokens_valid_after.eq(now))
                     .execute(c)?;
-                end_made_under(c, &old, now)?;
             }
         }
         diesel::insert_into(client_secrets::table).values(new).execute(c)?;

@@ -202,7 +202,7 @@ pub fn sentence(message: &str) -> String {
 /// person: the form has radio buttons and checkboxes, not fields to name.
 /// `/v1` keeps the domain's wording. Any other message: as a sentence.
 pub fn for_people(message: &str) -> String {
-    const WORDED: [(&str, &str); 10] = [
+    const WORDED: [(&str, &str); 11] = [
         ("name must be 1-100 characters", "Enter a name of 1 to 100 characters."),
         ("at least one scope is required", "Tick at least one scope."),
         ("at least one grant type is required", "Tick at least one grant."),
@@ -225,12 +225,10 @@ pub fn for_people(message: &str) -> String {
             "Choose how long the old key keeps working (30 days at most).",
         ),
         ("homepage must be an http(s) URL", "Enter the homepage as a web address starting with https://."),
+        ("logo URL must be an http(s) URL", "Enter the logo as a web address starting with https://."),
     ];
     if let Some((_, worded)) = WORDED.iter().find(|(domain, _)| *domain == message) {
         return (*worded).to_owned();
-    }
-    if message == "logo URL must be an http(s) URL" {
-        return "Enter the logo as a web address starting with https://.".into();
     }
     if message.starts_with("type ") && message.ends_with("is not secret or restricted") {
         return "Choose secret or restricted.".into();

@@ -240,14 +240,14 @@ bench_backend() { # backend, database url
 
     # Chained requests (a code per flow, a new refresh token per rotation): the kit's own client.
     reset_hwm "$SERVER"
-    json=$(bounded $((FLOW_SECS + 120)) "$LOAD" --base "$BASE" --client-id "$app_id" --client-secret "$app_secret" \
-        --redirect-uri "$REDIRECT" --email "$EMAIL" --password "$PASSWORD" --flows 0 --keys 0 \
+    json=$(bounded $((FLOW_SECS + 120)) "$LOAD" --base "$BASE" --client-id="$app_id" --client-secret="$app_secret" \
+        --redirect-uri "$REDIRECT" --email "$EMAIL" --password="$PASSWORD" --flows 0 --keys 0 \
         --refreshes "$CONNECTIONS" --secs "$FLOW_SECS" --json)
     record "refresh-token rotation" "$backend" "$(echo "$json" | json_field refreshes_per_sec)" - - \
         "$(echo "$json" | json_field failures)" "$(hwm_mib "$SERVER")"
     reset_hwm "$SERVER"
-    json=$(bounded $((FLOW_SECS + 120)) "$LOAD" --base "$BASE" --client-id "$app_id" --client-secret "$app_secret" \
-        --redirect-uri "$REDIRECT" --email "$EMAIL" --password "$PASSWORD" --flows "$CONNECTIONS" --keys 0 \
+    json=$(bounded $((FLOW_SECS + 120)) "$LOAD" --base "$BASE" --client-id="$app_id" --client-secret="$app_secret" \
+        --redirect-uri "$REDIRECT" --email "$EMAIL" --password="$PASSWORD" --flows "$CONNECTIONS" --keys 0 \
         --secs "$FLOW_SECS" --json)
     record "authorization-code flows (authorize → code → token), flows/s" "$backend" \
         "$(echo "$json" | json_field flows_per_sec)" - - "$(echo "$json" | json_field failures)" "$(hwm_mib "$SERVER")"

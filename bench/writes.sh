@@ -36,8 +36,8 @@ bench_backend() { # backend, database url
     client_secret=$(echo "$client" | awk '/client_secret:/ {print $2}')
     start_server "$backend"
     for mix in $MIXES; do
-        bounded $((SECS + 120)) "$LOAD" --base "$BASE" --client-id "$client_id" --client-secret "$client_secret" \
-            --redirect-uri "$REDIRECT" --email bench@example.com --password "$PASSWORD" \
+        bounded $((SECS + 120)) "$LOAD" --base "$BASE" --client-id="$client_id" --client-secret="$client_secret" \
+            --redirect-uri "$REDIRECT" --email bench@example.com --password="$PASSWORD" \
             --flows "${mix%+*}" --keys "${mix#*+}" --secs "$SECS" --label "$backend" | tee -a "$OUT/summary.md"
     done
     locked=$(grep -c -e 'database is locked' -e 'storage error' "$OUT/$backend-server.log" || true)

@@ -387,6 +387,8 @@ pub struct LoginThrottle {
     pub invitations_per_inviter: u32,
     /// Invitations sent in one organization, by all its members together.
     pub invitations_per_organization: u32,
+    /// Invitations sent to one address, from every organization together.
+    pub invitations_per_recipient: u32,
     pub window_secs: i64,
 }
 
@@ -399,6 +401,7 @@ impl Default for LoginThrottle {
             signup_notices_per_address: 1,
             invitations_per_inviter: 20,
             invitations_per_organization: 50,
+            invitations_per_recipient: 5,
             window_secs: 900,
         }
     }
@@ -572,9 +575,8 @@ impl Config {
         }
         let t = &self.login_throttle;
         let limits = [t.per_account, t.per_ip, t.signup_per_ip, t.signup_notices_per_address];
-        if limits.into_iter().chain([t.invitations_per_inviter, t.invitations_per_organization]).any(|l| l == 0)
-            || t.window_secs < 1
-        {
+        let invitations = [t.invitations_per_inviter, t.invitations_per_organization, t.invitations_per_recipient];
+        if limits.into_iter().chain(invitations).any(|l| l == 0) || t.window_secs < 1 {
             return invalid("login_throttle: every limit and window_secs must be positive".into());
         }
         self.password_hash.validate().map_err(ConfigError::Invalid)?;

@@ -2,28 +2,34 @@
 //! an invitation is an email with the organization's name as its text,
 //! sent from the operator's address, so it goes out only from a person
 //! whose address is verified (or whom an operator made, vouching for it),
-//! and at most `login_throttle.invitations_per_inviter` per person and
-//! `invitations_per_organization` per organization within the window.
+//! and at most `login_throttle.invitations_per_inviter` per person,
+//! `invitations_per_organization` per organization and
+//! `invitations_per_recipient` to one address (many senders, each within
+//! their own limits, must not flood one mailbox) within the window.
 //! Counted in the database (`throttle`), so every instance shares the count.
 
 use super::{Accounts, AccountsError, throttle};
 use crate::store;
 
 impl Accounts {
-    /// Refuses an invitation that `inviter` (none: made by the operator's
-    /// own tools) may not send now, or counts it. Counted whatever becomes
-    /// of it afterwards, as sign-ups are.
+    /// Refuses an invitation to `email` (normalized) that `inviter` (none:
+    /// made by the operator's own tools) may not send now, or counts it.
+    /// Counted whatever becomes of it afterwards, as sign-ups are.
     pub(super) async fn may_send_invitation(
         &self,
         inviter: Option<&str>,
         organization_id: &str,
+        email: &str,
     ) -> Result<(), AccountsError> {
-        let (inviter, org) = (inviter.map(str::to_owned), organization_id.to_owned());
+        let (inviter, org, email) = (inviter.map(str::to_owned), organization_id.to_owned(), email.to_owned());
         let (policy, now) = (self.throttle.clone(), self.now());
         let outcome = self
             .store
             .run(move |conn| {
-                let mut keys = vec![(format!("invite-org:{org}"), policy.invitations_per_organization)];
+                let mut keys = vec![
+                    (format!("invite-org:{org}"), policy.invitations_per_organization),
+                    (format!("invite-to:{email}"), policy.invitations_per_recipient),
+                ];
                 if let Some(id) = &inviter {
                     let user = store::users::find_user(conn, id)?;
                     if !user.is_some_and(|u| u.email_verified_at.is_some() || u.made_by_operator) {

@@ -62,6 +62,7 @@ pub(super) fn refused(outcome: rows::Accepted) -> Option<AccountsError> {
         rows::Accepted::SenderPowerless => {
             "This invitation is no longer valid: the person who sent it can no longer invite to this role."
         }
+        rows::Accepted::AccepterGone => "This invitation can't be accepted: your account was deleted or disabled.",
     };
     Some(AccountsError::Validation(message.into()))
 }
@@ -137,13 +138,14 @@ impl Accounts {
         if role == Role::Owner && actor != Some(Role::Owner) {
             return Err(AccountsError::Validation("Only an OWNER can invite an OWNER.".into()));
         }
-        self.may_send_invitation(invited_by.as_deref(), organization_id).await?;
+        let email_normalized = validate::normalize_email(&email);
+        self.may_send_invitation(invited_by.as_deref(), organization_id, &email_normalized).await?;
         let token = opaque::random_secret();
         let now = self.clock.now();
         let row = InvitationRow {
             id: format!("inv_{}", uuid::Uuid::now_v7().simple()),
             organization_id: organization_id.to_owned(),
-            email_normalized: validate::normalize_email(&email),
+            email_normalized,
             email,
             role: role.as_str().into(),
             token_digest: opaque::digest(&token),

@@ -128,6 +128,9 @@ pub enum Accepted {
     SenderPowerless,
     /// The API key it was sent through was revoked or has expired.
     KeyEnded,
+    /// The accepting account was deleted or disabled meanwhile (its
+    /// deletion committed first): the invitation stays pending.
+    AccepterGone,
 }
 
 /// Uses the invitation and adds the membership, in one transaction that
@@ -167,6 +170,12 @@ pub fn accept(
             if !sender_may(role.as_deref()) {
                 return Ok(Accepted::SenderPowerless);
             }
+        }
+        // The accepting user's row, held against their account's deletion
+        // (which locks it after the owner rows, as this does after the
+        // sender's): a deletion that committed first leaves nothing to join.
+        if !super::users::active_held(c, &membership.user_id)? {
+            return Ok(Accepted::AccepterGone);
         }
         let n = diesel::update(
             invitations::table

@@ -101,7 +101,6 @@ pub fn set_disabled(conn: &mut DbConnection, id: &str, at: Option<NaiveDateTime>
     Ok(n == 1)
 }
 
-/// True when the user exists and is disabled.
 /// Within a write transaction: whether the user exists and is not
 /// disabled, with their row locked against `set_disabled` until the
 /// transaction ends (PostgreSQL `FOR SHARE`; SQLite's immediate transaction
@@ -116,6 +115,7 @@ pub fn active_held(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError
     Ok(matches!(found, Some(None)))
 }
 
+/// True when the user exists and is disabled.
 pub fn is_disabled(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> {
     let found: Option<Option<NaiveDateTime>> =
         users::table.find(id).select(users::disabled_at).first(conn).optional()?;

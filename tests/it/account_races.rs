@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use portcullis::accounts::deletion::AccountDeletion;
-use portcullis::accounts::{CurrentSession, Role, User};
+use portcullis::accounts::{AccountsError, CurrentSession, Role, User};
 use portcullis::audit::Origin;
 
 use crate::support::{PASSWORD, TestApp};
@@ -80,6 +80,10 @@ async fn deleting_an_account_while_it_joins_and_the_other_owner_steps_down_leave
         let joining = tokio::spawn(async move {
             tokio::time::sleep(stagger).await;
             let joined = state.accounts.accept_invitation(&token, &who, "127.0.0.1").await;
+            // Losing to the deletion is a refusal in words, not a failure.
+            if let Err(e) = &joined {
+                assert!(matches!(e, AccountsError::Validation(_)), "the acceptance failed: {e:?}");
+            }
             // Zed sees a second OWNER and steps down.
             let stepped_down = state.accounts.change_role(&team_id, &zed_id, Role::Developer, Asker::Operator).await;
             (joined.is_ok(), stepped_down)
@@ -111,4 +115,42 @@ async fn deleting_an_account_while_it_joins_and_the_other_owner_steps_down_leave
             assert_eq!(role, Some(Role::Owner), "round {round}: her acceptance holds");
         }
     }
+}
+
+/// An acceptance that comes after its own account's deletion (the page was
+/// open, the account deleted in another tab) or after the account was
+/// disabled is refused in words: no membership names a user who is gone,
+/// and the invitation stays pending for whoever signs up with the address.
+#[actix_web::test]
+async fn an_acceptance_by_a_deleted_or_disabled_account_is_refused_in_words_and_the_invitation_stays_pending() {
+    let app = TestApp::spawn().await;
+    let (zed, team) = app.user().create().await;
+    for disable in [false, true] {
+        let (ulla, _) = app.user().create().await;
+        let (invitation, token) = app
+            .state
+            .accounts
+            .invite(&team.id, &ulla.email, Role::Developer, Some(zed.id.clone()), Some(Role::Owner))
+            .await
+            .unwrap();
+        if disable {
+            assert!(app.state.accounts.disable_user(&ulla.id).await.unwrap());
+        } else {
+            let origin = Origin { actor: format!("user:{}", ulla.id), request_id: None, ip: None };
+            let deleted = app.state.accounts.delete_account(&session_of(&ulla), PASSWORD, &origin).await.unwrap();
+            assert!(matches!(deleted, AccountDeletion::Deleted { .. }), "{deleted:?}");
+        }
+
+        let refused = app.state.accounts.accept_invitation(&token, &ulla, "127.0.0.1").await;
+        match refused {
+            Err(AccountsError::Validation(message)) => {
+                assert!(message.contains("your account was deleted or disabled"), "{message}")
+            }
+            other => panic!("disabled {disable}: {other:?}"),
+        }
+        assert!(app.state.accounts.member(&team.id, &ulla.id).await.unwrap().is_none(), "disabled {disable}");
+        let still = app.state.accounts.invitation(&token).await.unwrap().expect("the invitation");
+        assert_eq!((still.id, still.accepted_at, still.revoked_at), (invitation.id, None, None), "disabled {disable}");
+    }
+    assert_every_organization_keeps_an_owner(&app, 0).await;
 }

@@ -68,6 +68,38 @@ fn invite_error(html: &str) -> &str {
 const UNVERIFIED: &str = "Confirm your email address before inviting people: follow the link we emailed you, or \
                           send a new one from the banner at the top of the page.";
 
+/// Many senders, each within their own limits (every one in an organization
+/// of their own), cannot flood one mailbox: invitations to one address are
+/// counted together, however it is spelled, and others still go out.
+#[actix_web::test]
+async fn invitations_to_one_address_are_limited_across_organizations() {
+    let sink = SmtpSink::start().await;
+    let app = app_with(&sink, |c| c.login_throttle.invitations_per_recipient = 2).await;
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        let (owner, org) = app.user().create().await;
+        keys.push(app.secret_key(&org.id, &owner.id, &["read", "admin"]).await.1);
+    }
+    assert_eq!(invite_on_v1(&app, &keys[0], "Victim@Example.com").await.0, 201);
+    assert_eq!(invite_on_v1(&app, &keys[1], "victim@example.com").await.0, 201);
+    let (status, retry, body) = invite_on_v1(&app, &keys[2], "victim@EXAMPLE.com").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("RATE_LIMITED")), "{body}");
+    let retry: i64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    let (_, pending) = call(&app, "GET", "/v1/invitations", &keys[2], None).await;
+    assert_eq!(pending["data"], json!([]), "the refused one was not made");
+    // The third sender still invites someone else.
+    assert_eq!(invite_on_v1(&app, &keys[2], "someone@example.com").await.0, 201);
+    sink.message_to("someone@example.com").await;
+    // Two invitations reached the address, no more.
+    sink.message_to("victim@example.com").await;
+    sink.message_to("victim@example.com").await;
+    sink.assert_none_to("victim@example.com", Duration::from_millis(300)).await;
+
+    app.clock.advance(Span::seconds(901));
+    assert_eq!(invite_on_v1(&app, &keys[2], "victim@example.com").await.0, 201);
+}
+
 #[actix_web::test]
 async fn invitations_need_a_verified_sender_and_are_throttled_per_inviter_and_organization() {
     let sink = SmtpSink::start().await;

@@ -387,7 +387,8 @@ pub struct LoginThrottle {
     pub invitations_per_inviter: u32,
     /// Invitations sent in one organization, by all its members together.
     pub invitations_per_organization: u32,
-    /// Invitations sent to one address, from every organization together.
+    /// Invitations emailed to one address, from every organization
+    /// together; beyond it they are made but not emailed.
     pub invitations_per_recipient: u32,
     pub window_secs: i64,
 }

@@ -113,7 +113,7 @@ impl Acting<'_> {
         let key = p.key.as_ref().map(|k| k.id.clone());
         let (invitation, token) =
             self.accounts.invite_through(&p.organization_id, email, role, p.user_id.clone(), Some(actor), key).await?;
-        let details = json!({ "email": invitation.email, "role": role.as_str() });
+        let details = json!({ "email": invitation.email, "role": role.as_str(), "emailed": invitation.emailed });
         self.audit("member.invited", &invitation.id, details).await;
         Ok((invitation, token))
     }

@@ -27,6 +27,10 @@ pub struct Invitation {
     /// The user who accepted it.
     pub accepted_by: Option<String>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Whether its email was queued, when it was just made (`None` when
+    /// read back): not when its address had received
+    /// `login_throttle.invitations_per_recipient` within the window.
+    pub emailed: Option<bool>,
 }
 
 fn from_row(r: InvitationRow, organization_name: String) -> Result<Invitation, StoreError> {
@@ -42,6 +46,7 @@ fn from_row(r: InvitationRow, organization_name: String) -> Result<Invitation, S
         accepted_at: r.accepted_at.map(|t| t.and_utc()),
         accepted_by: r.accepted_by,
         revoked_at: r.revoked_at.map(|t| t.and_utc()),
+        emailed: None,
     })
 }
 
@@ -139,7 +144,7 @@ impl Accounts {
             return Err(AccountsError::Validation("Only an OWNER can invite an OWNER.".into()));
         }
         let email_normalized = validate::normalize_email(&email);
-        self.may_send_invitation(invited_by.as_deref(), organization_id, &email_normalized).await?;
+        let may_email = self.may_send_invitation(invited_by.as_deref(), organization_id, &email_normalized).await?;
         let token = opaque::random_secret();
         let now = self.clock.now();
         let row = InvitationRow {
@@ -160,7 +165,8 @@ impl Accounts {
         // The invitation and its email commit together (the email is the
         // way the invitee hears of it, whether /v1 or a page invited).
         let link = self.link(&format!("/invitations/{token}"));
-        let (r, outbox) = (row.clone(), self.outbox.clone());
+        let (r, outbox) = (row.clone(), self.outbox.clone().filter(|_| may_email));
+        let emailed = outbox.is_some();
         let organization_name = self
             .store
             .run(move |conn| {
@@ -188,8 +194,10 @@ impl Accounts {
                 Ok(org_name)
             })
             .await?;
-        self.mail_queued();
-        Ok((from_row(row, organization_name)?, token))
+        if emailed {
+            self.mail_queued();
+        }
+        Ok((Invitation { emailed: Some(emailed), ..from_row(row, organization_name)? }, token))
     }
 
     /// The invitation behind a link, whatever its state.

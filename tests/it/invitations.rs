@@ -109,12 +109,7 @@ async fn another_organization_cannot_revoke_an_invitation() {
 /// are a member once, with the role of an invitation.
 #[actix_web::test]
 async fn several_invitations_accepted_at_once_make_one_membership() {
-    let app = TestApp::spawn_with(|c| {
-        c.workers = Some(4);
-        // Twelve invitations to one address, more than one window allows.
-        c.login_throttle.invitations_per_recipient = 12;
-    })
-    .await;
+    let app = TestApp::spawn_with(|c| c.workers = Some(4)).await;
     let (owner, org) = app.user().create().await;
     let key = key_for(&app, &owner, &["read", "admin"]).await;
     let (invitee, _) = app.user().create().await;

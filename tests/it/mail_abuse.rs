@@ -69,27 +69,40 @@ const UNVERIFIED: &str = "Confirm your email address before inviting people: fol
                           send a new one from the banner at the top of the page.";
 
 /// Many senders, each within their own limits (every one in an organization
-/// of their own), cannot flood one mailbox: invitations to one address are
-/// counted together, however it is spelled, and others still go out.
+/// of their own), cannot flood one mailbox: invitations emailed to one
+/// address are counted together, however it is spelled. Beyond the count an
+/// invitation is still made, and its sender told to pass the link on, so
+/// no one can use the count up to keep the address from being invited.
 #[actix_web::test]
-async fn invitations_to_one_address_are_limited_across_organizations() {
+async fn invitations_emailed_to_one_address_are_limited_across_organizations_and_the_rest_made_unsent() {
     let sink = SmtpSink::start().await;
     let app = app_with(&sink, |c| c.login_throttle.invitations_per_recipient = 2).await;
-    let mut keys = Vec::new();
+    let mut senders = Vec::new();
     for _ in 0..3 {
         let (owner, org) = app.user().create().await;
-        keys.push(app.secret_key(&org.id, &owner.id, &["read", "admin"]).await.1);
+        let key = app.secret_key(&org.id, &owner.id, &["read", "admin"]).await.1;
+        senders.push((owner, org, key));
     }
-    assert_eq!(invite_on_v1(&app, &keys[0], "Victim@Example.com").await.0, 201);
-    assert_eq!(invite_on_v1(&app, &keys[1], "victim@example.com").await.0, 201);
-    let (status, retry, body) = invite_on_v1(&app, &keys[2], "victim@EXAMPLE.com").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("RATE_LIMITED")), "{body}");
-    let retry: i64 = retry.expect("Retry-After").parse().unwrap();
-    assert!((1..=900).contains(&retry), "{retry}");
-    let (_, pending) = call(&app, "GET", "/v1/invitations", &keys[2], None).await;
-    assert_eq!(pending["data"], json!([]), "the refused one was not made");
-    // The third sender still invites someone else.
-    assert_eq!(invite_on_v1(&app, &keys[2], "someone@example.com").await.0, 201);
+    for (spelled, (_, _, key)) in ["Victim@Example.com", "victim@example.com"].iter().zip(&senders) {
+        let (status, _, body) = invite_on_v1(&app, key, spelled).await;
+        assert_eq!((status, &body["data"]["emailed"]), (201, &json!(true)), "{body}");
+    }
+    let (_, third_org, third_key) = &senders[2];
+    let (status, retry, body) = invite_on_v1(&app, third_key, "victim@EXAMPLE.com").await;
+    assert_eq!((status, &body["data"]["emailed"], retry), (201, &json!(false), None), "{body}");
+    assert!(body["data"]["url"].as_str().is_some_and(|u| u.contains("/invitations/")), "{body}");
+    let (_, pending) = call(&app, "GET", "/v1/invitations", third_key, None).await;
+    assert_eq!(pending["data"][0]["id"], body["data"]["id"], "it was made: {pending}");
+    // On the page the same: made, the link shown, and said not to be emailed.
+    let browser = app.new_browser();
+    assert_eq!(app.login(&browser, &senders[2].0.email, PASSWORD).await.status(), 303);
+    let (status, _, page) = invite_on_page(&app, &browser, &third_org.id, "victim@example.com").await;
+    assert_eq!(status, 201);
+    assert!(page.contains("but not emailed: this address has received several invitations recently"), "{page}");
+    assert!(page.contains("id=\"invitation-link\""), "{page}");
+    // Still emailed to another address.
+    let (status, _, body) = invite_on_v1(&app, third_key, "someone@example.com").await;
+    assert_eq!((status, &body["data"]["emailed"]), (201, &json!(true)), "{body}");
     sink.message_to("someone@example.com").await;
     // Two invitations reached the address, no more.
     sink.message_to("victim@example.com").await;
@@ -97,7 +110,9 @@ async fn invitations_to_one_address_are_limited_across_organizations() {
     sink.assert_none_to("victim@example.com", Duration::from_millis(300)).await;
 
     app.clock.advance(Span::seconds(901));
-    assert_eq!(invite_on_v1(&app, &keys[2], "victim@example.com").await.0, 201);
+    let (status, _, body) = invite_on_v1(&app, third_key, "victim@example.com").await;
+    assert_eq!((status, &body["data"]["emailed"]), (201, &json!(true)), "{body}");
+    sink.message_to("victim@example.com").await;
 }
 
 #[actix_web::test]

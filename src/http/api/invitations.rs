@@ -40,7 +40,7 @@ fn invitation_json(i: &Invitation) -> Value {
     summary = "Invite someone by email; the single-use link is in the answer, once",
     request_body = Invite,
     responses(
-        (status = 201, description = "The invitation, with `url` shown this once", body = DataEnvelope),
+        (status = 201, description = "The invitation, with `url` shown this once and `emailed`: false when the address has received `login_throttle.invitations_per_recipient` invitations within the window (the sender passes the link on)", body = DataEnvelope),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         (status = 401, description = "MISSING_API_KEY, INVALID_API_KEY, EXPIRED_API_KEY or REVOKED_API_KEY", body = ErrorEnvelope),
         (status = 403, description = "INSUFFICIENT_SCOPE, or EMAIL_NOT_VERIFIED: the acting person has not confirmed their email address", body = ErrorEnvelope),
@@ -57,6 +57,9 @@ pub async fn create(
     let (invitation, token) = p.acting(&req, &state).invite(&body.email, &body.role).await?;
     let mut data = invitation_json(&invitation);
     data["url"] = json!(crate::people::invitation_url(state.config.issuer(), &token));
+    // Not when the address has received its share of invitations lately:
+    // the sender passes the link on.
+    data["emailed"] = json!(invitation.emailed.unwrap_or(false));
     Ok(ok(StatusCode::CREATED, data))
 }
 

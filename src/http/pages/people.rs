@@ -47,6 +47,8 @@ pub struct InviteState {
     /// The link of the invitation just made, shown this once.
     pub link: Option<String>,
     pub sent_to: String,
+    /// Whether that invitation was emailed too.
+    pub emailed: bool,
     /// The form's single-use token, new each time it is shown.
     pub once: String,
 }
@@ -273,6 +275,7 @@ pub async fn invite(
             StatusCode::CREATED,
             InviteState {
                 link: Some(people::invitation_url(state.config.issuer(), &token)),
+                emailed: invitation.emailed.unwrap_or(false),
                 sent_to: invitation.email,
                 ..InviteState::default()
             },

@@ -17,6 +17,7 @@ use crate::authority::{Denied, Principal};
 use crate::oauth::OAuth;
 use crate::oauth::clients::{Client, ClientChanges, ClientError, NewClient};
 use crate::oauth::scopes;
+use crate::problem::Problem;
 use crate::store::{self, StoreError};
 
 /// The longest a rotated-out secret may keep working: 30 days.
@@ -29,8 +30,12 @@ pub enum AppsError {
     NotFound,
     /// A DEVELOPER's hands on an app someone else registered.
     NotYours,
-    /// Beyond the credential's power (403), or a wrong request (400).
+    /// Beyond the credential's power (403), or a wrong request as
+    /// `authority` sees it (400).
     Denied(Denied),
+    /// A wrong request (400): a grace period, an unknown scope, another
+    /// member's app changed before it was taken over.
+    Invalid(Problem),
     /// The app itself is invalid (400), or the store failed.
     Client(ClientError),
 }
@@ -56,10 +61,6 @@ impl From<StoreError> for AppsError {
     }
 }
 
-fn invalid(message: impl Into<String>) -> AppsError {
-    AppsError::Denied(Denied::Invalid(message.into()))
-}
-
 async fn audit(oauth: &OAuth, p: &Principal, origin: &Origin, action: &str, client_id: &str, details: Value) {
     let now = oauth.clock.now();
     crate::audit::record(&oauth.store, now, &p.organization_id, action, origin, Some(client_id), details).await;
@@ -81,7 +82,7 @@ pub fn may_manage(p: &Principal, app: &Client) -> bool {
 
 /// Unknown scopes are a bad request, whoever asks (before any question of power).
 fn known_scopes(oauth: &OAuth, scopes: &[String]) -> Result<(), AppsError> {
-    oauth.scopes.parse_known(&scopes.join(" ")).map(drop).map_err(|e| invalid(e.description))
+    oauth.scopes.parse_known(&scopes.join(" ")).map(drop).map_err(|e| AppsError::Invalid(Problem::Other(e.description)))
 }
 
 /// The app, if the caller may manage it, and, when it holds power of its
@@ -175,10 +176,7 @@ pub async fn update(
     // say): it changes hands only by a new secret.
     let management_after = changes.management.unwrap_or(current.management);
     if (management_after || current.management) && current.created_by != p.user_id {
-        return Err(invalid(
-            "This management app acts for another member. Rotate its secret without a grace period first \
-             (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
-        ));
+        return Err(AppsError::Invalid(Problem::ManagementAppOfAnother));
     }
     p.may_make_app(
         &scopes_after,
@@ -226,16 +224,14 @@ pub async fn rotate_secret(
     let (resource_server, management) = if own { (false, false) } else { (app.resource_server, app.management) };
     p.may_make_app(&app.scopes.iter().cloned().collect::<Vec<_>>(), resource_server, management)?;
     if !(0..=MAX_GRACE_SECS).contains(&grace_secs) {
-        return Err(invalid("grace_period must be between 0 and 2592000 seconds"));
+        return Err(AppsError::Invalid(Problem::GraceRange));
     }
     // A new secret gives the app's power to whoever holds it: from now on
     // the app acts for the member who rotated it, never above them. Taken
     // over, no old secret may live on with the new member's power, nor any
     // token it got (the grace is 0: the tokens' cut-off is now).
     if app.created_by != p.user_id && grace_secs != 0 {
-        return Err(invalid(
-            "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
-        ));
+        return Err(AppsError::Invalid(Problem::TakeoverWithGrace));
     }
     let taken_over = app.created_by != p.user_id;
     if taken_over {

@@ -13,6 +13,7 @@ use crate::audit::Origin;
 use crate::authority::{Denied, Principal};
 use crate::config::ApiConfig;
 use crate::oauth::scopes;
+use crate::problem::Problem;
 use crate::store::Store;
 
 /// How long a rolled key keeps working when the request does not say.
@@ -60,8 +61,8 @@ impl Refused {
     fn at(field: KeyField, why: Why) -> Self {
         Self { field: Some(field), why }
     }
-    fn invalid(field: KeyField, message: impl Into<String>) -> Self {
-        Self::at(field, Why::Key(KeyError::Validation(message.into())))
+    fn invalid(field: KeyField, problem: Problem) -> Self {
+        Self::at(field, Why::Key(KeyError::Validation(problem)))
     }
 }
 
@@ -107,17 +108,14 @@ impl KeyManagement<'_> {
             "secret" => KeyKind::Secret,
             "restricted" => KeyKind::Restricted,
             other => {
-                return Err(Refused::invalid(KeyField::Type, format!("type {other:?} is not secret or restricted")));
+                return Err(Refused::invalid(KeyField::Type, Problem::KeyType(other.into())));
             }
         };
         let environment = match req.environment.as_deref().unwrap_or("live") {
             "live" => Environment::Live,
             "test" => Environment::Test,
             other => {
-                return Err(Refused::invalid(
-                    KeyField::Environment,
-                    format!("environment {other:?} is not live or test"),
-                ));
+                return Err(Refused::invalid(KeyField::Environment, Problem::Environment(other.into())));
             }
         };
         // A bad request is told as such before any question of power; then
@@ -143,7 +141,7 @@ impl KeyManagement<'_> {
             made_by_secret: p.made_through().secret,
         };
         // `create` checks these again; here each complaint finds its field.
-        self.keys.check_new(&new).map_err(|(field, message)| Refused::invalid(field, message))?;
+        self.keys.check_new(&new).map_err(|(field, e)| Refused::at(field, Why::Key(e)))?;
         let (key, plaintext) = self.keys.create(new).await?;
         self.audit(p, origin, "api_key.created", &key).await;
         Ok((key, plaintext))
@@ -198,10 +196,7 @@ impl KeyManagement<'_> {
         p.may_roll_key(&old, self.limits.rate_limit_per_minute, self.limits.max_rate_limit_per_minute)?;
         let overlap = overlap_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
         if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
-            return Err(Refused::invalid(
-                KeyField::Overlap,
-                "expires_in must be between 0 and 2592000 seconds (30 days)",
-            ));
+            return Err(Refused::invalid(KeyField::Overlap, Problem::Overlap));
         }
         let (new, plaintext, old) = self
             .keys

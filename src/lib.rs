@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod outbound;
 pub mod people;
+pub mod problem;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

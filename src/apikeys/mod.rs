@@ -15,6 +15,7 @@ use crate::changes::{Change, Changes};
 use crate::clock::Clock;
 use crate::config::CacheConfig;
 use crate::oauth::scopes::{self, ScopeRegistry, ScopeSet};
+use crate::problem::{self, Problem};
 use crate::store::api_keys::{self as rows, ApiKeyRow};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque;
@@ -74,8 +75,9 @@ pub enum VerifyFailure {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// What is wrong with the request (see `crate::problem`).
     #[error("{0}")]
-    Validation(String),
+    Validation(Problem),
     #[error("not found")]
     NotFound,
     /// The key making a key was revoked, or expired, while it asked.
@@ -166,13 +168,11 @@ pub fn new_key_id() -> String {
     format!("key_{}", uuid::Uuid::now_v7().simple())
 }
 
-/// Validates a key name (shown in lists).
-fn check_name(name: &str) -> Result<String, KeyError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(KeyError::Validation("name must be 1-100 characters".into()));
+impl KeyError {
+    /// A problem the pages show in the domain's words ([`Problem::Other`]).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Validation(Problem::other(message))
     }
-    Ok(name.to_owned())
 }
 
 pub struct ApiKeys {
@@ -271,17 +271,15 @@ impl ApiKeys {
                 || policy::RESOURCE_SCOPES.contains(&s.as_str())
                 || self.registry.describe(s).is_some();
             if !known || s == scopes::OFFLINE_ACCESS {
-                return Err(KeyError::Validation(format!("unknown scope {s:?}")));
+                return Err(KeyError::invalid(format!("unknown scope {s:?}")));
             }
             if kind == KeyKind::Restricted && !s.contains(':') {
-                return Err(KeyError::Validation(format!(
-                    "restricted keys take resource scopes such as apps:read, not {s:?}"
-                )));
+                return Err(KeyError::Validation(Problem::RestrictedScope(s.clone())));
             }
             set.insert(s.clone());
         }
         if set.is_empty() {
-            return Err(KeyError::Validation("at least one scope is required".into()));
+            return Err(KeyError::Validation(Problem::NoScope));
         }
         Ok(set)
     }
@@ -307,21 +305,21 @@ impl ApiKeys {
 
     /// What `create` checks of a new key before writing it, with the part
     /// of the request each complaint is about (a form shows it there).
-    pub fn check_new(&self, new: &NewApiKey) -> Result<(String, ScopeSet), (KeyField, String)> {
-        let name = check_name(&new.name).map_err(|e| (KeyField::Name, e.to_string()))?;
-        let scopes = self.check_scopes(new.kind, &new.scopes).map_err(|e| (KeyField::Scopes, e.to_string()))?;
+    pub fn check_new(&self, new: &NewApiKey) -> Result<(String, ScopeSet), (KeyField, KeyError)> {
+        let name = problem::check_name(&new.name).map_err(|p| (KeyField::Name, KeyError::Validation(p)))?;
+        let scopes = self.check_scopes(new.kind, &new.scopes).map_err(|e| (KeyField::Scopes, e))?;
         if new.expires_at.is_some_and(|t| t <= self.clock.now()) {
-            return Err((KeyField::ExpiresAt, "expires_at must be in the future".into()));
+            return Err((KeyField::ExpiresAt, KeyError::invalid("expires_at must be in the future")));
         }
         if new.rate_limit_per_minute == Some(0) {
-            return Err((KeyField::RateLimit, "rate_limit_per_minute must be positive".into()));
+            return Err((KeyField::RateLimit, KeyError::invalid("rate_limit_per_minute must be positive")));
         }
         Ok((name, scopes))
     }
 
     /// Creates a key; the plaintext is returned here, once.
     pub async fn create(&self, new: NewApiKey) -> Result<(ApiKey, String), KeyError> {
-        let (name, scopes) = self.check_new(&new).map_err(|(_, message)| KeyError::Validation(message))?;
+        let (name, scopes) = self.check_new(&new).map_err(|(_, e)| e)?;
         let now = self.clock.now();
         let plaintext = format::generate(&self.words, new.kind, new.environment);
         let row = self.row_for(&plaintext, &new, name, &scopes, now, None);
@@ -545,7 +543,7 @@ impl ApiKeys {
         let cursor = match after {
             Some(id) => {
                 let k = self.get(organization_id, id).await.map_err(|e| match e {
-                    KeyError::NotFound => KeyError::Validation("unknown cursor".into()),
+                    KeyError::NotFound => KeyError::invalid("unknown cursor"),
                     other => other,
                 })?;
                 Some((k.created_at.naive_utc(), k.id))
@@ -578,17 +576,17 @@ impl ApiKeys {
     ) -> Result<ApiKey, KeyError> {
         let key = self.get(organization_id, id).await?;
         if key.revoked_at.is_some() {
-            return Err(KeyError::Validation("a revoked key cannot be changed".into()));
+            return Err(KeyError::invalid("a revoked key cannot be changed"));
         }
         let name = match name {
-            Some(n) => check_name(n)?,
+            Some(n) => problem::check_name(n).map_err(KeyError::Validation)?,
             None => key.name.clone(),
         };
         let scopes = match scopes {
             Some(s) => {
                 let set = self.check_scopes(key.kind, s)?;
                 if let Some(extra) = set.iter().find(|s| !key.scopes.contains(*s)) {
-                    return Err(KeyError::Validation(format!("scopes can only be narrowed; {extra:?} is new")));
+                    return Err(KeyError::invalid(format!("scopes can only be narrowed; {extra:?} is new")));
                 }
                 set
             }
@@ -612,10 +610,10 @@ impl ApiKeys {
     ) -> Result<(ApiKey, String, ApiKey), KeyError> {
         let old = self.get(organization_id, id).await?;
         if old.revoked_at.is_some() {
-            return Err(KeyError::Validation("a revoked key cannot be rolled".into()));
+            return Err(KeyError::invalid("a revoked key cannot be rolled"));
         }
         if overlap < Duration::zero() || overlap > Duration::days(30) {
-            return Err(KeyError::Validation("expires_in must be between 0 and 30 days".into()));
+            return Err(KeyError::invalid("expires_in must be between 0 and 30 days"));
         }
         let now = self.clock.now();
         let new = NewApiKey {

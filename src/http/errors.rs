@@ -136,7 +136,7 @@ impl From<AccountsError> for PageError {
 impl From<KeyError> for PageError {
     fn from(e: KeyError) -> Self {
         match e {
-            KeyError::Validation(m) => Self::BadRequest(m),
+            KeyError::Validation(p) => Self::BadRequest(p.to_string()),
             KeyError::NotFound => Self::NotFound,
             KeyError::MakerEnded | KeyError::CreatorLeft => Self::Forbidden(e.to_string()),
             KeyError::Store(s) => s.into(),

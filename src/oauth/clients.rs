@@ -18,6 +18,7 @@ use crate::changes::{Change, Changes};
 use crate::clock::Clock;
 use crate::config::CacheConfig;
 use crate::outbound;
+use crate::problem::{self, Link, Problem};
 use crate::store::clients::{self as rows, ClientRow, ClientSecretRow};
 use crate::store::{self, Store, StoreError};
 use crate::tokens::opaque;
@@ -323,8 +324,9 @@ impl Default for OidcRegistration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// What is wrong with the client asked for (see `crate::problem`).
     #[error("{0}")]
-    Validation(String),
+    Validation(Problem),
     #[error("no client with id {0}")]
     NotFound(String),
     /// The API key registering it was revoked, or expired, while it asked.
@@ -332,6 +334,13 @@ pub enum ClientError {
     MakerEnded,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ClientError {
+    /// A problem the pages show in the domain's words ([`Problem::Other`]).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Validation(Problem::other(message))
+    }
 }
 
 /// What `update` may change; `None` leaves a field as it is. For the
@@ -467,14 +476,30 @@ pub async fn find_uncached(store: &Store, client_id: &str) -> Result<Option<Clie
     found.map(|(row, org, secrets)| from_rows(row, org, secrets)).transpose()
 }
 
-fn optional_url(label: &str, value: Option<String>) -> Result<Option<String>, ClientError> {
+fn optional_url(link: Link, value: Option<String>) -> Result<Option<String>, ClientError> {
     match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => match url::Url::parse(&v) {
             Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(Some(v)),
-            _ => Err(ClientError::Validation(format!("{label} must be an http(s) URL"))),
+            _ => Err(ClientError::Validation(Problem::NotWebUrl(link))),
         },
     }
+}
+
+/// The grants a client registers: at least one; client credentials only
+/// with a secret; the authorization code grant with somewhere to send
+/// people back.
+fn check_grants(public: bool, grants: &BTreeSet<GrantType>, redirect_uris: &[String]) -> Result<(), Problem> {
+    if grants.is_empty() {
+        return Err(Problem::NoGrant);
+    }
+    if public && grants.contains(&GrantType::ClientCredentials) {
+        return Err(Problem::PublicClientCredentials);
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(Problem::NoRedirectUri);
+    }
+    Ok(())
 }
 
 /// A token lifetime an app sets for itself: 1 to `max` seconds, `why` says
@@ -484,7 +509,7 @@ fn ttl(label: &str, value: Option<i64>, max: i64, why: &str) -> Result<Option<i3
     match value {
         None => Ok(None),
         Some(v) if (1..=max).contains(&v) => Ok(i32::try_from(v).ok()),
-        Some(_) => Err(ClientError::Validation(format!("{label} must be between 1 and {max} seconds: {why}"))),
+        Some(_) => Err(ClientError::invalid(format!("{label} must be between 1 and {max} seconds: {why}"))),
     }
 }
 
@@ -500,10 +525,10 @@ fn check_management(
         return Ok(());
     }
     if public || !grants.contains(&GrantType::ClientCredentials) {
-        return Err(ClientError::Validation("a management app must be confidential and use client_credentials".into()));
+        return Err(ClientError::Validation(Problem::ManagementNotMachine));
     }
     if created_by.is_none() {
-        return Err(ClientError::Validation("a management app must be created by a member, through /v1".into()));
+        return Err(ClientError::invalid("a management app must be created by a member, through /v1"));
     }
     Ok(())
 }
@@ -512,7 +537,7 @@ fn check_management(
 /// must prove who it is, so it has a secret.
 fn check_resource_server(resource_server: bool, public: bool) -> Result<(), ClientError> {
     if resource_server && public {
-        return Err(ClientError::Validation("a resource server must be a confidential client".into()));
+        return Err(ClientError::invalid("a resource server must be a confidential client"));
     }
     Ok(())
 }
@@ -521,7 +546,7 @@ fn check_resource_server(resource_server: bool, public: bool) -> Result<(), Clie
 /// only a confidential one may be exempted, for legacy software.
 fn check_pkce_exemption(public: bool, require_pkce: bool) -> Result<(), ClientError> {
     if public && !require_pkce {
-        return Err(ClientError::Validation("a public client must use PKCE: require_pkce cannot be false".into()));
+        return Err(ClientError::invalid("a public client must use PKCE: require_pkce cannot be false"));
     }
     Ok(())
 }
@@ -539,12 +564,10 @@ struct OidcColumns {
 /// decided already (`registered_sector`, or kept by an update).
 fn check_oidc(oidc: OidcRegistration, public: bool, public_targets_only: bool) -> Result<OidcColumns, ClientError> {
     for uri in &oidc.post_logout_redirect_uris {
-        check_post_logout_redirect_uri(uri, public).map_err(ClientError::Validation)?;
+        check_post_logout_redirect_uri(uri, public).map_err(ClientError::invalid)?;
     }
     let backchannel_logout_uri = match oidc.backchannel_logout_uri.map(|v| v.trim().to_owned()) {
-        Some(v) if !v.is_empty() => {
-            Some(check_backchannel_uri(&v, public_targets_only).map_err(ClientError::Validation)?)
-        }
+        Some(v) if !v.is_empty() => Some(check_backchannel_uri(&v, public_targets_only).map_err(ClientError::invalid)?),
         _ => None,
     };
     Ok(OidcColumns {
@@ -789,30 +812,19 @@ impl Clients {
         new: NewClient,
         made_by: MadeThrough,
     ) -> Result<(Client, Option<String>), ClientError> {
-        let name = new.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ClientError::Validation("name must be 1-100 characters".into()));
-        }
-        if new.grant_types.is_empty() {
-            return Err(ClientError::Validation("at least one grant type is required".into()));
-        }
+        let name = problem::check_name(&new.name).map_err(ClientError::Validation)?;
         let public = new.client_type == ClientType::Public;
-        if public && new.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(ClientError::Validation("public clients cannot use client_credentials".into()));
-        }
-        if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-            return Err(ClientError::Validation("authorization_code needs at least one redirect URI".into()));
-        }
+        check_grants(public, &new.grant_types, &new.redirect_uris).map_err(ClientError::Validation)?;
         for uri in &new.redirect_uris {
-            redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
+            redirect::validate_for_registration(uri, public).map_err(ClientError::invalid)?;
         }
         check_pkce_exemption(public, new.require_pkce)?;
-        let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::Validation(e.description))?;
+        let scopes = self.registry.parse_known_list(&new.scopes).map_err(|e| ClientError::invalid(e.description))?;
         check_management(new.management, public, &new.grant_types, new.created_by.as_deref())?;
         check_resource_server(new.resource_server, public)?;
         let mut oidc = new.oidc;
         oidc.sector_identifier = registered_sector(oidc.subject_type, oidc.sector_identifier, &new.redirect_uris)
-            .map_err(ClientError::Validation)?;
+            .map_err(ClientError::invalid)?;
         let oidc = check_oidc(oidc, public, self.public_targets_only)?;
         let now = self.clock.now().naive_utc();
         let row = ClientRow {
@@ -825,8 +837,8 @@ impl Clients {
             redirect_uris: serde_json::to_string(&new.redirect_uris).unwrap_or_else(|_| "[]".into()),
             grant_types: new.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
             scopes: scopes::join(&scopes),
-            homepage_url: optional_url("homepage", new.homepage_url)?,
-            logo_url: optional_url("logo URL", new.logo_url)?,
+            homepage_url: optional_url(Link::Homepage, new.homepage_url)?,
+            logo_url: optional_url(Link::Logo, new.logo_url)?,
             access_token_ttl_secs: ttl(
                 "access_token_ttl",
                 new.access_token_ttl_secs,
@@ -871,7 +883,7 @@ impl Clients {
             .run(move |conn| rows::insert_client(conn, &row, secret_row.as_ref()))
             .await
             .map_err(|e| match e {
-                StoreError::ForeignKey(_) => ClientError::Validation("no such organization".into()),
+                StoreError::ForeignKey(_) => ClientError::invalid("no such organization"),
                 other => other.into(),
             })?
             .map_err(|_| ClientError::MakerEnded)?;
@@ -921,10 +933,10 @@ impl Clients {
     ) -> Result<String, ClientError> {
         let client = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         if client.is_public() {
-            return Err(ClientError::Validation("public clients have no secret".into()));
+            return Err(ClientError::invalid("public clients have no secret"));
         }
         if grace < Duration::zero() {
-            return Err(ClientError::Validation("the grace period cannot be negative".into()));
+            return Err(ClientError::Validation(Problem::NegativeGrace));
         }
         let secret = opaque::random_secret();
         let now = self.clock.now().naive_utc();
@@ -1003,49 +1015,35 @@ impl Clients {
         let current = self.load(client_id).await?.ok_or_else(|| ClientError::NotFound(client_id.into()))?;
         let public = current.is_public();
         let name = match changes.name {
-            Some(n) => {
-                let n = n.trim().to_owned();
-                if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
-                    return Err(ClientError::Validation("name must be 1-100 characters".into()));
-                }
-                n
-            }
+            Some(n) => problem::check_name(&n).map_err(ClientError::Validation)?,
             None => current.name.clone(),
         };
         check_subjects_unchanged(&current, changes.subject_type, changes.sector_identifier)
-            .map_err(ClientError::Validation)?;
+            .map_err(ClientError::invalid)?;
         let redirect_uris = match changes.redirect_uris {
             Some(uris) => {
                 for uri in &uris {
-                    redirect::validate_for_registration(uri, public).map_err(ClientError::Validation)?;
+                    redirect::validate_for_registration(uri, public).map_err(ClientError::invalid)?;
                 }
-                check_keeps_sector(&current, &uris).map_err(ClientError::Validation)?;
+                check_keeps_sector(&current, &uris).map_err(ClientError::invalid)?;
                 uris
             }
             None => current.redirect_uris.clone(),
         };
         let grant_types = changes.grant_types.unwrap_or_else(|| current.grant_types.clone());
-        if grant_types.is_empty() {
-            return Err(ClientError::Validation("at least one grant type is required".into()));
-        }
-        if public && grant_types.contains(&GrantType::ClientCredentials) {
-            return Err(ClientError::Validation("public clients cannot use client_credentials".into()));
-        }
-        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
-            return Err(ClientError::Validation("authorization_code needs at least one redirect URI".into()));
-        }
+        check_grants(public, &grant_types, &redirect_uris).map_err(ClientError::Validation)?;
         let require_pkce = changes.require_pkce.unwrap_or(current.require_pkce);
         check_pkce_exemption(public, require_pkce)?;
         let scopes = match changes.scopes {
-            Some(list) => self.registry.parse_known_list(&list).map_err(|e| ClientError::Validation(e.description))?,
+            Some(list) => self.registry.parse_known_list(&list).map_err(|e| ClientError::invalid(e.description))?,
             None => current.scopes.clone(),
         };
         let homepage = match changes.homepage_url {
-            Some(v) => optional_url("homepage", v)?,
+            Some(v) => optional_url(Link::Homepage, v)?,
             None => current.homepage_url.clone(),
         };
         let logo = match changes.logo_url {
-            Some(v) => optional_url("logo URL", v)?,
+            Some(v) => optional_url(Link::Logo, v)?,
             None => current.logo_url.clone(),
         };
         let management = changes.management.unwrap_or(current.management);

@@ -50,7 +50,7 @@ fn text_by_id(html: &str, id: &str) -> String {
     let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in\n{html}"));
     let from = html[start..].find('>').unwrap() + start + 1;
     let end = html[from..].find('<').unwrap() + from;
-    html[from..end].replace("&quot;", "\"").replace("&amp;", "&").trim().to_owned()
+    html[from..end].replace("&quot;", "\"").replace("&#x27;", "'").replace("&amp;", "&").trim().to_owned()
 }
 
 const CONFIDENTIAL: [(&str, &str); 7] = [
@@ -189,6 +189,115 @@ async fn bad_redirect_uris_are_named_by_line_and_the_values_are_kept() {
     let res = post(&app, &browser, &apps_path(&org), &form).await;
     assert_eq!(res.status(), 400);
     assert_eq!(text_by_id(&res.text().await.unwrap(), "name-error"), "Enter a name of 1 to 100 characters.");
+}
+
+#[actix_web::test]
+async fn each_refused_registration_is_worded_for_people_next_to_its_field() {
+    let app = TestApp::spawn().await;
+    let (browser, _, org) = member(&app, None, Role::Owner).await;
+    let refused = |fields: Vec<(&'static str, &'static str)>| {
+        let (app, browser, path) = (&app, &browser, apps_path(&org));
+        async move {
+            let res = post(app, browser, &path, &fields).await;
+            assert_eq!(res.status(), 400);
+            res.text().await.unwrap()
+        }
+    };
+    let without = |name: &str, value: &str| -> Vec<(&'static str, &'static str)> {
+        CONFIDENTIAL.iter().copied().filter(|(n, v)| (*n, *v) != (name, value)).collect()
+    };
+
+    let no_grant = CONFIDENTIAL.iter().copied().filter(|(n, _)| *n != "grant_types").collect();
+    assert_eq!(text_by_id(&refused(no_grant).await, "grant_types-error"), "Tick at least one grant.");
+
+    let mut nowhere_back = without("grant_types", "client_credentials");
+    nowhere_back[2] = ("redirect_uris", "");
+    let html = refused(nowhere_back).await;
+    let errors = html.split("id=\"redirect_uris-error\">").nth(1).expect("errors next to the redirect URIs");
+    assert!(
+        errors.contains("<li>Add a redirect URI: the authorization code grant sends people back to one.</li>"),
+        "{errors}"
+    );
+
+    let mut code_only_management = without("grant_types", "client_credentials");
+    code_only_management.push(("management", "on"));
+    assert_eq!(
+        text_by_id(&refused(code_only_management).await, "management-error"),
+        "A management app must be confidential and use client credentials."
+    );
+
+    let mut bad_logo = CONFIDENTIAL.to_vec();
+    bad_logo.push(("logo_url", "ftp://app.example/logo.png"));
+    assert_eq!(
+        text_by_id(&refused(bad_logo).await, "logo_url-error"),
+        "Enter the logo as a web address starting with https://."
+    );
+    assert!(apps_of(&app, &org).await.is_empty(), "nothing registered");
+}
+
+#[actix_web::test]
+async fn another_members_management_app_is_taken_over_at_the_dashboard_by_a_rotation_without_grace() {
+    let app = TestApp::spawn().await;
+    let (owners_browser, owner, org) = member(&app, None, Role::Owner).await;
+    let mut form = CONFIDENTIAL.to_vec();
+    form.push(("management", "on"));
+    let res = post(&app, &owners_browser, &apps_path(&org), &form).await;
+    assert_eq!(res.status(), 200);
+    let id = text_by_id(&res.text().await.unwrap(), "client-id");
+    let (browser, admin, _) = member(&app, Some(&org), Role::Admin).await;
+    let page = format!("{}/{id}", apps_path(&org));
+
+    // An edit would hand the ADMIN's power to the owner's secret: the page
+    // says what to do in its own words, /v1 in its own.
+    let res = post(&app, &browser, &page, &form).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        text_by_id(&res.text().await.unwrap(), "management-error"),
+        "This management app acts for another member. Rotate its secret with no grace period first: \
+         then it acts for you, and only the new secret works."
+    );
+    let key = app.secret_key(&org.id, &admin.id, &["read", "write", "admin"]).await.1;
+    let v1 = format!("/v1/apps/{id}");
+    let (s, b) = crate::support::call(&app, "PATCH", &v1, &key, Some(serde_json::json!({ "name": "renamed" }))).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str(), b["error"]["message"].as_str()),
+        (
+            400,
+            Some("VALIDATION_ERROR"),
+            Some(
+                "This management app acts for another member. Rotate its secret without a grace period first \
+                 (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works."
+            )
+        )
+    );
+
+    // A takeover keeps no old secret alive.
+    let res = post(&app, &browser, &format!("{page}/rotate-secret"), &[("grace_period", "3600")]).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        text_by_id(&res.text().await.unwrap(), "grace-error"),
+        "Rotating another member's app makes it act for you, so its old secret cannot keep working: \
+         choose no grace period."
+    );
+    let body = serde_json::json!({ "grace_period": 3600 });
+    let (s, b) = crate::support::call(&app, "POST", &format!("{v1}/rotate-secret"), &key, Some(body)).await;
+    assert_eq!(
+        (s, b["error"]["message"].as_str()),
+        (
+            400,
+            Some(
+                "Rotating another member's app makes it act for you: the old secret cannot keep working \
+                 (grace_period 0)."
+            )
+        )
+    );
+    assert_eq!(app.state.oauth.clients.get(&id).await.unwrap().unwrap().created_by.as_deref(), Some(&*owner.id));
+
+    // Without grace it is the ADMIN's, and theirs to edit.
+    let res = post(&app, &browser, &format!("{page}/rotate-secret"), &[("grace_period", "0")]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.state.oauth.clients.get(&id).await.unwrap().unwrap().created_by.as_deref(), Some(&*admin.id));
+    assert_eq!(post(&app, &browser, &page, &form).await.status(), 303);
 }
 
 #[actix_web::test]

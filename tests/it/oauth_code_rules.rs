@@ -6,6 +6,7 @@ use std::process::Stdio;
 
 use oauth2::{CsrfToken, PkceCodeChallenge, Scope};
 use portcullis::oauth::clients::{ClientChanges, ClientError, GrantType, NewClient};
+use portcullis::problem::Problem;
 use serde_json::{Value, json};
 
 use crate::oauth_code::{code_for, signed_in};
@@ -303,11 +304,11 @@ async fn public_clients_cannot_be_exempted_from_pkce() {
         .into_new();
     let message = "a public client must use PKCE: require_pkce cannot be false";
     let err = app.state.oauth.clients.create(new.clone()).await.unwrap_err();
-    assert!(matches!(&err, ClientError::Validation(m) if m == message), "{err:?}");
+    assert!(matches!(&err, ClientError::Validation(Problem::Other(m)) if m == message), "{err:?}");
     let (public, _) = app.state.oauth.clients.create(NewClient { require_pkce: true, ..new }).await.unwrap();
     let changes = ClientChanges { require_pkce: Some(false), ..ClientChanges::default() };
     let err = app.state.oauth.clients.update(&public.client_id, changes).await.unwrap_err();
-    assert!(matches!(&err, ClientError::Validation(m) if m == message), "{err:?}");
+    assert!(matches!(&err, ClientError::Validation(Problem::Other(m)) if m == message), "{err:?}");
 }
 
 #[actix_web::test]

@@ -14,6 +14,7 @@ use crate::authority::Denied;
 use crate::key_management::{Refused, Why};
 use crate::oauth::clients::ClientError;
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::problem::Problem;
 use crate::store::StoreError;
 use crate::telemetry::current_request_id;
 
@@ -181,7 +182,7 @@ impl From<StoreError> for ApiError {
 impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> Self {
         match e {
-            KeyError::Validation(m) => Self::validation(m),
+            KeyError::Validation(p) => p.into(),
             KeyError::NotFound => Self::not_found("API key"),
             KeyError::MakerEnded => Self::new(
                 Code::RevokedApiKey,
@@ -199,7 +200,7 @@ impl From<KeyError> for ApiError {
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Validation(m) => Self::validation(m),
+            ClientError::Validation(p) => p.into(),
             ClientError::NotFound(_) => Self::not_found("app"),
             ClientError::MakerEnded => Self::new(
                 Code::RevokedApiKey,
@@ -218,8 +219,17 @@ impl From<AppsError> for ApiError {
                 json!({ "required_scope": "admin", "reason": "only the app's creator or an ADMIN may change it" }),
             ),
             AppsError::Denied(d) => d.into(),
+            AppsError::Invalid(p) => p.into(),
             AppsError::Client(c) => c.into(),
         }
+    }
+}
+
+/// `/v1` words a problem with the domain's message (`Problem`'s `Display`):
+/// what its clients have always read.
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self::validation(p.to_string())
     }
 }
 

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::org::{InOrg, Shell};
 use super::{Made, ONCE_FIELD, Posted, already_made, render, see_other};
-use crate::apikeys::{ApiKey, KeyField, KeyKind};
+use crate::apikeys::{ApiKey, KeyError, KeyField, KeyKind};
 use crate::authority::{Denied, Principal};
 use crate::http::AppState;
 use crate::http::errors::PageError;
@@ -76,7 +76,8 @@ struct FieldErrors {
 }
 
 impl FieldErrors {
-    fn set(&mut self, field: Option<KeyField>, message: String) {
+    /// Puts `worded` (a sentence for people) next to `field`.
+    fn set(&mut self, field: Option<KeyField>, worded: String) {
         let slot = match field {
             Some(KeyField::Name) => &mut self.name,
             Some(KeyField::Environment) => &mut self.environment,
@@ -89,7 +90,7 @@ impl FieldErrors {
             }
             Some(KeyField::RateLimit | KeyField::Overlap) | None => &mut self.general,
         };
-        *slot = Some(super::for_people(&message));
+        *slot = Some(worded);
     }
 }
 
@@ -357,12 +358,16 @@ pub async fn create(
 fn on_form(refused: Refused, errors: &mut FieldErrors) -> Result<StatusCode, PageError> {
     let field = refused.field;
     match refused.why {
-        Why::Key(crate::apikeys::KeyError::Validation(m)) | Why::Denied(Denied::Invalid(m)) => {
-            errors.set(field, m);
+        Why::Key(KeyError::Validation(problem)) => {
+            errors.set(field, super::for_people(&problem));
+            Ok(StatusCode::BAD_REQUEST)
+        }
+        Why::Denied(Denied::Invalid(m)) => {
+            errors.set(field, super::sentence(&m));
             Ok(StatusCode::BAD_REQUEST)
         }
         Why::Denied(Denied::Scope { reason, .. }) if field.is_some() => {
-            errors.set(field, reason);
+            errors.set(field, super::sentence(&reason));
             Ok(StatusCode::FORBIDDEN)
         }
         why => Err(Refused { field, why }.into()),
@@ -475,9 +480,9 @@ pub async fn act(
             let page = keys_page(&state, &in_org, None, form, Some(created), None).await?;
             render(StatusCode::CREATED, &page, None)
         }
-        Err(Refused { field: Some(KeyField::Overlap), why: Why::Key(crate::apikeys::KeyError::Validation(m)) }) => {
-            let page =
-                confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(super::for_people(&m))).await?;
+        Err(Refused { field: Some(KeyField::Overlap), why: Why::Key(KeyError::Validation(problem)) }) => {
+            let worded = super::for_people(&problem);
+            let page = confirm_page(&state, &in_org, &id, true, DEFAULT_OVERLAP_SECS, Some(worded)).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(refused) => Err(refused.into()),

@@ -21,6 +21,7 @@ use askama::Template;
 
 use super::errors::PageError;
 use super::session::FormToken;
+use crate::problem::{Link, Problem};
 
 /// Renders a page with a status; sets the anonymous CSRF cookie when the
 /// form token came with one.
@@ -197,91 +198,114 @@ pub fn sentence(message: &str) -> String {
     s
 }
 
-/// A refusal of the domain, worded for `/v1` callers (field names such as
-/// `grace_period`, grant identifiers, endpoints), as a page tells it to a
-/// person: the form has radio buttons and checkboxes, not fields to name.
-/// `/v1` keeps the domain's wording. Any other message: as a sentence.
-pub fn for_people(message: &str) -> String {
-    const WORDED: [(&str, &str); 11] = [
-        ("name must be 1-100 characters", "Enter a name of 1 to 100 characters."),
-        ("at least one scope is required", "Tick at least one scope."),
-        ("at least one grant type is required", "Tick at least one grant."),
-        (
-            "public clients cannot use client_credentials",
-            "A public app cannot use client credentials: it keeps no secret.",
-        ),
-        (
-            "authorization_code needs at least one redirect URI",
-            "Add a redirect URI: the authorization code grant sends people back to one.",
-        ),
-        (
-            "a management app must be confidential and use client_credentials",
-            "A management app must be confidential and use client credentials.",
-        ),
-        ("grace_period must be between 0 and 2592000 seconds", "Choose one of the grace periods offered."),
-        ("the grace period cannot be negative", "Choose one of the grace periods offered."),
-        (
-            "expires_in must be between 0 and 2592000 seconds (30 days)",
-            "Choose how long the old key keeps working (30 days at most).",
-        ),
-        ("homepage must be an http(s) URL", "Enter the homepage as a web address starting with https://."),
-        ("logo URL must be an http(s) URL", "Enter the logo as a web address starting with https://."),
-    ];
-    if let Some((_, worded)) = WORDED.iter().find(|(domain, _)| *domain == message) {
-        return (*worded).to_owned();
-    }
-    if message.starts_with("type ") && message.ends_with("is not secret or restricted") {
-        return "Choose secret or restricted.".into();
-    }
-    if message.starts_with("environment ") && message.ends_with("is not live or test") {
-        return "Choose live or test.".into();
-    }
-    if let Some(scope) = message.strip_prefix("restricted keys take resource scopes such as apps:read, not ") {
-        let scope = scope.trim_matches('"');
-        return format!(
-            "A restricted key takes only scopes for one resource, such as apps:read; “{scope}” is not one."
-        );
-    }
-    if message.starts_with("This management app acts for another member.") {
-        return "This management app acts for another member. Rotate its secret with no grace period first: \
-                then it acts for you, and only the new secret works."
-            .into();
-    }
-    if message.starts_with("Rotating another member's app makes it act for you") {
-        return "Rotating another member's app makes it act for you, so its old secret cannot keep working: \
-                choose no grace period."
-            .into();
-    }
-    sentence(message)
+/// A problem the domain found with a request, as a page tells it to a
+/// person: the forms have radio buttons and checkboxes, not the `/v1`
+/// fields, grant identifiers and endpoints its message names (`/v1` keeps
+/// the domain's message). Every code is worded here, so a new one does not
+/// compile until it is; only a problem without a code is its message as a
+/// sentence.
+pub fn for_people(problem: &Problem) -> String {
+    let worded = match problem {
+        Problem::Name => "Enter a name of 1 to 100 characters.",
+        Problem::NoScope => "Tick at least one scope.",
+        Problem::KeyType(_) => "Choose secret or restricted.",
+        Problem::Environment(_) => "Choose live or test.",
+        Problem::RestrictedScope(scope) => {
+            return format!(
+                "A restricted key takes only scopes for one resource, such as apps:read; “{scope}” is not one."
+            );
+        }
+        Problem::Overlap => "Choose how long the old key keeps working (30 days at most).",
+        Problem::NoGrant => "Tick at least one grant.",
+        Problem::PublicClientCredentials => "A public app cannot use client credentials: it keeps no secret.",
+        Problem::NoRedirectUri => "Add a redirect URI: the authorization code grant sends people back to one.",
+        Problem::ManagementNotMachine => "A management app must be confidential and use client credentials.",
+        Problem::NotWebUrl(Link::Homepage) => "Enter the homepage as a web address starting with https://.",
+        Problem::NotWebUrl(Link::Logo) => "Enter the logo as a web address starting with https://.",
+        Problem::NegativeGrace | Problem::GraceRange => "Choose one of the grace periods offered.",
+        Problem::ManagementAppOfAnother => {
+            "This management app acts for another member. Rotate its secret with no grace period first: \
+             then it acts for you, and only the new secret works."
+        }
+        Problem::TakeoverWithGrace => {
+            "Rotating another member's app makes it act for you, so its old secret cannot keep working: \
+             choose no grace period."
+        }
+        Problem::Other(message) => return sentence(message),
+    };
+    worded.to_owned()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::for_people;
+    use super::{for_people, sentence};
+    use crate::problem::{Link, Problem};
+
+    /// One of each code, which a person must see worded for the form.
+    fn every_code() -> Vec<Problem> {
+        let every = vec![
+            Problem::Name,
+            Problem::NoScope,
+            Problem::KeyType("x".into()),
+            Problem::Environment("prod".into()),
+            Problem::RestrictedScope("read".into()),
+            Problem::Overlap,
+            Problem::NoGrant,
+            Problem::PublicClientCredentials,
+            Problem::NoRedirectUri,
+            Problem::ManagementNotMachine,
+            Problem::NotWebUrl(Link::Homepage),
+            Problem::NotWebUrl(Link::Logo),
+            Problem::NegativeGrace,
+            Problem::GraceRange,
+            Problem::ManagementAppOfAnother,
+            Problem::TakeoverWithGrace,
+        ];
+        for problem in &every {
+            // A new code stops this from compiling: list it above too.
+            match problem {
+                Problem::Name
+                | Problem::NoScope
+                | Problem::KeyType(_)
+                | Problem::Environment(_)
+                | Problem::RestrictedScope(_)
+                | Problem::Overlap
+                | Problem::NoGrant
+                | Problem::PublicClientCredentials
+                | Problem::NoRedirectUri
+                | Problem::ManagementNotMachine
+                | Problem::NotWebUrl(_)
+                | Problem::NegativeGrace
+                | Problem::GraceRange
+                | Problem::ManagementAppOfAnother
+                | Problem::TakeoverWithGrace => {}
+                Problem::Other(_) => unreachable!("a problem without a code has no wording of its own"),
+            }
+        }
+        every
+    }
 
     #[test]
-    fn api_wording_becomes_a_persons_and_other_messages_become_sentences() {
+    fn a_code_is_worded_for_people_and_a_problem_without_one_becomes_a_sentence() {
+        assert_eq!(for_people(&Problem::GraceRange), "Choose one of the grace periods offered.");
+        assert_eq!(for_people(&Problem::KeyType("x".into())), "Choose secret or restricted.");
         assert_eq!(
-            for_people("grace_period must be between 0 and 2592000 seconds"),
-            "Choose one of the grace periods offered."
-        );
-        assert_eq!(for_people("type \"x\" is not secret or restricted"), "Choose secret or restricted.");
-        assert_eq!(
-            for_people("restricted keys take resource scopes such as apps:read, not \"read\""),
+            for_people(&Problem::RestrictedScope("read".into())),
             "A restricted key takes only scopes for one resource, such as apps:read; “read” is not one."
         );
-        assert_eq!(for_people("unknown scope \"x\""), "Unknown scope \"x\".");
-        for message in [
-            "public clients cannot use client_credentials",
-            "authorization_code needs at least one redirect URI",
-            "Rotating another member's app makes it act for you: the old secret cannot keep working (grace_period 0).",
-            "This management app acts for another member. Rotate its secret without a grace period first \
-             (POST /v1/apps/{id}/rotate-secret): then it acts for you, and only the new secret works.",
-        ] {
-            let worded = for_people(message);
-            for api in ["_", "/v1", "POST"] {
-                assert!(!worded.contains(api), "{worded}");
+        assert_eq!(for_people(&Problem::other("unknown scope \"x\"")), "Unknown scope \"x\".");
+    }
+
+    #[test]
+    fn every_code_keeps_its_people_wording() {
+        for problem in every_code() {
+            let worded = for_people(&problem);
+            // The fallback would show the /v1 message as a sentence.
+            assert_ne!(worded, sentence(&problem.to_string()), "{problem:?} lost its wording");
+            for api in ["_", "/v1", "POST", "{"] {
+                assert!(!worded.contains(api), "{problem:?}: {worded}");
             }
+            assert!(worded.ends_with('.'), "{problem:?}: {worded}");
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::oauth::clients::{Client, ClientError, GrantType};
 use crate::oauth::redirect;
+use crate::problem::{Link, Problem};
 
 use super::page_error;
 
@@ -154,34 +155,78 @@ impl FormErrors {
                 self.management = Some(reason)
             }
             AppsError::Denied(Denied::Scope { reason, .. }) => self.scopes = Some(reason),
-            AppsError::Denied(Denied::Invalid(m)) | AppsError::Client(ClientError::Validation(m)) => self.about(m),
+            AppsError::Invalid(problem) | AppsError::Client(ClientError::Validation(problem)) => self.about(problem),
+            AppsError::Denied(Denied::Invalid(m)) => self.about(Problem::Other(m)),
             other => return Err(page_error(other)),
         }
         Ok(())
     }
 
-    /// The field a validation message of `oauth::clients` names.
-    fn about(&mut self, m: String) {
-        let worded = crate::http::pages::for_people(&m);
-        let slot = if m.starts_with("name") {
-            &mut self.name
-        } else if m.starts_with("homepage") {
-            &mut self.homepage_url
-        } else if m.starts_with("logo") {
-            &mut self.logo_url
-        } else if m.contains("redirect URI") {
-            self.redirect_uris.push(worded);
-            return;
-        } else if m.contains("management app") {
-            &mut self.management
-        } else if m.contains("grant type") || m.contains("client_credentials") {
-            &mut self.grant_types
-        } else if m.contains("scope") {
-            &mut self.scopes
-        } else {
-            &mut self.general
+    /// Puts a problem of `apps` or `oauth::clients`, worded for people,
+    /// next to the field it is about.
+    fn about(&mut self, problem: Problem) {
+        let worded = crate::http::pages::for_people(&problem);
+        let slot = match Field::of(&problem) {
+            Field::Name => &mut self.name,
+            Field::Homepage => &mut self.homepage_url,
+            Field::Logo => &mut self.logo_url,
+            Field::RedirectUris => {
+                self.redirect_uris.push(worded);
+                return;
+            }
+            Field::Management => &mut self.management,
+            Field::Grants => &mut self.grant_types,
+            Field::Scopes => &mut self.scopes,
+            Field::General => &mut self.general,
         };
         *slot = Some(worded);
+    }
+}
+
+/// Where the form shows a problem.
+enum Field {
+    Name,
+    Homepage,
+    Logo,
+    RedirectUris,
+    Management,
+    Grants,
+    Scopes,
+    General,
+}
+
+impl Field {
+    fn of(problem: &Problem) -> Self {
+        match problem {
+            Problem::Name => Self::Name,
+            Problem::NotWebUrl(Link::Homepage) => Self::Homepage,
+            Problem::NotWebUrl(Link::Logo) => Self::Logo,
+            Problem::NoRedirectUri => Self::RedirectUris,
+            Problem::ManagementNotMachine | Problem::ManagementAppOfAnother => Self::Management,
+            Problem::NoGrant | Problem::PublicClientCredentials => Self::Grants,
+            Problem::NoScope | Problem::RestrictedScope(_) => Self::Scopes,
+            Problem::KeyType(_)
+            | Problem::Environment(_)
+            | Problem::Overlap
+            | Problem::NegativeGrace
+            | Problem::GraceRange
+            | Problem::TakeoverWithGrace => Self::General,
+            Problem::Other(m) => Self::named_in(m),
+        }
+    }
+
+    /// The field a message without a code names: a redirect URI's own
+    /// problem, an unknown scope, who may hold a management app.
+    fn named_in(m: &str) -> Self {
+        if m.contains("redirect URI") {
+            Self::RedirectUris
+        } else if m.contains("management app") {
+            Self::Management
+        } else if m.contains("scope") {
+            Self::Scopes
+        } else {
+            Self::General
+        }
     }
 }
 

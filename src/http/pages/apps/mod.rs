@@ -24,6 +24,7 @@ use crate::http::AppState;
 use crate::http::errors::PageError;
 use crate::http::session::verify_form_token;
 use crate::oauth::clients::{Client, ClientChanges, ClientError, ClientType, NewClient, OidcRegistration};
+use crate::problem::Problem;
 
 mod form;
 
@@ -56,9 +57,10 @@ fn page_error(e: AppsError) -> PageError {
             PageError::Forbidden("Only the app's creator or an ADMIN or OWNER may change it.".into())
         }
         AppsError::Denied(Denied::Scope { reason, .. }) => PageError::Forbidden(reason),
-        AppsError::Denied(Denied::Invalid(m)) | AppsError::Client(ClientError::Validation(m)) => {
-            PageError::BadRequest(super::for_people(&m))
+        AppsError::Invalid(problem) | AppsError::Client(ClientError::Validation(problem)) => {
+            PageError::BadRequest(super::for_people(&problem))
         }
+        AppsError::Denied(Denied::Invalid(m)) => PageError::BadRequest(super::sentence(&m)),
         AppsError::Client(ClientError::MakerEnded) => PageError::Forbidden(ClientError::MakerEnded.to_string()),
         AppsError::Client(ClientError::Store(s)) => s.into(),
     }
@@ -449,7 +451,7 @@ pub async fn rotate_secret(
     let user_id = &in_org.session.user.id;
     let outcome = match Posted::claim(&state, user_id, Some(&form.form_once)).await? {
         Posted::Again => return already_made(&in_org, Made::Rotation),
-        Posted::Expired(message) => Err(AppsError::Denied(Denied::Invalid(message.into()))),
+        Posted::Expired(message) => Err(AppsError::Invalid(Problem::other(message))),
         Posted::First(claimed) => {
             let outcome = apps::rotate_secret(&state.oauth, p, &p.origin(&req), id, grace).await;
             if outcome.is_err() {
@@ -464,8 +466,8 @@ pub async fn rotate_secret(
             let until = (grace > 0).then(|| when(state.clock.now() + Duration::seconds(grace)));
             show_secret(&in_org, &app, Some(secret), false, until)
         }
-        Err(AppsError::Denied(Denied::Invalid(message))) => {
-            let page = app_page(&state, &in_org, &app, None, Some(super::for_people(&message))).await?;
+        Err(AppsError::Invalid(problem)) => {
+            let page = app_page(&state, &in_org, &app, None, Some(super::for_people(&problem))).await?;
             render(StatusCode::BAD_REQUEST, &page, None)
         }
         Err(e) => Err(page_error(e)),

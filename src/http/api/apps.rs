@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::{Body, OptionalBody, integer};
 use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
@@ -78,10 +79,10 @@ pub struct CreateApp {
     #[serde(default)]
     logo_url: Option<String>,
     /// Seconds, at most 86400 (a day); default from the configuration.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     access_token_ttl: Option<i64>,
     /// Idle lifetime in seconds, at most `oauth.refresh_token_absolute_ttl_secs`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     refresh_token_ttl: Option<i64>,
     #[serde(default)]
     always_issue_refresh_token: bool,
@@ -164,7 +165,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     grace_period: Option<i64>,
 }
 
@@ -228,7 +229,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<CreateApp>,
+    body: Body<CreateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
@@ -290,7 +291,7 @@ pub async fn update(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: web::Json<UpdateApp>,
+    body: Body<UpdateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
@@ -364,10 +365,10 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: Option<web::Json<Rotate>>,
+    body: OptionalBody<Rotate>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
+    let grace = body.0.and_then(|b| b.grace_period).unwrap_or(0);
     let secret = apps::rotate_secret(&state.oauth, &p, &p.origin(&req), &id, grace).await?;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
 }

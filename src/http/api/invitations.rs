@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::Body;
 use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
@@ -52,7 +53,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<Invite>,
+    body: Body<Invite>,
 ) -> Result<HttpResponse, ApiError> {
     let (invitation, token) = p.acting(&req, &state).invite(&body.email, &body.role).await?;
     let mut data = invitation_json(&invitation);

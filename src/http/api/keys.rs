@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::{Body, OptionalBody, integer};
 use super::error::ApiError;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
 use super::{Page, ok, page};
@@ -64,7 +65,7 @@ pub struct CreateKey {
     scopes: Vec<String>,
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     rate_limit_per_minute: Option<u32>,
 }
 
@@ -81,7 +82,7 @@ pub struct UpdateKey {
 #[serde(deny_unknown_fields)]
 pub struct RollKey {
     /// Seconds the old key keeps working (default 24 h; 0 allowed).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
     expires_in: Option<i64>,
 }
 
@@ -122,7 +123,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<CreateKey>,
+    body: Body<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let request = KeyRequest {
@@ -179,7 +180,7 @@ pub async fn update(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: web::Json<UpdateKey>,
+    body: Body<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let key =
         state.key_management().update(&p, &p.origin(&req), &id, body.name.as_deref(), body.scopes.as_deref()).await?;
@@ -229,9 +230,9 @@ pub async fn roll(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: Option<web::Json<RollKey>>,
+    body: OptionalBody<RollKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let overlap = body.and_then(|b| b.expires_in);
+    let overlap = body.0.and_then(|b| b.expires_in);
     let Rolled { new, plaintext, old } = state.key_management().roll(&p, &p.origin(&req), &id, overlap).await?;
     let mut data = key_json(&new);
     data["key"] = json!(plaintext);

@@ -5,6 +5,7 @@ mod apps;
 mod audit_events;
 pub mod auth;
 mod authorized_apps;
+mod body;
 pub mod error;
 mod invitations;
 mod keys;
@@ -104,6 +105,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             };
             err.into()
         }))
+        // What `body::OptionalBody` reads: the same bound as JSON bodies.
+        .app_data(web::PayloadConfig::default().limit(max_body_bytes))
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::validation(format!("Invalid query: {e}")).into()),

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{CredentialKind, Principal, count_anonymous};
+use super::body::{Body, OptionalBody};
 use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
@@ -55,11 +56,7 @@ pub struct Logout {
         (status = 503, description = "SERVICE_UNAVAILABLE, with Retry-After: every password-hashing slot is busy", body = ErrorEnvelope)
     )
 )]
-pub async fn login(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Json<Login>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: Body<Login>) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state).await?;
     let ip = client_ip(&req, &state);
     let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
@@ -141,7 +138,7 @@ struct ChosenOrganization {
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Refresh>,
+    body: Body<Refresh>,
 ) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state).await?;
     let tokens = state.oauth.refresh_dashboard_session(&body.refresh_token).await?;
@@ -166,12 +163,12 @@ pub async fn refresh(
 pub async fn logout(
     state: web::Data<AppState>,
     p: Principal,
-    body: Option<web::Json<Logout>>,
+    body: OptionalBody<Logout>,
 ) -> Result<HttpResponse, ApiError> {
     if p.client_id.as_deref() != Some(DASHBOARD_CLIENT_ID) {
         return Err(ApiError::validation("logout ends dashboard sessions; revoke API keys and OAuth tokens instead"));
     }
-    let refresh = body.and_then(|b| b.into_inner().refresh_token);
+    let refresh = body.0.and_then(|b| b.refresh_token);
     let expires_at = p.expires_at.unwrap_or_else(|| state.clock.now());
     state
         .oauth

@@ -10,7 +10,7 @@ use super::auth::Principal;
 use super::body::{Body, OptionalBody, integer};
 use super::error::ApiError;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
-use super::{Page, ok, page};
+use super::{Page, ok, page, schemas};
 use crate::apikeys::{ApiKey, Environment};
 use crate::http::AppState;
 use crate::key_management::{KeyManagement, KeyRequest, Rolled};
@@ -57,15 +57,26 @@ pub fn key_json(k: &ApiKey) -> Value {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(schema_with = schemas::name)]
     name: String,
+    /// `secret` (the default) or `restricted` (resource scopes only, such as `apps:read`).
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_key_type)]
     r#type: Option<String>,
+    /// `live` (the default) or `test`.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_environment)]
     environment: Option<String>,
+    /// Within the maker's own power (its scopes and its member's role).
+    #[schema(schema_with = schemas::key_scopes)]
     scopes: Vec<String>,
+    /// In the future, and not after the maker's own expiry.
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
+    /// At most `api.max_rate_limit_per_minute`, and at most the maker's own;
+    /// above `api.rate_limit_per_minute` for an ADMIN or OWNER only.
     #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<u32>,
 }
 
@@ -73,8 +84,11 @@ pub struct CreateKey {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     name: Option<String>,
+    /// Only narrower: each one the key holds already.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_key_scopes)]
     scopes: Option<Vec<String>>,
 }
 
@@ -83,12 +97,14 @@ pub struct UpdateKey {
 pub struct RollKey {
     /// Seconds the old key keeps working (default 24 h; 0 allowed).
     #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 0, maximum = 2592000)]
     expires_in: Option<i64>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
+    operation_id = "list_api_keys",
     tag = "api-keys",
     summary = "List API keys, masked (prefix and last four)",
     params(Page),
@@ -109,6 +125,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     post,
     path = "/v1/api-keys",
+    operation_id = "create_api_key",
     tag = "api-keys",
     summary = "Create an API key; the key is in the answer, once",
     request_body = CreateKey,
@@ -144,6 +161,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/api-keys/{id}",
+    operation_id = "get_api_key",
     tag = "api-keys",
     summary = "Read an API key (masked)",
     params(("id" = String, Path, description = "The object's id")),
@@ -163,6 +181,7 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
 #[utoipa::path(
     patch,
     path = "/v1/api-keys/{id}",
+    operation_id = "update_api_key",
     tag = "api-keys",
     summary = "Rename a key or narrow its scopes",
     params(("id" = String, Path, description = "The object's id")),
@@ -190,6 +209,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/api-keys/{id}",
+    operation_id = "revoke_api_key",
     tag = "api-keys",
     summary = "Revoke a key, at once and for good",
     params(("id" = String, Path, description = "The object's id")),
@@ -213,6 +233,7 @@ pub async fn revoke(
 #[utoipa::path(
     post,
     path = "/v1/api-keys/{id}/roll",
+    operation_id = "roll_api_key",
     tag = "api-keys",
     summary = "Roll a key: a new key, the old one kept for `expires_in` seconds (default 86400)",
     params(("id" = String, Path, description = "The object's id")),
@@ -243,6 +264,7 @@ pub async fn roll(
 #[utoipa::path(
     get,
     path = "/v1/auth/validate",
+    operation_id = "validate_credential",
     tag = "auth",
     summary = "Who and what the credential is",
     responses(

@@ -12,6 +12,7 @@ mod keys;
 mod members;
 pub mod openapi;
 pub mod rate_limit;
+mod schemas;
 mod session;
 
 // The JSON of a key and of an app, for the command line's `--json` lists:
@@ -197,7 +198,12 @@ pub fn ok(status: StatusCode, data: Value) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    /// How many items, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// The id of the last item of the previous page (`next_cursor`): one
+    /// of this list's items.
+    #[param(min_length = 1)]
     pub starting_after: Option<String>,
 }
 

@@ -32,6 +32,7 @@ pub struct Login {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refresh {
+    #[schema(min_length = 1)]
     refresh_token: String,
 }
 
@@ -45,6 +46,7 @@ pub struct Logout {
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
+    operation_id = "login",
     tag = "auth",
     summary = "Email and password for a 15-minute access token and a rotating refresh token",
     request_body = Login,
@@ -126,13 +128,15 @@ struct ChosenOrganization {
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
+    operation_id = "refresh_session",
     tag = "auth",
     summary = "Rotate a refresh token",
     request_body = Refresh,
     responses(
         (status = 200, description = "New tokens", body = DataEnvelope),
         (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope),
-        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope)
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After: too many requests from this IP", body = ErrorEnvelope)
     )
 )]
 pub async fn refresh(
@@ -150,6 +154,7 @@ pub async fn refresh(
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
+    operation_id = "logout",
     tag = "auth",
     summary = "End a dashboard session",
     request_body = Option<Logout>,
@@ -181,6 +186,7 @@ pub async fn logout(
 #[utoipa::path(
     get,
     path = "/v1/auth/me",
+    operation_id = "me",
     tag = "auth",
     summary = "The user behind the credential",
     responses(

@@ -3,17 +3,19 @@
 # (PyPI, pinned), against the debug binary on a fresh SQLite database on
 # 127.0.0.1: no 5xx, every status, header and body as documented, 405 for
 # undeclared methods, schema-invalid requests refused and schema-valid ones
-# served. Every check runs (.ci/schemathesis.toml), on real objects:
-# contract_setup.py makes keys, apps, an invitation, two more members and a
-# consent through the API and the pages, and the configuration hands each
-# operation on one object an id of its own (its destructive ones their own).
+# served. Every check runs (.ci/schemathesis.toml), on real objects: keys
+# the run makes and follows through the document's links (Stateful phase);
+# apps, an invitation, two more members and a consent that contract_setup.py
+# makes through the API and the pages, whose ids the configuration hands to
+# the operations on one object (the destructive ones their own).
 #
 # Not checked where the server holds a rule that is not the request's shape
 # ("schema-valid request rejected", positive_data_acceptance): lists (a
 # cursor must name an item of the list), key creation and change (within the
-# maker's power, a future expiry, scopes only narrowing), app registration
-# and change (fields that depend on one another, redirect-URI rules); the
-# configuration says which and why.
+# maker's power, a future expiry, scopes only narrowing; a revoked key is not
+# rolled), app registration and change (fields that depend on one another,
+# redirect-URI rules). Nor "deleted resource still available" for keys: a
+# revoked key stays readable. The configuration says which and why.
 #
 # Bounded: EXAMPLES cases per operation (default 50), at most 10 minutes
 # (about half a minute here). Deterministic: SEED (default 1), no crash

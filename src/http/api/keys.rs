@@ -130,7 +130,12 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
     summary = "Create an API key; the key is in the answer, once",
     request_body = CreateKey,
     responses(
-        (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope),
+        (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope, links(
+            ("GetKey" = (operation_id = "get_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("UpdateKey" = (operation_id = "update_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("RollKey" = (operation_id = "roll_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("RevokeKey" = (operation_id = "revoke_api_key", parameters(("id" = "$response.body#/data/id")))),
+        )),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         CredentialErrors
     ),

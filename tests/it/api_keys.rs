@@ -579,3 +579,57 @@ async fn audit_events_record_who_did_what_from_where() {
     let (_, _, theirs) = app.api("GET", "/v1/audit-events", Some(&other_admin), None).await;
     assert_eq!(theirs["data"], json!([]));
 }
+
+/// An app with an OWNER, and the OWNER's key to change their keys with.
+async fn owner_with_admin_key() -> (TestApp, Caller, String) {
+    let app = TestApp::spawn().await;
+    let owner = app.member(Role::Owner, None).await;
+    let (_, admin) = app.key(&owner, &["read", "write"]).await;
+    (app, owner, admin)
+}
+
+#[actix_web::test]
+async fn a_body_is_one_json_object_of_its_fields() {
+    let (app, owner, admin) = owner_with_admin_key().await;
+    let (id, _) = app.key(&owner, &["read"]).await;
+    // serde reads a struct from an array of its fields in order: this was a
+    // rename, answered 200, though the document asks for an object.
+    let path = format!("/v1/api-keys/{id}");
+    let (s, h, b) = app.api("PATCH", &path, Some(&admin), Some(json!(["renamed", null]))).await;
+    assert_eq!(s, 400);
+    assert_eq!(b, envelope(&h, "VALIDATION_ERROR", "Invalid JSON body: expected a JSON object", json!({})));
+    assert_eq!(app.api("GET", &path, Some(&admin), None).await.2["data"]["name"], "test key");
+}
+
+#[actix_web::test]
+async fn a_bad_roll_body_is_refused_not_read_as_no_body() {
+    let (app, owner, admin) = owner_with_admin_key().await;
+    let (id, old) = app.key(&owner, &["read"]).await;
+    let roll = format!("/v1/api-keys/{id}/roll");
+    // A misspelt field made the body "absent": the roll kept the old key a
+    // day where the caller asked to end it now.
+    let (s, h, b) = app.api("POST", &roll, Some(&admin), Some(json!({"expires_in": 0, "expire": true}))).await;
+    assert_eq!(s, 400);
+    let message = "Invalid JSON body: unknown field `expire`, expected `expires_in`";
+    assert_eq!(b, envelope(&h, "VALIDATION_ERROR", message, json!({})));
+    let (s, _, b) = app.api("POST", &roll, Some(&admin), Some(json!({"expires_in": "0"}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{b}");
+    let (s, _, b) = app.api("POST", &roll, Some(&admin), Some(json!({"expires_in": 0.5}))).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")), "{b}");
+    // Nothing was rolled: the old key has no end.
+    assert_eq!(
+        app.api("GET", &format!("/v1/api-keys/{id}"), Some(&admin), None).await.2["data"]["expires_at"],
+        Value::Null
+    );
+    assert_eq!(app.api("GET", "/v1/auth/validate", Some(&old), None).await.0, 200);
+
+    // A JSON integer may carry a zero fraction (JSON Schema's `integer`).
+    let (s, _, b) = app.api("POST", &roll, Some(&admin), Some(json!({"expires_in": 3600.0}))).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["old_key"]["expires_at"], "2026-01-01T13:00:00Z");
+    // `null` is no body, as an empty one is: the default overlap.
+    let (id2, _) = app.key(&owner, &["read"]).await;
+    let (s, _, b) = app.api("POST", &format!("/v1/api-keys/{id2}/roll"), Some(&admin), Some(Value::Null)).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["old_key"]["expires_at"], "2026-01-02T12:00:00Z");
+}

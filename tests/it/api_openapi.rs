@@ -31,6 +31,27 @@ async fn openapi_document_is_valid_and_covers_every_route() {
         .map(|(m, p)| (m.to_owned(), p))
         .collect();
     assert_eq!(documented, routed, "the document and the router disagree");
+    // OpenAPI 3.1 §4.8.10.1: operationIds are unique; client generators name
+    // their methods after them.
+    let ids: Vec<&str> = routed
+        .iter()
+        .map(|(method, path)| doc["paths"][path][method.to_lowercase()]["operationId"].as_str().unwrap_or_default())
+        .collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().filter(|id| !id.is_empty()).collect();
+    assert_eq!(unique.len(), ids.len(), "operationIds missing or repeated: {ids:?}");
+    // Every link (the contract run follows them) names an operation of the
+    // document, and the key made is the one the linked operations act on.
+    let mut links = 0;
+    for (method, path) in &routed {
+        for response in doc["paths"][path][method.to_lowercase()]["responses"].as_object().unwrap().values() {
+            for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                assert!(unique.contains(link["operationId"].as_str().unwrap_or_default()), "{method} {path}: {link}");
+                assert_eq!(link["parameters"]["id"], "$response.body#/data/id", "{method} {path}");
+                links += 1;
+            }
+        }
+    }
+    assert_eq!(links, 4, "POST /v1/api-keys links to the key's read, change, roll and revocation");
     for (method, path) in &routed {
         let op = &doc["paths"][path][method.to_lowercase()];
         assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");

@@ -90,3 +90,23 @@ async fn login_failures_are_uniform_and_throttled() {
     let (s, _, b) = post(&app, "/v1/auth/login", None, json!({"email": user.email})).await;
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("VALIDATION_ERROR")));
 }
+
+#[actix_web::test]
+async fn a_logout_whose_body_is_wrong_is_refused_and_ends_nothing() {
+    let app = TestApp::spawn().await;
+    let (user, _) = app.user().create().await;
+    let (_, _, b) = post(&app, "/v1/auth/login", None, json!({"email": user.email, "password": PASSWORD})).await;
+    let access = b["data"]["access_token"].as_str().unwrap().to_owned();
+    let refresh = b["data"]["refresh_token"].as_str().unwrap().to_owned();
+    // A misspelt field made the body "absent": the answer said logged out,
+    // and the refresh token the caller meant to end lived on.
+    let body = json!({"refresh_token": refresh, "revoke": true});
+    let (s, _, e) = post(&app, "/v1/auth/logout", Some(&access), body).await;
+    assert_eq!(s, 400);
+    assert_eq!(e["error"]["message"], "Invalid JSON body: unknown field `revoke`, expected `refresh_token`");
+    assert_eq!(get(&app, "/v1/auth/me", &access).await.0, 200);
+
+    let (s, _, _) = post(&app, "/v1/auth/logout", Some(&access), json!({"refresh_token": refresh})).await;
+    assert_eq!(s, 200);
+    assert_eq!(post(&app, "/v1/auth/refresh", None, json!({"refresh_token": refresh})).await.0, 401);
+}

@@ -8,10 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::{Body, OptionalBody, integer};
 use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
-use super::{Page, ok, page};
+use super::{Page, ok, page, schemas};
 use crate::apps;
 use crate::http::AppState;
 use crate::oauth::clients::{Client, ClientChanges, ClientType, GrantType, NewClient, OidcRegistration, SubjectType};
@@ -65,23 +66,33 @@ fn id_token_alg(s: &str) -> Result<SigningAlgorithm, ApiError> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
+    #[schema(schema_with = schemas::name)]
     name: String,
+    /// `confidential` (the default: it has a secret) or `public`.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_client_type)]
     r#type: Option<String>,
+    /// Matched exactly: https, or http on a loopback address, no fragment;
+    /// required by `authorization_code`.
     #[serde(default)]
     redirect_uris: Vec<String>,
+    /// A public app cannot use `client_credentials`.
+    #[schema(schema_with = schemas::grant_types)]
     grant_types: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::app_scopes)]
     scopes: Vec<String>,
     #[serde(default)]
     homepage_url: Option<String>,
     #[serde(default)]
     logo_url: Option<String>,
     /// Seconds, at most 86400 (a day); default from the configuration.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 1, maximum = 86400)]
     access_token_ttl: Option<i64>,
     /// Idle lifetime in seconds, at most `oauth.refresh_token_absolute_ttl_secs`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 1)]
     refresh_token_ttl: Option<i64>,
     #[serde(default)]
     always_issue_refresh_token: bool,
@@ -106,6 +117,7 @@ pub struct CreateApp {
     /// `public` (default: `sub` is the user's id) or `pairwise` (a `sub` per
     /// sector identifier, unlinkable across sectors; OIDC Core §8).
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_subject_type)]
     subject_type: Option<String>,
     /// For a pairwise app: the host its subjects are computed for, one of
     /// its redirect URIs' hosts. Required when they span several hosts;
@@ -114,6 +126,7 @@ pub struct CreateApp {
     sector_identifier: Option<String>,
     /// The ID-token signing algorithm: RS256 (default), ES256 or EdDSA.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_id_token_alg)]
     id_token_signed_response_alg: Option<String>,
 }
 
@@ -121,12 +134,15 @@ pub struct CreateApp {
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     name: Option<String>,
     #[serde(default)]
     redirect_uris: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_grant_types)]
     grant_types: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_app_scopes)]
     scopes: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     homepage_url: Option<Option<String>>,
@@ -147,11 +163,13 @@ pub struct UpdateApp {
     /// Fixed at registration (a change would give the app other subjects
     /// for its users): only the current value is accepted.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_subject_type)]
     subject_type: Option<String>,
     /// Fixed at registration, like `subject_type`.
     #[serde(default, deserialize_with = "present")]
     sector_identifier: Option<Option<String>>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_id_token_alg)]
     id_token_signed_response_alg: Option<String>,
 }
 
@@ -164,13 +182,17 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotate {
-    #[serde(default)]
+    /// Seconds the previous secret keeps working (default 0); not for
+    /// another member's app.
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 0, maximum = 2592000)]
     grace_period: Option<i64>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/apps",
+    operation_id = "list_apps",
     tag = "apps",
     summary = "List OAuth apps",
     params(Page),
@@ -196,6 +218,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     get,
     path = "/v1/apps/{id}",
+    operation_id = "get_app",
     tag = "apps",
     summary = "Read an app",
     params(("id" = String, Path, description = "The object's id")),
@@ -214,6 +237,7 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
 #[utoipa::path(
     post,
     path = "/v1/apps",
+    operation_id = "create_app",
     tag = "apps",
     summary = "Register an OAuth app; a confidential app's secret is shown once",
     request_body = CreateApp,
@@ -228,7 +252,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<CreateApp>,
+    body: Body<CreateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
@@ -273,6 +297,7 @@ pub async fn create(
 #[utoipa::path(
     patch,
     path = "/v1/apps/{id}",
+    operation_id = "update_app",
     tag = "apps",
     summary = "Change an app",
     params(("id" = String, Path, description = "The object's id")),
@@ -290,7 +315,7 @@ pub async fn update(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: web::Json<UpdateApp>,
+    body: Body<UpdateApp>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
     let b = body.into_inner();
@@ -323,6 +348,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/apps/{id}",
+    operation_id = "delete_app",
     tag = "apps",
     summary = "Delete an app with its secrets and refresh tokens",
     params(("id" = String, Path, description = "The object's id")),
@@ -347,6 +373,7 @@ pub async fn delete(
 #[utoipa::path(
     post,
     path = "/v1/apps/{id}/rotate-secret",
+    operation_id = "rotate_app_secret",
     tag = "apps",
     summary = "A new client secret, shown once; the old one lives for grace_period seconds",
     params(("id" = String, Path, description = "The object's id")),
@@ -364,10 +391,10 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: Option<web::Json<Rotate>>,
+    body: OptionalBody<Rotate>,
 ) -> Result<HttpResponse, ApiError> {
     p.require("write", Some("apps:write"))?;
-    let grace = body.and_then(|b| b.grace_period).unwrap_or(0);
+    let grace = body.0.and_then(|b| b.grace_period).unwrap_or(0);
     let secret = apps::rotate_secret(&state.oauth, &p, &p.origin(&req), &id, grace).await?;
     Ok(ok(StatusCode::OK, json!({ "id": id.as_str(), "client_secret": secret, "previous_secret_valid_for": grace })))
 }

@@ -16,22 +16,27 @@ use crate::http::AppState;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// The id of the last event of the previous page.
+    #[param(min_length = 1)]
     starting_after: Option<String>,
     /// Only events of this kind, e.g. `member.removed`.
     action: Option<String>,
     /// Only events of this actor, as recorded: `user:{id}`, `api_key:{id}`, `client:{id}`, `cli`.
     actor: Option<String>,
     /// Only events on or after this day (`YYYY-MM-DD`, UTC).
+    #[param(schema_with = super::schemas::day_filter)]
     from: Option<String>,
-    /// Only events on or before this day (`YYYY-MM-DD`, UTC).
+    /// Only events on or before this day (`YYYY-MM-DD`, UTC), not before `from`.
+    #[param(schema_with = super::schemas::day_filter)]
     to: Option<String>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/audit-events",
+    operation_id = "list_audit_events",
     tag = "audit",
     summary = "The organization's audit log, newest first, optionally filtered by kind, actor and days",
     params(AuditQuery),

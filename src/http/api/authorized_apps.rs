@@ -31,6 +31,7 @@ fn app_json(a: &AuthorizedApp) -> Value {
 #[utoipa::path(
     get,
     path = "/v1/authorized-apps",
+    operation_id = "list_authorized_apps",
     tag = "authorized-apps",
     summary = "List the apps the signed-in user authorized (dashboard session only)",
     description = "The third-party apps the user consented to on the consent page, newest consent first, \
@@ -58,6 +59,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     delete,
     path = "/v1/authorized-apps/{client_id}",
+    operation_id = "revoke_authorized_app",
     tag = "authorized-apps",
     summary = "Withdraw the signed-in user's consent to an app (dashboard session only)",
     description = "Deletes the consent and ends, on every instance, every token the app holds for the user: \

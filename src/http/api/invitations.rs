@@ -6,18 +6,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::Body;
 use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
-use super::{Page, ok, page};
+use super::{Page, ok, page, schemas};
 use crate::accounts::invitations::Invitation;
 use crate::http::AppState;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
+    #[schema(schema_with = schemas::email)]
     email: String,
-    /// OWNER, ADMIN, DEVELOPER or VIEWER.
+    /// Up to the inviter's own role; only an OWNER invites an OWNER.
+    #[schema(schema_with = schemas::role)]
     role: String,
 }
 
@@ -36,6 +39,7 @@ fn invitation_json(i: &Invitation) -> Value {
 #[utoipa::path(
     post,
     path = "/v1/invitations",
+    operation_id = "create_invitation",
     tag = "members",
     summary = "Invite someone by email; the single-use link is in the answer, once",
     request_body = Invite,
@@ -52,7 +56,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<Invite>,
+    body: Body<Invite>,
 ) -> Result<HttpResponse, ApiError> {
     let (invitation, token) = p.acting(&req, &state).invite(&body.email, &body.role).await?;
     let mut data = invitation_json(&invitation);
@@ -66,6 +70,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/invitations",
+    operation_id = "list_invitations",
     tag = "members",
     summary = "Pending invitations, newest first",
     params(Page),
@@ -90,6 +95,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     delete,
     path = "/v1/invitations/{id}",
+    operation_id = "revoke_invitation",
     tag = "members",
     summary = "Revoke a pending invitation",
     params(("id" = String, Path, description = "The object's id")),

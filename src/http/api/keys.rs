@@ -7,9 +7,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::{Body, OptionalBody, integer};
 use super::error::ApiError;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
-use super::{Page, ok, page};
+use super::{Page, ok, page, schemas};
 use crate::apikeys::{ApiKey, Environment};
 use crate::http::AppState;
 use crate::key_management::{KeyManagement, KeyRequest, Rolled};
@@ -56,15 +57,26 @@ pub fn key_json(k: &ApiKey) -> Value {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[schema(schema_with = schemas::name)]
     name: String,
+    /// `secret` (the default) or `restricted` (resource scopes only, such as `apps:read`).
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_key_type)]
     r#type: Option<String>,
+    /// `live` (the default) or `test`.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_environment)]
     environment: Option<String>,
+    /// Within the maker's own power (its scopes and its member's role).
+    #[schema(schema_with = schemas::key_scopes)]
     scopes: Vec<String>,
+    /// In the future, and not after the maker's own expiry.
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    /// At most `api.max_rate_limit_per_minute`, and at most the maker's own;
+    /// above `api.rate_limit_per_minute` for an ADMIN or OWNER only.
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<u32>,
 }
 
@@ -72,8 +84,11 @@ pub struct CreateKey {
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_name)]
     name: Option<String>,
+    /// Only narrower: each one the key holds already.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_key_scopes)]
     scopes: Option<Vec<String>>,
 }
 
@@ -81,13 +96,15 @@ pub struct UpdateKey {
 #[serde(deny_unknown_fields)]
 pub struct RollKey {
     /// Seconds the old key keeps working (default 24 h; 0 allowed).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer")]
+    #[schema(minimum = 0, maximum = 2592000)]
     expires_in: Option<i64>,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
+    operation_id = "list_api_keys",
     tag = "api-keys",
     summary = "List API keys, masked (prefix and last four)",
     params(Page),
@@ -108,11 +125,17 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     post,
     path = "/v1/api-keys",
+    operation_id = "create_api_key",
     tag = "api-keys",
     summary = "Create an API key; the key is in the answer, once",
     request_body = CreateKey,
     responses(
-        (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope),
+        (status = 201, description = "The key, with `key` shown this once", body = DataEnvelope, links(
+            ("GetKey" = (operation_id = "get_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("UpdateKey" = (operation_id = "update_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("RollKey" = (operation_id = "roll_api_key", parameters(("id" = "$response.body#/data/id")))),
+            ("RevokeKey" = (operation_id = "revoke_api_key", parameters(("id" = "$response.body#/data/id")))),
+        )),
         (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
         CredentialErrors
     ),
@@ -122,7 +145,7 @@ pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
     p: Principal,
-    body: web::Json<CreateKey>,
+    body: Body<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let request = KeyRequest {
@@ -143,6 +166,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/v1/api-keys/{id}",
+    operation_id = "get_api_key",
     tag = "api-keys",
     summary = "Read an API key (masked)",
     params(("id" = String, Path, description = "The object's id")),
@@ -162,6 +186,7 @@ pub async fn get(state: web::Data<AppState>, p: Principal, id: web::Path<String>
 #[utoipa::path(
     patch,
     path = "/v1/api-keys/{id}",
+    operation_id = "update_api_key",
     tag = "api-keys",
     summary = "Rename a key or narrow its scopes",
     params(("id" = String, Path, description = "The object's id")),
@@ -179,7 +204,7 @@ pub async fn update(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: web::Json<UpdateKey>,
+    body: Body<UpdateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let key =
         state.key_management().update(&p, &p.origin(&req), &id, body.name.as_deref(), body.scopes.as_deref()).await?;
@@ -189,6 +214,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/api-keys/{id}",
+    operation_id = "revoke_api_key",
     tag = "api-keys",
     summary = "Revoke a key, at once and for good",
     params(("id" = String, Path, description = "The object's id")),
@@ -212,6 +238,7 @@ pub async fn revoke(
 #[utoipa::path(
     post,
     path = "/v1/api-keys/{id}/roll",
+    operation_id = "roll_api_key",
     tag = "api-keys",
     summary = "Roll a key: a new key, the old one kept for `expires_in` seconds (default 86400)",
     params(("id" = String, Path, description = "The object's id")),
@@ -229,9 +256,9 @@ pub async fn roll(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: Option<web::Json<RollKey>>,
+    body: OptionalBody<RollKey>,
 ) -> Result<HttpResponse, ApiError> {
-    let overlap = body.and_then(|b| b.expires_in);
+    let overlap = body.0.and_then(|b| b.expires_in);
     let Rolled { new, plaintext, old } = state.key_management().roll(&p, &p.origin(&req), &id, overlap).await?;
     let mut data = key_json(&new);
     data["key"] = json!(plaintext);
@@ -242,6 +269,7 @@ pub async fn roll(
 #[utoipa::path(
     get,
     path = "/v1/auth/validate",
+    operation_id = "validate_credential",
     tag = "auth",
     summary = "Who and what the credential is",
     responses(

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Principal;
+use super::body::Body;
 use super::error::ApiError;
 use super::keys::time;
 use super::openapi::{CredentialErrors, DataEnvelope, ErrorEnvelope, ListEnvelope};
-use super::{Page, ok, page};
+use super::{Page, ok, page, schemas};
 use crate::accounts::members::Member;
 use crate::http::AppState;
 
@@ -26,12 +27,14 @@ fn member_json(m: &Member) -> Value {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
+    #[schema(schema_with = schemas::role)]
     role: String,
 }
 
 #[utoipa::path(
     get,
     path = "/v1/members",
+    operation_id = "list_members",
     tag = "members",
     summary = "List members and roles",
     params(Page),
@@ -56,6 +59,7 @@ pub async fn list(state: web::Data<AppState>, p: Principal, q: web::Query<Page>)
 #[utoipa::path(
     patch,
     path = "/v1/members/{id}",
+    operation_id = "change_member_role",
     tag = "members",
     summary = "Change a member's role (the last OWNER stays)",
     params(("id" = String, Path, description = "The object's id")),
@@ -73,7 +77,7 @@ pub async fn update(
     state: web::Data<AppState>,
     p: Principal,
     id: web::Path<String>,
-    body: web::Json<ChangeRole>,
+    body: Body<ChangeRole>,
 ) -> Result<HttpResponse, ApiError> {
     p.acting(&req, &state).change_role(&id, &body.role).await?;
     let member = state.accounts.member(&p.organization_id, &id).await?.ok_or_else(|| ApiError::not_found("member"))?;
@@ -83,6 +87,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/v1/members/{id}",
+    operation_id = "remove_member",
     tag = "members",
     summary = "Remove a member (the last OWNER stays)",
     params(("id" = String, Path, description = "The object's id")),

@@ -5,12 +5,14 @@ mod apps;
 mod audit_events;
 pub mod auth;
 mod authorized_apps;
+mod body;
 pub mod error;
 mod invitations;
 mod keys;
 mod members;
 pub mod openapi;
 pub mod rate_limit;
+mod schemas;
 mod session;
 
 // The JSON of a key and of an app, for the command line's `--json` lists:
@@ -104,6 +106,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, max_body_bytes: usize) {
             };
             err.into()
         }))
+        // What `body::OptionalBody` reads: the same bound as JSON bodies.
+        .app_data(web::PayloadConfig::default().limit(max_body_bytes))
         .app_data(
             web::QueryConfig::default()
                 .error_handler(|e, _| ApiError::validation(format!("Invalid query: {e}")).into()),
@@ -194,7 +198,12 @@ pub fn ok(status: StatusCode, data: Value) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    /// How many items, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// The id of the last item of the previous page (`next_cursor`): one
+    /// of this list's items.
+    #[param(min_length = 1)]
     pub starting_after: Option<String>,
 }
 

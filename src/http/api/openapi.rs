@@ -2,8 +2,11 @@
 //! annotations (utoipa) and served at /v1/openapi.json.
 
 use actix_web::HttpResponse;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::config::Config;
 
 /// `{"success": true, "data": …}`
 #[derive(ToSchema)]
@@ -127,5 +130,62 @@ pub async fn document(
     state: actix_web::web::Data<crate::http::AppState>,
 ) -> Result<HttpResponse, super::error::ApiError> {
     super::auth::count_anonymous(&req, &state).await?;
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(ApiDoc::openapi()))
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=300")).json(document_for(&state.config)))
+}
+
+/// The document as this server's configuration makes it: the operator's
+/// own scopes join the scope enums, and the configured maxima bound the
+/// fields they bound (the annotations know only the built-in values).
+pub fn document_for(config: &Config) -> Value {
+    // A document of plain maps and strings: serializing it cannot fail.
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let extra: Vec<Value> = config.oauth.scopes.iter().map(|s| json!(s.name)).collect();
+    for scopes in [
+        "/CreateKey/properties/scopes/items/enum",
+        "/UpdateKey/properties/scopes/oneOf/0/items/enum",
+        "/CreateApp/properties/scopes/items/enum",
+        "/UpdateApp/properties/scopes/oneOf/0/items/enum",
+    ] {
+        if let Some(Value::Array(list)) = doc.pointer_mut(&format!("/components/schemas{scopes}")) {
+            list.extend(extra.iter().cloned());
+        }
+    }
+    let maxima = [
+        ("/CreateKey/properties/rate_limit_per_minute", json!(config.api.max_rate_limit_per_minute)),
+        // As `oauth::clients` bounds it: the family's end, within an i32.
+        (
+            "/CreateApp/properties/refresh_token_ttl",
+            json!(config.oauth.refresh_token_absolute_ttl_secs.min(i64::from(i32::MAX))),
+        ),
+    ];
+    for (field, max) in maxima {
+        if let Some(Value::Object(schema)) = doc.pointer_mut(&format!("/components/schemas{field}")) {
+            schema.insert("maximum".into(), max);
+        }
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::scopes::ScopeDefinition;
+
+    #[test]
+    fn the_configuration_sets_the_scopes_and_maxima_of_the_document() {
+        let mut config = Config::default();
+        config.oauth.scopes = vec![ScopeDefinition { name: "orders:read".into(), description: "Orders".into() }];
+        config.api.max_rate_limit_per_minute = 1234;
+        config.oauth.refresh_token_absolute_ttl_secs = 86_400;
+        let doc = document_for(&config);
+        let schemas = &doc["components"]["schemas"];
+        let has = |list: &Value, scope: &str| list.as_array().is_some_and(|l| l.iter().any(|s| s == scope));
+        assert!(has(&schemas["CreateKey"]["properties"]["scopes"]["items"]["enum"], "orders:read"));
+        assert!(has(&schemas["UpdateKey"]["properties"]["scopes"]["oneOf"][0]["items"]["enum"], "orders:read"));
+        assert!(has(&schemas["CreateApp"]["properties"]["scopes"]["items"]["enum"], "orders:read"));
+        assert!(has(&schemas["UpdateApp"]["properties"]["scopes"]["oneOf"][0]["items"]["enum"], "orders:read"));
+        assert!(has(&schemas["CreateApp"]["properties"]["scopes"]["items"]["enum"], "openid"));
+        assert_eq!(schemas["CreateKey"]["properties"]["rate_limit_per_minute"]["maximum"], 1234);
+        assert_eq!(schemas["CreateApp"]["properties"]["refresh_token_ttl"]["maximum"], 86_400);
+    }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{CredentialKind, Principal, count_anonymous};
+use super::body::{Body, OptionalBody};
 use super::error::{ApiError, Code};
 use super::keys::time;
 use super::ok;
@@ -31,6 +32,7 @@ pub struct Login {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refresh {
+    #[schema(min_length = 1)]
     refresh_token: String,
 }
 
@@ -44,6 +46,7 @@ pub struct Logout {
 #[utoipa::path(
     post,
     path = "/v1/auth/login",
+    operation_id = "login",
     tag = "auth",
     summary = "Email and password for a 15-minute access token and a rotating refresh token",
     request_body = Login,
@@ -55,11 +58,7 @@ pub struct Logout {
         (status = 503, description = "SERVICE_UNAVAILABLE, with Retry-After: every password-hashing slot is busy", body = ErrorEnvelope)
     )
 )]
-pub async fn login(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Json<Login>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn login(req: HttpRequest, state: web::Data<AppState>, body: Body<Login>) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state).await?;
     let ip = client_ip(&req, &state);
     let user = match state.accounts.authenticate(&body.email, &body.password, &ip).await {
@@ -129,19 +128,21 @@ struct ChosenOrganization {
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
+    operation_id = "refresh_session",
     tag = "auth",
     summary = "Rotate a refresh token",
     request_body = Refresh,
     responses(
         (status = 200, description = "New tokens", body = DataEnvelope),
         (status = 401, description = "INVALID_CREDENTIALS", body = ErrorEnvelope),
-        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope)
+        (status = 400, description = "VALIDATION_ERROR", body = ErrorEnvelope),
+        (status = 429, description = "RATE_LIMITED, with Retry-After: too many requests from this IP", body = ErrorEnvelope)
     )
 )]
 pub async fn refresh(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<Refresh>,
+    body: Body<Refresh>,
 ) -> Result<HttpResponse, ApiError> {
     count_anonymous(&req, &state).await?;
     let tokens = state.oauth.refresh_dashboard_session(&body.refresh_token).await?;
@@ -153,6 +154,7 @@ pub async fn refresh(
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
+    operation_id = "logout",
     tag = "auth",
     summary = "End a dashboard session",
     request_body = Option<Logout>,
@@ -166,12 +168,12 @@ pub async fn refresh(
 pub async fn logout(
     state: web::Data<AppState>,
     p: Principal,
-    body: Option<web::Json<Logout>>,
+    body: OptionalBody<Logout>,
 ) -> Result<HttpResponse, ApiError> {
     if p.client_id.as_deref() != Some(DASHBOARD_CLIENT_ID) {
         return Err(ApiError::validation("logout ends dashboard sessions; revoke API keys and OAuth tokens instead"));
     }
-    let refresh = body.and_then(|b| b.into_inner().refresh_token);
+    let refresh = body.0.and_then(|b| b.refresh_token);
     let expires_at = p.expires_at.unwrap_or_else(|| state.clock.now());
     state
         .oauth
@@ -184,6 +186,7 @@ pub async fn logout(
 #[utoipa::path(
     get,
     path = "/v1/auth/me",
+    operation_id = "me",
     tag = "auth",
     summary = "The user behind the credential",
     responses(

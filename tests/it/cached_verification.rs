@@ -34,6 +34,21 @@ async fn validate(app: &TestApp, key: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// `validate`, repeated until the key is held in memory: on PostgreSQL the
+/// notice of the key's own creation may arrive after its first
+/// verification and drop it once (harmless: the database answers as the
+/// cache would).
+async fn held_in_memory(app: &TestApp, key: &str) -> Result<Vec<String>, String> {
+    for _ in 0..50 {
+        let answer = validate(app, key).await;
+        if app.state.api_keys.is_cached(key) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the key is never verified from memory");
+}
+
 fn scopes(s: &[&str]) -> Result<Vec<String>, String> {
     Ok(s.iter().map(|s| Value::from(*s).to_string()).collect())
 }
@@ -47,8 +62,7 @@ async fn each_change_to_a_cached_key_is_seen_by_the_next_request_of_the_instance
     let (_, ops) = key(&app, &org.id, &owner.id, &["read", "write", "delete", "admin"]).await;
     let (id, k) = key(&app, &org.id, &admin.id, &["read", "write"]).await;
 
-    assert_eq!(validate(&app, &k).await, scopes(&["read", "write"]));
-    assert!(app.state.api_keys.is_cached(&k), "verified from memory from now on");
+    assert_eq!(held_in_memory(&app, &k).await, scopes(&["read", "write"]));
     assert_eq!(validate(&app, &k).await, scopes(&["read", "write"]));
 
     // The creator's role bounds the key: demoted, promoted again.
@@ -285,6 +299,7 @@ async fn a_keys_last_use_is_not_a_change() {
             .await
             .unwrap()
     };
+    assert_eq!(held_in_memory(&app, &k).await, scopes(&["read"]));
     let before = count().await;
     assert_eq!(validate(&app, &k).await, scopes(&["read"]));
     let api_keys = app.state.clone();
